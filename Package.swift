@@ -1,0 +1,70 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Dependencies point one way: SwitchboardCore (pure) ← Postgres ← SwitchboardStore ← SwitchboardWorker ← switchboard.
+let package = Package(
+    name: "switchboard",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "switchboard", targets: ["switchboard"]),
+        .library(name: "Postgres", targets: ["Postgres"]),
+        .library(name: "SwitchboardStore", targets: ["SwitchboardStore"]),
+        .library(name: "SwitchboardWorker", targets: ["SwitchboardWorker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", .upToNextMinor(from: "1.8.0")),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", .upToNextMinor(from: "2.13.0")),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        .target(name: "SwitchboardCore"),
+        .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        .target(name: "EmbeddedPostgres"),
+        .target(
+            name: "SwitchboardStore",
+            dependencies: ["Postgres", "SwitchboardCore"],
+            resources: [.embedInCode("Migrations")]
+        ),
+        .target(
+            name: "SwitchboardWorker",
+            dependencies: [
+                "SwitchboardStore", "SwitchboardCore", "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "switchboard",
+            dependencies: [
+                "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Postgres", "EmbeddedPostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Postgres", "EmbeddedPostgres", "SwitchboardStore"],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "EmbeddedPostgres"]),
+        .testTarget(
+            name: "SwitchboardStoreTests",
+            dependencies: ["SwitchboardStore", "SwitchboardCore", "Postgres", "TestSupport"]
+        ),
+        .testTarget(
+            name: "SwitchboardWorkerTests",
+            dependencies: [
+                "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Postgres", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,94 @@
+/// One-dimensional arrays (`text[]`, `int8[]`, `jsonb[]`, …) in PostgreSQL's text array format.
+/// Every element is quoted when sent, so any element type whose text form is valid works.
+extension Array: PostgresEncodable where Element: PostgresEncodable {
+    public var postgresText: String? {
+        var text = "{"
+        for (index, element) in enumerated() {
+            if index > 0 { text.append(",") }
+            guard let value = element.postgresText else {
+                text.append("NULL")
+                continue
+            }
+            text.append("\"")
+            for character in value {
+                if character == "\"" || character == "\\" { text.append("\\") }
+                text.append(character)
+            }
+            text.append("\"")
+        }
+        text.append("}")
+        return text
+    }
+}
+
+extension Array: PostgresDecodable where Element: PostgresDecodable {
+    public init(postgresText text: String) throws {
+        self = try PostgresArrayParser.parse(text).map { item in
+            guard let item else {
+                if let nullable = Element.self as? any NullRepresentable.Type, let null = nullable.null as? Element {
+                    return null
+                }
+                throw PostgresError(.decoding, message: "array element is NULL; decode as [\(Element.self)?]")
+            }
+            return try Element(postgresText: item)
+        }
+    }
+}
+
+/// An array element that may be NULL, e.g. `[Nullable<String>]` for `text[]` with NULLs.
+public struct Nullable<Wrapped: PostgresCodable>: PostgresCodable, NullRepresentable {
+    public static var null: Nullable { Nullable(nil) }
+    public var value: Wrapped?
+    public init(_ value: Wrapped?) { self.value = value }
+    public init(postgresText text: String) throws { value = try Wrapped(postgresText: text) }
+    public var postgresText: String? { value?.postgresText }
+}
+
+enum PostgresArrayParser {
+    /// Parses `{a,"b c",NULL}`; returns `nil` for NULL elements.
+    static func parse(_ text: String) throws -> [String?] {
+        var chars = Array(text.unicodeScalars)[...]
+        // Arrays with explicit bounds (`[0:1]={…}`) start with a dimension decoration.
+        if chars.first == "[", let eq = chars.firstIndex(of: "=") { chars = chars[(eq + 1)...] }
+        guard chars.first == "{", chars.last == "}" else { throw decodingError([String].self, text) }
+        chars = chars.dropFirst().dropLast()
+        var items: [String?] = []
+        if chars.isEmpty { return items }
+        var current = String.UnicodeScalarView()
+        var quoted = false
+        var wasQuoted = false
+        var escaped = false
+        for scalar in chars {
+            if escaped {
+                current.append(scalar)
+                escaped = false
+            } else if scalar == "\\" {
+                escaped = true
+            } else if scalar == "\"" {
+                quoted.toggle()
+                wasQuoted = true
+            } else if scalar == "," && !quoted {
+                items.append(finish(current, wasQuoted))
+                current = String.UnicodeScalarView()
+                wasQuoted = false
+            } else if scalar == "{" && !quoted {
+                throw PostgresError(.decoding, message: "multi-dimensional arrays are not supported")
+            } else {
+                current.append(scalar)
+            }
+        }
+        items.append(finish(current, wasQuoted))
+        return items
+    }
+
+    private static func finish(_ scalars: String.UnicodeScalarView, _ wasQuoted: Bool) -> String? {
+        let value = String(scalars)
+        if !wasQuoted && value == "NULL" { return nil }
+        return value
+    }
+}
+
+/// Element types that can stand for an SQL NULL inside an array.
+public protocol NullRepresentable {
+    static var null: Self { get }
+}

@@ -1,0 +1,60 @@
+/// Validation rules for a job's identifying fields, shared by every way of enqueueing (API, CLI,
+/// COPY) so bad input is refused before anything is written. The database has the same rules as
+/// CHECK constraints, as the last line of defence for producers writing plain SQL.
+public enum JobSpec {
+    public static let defaultQueue = "default"
+    public static let defaultPriority = 100
+    public static let priorityRange = 0...1000
+    public static let defaultMaxAttempts = 20
+    public static let maxAttemptsRange = 1...1000
+
+    /// Errors name the field and say what is wrong with its value.
+    public struct ValidationError: Error, Sendable, Equatable, CustomStringConvertible {
+        public var field: String
+        public var problem: String
+        public init(field: String, problem: String) {
+            self.field = field
+            self.problem = problem
+        }
+        public var description: String { "\(field): \(problem)" }
+    }
+
+    /// Kind and queue names: lower-case letter first, then up to 63 of `a-z 0-9 _ . -`.
+    public static func validateName(_ value: String, field: String) throws(ValidationError) {
+        guard !value.isEmpty else { throw ValidationError(field: field, problem: "must not be empty") }
+        guard value.utf8.count <= 64 else {
+            throw ValidationError(field: field, problem: "'\(value.prefix(20))…' is longer than 64 characters")
+        }
+        let bytes = Array(value.utf8)
+        let isLower = { (b: UInt8) in b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z") }
+        let isDigit = { (b: UInt8) in b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
+        guard isLower(bytes[0]) else {
+            throw ValidationError(field: field, problem: "'\(value)' must start with a lower-case letter")
+        }
+        for byte in bytes where !(isLower(byte) || isDigit(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")) {
+            throw ValidationError(
+                field: field,
+                problem: "'\(value)' may contain only a-z, 0-9, '_', '.' and '-' (found '\(Character(Unicode.Scalar(byte)))')")
+        }
+    }
+
+    public static func validatePriority(_ value: Int) throws(ValidationError) {
+        guard priorityRange.contains(value) else {
+            throw ValidationError(field: "priority", problem: "\(value) is outside \(priorityRange.lowerBound)…\(priorityRange.upperBound)")
+        }
+    }
+
+    public static func validateMaxAttempts(_ value: Int) throws(ValidationError) {
+        guard maxAttemptsRange.contains(value) else {
+            throw ValidationError(
+                field: "max_attempts", problem: "\(value) is outside \(maxAttemptsRange.lowerBound)…\(maxAttemptsRange.upperBound)")
+        }
+    }
+
+    public static func validateIdempotencyKey(_ value: String?) throws(ValidationError) {
+        guard let value else { return }
+        guard !value.isEmpty, value.utf8.count <= 255 else {
+            throw ValidationError(field: "idempotency_key", problem: "must be 1 to 255 bytes long")
+        }
+    }
+}

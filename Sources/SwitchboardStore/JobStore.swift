@@ -1,0 +1,221 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+
+/// Every SQL statement of the job queue.
+public struct JobStore: Sendable {
+    public let pool: PostgresPool
+    /// The channel `switchboard.notify_jobs_inserted()` notifies, with the queue as payload.
+    public static let notificationChannel = "switchboard_jobs"
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    // MARK: enqueue
+
+    /// Enqueues one job (validated first). Pass `connection` to enqueue inside your own transaction.
+    @discardableResult
+    public func enqueue(_ job: NewJob, on connection: PostgresConnection? = nil) async throws -> EnqueuedJob {
+        try job.validate()
+        let query: PostgresQuery = """
+            SELECT id, existing FROM switchboard.enqueue(
+                kind => \(job.kind), payload => \(job.payload)::jsonb, queue => \(job.queue),
+                priority => \(Int16(job.priority))::smallint, run_at => \(job.runAt)::timestamptz,
+                max_attempts => \(job.maxAttempts), idempotency_key => \(job.idempotencyKey))
+            """
+        let rows = try await run(query, on: connection)
+        return EnqueuedJob(id: try rows[0].decode(Int64.self, at: 0), existing: try rows[0].decode(Bool.self, at: 1))
+    }
+
+    /// Fetches one job.
+    public func job(id: Int64) async throws -> JobRecord? {
+        let rows = try await pool.query(
+            """
+            SELECT id, kind, queue, priority, state, run_at, attempt, max_attempts, payload, result, errors,
+                   outcome_unknown, locked_by, locked_until, idempotency_key, created_at, attempted_at, finished_at
+            FROM switchboard.jobs WHERE id = \(id)
+            """)
+        return try rows.first.map(Self.record)
+    }
+
+    /// Number of jobs per state (all queues).
+    public func countByState() async throws -> [JobState: Int] {
+        var counts: [JobState: Int] = [:]
+        for row in try await pool.query("SELECT state::text, count(*) FROM switchboard.jobs GROUP BY state") {
+            if let state = JobState(rawValue: try row.decode(String.self, at: 0)) {
+                counts[state] = try row.decode(Int.self, at: 1)
+            }
+        }
+        return counts
+    }
+
+    // MARK: claim, heartbeat, finish
+
+    /// Claims up to `limit` available jobs of `kinds` in `queue`, in (priority, run_at, id) order.
+    ///
+    /// The CTE with `FOR UPDATE SKIP LOCKED` is the optimisation fence that keeps the LIMIT honest:
+    /// written as a plain subquery, the planner may evaluate it once per outer row and lock more
+    /// rows than it returns. Concurrent claimers skip each other's locked rows instead of waiting.
+    public func claim(
+        queue: String, kinds: [String], limit: Int, workerID: String, lease: Duration
+    ) async throws -> [ClaimedJob] {
+        let rows = try await pool.query(
+            """
+            WITH locked AS (
+                SELECT id FROM switchboard.jobs
+                WHERE state = 'available' AND queue = \(queue) AND run_at <= now() AND kind = ANY(\(kinds)::text[])
+                ORDER BY priority, run_at, id
+                LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE switchboard.jobs j
+            SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), locked_by = \(workerID),
+                locked_until = now() + \(lease.seconds) * interval '1 second'
+            FROM locked WHERE j.id = locked.id
+            RETURNING j.id, j.kind, j.queue, j.attempt, j.max_attempts, j.payload, j.outcome_unknown, j.created_at,
+                      j.priority, j.run_at
+            """)
+        return try rows.map { row in
+            ClaimedJob(
+                id: try row.decode(Int64.self, at: 0), kind: try row.decode(String.self, at: 1),
+                queue: try row.decode(String.self, at: 2), attempt: try row.decode(Int.self, at: 3),
+                maxAttempts: try row.decode(Int.self, at: 4), payload: try row.decode(PostgresJSON.self, at: 5),
+                previousOutcomeUnknown: try row.decode(Bool.self, at: 6), createdAt: try row.decode(Date.self, at: 7))
+        }
+        // RETURNING order is unspecified; run in claim order.
+        .sorted { $0.id < $1.id }
+    }
+
+    /// Extends the leases of jobs this worker still holds; returns the ids it still holds (a job
+    /// missing from the answer was rescued by another worker or cancelled).
+    public func extendLeases(_ jobs: [(id: Int64, attempt: Int)], workerID: String, lease: Duration) async throws -> Set<Int64> {
+        guard !jobs.isEmpty else { return [] }
+        let rows = try await pool.query(
+            """
+            UPDATE switchboard.jobs j SET locked_until = now() + \(lease.seconds) * interval '1 second'
+            FROM unnest(\(jobs.map(\.id))::bigint[], \(jobs.map(\.attempt))::int[]) AS u(id, attempt)
+            WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running' AND j.locked_by = \(workerID)
+            RETURNING j.id
+            """)
+        return Set(try rows.map { try $0.decode(Int64.self, at: 0) })
+    }
+
+    /// Records many finished attempts in one statement. Each update is guarded on
+    /// `state = 'running' AND locked_by = me AND attempt = n`, so a stale worker changes nothing.
+    /// Returns the ids that were updated.
+    @discardableResult
+    public func finish(_ finishes: [JobFinish], workerID: String) async throws -> Set<Int64> {
+        guard !finishes.isEmpty else { return [] }
+        let ids = finishes.map(\.id)
+        let attempts = finishes.map(\.attempt)
+        let states = finishes.map(\.transition.state.rawValue)
+        let delays = finishes.map { $0.transition.delay.map(\.seconds) }
+        let results = finishes.map { $0.transition.result }
+        let errors = finishes.map { $0.transition.error }
+        let errorKinds = finishes.map { $0.transition.errorKind?.rawValue }
+        let giveBack = finishes.map(\.transition.givesBackAttempt)
+        let rows = try await pool.query(
+            """
+            UPDATE switchboard.jobs j SET
+                state = u.state::switchboard.job_state,
+                run_at = CASE WHEN u.state = 'available' THEN now() + coalesce(u.delay, 0) * interval '1 second' ELSE j.run_at END,
+                result = coalesce(u.result::jsonb, j.result),
+                errors = CASE WHEN u.error IS NULL THEN j.errors ELSE j.errors || jsonb_build_array(jsonb_build_object(
+                    'attempt', j.attempt, 'at', now(), 'error', u.error, 'kind', u.error_kind)) END,
+                attempt = CASE WHEN u.give_back THEN j.attempt - 1 ELSE j.attempt END,
+                finished_at = CASE WHEN u.state IN ('completed', 'failed', 'cancelled') THEN now() END,
+                outcome_unknown = false, locked_by = NULL, locked_until = NULL
+            FROM unnest(\(ids)::bigint[], \(attempts)::int[], \(states)::text[], \(delays.map(Nullable.init))::float8[],
+                        \(results.map(Nullable.init))::text[], \(errors.map(Nullable.init))::text[],
+                        \(errorKinds.map(Nullable.init))::text[], \(giveBack)::bool[])
+                 AS u(id, attempt, state, delay, result, error, error_kind, give_back)
+            WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running' AND j.locked_by = \(workerID)
+            RETURNING j.id
+            """)
+        return Set(try rows.map { try $0.decode(Int64.self, at: 0) })
+    }
+
+    /// Puts jobs this worker could not finish (shutdown) back in the queue without consuming the
+    /// attempt, recording that their outcome is unknown.
+    @discardableResult
+    public func returnToQueue(_ jobs: [(id: Int64, attempt: Int)], workerID: String, reason: String) async throws -> Set<Int64> {
+        guard !jobs.isEmpty else { return [] }
+        let rows = try await pool.query(
+            """
+            UPDATE switchboard.jobs j SET
+                state = 'available', run_at = now(), attempt = j.attempt - 1, outcome_unknown = true,
+                locked_by = NULL, locked_until = NULL,
+                errors = j.errors || jsonb_build_array(jsonb_build_object(
+                    'attempt', j.attempt, 'at', now(), 'error', \(reason)::text, 'kind', 'interrupted'))
+            FROM unnest(\(jobs.map(\.id))::bigint[], \(jobs.map(\.attempt))::int[]) AS u(id, attempt)
+            WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running' AND j.locked_by = \(workerID)
+            RETURNING j.id
+            """)
+        return Set(try rows.map { try $0.decode(Int64.self, at: 0) })
+    }
+
+    // MARK: maintenance
+
+    /// Jobs whose lease expired (their worker died or stalled) go back to the queue, or to
+    /// `failed` when that was their last attempt. Their outcome is recorded as unknown.
+    /// Returns (rescued, failed) counts.
+    public func rescueExpired(limit: Int = 1000) async throws -> (rescued: Int, failed: Int) {
+        let rows = try await pool.query(
+            """
+            WITH expired AS (
+                SELECT id FROM switchboard.jobs
+                WHERE state = 'running' AND locked_until < now()
+                ORDER BY locked_until LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE switchboard.jobs j SET
+                state = CASE WHEN j.attempt >= j.max_attempts THEN 'failed'::switchboard.job_state ELSE 'available' END,
+                finished_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
+                run_at = now(), outcome_unknown = true, locked_by = NULL, locked_until = NULL,
+                errors = j.errors || jsonb_build_array(jsonb_build_object(
+                    'attempt', j.attempt, 'at', now(), 'kind', 'unknown_outcome',
+                    'error', 'lease expired: worker ' || j.locked_by || ' stopped heartbeating; outcome unknown'))
+            FROM expired WHERE j.id = expired.id
+            RETURNING j.state::text
+            """)
+        let failed = try rows.filter { try $0.decode(String.self, at: 0) == "failed" }.count
+        return (rows.count - failed, failed)
+    }
+
+    /// Deletes finished jobs older than `retention`, at most `limit` per call. Returns how many.
+    public func prune(olderThan retention: Duration, limit: Int = 10_000) async throws -> Int {
+        try await pool.query(
+            """
+            DELETE FROM switchboard.jobs WHERE id IN (
+                SELECT id FROM switchboard.jobs
+                WHERE state IN ('completed', 'failed', 'cancelled')
+                  AND finished_at < now() - \(retention.seconds) * interval '1 second'
+                LIMIT \(limit))
+            """
+        ).affectedRows
+    }
+
+    // MARK: helpers
+
+    func run(_ query: PostgresQuery, on connection: PostgresConnection?) async throws -> PostgresRows {
+        if let connection { return try await connection.query(query) }
+        return try await pool.query(query)
+    }
+
+    static func record(_ row: PostgresRow) throws -> JobRecord {
+        let errorsJSON = try row.decode(PostgresJSON.self, at: 10)
+        return JobRecord(
+            id: try row.decode(Int64.self, at: 0), kind: try row.decode(String.self, at: 1),
+            queue: try row.decode(String.self, at: 2), priority: try row.decode(Int.self, at: 3),
+            state: JobState(rawValue: try row.decode(String.self, at: 4)) ?? .failed,
+            runAt: try row.decode(Date.self, at: 5), attempt: try row.decode(Int.self, at: 6),
+            maxAttempts: try row.decode(Int.self, at: 7), payload: try row.decode(PostgresJSON.self, at: 8),
+            result: try row.decode(PostgresJSON?.self, at: 9),
+            errors: try errorsJSON.decode([AttemptErrorRecord].self),
+            outcomeUnknown: try row.decode(Bool.self, at: 11), lockedBy: try row.decode(String?.self, at: 12),
+            lockedUntil: try row.decode(Date?.self, at: 13), idempotencyKey: try row.decode(String?.self, at: 14),
+            createdAt: try row.decode(Date.self, at: 15), attemptedAt: try row.decode(Date?.self, at: 16),
+            finishedAt: try row.decode(Date?.self, at: 17))
+    }
+}

@@ -1,0 +1,127 @@
+import Postgres
+
+/// A numbered, forward-only schema change. The SQL is embedded in the binary from `Schema/`.
+public struct Migration: Sendable {
+    public var version: Int
+    public var name: String
+    public var sql: String
+
+    public init(version: Int, name: String, sql: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+    }
+
+    /// Stable checksum of the SQL (FNV-1a 64) so an edited, already-applied migration is detected.
+    public var checksum: String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in sql.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+
+    /// Every migration, in order. A test checks that this list matches the files in `Schema/`.
+    public static let all: [Migration] = [
+        Migration(version: 1, name: "0001_jobs.sql", sql: String(decoding: PackageResources._001_jobs_sql, as: UTF8.self))
+    ]
+}
+
+/// Applies pending migrations.
+public struct Migrator: Sendable {
+    public struct AppliedMigration: Sendable, Equatable {
+        public var version: Int
+        public var name: String
+    }
+
+    /// An applied migration whose SQL differs from the one in this binary, or a database newer
+    /// than this binary.
+    public struct MismatchError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Any fixed number works as long as every Switchboard process uses the same one.
+    static let advisoryLockKey: Int64 = 0x5357_4254_4d49_4752  // "SWBTMIGR"
+
+    let pool: PostgresPool
+    let migrations: [Migration]
+
+    public init(pool: PostgresPool, migrations: [Migration] = Migration.all) {
+        self.pool = pool
+        self.migrations = migrations
+    }
+
+    /// Applies every pending migration in one transaction while holding an advisory lock, so hosts
+    /// migrating at the same time serialise and the second one finds nothing to do. Returns the
+    /// migrations this call applied.
+    @discardableResult
+    public func migrate() async throws -> [AppliedMigration] {
+        let migrations = self.migrations
+        return try await pool.transaction { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey))")
+            try await connection.execute(
+                script: """
+                    CREATE SCHEMA IF NOT EXISTS switchboard;
+                    CREATE TABLE IF NOT EXISTS switchboard.schema_migrations (
+                        version    integer PRIMARY KEY,
+                        name       text NOT NULL,
+                        checksum   text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    );
+                    """)
+            let applied = try await Self.appliedVersions(connection)
+            try Self.verify(applied: applied, against: migrations)
+            var done: [AppliedMigration] = []
+            for migration in migrations where applied[migration.version] == nil {
+                do {
+                    try await connection.execute(script: migration.sql)
+                } catch var error as PostgresError {
+                    error.message = "migration \(migration.name) failed: \(error.message)"
+                    throw error
+                }
+                try await connection.query(
+                    """
+                    INSERT INTO switchboard.schema_migrations (version, name, checksum)
+                    VALUES (\(migration.version), \(migration.name), \(migration.checksum))
+                    """)
+                done.append(AppliedMigration(version: migration.version, name: migration.name))
+            }
+            return done
+        }
+    }
+
+    /// Versions recorded as applied (empty if the database was never migrated).
+    public func appliedMigrations() async throws -> [AppliedMigration] {
+        try await pool.withConnection { connection in
+            let exists = try await connection.query("SELECT to_regclass('switchboard.schema_migrations') IS NOT NULL")
+            guard try exists[0].decode(Bool.self, at: 0) else { return [] }
+            return try await connection.query("SELECT version, name FROM switchboard.schema_migrations ORDER BY version")
+                .map { AppliedMigration(version: try $0.decode(Int.self, at: 0), name: try $0.decode(String.self, at: 1)) }
+        }
+    }
+
+    private static func appliedVersions(_ connection: PostgresConnection) async throws -> [Int: String] {
+        var applied: [Int: String] = [:]
+        for row in try await connection.query("SELECT version, checksum FROM switchboard.schema_migrations") {
+            applied[try row.decode(Int.self, at: 0)] = try row.decode(String.self, at: 1)
+        }
+        return applied
+    }
+
+    private static func verify(applied: [Int: String], against migrations: [Migration]) throws {
+        let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
+        for (version, checksum) in applied.sorted(by: { $0.key < $1.key }) {
+            guard let migration = known[version] else {
+                throw MismatchError(
+                    description: "the database has migration \(version), which this switchboard binary does not know: "
+                        + "it was migrated by a newer version; upgrade this binary")
+            }
+            guard migration.checksum == checksum else {
+                throw MismatchError(
+                    description: "migration \(migration.name) was changed after it was applied (checksum "
+                        + "\(checksum) in the database, \(migration.checksum) in this binary); migrations are forward-only")
+            }
+        }
+    }
+}

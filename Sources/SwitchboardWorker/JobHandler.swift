@@ -1,0 +1,68 @@
+import Logging
+import SwitchboardCore
+import SwitchboardStore
+
+/// What a handler gets besides the job.
+public struct JobContext: Sendable {
+    public var job: ClaimedJob
+    public var logger: Logger
+    public var workerID: String
+}
+
+/// Runs one attempt of a job. Return an outcome, or throw: a thrown `PermanentJobError` fails the
+/// job at once, any other error is retried with backoff. Handlers should honour task cancellation
+/// (shutdown, lost lease).
+public typealias JobHandler = @Sendable (ClaimedJob, JobContext) async throws -> JobOutcome
+
+/// Throw an error conforming to this to fail the job without retries.
+public protocol PermanentJobError: Error {}
+
+/// Maps job kinds to handlers.
+public struct HandlerRegistry: Sendable {
+    public private(set) var handlers: [String: JobHandler] = [:]
+
+    public init() {}
+
+    public mutating func register(_ kind: String, _ handler: @escaping JobHandler) {
+        handlers[kind] = handler
+    }
+
+    public var kinds: [String] { handlers.keys.sorted() }
+
+    /// The registry every worker starts with: the `noop` kind.
+    public static var standard: HandlerRegistry {
+        var registry = HandlerRegistry()
+        registry.register(NoopJob.kind, NoopJob.run)
+        return registry
+    }
+}
+
+/// `noop`: does nothing, for benchmarks and tests. Its payload may ask it to misbehave:
+/// `{"sleep_ms": 200}` waits first (honouring cancellation), `{"fail": "reason"}` fails
+/// (`"permanent": true` without retries).
+public enum NoopJob {
+    public static let kind = "noop"
+
+    struct Options: Decodable {
+        var sleep_ms: Int?
+        var fail: String?
+        var permanent: Bool?
+    }
+
+    struct PermanentFailure: PermanentJobError, CustomStringConvertible {
+        var description: String
+    }
+
+    @Sendable public static func run(_ job: ClaimedJob, _ context: JobContext) async throws -> JobOutcome {
+        // The common case `{}` skips JSON decoding: the benchmark measures the queue, not Foundation.
+        guard job.payload.text != "{}" else { return .completed(result: nil) }
+        let options = try job.payload.decode(Options.self)
+        if let sleep = options.sleep_ms, sleep > 0 {
+            try await Task.sleep(for: .milliseconds(sleep))
+        }
+        if let reason = options.fail {
+            return .failed(error: reason, permanent: options.permanent ?? false)
+        }
+        return .completed(result: nil)
+    }
+}

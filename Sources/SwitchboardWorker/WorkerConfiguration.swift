@@ -1,0 +1,50 @@
+import Foundation
+import SwitchboardCore
+
+/// Settings of one worker process. Defaults suit a worker sending through Twilio.
+public struct WorkerConfiguration: Sendable {
+    /// Queues to take jobs from, in order of preference.
+    public var queues: [String] = [JobSpec.defaultQueue]
+    /// Jobs running at once in this process.
+    public var concurrency: Int = 50
+    /// Most jobs claimed by one query.
+    public var batchSize: Int = 100
+    /// How often to look for work when no notification arrives (and the retry cadence after errors).
+    public var pollInterval: Duration = .seconds(1)
+    /// Wake on NOTIFY. Turn off behind PgBouncer in transaction pooling mode (LISTEN needs a session).
+    public var listen: Bool = true
+    /// How long a claim holds a job without a heartbeat.
+    public var lease: Duration = .seconds(60)
+    public var heartbeatInterval: Duration = .seconds(15)
+    /// On shutdown, how long running jobs may take before they are cancelled and returned to the queue.
+    public var shutdownGracePeriod: Duration = .seconds(10)
+    /// How often to look for jobs whose lease expired.
+    public var rescueInterval: Duration = .seconds(15)
+    /// Finished jobs older than this are deleted; `nil` keeps them forever.
+    public var retention: Duration? = .seconds(7 * 24 * 3600)
+    public var pruneInterval: Duration = .seconds(600)
+    public var retryPolicy = RetryPolicy()
+    /// Identifies this worker in `jobs.locked_by`.
+    public var workerID: String = WorkerConfiguration.defaultWorkerID()
+
+    public init() {}
+
+    public static func defaultWorkerID() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        return "\(host):\(getpid()):\(suffix)"
+    }
+
+    /// Checks the settings; the error names the setting.
+    public func validate() throws(JobSpec.ValidationError) {
+        guard !queues.isEmpty else { throw .init(field: "queues", problem: "at least one queue is needed") }
+        for queue in queues { try JobSpec.validateName(queue, field: "queues") }
+        guard concurrency >= 1 else { throw .init(field: "concurrency", problem: "\(concurrency) must be at least 1") }
+        guard batchSize >= 1 else { throw .init(field: "batch_size", problem: "\(batchSize) must be at least 1") }
+        guard pollInterval > .zero else { throw .init(field: "poll_interval", problem: "must be positive") }
+        guard lease >= .seconds(1) else { throw .init(field: "lease", problem: "must be at least 1 second") }
+        guard heartbeatInterval > .zero, heartbeatInterval * 2 <= lease else {
+            throw .init(field: "heartbeat_interval", problem: "must be positive and at most half the lease")
+        }
+    }
+}

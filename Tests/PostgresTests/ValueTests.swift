@@ -1,0 +1,72 @@
+import Foundation
+import Postgres
+import Testing
+import TestSupport
+
+@Suite struct ValueTests {
+    @Test func scalarTypesRoundTrip() async throws {
+        try await TestDatabase.with { db in
+            let when = Date(timeIntervalSince1970: 1_764_093_522.123456)
+            let id = UUID()
+            let bytes = Data([0, 1, 2, 0xfe, 0xff, 0x5c, 0x22])
+            let row = try await db.pool.query(
+                """
+                SELECT \("tab\there \"quoted\" ünïcödé ✓")::text, \(true)::bool, \(Int16(-32768))::int2,
+                       \(Int32(2_147_483_647))::int4, \(Int64.max)::int8, \(3.5e-7)::float8,
+                       \("12345678901234567890.123456789")::numeric, \(Decimal(string: "-0.000001")!)::numeric,
+                       \(when)::timestamptz, \(id)::uuid, \(bytes)::bytea, \(PostgresJSON(text: #"{"a": [1, "x"]}"#))::jsonb,
+                       \(nil as String?)::text
+                """
+            )[0]
+            #expect(try row.decode(String.self, at: 0) == "tab\there \"quoted\" ünïcödé ✓")
+            #expect(try row.decode(Bool.self, at: 1) == true)
+            #expect(try row.decode(Int16.self, at: 2) == -32768)
+            #expect(try row.decode(Int32.self, at: 3) == 2_147_483_647)
+            #expect(try row.decode(Int64.self, at: 4) == Int64.max)
+            #expect(try row.decode(Double.self, at: 5) == 3.5e-7)
+            #expect(try row.decode(String.self, at: 6) == "12345678901234567890.123456789")
+            #expect(try row.decode(Decimal.self, at: 7) == Decimal(string: "-0.000001")!)
+            let decodedDate = try row.decode(Date.self, at: 8)
+            #expect(abs(decodedDate.timeIntervalSince(when)) < 0.000_001)
+            #expect(try row.decode(UUID.self, at: 9) == id)
+            #expect(try row.decode(Data.self, at: 10) == bytes)
+            #expect(try row.decode(PostgresJSON.self, at: 11).text == #"{"a": [1, "x"]}"#)
+            #expect(try row.decode(String?.self, at: 12) == nil)
+            #expect(throws: PostgresError.self) { try row.decode(String.self, at: 12) }
+        }
+    }
+
+    @Test func timestampsInAnyServerTimeZone() async throws {
+        try await TestDatabase.with { db in
+            try await db.pool.withConnection { connection in
+                try await connection.query("SET TIME ZONE 'Asia/Kolkata'")
+                let row = try await connection.query("SELECT '2026-11-25 12:00:00.5+00'::timestamptz")[0]
+                #expect(try row.decode(Date.self, at: 0) == Date(timeIntervalSince1970: 1_795_608_000.5))
+                try await connection.query("RESET TIME ZONE")
+            }
+        }
+    }
+
+    @Test func arraysRoundTrip() async throws {
+        try await TestDatabase.with { db in
+            let texts = ["plain", "with,comma", "with \"quote\"", "back\\slash", "", "NULL", "{braces}", "ü"]
+            let numbers: [Int64] = [1, -2, Int64.max]
+            let row = try await db.pool.query(
+                "SELECT \(texts)::text[], \(numbers)::int8[], ARRAY['a', NULL]::text[], '{}'::text[]")[0]
+            #expect(try row.decode([String].self, at: 0) == texts)
+            #expect(try row.decode([Int64].self, at: 1) == numbers)
+            #expect(try row.decode([Nullable<String>].self, at: 2).map(\.value) == ["a", nil])
+            #expect(try row.decode([String].self, at: 3) == [])
+        }
+    }
+
+    @Test func decodingErrorsNameTheColumn() async throws {
+        try await TestDatabase.with { db in
+            let row = try await db.pool.query("SELECT 'abc'::text AS label")[0]
+            let error = #expect(throws: PostgresError.self) { try row.decode(Int.self, "label") }
+            #expect(error?.kind == .decoding)
+            #expect(error?.message.contains("label") == true)
+            #expect(throws: PostgresError.self) { try row.decode(Int.self, "missing") }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import SwitchboardCore
+import Testing
+
+@Suite struct RetryPolicyTests {
+    let policy = RetryPolicy(base: .seconds(2), cap: .seconds(60), minimum: .milliseconds(100))
+
+    @Test func ceilingDoublesUntilTheCap() {
+        let ceilings = (1...8).map { policy.ceiling(afterAttempt: $0) }
+        #expect(ceilings == [.seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(32), .seconds(60), .seconds(60), .seconds(60)])
+        #expect(policy.ceiling(afterAttempt: 500) == .seconds(60))
+    }
+
+    @Test func fullJitterSpansZeroToTheCeiling() {
+        #expect(policy.delay(afterAttempt: 3, unitRandom: 0) == .milliseconds(100))  // the minimum
+        #expect(policy.delay(afterAttempt: 3, unitRandom: 0.5) == .seconds(4))
+        #expect(policy.delay(afterAttempt: 3, unitRandom: 0.999).seconds < 8)
+        #expect(policy.delay(afterAttempt: 30, unitRandom: 0.999).seconds <= 60)
+    }
+
+    @Test func failuresRetryUntilMaxAttemptsThenFail() {
+        let outcome = JobOutcome.failed(error: "timeout", permanent: false)
+        for attempt in 1..<5 {
+            let next = JobTransition.after(outcome, attempt: attempt, maxAttempts: 5, policy: policy, unitRandom: 0.5)
+            #expect(next.state == .available)
+            #expect(next.delay == policy.delay(afterAttempt: attempt, unitRandom: 0.5))
+            #expect(next.errorKind == .error)
+        }
+        let last = JobTransition.after(outcome, attempt: 5, maxAttempts: 5, policy: policy, unitRandom: 0.5)
+        #expect(last.state == .failed)
+        #expect(last.error == "timeout")
+    }
+
+    @Test func permanentErrorsSkipRetries() {
+        let next = JobTransition.after(
+            .failed(error: "invalid number", permanent: true), attempt: 1, maxAttempts: 20, policy: policy, unitRandom: 0.5)
+        #expect(next == JobTransition(state: .failed, error: "invalid number", errorKind: .permanent))
+    }
+
+    @Test func snoozeGivesTheAttemptBack() {
+        let next = JobTransition.after(.snoozed(delay: .seconds(3)), attempt: 4, maxAttempts: 4, policy: policy, unitRandom: 0)
+        #expect(next == JobTransition(state: .available, delay: .seconds(3), givesBackAttempt: true))
+    }
+
+    @Test func completionAndCancellation() {
+        #expect(
+            JobTransition.after(.completed(result: "{}"), attempt: 1, maxAttempts: 1, policy: policy, unitRandom: 0)
+                == JobTransition(state: .completed, result: "{}"))
+        #expect(
+            JobTransition.after(.cancelled(reason: "campaign cancelled"), attempt: 1, maxAttempts: 1, policy: policy, unitRandom: 0)
+                .state == .cancelled)
+    }
+}
+
+@Suite struct JobSpecTests {
+    @Test(arguments: ["sms", "voice_agent", "a", "x.y-z_1"])
+    func acceptsNames(name: String) throws {
+        try JobSpec.validateName(name, field: "kind")
+    }
+
+    @Test(arguments: [
+        ("", "must not be empty"), ("SMS", "lower-case letter"), ("1sms", "lower-case letter"),
+        ("sms kind", "found ' '"), (String(repeating: "a", count: 65), "longer than 64"),
+    ])
+    func rejectsNames(name: String, problem: String) {
+        let error = #expect(throws: JobSpec.ValidationError.self) { try JobSpec.validateName(name, field: "kind") }
+        #expect(error?.field == "kind")
+        #expect(error?.description.contains(problem) == true, "\(String(describing: error))")
+    }
+
+    @Test func rangesNameTheirField() {
+        #expect(throws: JobSpec.ValidationError(field: "priority", problem: "1001 is outside 0…1000")) {
+            try JobSpec.validatePriority(1001)
+        }
+        #expect(throws: JobSpec.ValidationError(field: "max_attempts", problem: "0 is outside 1…1000")) {
+            try JobSpec.validateMaxAttempts(0)
+        }
+        #expect(throws: JobSpec.ValidationError.self) { try JobSpec.validateIdempotencyKey("") }
+    }
+}

@@ -1,0 +1,120 @@
+import EmbeddedPostgres
+import Foundation
+import Postgres
+import Synchronization
+import SwitchboardStore
+
+/// The PostgreSQL server for this test run: `DATABASE_URL` when set, otherwise a throwaway
+/// cluster started once per test process (a watchdog stops it when the process exits). Tests
+/// that need the database fail when neither works; they never skip.
+public actor TestServer {
+    public static let shared = TestServer()
+    private var starting: Task<PostgresConfiguration, any Error>?
+    private var server: EmbeddedPostgres?
+
+    public func configuration() async throws -> PostgresConfiguration {
+        if let starting { return try await starting.value }
+        let task = Task<PostgresConfiguration, any Error> {
+            if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty {
+                return try PostgresConfiguration(url)
+            }
+            let server = try await EmbeddedPostgres.start()
+            await self.keep(server)
+            return try PostgresConfiguration(server.url)
+        }
+        starting = task
+        return try await task.value
+    }
+
+    private func keep(_ server: EmbeddedPostgres) { self.server = server }
+}
+
+/// A database of its own for one test, created from a migrated template so tests run in
+/// parallel without seeing each other's rows.
+public struct TestDatabase: Sendable {
+    public let name: String
+    public let configuration: PostgresConfiguration
+    public let pool: PostgresPool
+    public var store: JobStore { JobStore(pool: pool) }
+
+    /// Runs `body` with a fresh migrated database and drops it afterwards.
+    public static func with<T: Sendable>(
+        poolSize: Int = 10, _ body: (TestDatabase) async throws -> T
+    ) async throws -> T {
+        let name = try await Template.shared.createDatabase()
+        let configuration = try await TestServer.shared.configuration().withDatabase(name)
+        let pool = PostgresPool(configuration: configuration, options: .init(maxConnections: poolSize))
+        let database = TestDatabase(name: name, configuration: configuration, pool: pool)
+        do {
+            let value = try await body(database)
+            await database.drop()
+            return value
+        } catch {
+            await database.drop()
+            throw error
+        }
+    }
+
+    func drop() async {
+        await pool.close()
+        guard let server = try? await TestServer.shared.configuration() else { return }
+        let admin = PostgresPool(configuration: server, options: .init(maxConnections: 1))
+        _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
+        await admin.close()
+    }
+}
+
+/// Migrates one template database per test process; `CREATE DATABASE … TEMPLATE` copies it.
+actor Template {
+    static let shared = Template()
+    private var templateTask: Task<String, any Error>?
+    private var counter = 0
+    private let runID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+
+    func createDatabase() async throws -> String {
+        let template = try await ensureTemplate()
+        counter += 1
+        let name = "sbtest_\(runID)_\(counter)"
+        let admin = PostgresPool(configuration: try await TestServer.shared.configuration(), options: .init(maxConnections: 1))
+        do {
+            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(template)"))
+            await admin.close()
+        } catch {
+            await admin.close()
+            throw error
+        }
+        return name
+    }
+
+    private func ensureTemplate() async throws -> String {
+        if let templateTask { return try await templateTask.value }
+        let name = "sbtemplate_\(runID)"
+        // One task does the work; tests arriving meanwhile wait for the same task.
+        let task = Task {
+            let server = try await TestServer.shared.configuration()
+            let admin = PostgresPool(configuration: server, options: .init(maxConnections: 1))
+            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+            await admin.close()
+            let pool = PostgresPool(configuration: server.withDatabase(name))
+            try await Migrator(pool: pool).migrate()
+            await pool.close()
+            return name
+        }
+        templateTask = task
+        return try await task.value
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held (an error
+/// counts as "not yet"). Tests use this instead of bare sleeps.
+public func eventually(
+    timeout: Duration = .seconds(20), every interval: Duration = .milliseconds(20),
+    _ condition: () async throws -> Bool
+) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if (try? await condition()) == true { return true }
+        try? await Task.sleep(for: interval)
+    }
+    return (try? await condition()) == true
+}
