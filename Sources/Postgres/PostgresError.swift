@@ -83,8 +83,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
     }
 
     /// Data exceptions (class 22) echo the offending input in quotes; keep it out of logs.
+    /// (Constraint violations, class 23, put values only in `detail`.)
     static func redactingValues(_ message: String, sqlState: String?) -> String {
-        guard let sqlState, sqlState.hasPrefix("22") || sqlState.hasPrefix("23") else { return message }
+        guard let sqlState, sqlState.hasPrefix("22") else { return message }
         var out = ""
         var inQuote = false
         for character in message {

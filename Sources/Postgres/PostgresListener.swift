@@ -36,6 +36,15 @@ public struct PostgresListener: AsyncSequence, Sendable {
         /// Waits for the next event; returns `nil` only when the task is cancelled.
         /// Throws when the first connection attempt fails (wrong URL, bad password).
         public mutating func next() async throws -> Event? {
+            do {
+                return try await nextEvent()
+            } catch {
+                if Task.isCancelled { return nil }
+                throw error
+            }
+        }
+
+        private mutating func nextEvent() async throws -> Event? {
             while !Task.isCancelled {
                 if !buffer.isEmpty { return .notification(buffer.removeFirst()) }
                 guard let connection else {

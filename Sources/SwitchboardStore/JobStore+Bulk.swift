@@ -30,8 +30,10 @@ extension JobStore {
             // Keys may collide with live jobs or with each other: stage, then insert what is new.
             try await connection.query(
                 """
-                CREATE TEMP TABLE switchboard_enqueue_staging
-                    (LIKE switchboard.jobs INCLUDING DEFAULTS EXCLUDING IDENTITY) ON COMMIT DROP
+                CREATE TEMP TABLE switchboard_enqueue_staging (
+                    kind text, queue text, priority smallint, run_at timestamptz, max_attempts integer,
+                    payload jsonb, idempotency_key text
+                ) ON COMMIT DROP
                 """)
             try await connection.copyFrom(Self.copyStatement(into: "switchboard_enqueue_staging"), chunks: chunks)
             return try await connection.query(

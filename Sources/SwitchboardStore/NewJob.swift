@@ -57,6 +57,11 @@ public struct EnqueuedJob: Sendable, Equatable {
     public var id: Int64
     /// True when a live job already held the idempotency key; nothing new was inserted.
     public var existing: Bool
+
+    public init(id: Int64, existing: Bool) {
+        self.id = id
+        self.existing = existing
+    }
 }
 
 /// A job as stored.

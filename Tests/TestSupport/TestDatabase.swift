@@ -37,6 +37,17 @@ public struct TestDatabase: Sendable {
     public let pool: PostgresPool
     public var store: JobStore { JobStore(pool: pool) }
 
+    /// The integer in the first column of the first row, e.g. a `count(*)`.
+    public func integer(_ query: PostgresQuery) async throws -> Int {
+        try await pool.query(query)[0].decode(Int.self, at: 0)
+    }
+
+    /// Number of jobs, optionally in one state.
+    public func jobCount(state: String? = nil) async throws -> Int {
+        guard let state else { return try await integer("SELECT count(*) FROM switchboard.jobs") }
+        return try await integer("SELECT count(*) FROM switchboard.jobs WHERE state = \(state)::switchboard.job_state")
+    }
+
     /// Runs `body` with a fresh migrated database and drops it afterwards.
     public static func with<T: Sendable>(
         poolSize: Int = 10, _ body: (TestDatabase) async throws -> T
