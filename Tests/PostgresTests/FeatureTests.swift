@@ -47,7 +47,7 @@ import TestSupport
             let sender = Task {
                 _ = await eventually {
                     let listening = try await db.pool.query(
-                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
+                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()")
                     return try listening[0].decode(Int.self, at: 0) > 0
                 }
                 try await db.pool.query("SELECT pg_notify('events', 'hello')")

@@ -152,7 +152,7 @@ import TestSupport
                 }
             }
             _ = await eventually {
-                try await db.pool.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")[0].decode(Int.self, at: 0) > 0
+                try await db.pool.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()")[0].decode(Int.self, at: 0) > 0
             }
             try await db.pool.transaction { connection in
                 for n in 0..<50 {

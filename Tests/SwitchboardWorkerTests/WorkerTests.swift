@@ -1,1 +1,188 @@
-// Worker tests follow.
+import Foundation
+import Logging
+import Postgres
+import SwitchboardCore
+import SwitchboardStore
+import SwitchboardWorker
+import Testing
+import TestSupport
+
+/// Runs a worker in the background for the duration of `body`, then shuts it down gracefully.
+func withWorker<T: Sendable>(
+    _ db: TestDatabase, handlers: HandlerRegistry = .standard, configure: (inout WorkerConfiguration) -> Void = { _ in },
+    _ body: (Worker) async throws -> T
+) async throws -> T {
+    var configuration = WorkerConfiguration()
+    configuration.pollInterval = .milliseconds(200)
+    configuration.rescueInterval = .milliseconds(200)
+    configure(&configuration)
+    var logger = Logger(label: "test.worker")
+    logger.logLevel = .warning
+    let worker = try Worker(store: db.store, handlers: handlers, configuration: configuration, logger: logger)
+    let running = Task { try await worker.run() }
+    do {
+        let value = try await body(worker)
+        worker.beginShutdown()
+        try await running.value
+        return value
+    } catch {
+        worker.beginShutdown()
+        _ = try? await running.value
+        throw error
+    }
+}
+
+/// Handlers that record every execution.
+final class Probe: Sendable {
+    let executions = Locked([Int64: Int]())
+    let cancelled = Locked(Set<Int64>())
+
+    var registry: HandlerRegistry {
+        var registry = HandlerRegistry.standard
+        registry.register("probe") { job, _ in
+            self.executions.withLock { $0[job.id, default: 0] += 1 }
+            let sleep = (try? job.payload.decode([String: Int].self))?["sleep_ms"] ?? 0
+            do {
+                try await Task.sleep(for: .milliseconds(sleep))
+            } catch {
+                self.cancelled.withLock { _ = $0.insert(job.id) }
+                throw error
+            }
+            return .completed(result: #"{"done": true}"#)
+        }
+        return registry
+    }
+}
+
+@Suite struct WorkerTests {
+    @Test func processesJobsAndRecordsResults() async throws {
+        try await TestDatabase.with { db in
+            let probe = Probe()
+            try await db.store.enqueueMany((0..<500).map { _ in NewJob(kind: "probe") })
+            try await withWorker(db, handlers: probe.registry) { _ in
+                #expect(await eventually { try await db.jobCount(state: "completed") == 500 })
+            }
+            #expect(probe.executions.value.count == 500)
+            #expect(probe.executions.value.values.allSatisfy { $0 == 1 })
+            let results = try await db.integer("SELECT count(*) FROM switchboard.jobs WHERE result = '{\"done\": true}'")
+            #expect(results == 500)
+        }
+    }
+
+    @Test func wakesOnNotifyWithoutWaitingForThePoll() async throws {
+        try await TestDatabase.with { db in
+            try await withWorker(db, configure: { $0.pollInterval = .seconds(3600) }) { _ in
+                // Wait until the worker listens, then enqueue: only the notification can wake it.
+                #expect(await eventually {
+                    try await db.integer("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()") == 1
+                })
+                let job = try await db.store.enqueue(NewJob(kind: "noop"))
+                #expect(await eventually(timeout: .seconds(30)) { try await db.store.job(id: job.id)?.state == .completed })
+            }
+        }
+    }
+
+    @Test func pollOnlyModeNeedsNoListen() async throws {
+        try await TestDatabase.with { db in
+            try await withWorker(db, configure: { $0.listen = false; $0.pollInterval = .milliseconds(100) }) { _ in
+                try await db.store.enqueueMany((0..<50).map { _ in NewJob(kind: "noop") })
+                #expect(await eventually { try await db.jobCount(state: "completed") == 50 })
+                let listeners = try await db.integer("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()")
+                #expect(listeners == 0)
+            }
+        }
+    }
+
+    @Test func failingJobsAreRetriedThenFail() async throws {
+        try await TestDatabase.with { db in
+            let retried = try await db.store.enqueue(
+                NewJob(kind: "noop", payload: PostgresJSON(text: #"{"fail": "twilio said 500"}"#), maxAttempts: 3))
+            let permanent = try await db.store.enqueue(
+                NewJob(kind: "noop", payload: PostgresJSON(text: #"{"fail": "invalid number", "permanent": true}"#), maxAttempts: 3))
+            try await withWorker(db, configure: {
+                $0.retryPolicy = RetryPolicy(base: .milliseconds(20), cap: .milliseconds(50), minimum: .milliseconds(1))
+            }) { _ in
+                #expect(await eventually { try await db.jobCount(state: "failed") == 2 })
+            }
+            let retriedRecord = try #require(try await db.store.job(id: retried.id))
+            #expect(retriedRecord.attempt == 3)
+            #expect(retriedRecord.errors.map(\.error) == Array(repeating: "twilio said 500", count: 3))
+            let permanentRecord = try #require(try await db.store.job(id: permanent.id))
+            #expect(permanentRecord.attempt == 1)
+            #expect(permanentRecord.errors.map(\.kind) == ["permanent"])
+        }
+    }
+
+    @Test func gracefulShutdownFinishesQuickJobsAndReturnsTheRest() async throws {
+        try await TestDatabase.with { db in
+            let probe = Probe()
+            let slow = try await db.store.enqueue(NewJob(kind: "probe", payload: PostgresJSON(text: #"{"sleep_ms": 600000}"#)))
+            let quick = try await db.store.enqueue(NewJob(kind: "probe", payload: PostgresJSON(text: #"{"sleep_ms": 300}"#)))
+            var configuration = WorkerConfiguration()
+            configuration.shutdownGracePeriod = .seconds(3)
+            var logger = Logger(label: "test.worker")
+            logger.logLevel = .warning
+            let worker = try Worker(store: db.store, handlers: probe.registry, configuration: configuration, logger: logger)
+            let running = Task { try await worker.run() }
+            #expect(await eventually { probe.executions.value.count == 2 })
+            worker.beginShutdown()
+            try await running.value
+            let quickRecord = try #require(try await db.store.job(id: quick.id))
+            #expect(quickRecord.state == .completed)
+            let slowRecord = try #require(try await db.store.job(id: slow.id))
+            #expect(slowRecord.state == .available)
+            #expect(slowRecord.attempt == 0)
+            #expect(slowRecord.outcomeUnknown)
+            #expect(slowRecord.errors.map(\.kind) == ["interrupted"])
+            #expect(probe.cancelled.value == [slow.id])
+        }
+    }
+
+    @Test func aLostLeaseCancelsTheRunningHandler() async throws {
+        try await TestDatabase.with { db in
+            let probe = Probe()
+            let job = try await db.store.enqueue(NewJob(kind: "probe", payload: PostgresJSON(text: #"{"sleep_ms": 600000}"#)))
+            try await withWorker(db, handlers: probe.registry, configure: {
+                $0.lease = .seconds(2)
+                $0.heartbeatInterval = .milliseconds(200)
+            }) { _ in
+                #expect(await eventually { probe.executions.value[job.id] == 1 })
+                // Another worker rescued and re-claimed it (as if this one had stalled).
+                try await db.pool.query("UPDATE switchboard.jobs SET locked_by = 'other', attempt = 2 WHERE id = \(job.id)")
+                #expect(await eventually { probe.cancelled.value.contains(job.id) })
+            }
+            let record = try #require(try await db.store.job(id: job.id))
+            #expect(record.state == .running)
+            #expect(record.lockedBy == "other")
+        }
+    }
+
+    @Test func rescuesJobsOfDeadWorkers() async throws {
+        try await TestDatabase.with { db in
+            let job = try await db.store.enqueue(NewJob(kind: "noop"))
+            _ = try await db.store.claim(queue: "default", kinds: ["noop"], limit: 1, workerID: "dead", lease: .seconds(1))
+            try await withWorker(db) { _ in
+                #expect(await eventually { try await db.store.job(id: job.id)?.state == .completed })
+            }
+            let record = try #require(try await db.store.job(id: job.id))
+            #expect(record.attempt == 2)
+            #expect(record.errors.map(\.kind) == ["unknown_outcome"])
+        }
+    }
+
+    @Test func invalidSettingsAreRefusedByName() async throws {
+        try await TestDatabase.with { db in
+            var configuration = WorkerConfiguration()
+            configuration.heartbeatInterval = .seconds(50)
+            let error = #expect(throws: JobSpec.ValidationError.self) {
+                try Worker(store: db.store, configuration: configuration, logger: Logger(label: "t"))
+            }
+            #expect(error?.field == "heartbeat_interval")
+            configuration = WorkerConfiguration()
+            configuration.queues = ["Bad Queue"]
+            #expect(throws: JobSpec.ValidationError(field: "queues", problem: "'Bad Queue' must start with a lower-case letter")) {
+                try Worker(store: db.store, configuration: configuration, logger: Logger(label: "t"))
+            }
+        }
+    }
+}
