@@ -13,6 +13,8 @@ final class Completer: Sendable {
     }
 
     private let pending = Mutex(Pending())
+    /// Finished attempts written to the database so far.
+    let recorded = Atomic<Int>(0)
     private let signal: AsyncStream<Void>
     private let signalContinuation: AsyncStream<Void>.Continuation
     private let store: JobStore
@@ -68,6 +70,7 @@ final class Completer: Sendable {
             if batch.isEmpty { return }
             do {
                 let applied = try await store.finish(batch.finishes, workerID: workerID)
+                recorded.add(applied.count, ordering: .relaxed)
                 if applied.count < batch.finishes.count {
                     for finish in batch.finishes where !applied.contains(finish.id) {
                         logger.warning(

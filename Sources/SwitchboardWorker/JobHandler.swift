@@ -37,9 +37,9 @@ public struct HandlerRegistry: Sendable {
     }
 }
 
-/// `noop`: does nothing, for benchmarks and tests. Its payload may ask it to misbehave:
+/// `noop`: does nothing, for benchmarks, tests and the demo. Its payload may ask it to misbehave:
 /// `{"sleep_ms": 200}` waits first (honouring cancellation), `{"fail": "reason"}` fails
-/// (`"permanent": true` without retries).
+/// (`"permanent": true` without retries), `"fail_attempts": 2` fails only the first two attempts.
 public enum NoopJob {
     public static let kind = "noop"
 
@@ -47,6 +47,7 @@ public enum NoopJob {
         var sleep_ms: Int?
         var fail: String?
         var permanent: Bool?
+        var fail_attempts: Int?
     }
 
     struct PermanentFailure: PermanentJobError, CustomStringConvertible {
@@ -60,7 +61,7 @@ public enum NoopJob {
         if let sleep = options.sleep_ms, sleep > 0 {
             try await Task.sleep(for: .milliseconds(sleep))
         }
-        if let reason = options.fail {
+        if let reason = options.fail, job.attempt <= options.fail_attempts ?? Int.max {
             return .failed(error: reason, permanent: options.permanent ?? false)
         }
         return .completed(result: nil)

@@ -78,6 +78,12 @@ public final class Worker: Service, Sendable {
 
     public var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
 
+    /// Attempts whose outcome this worker has written to the database (completed, failed, retried…).
+    public var recordedFinishes: Int { completer.recorded.load(ordering: .relaxed) }
+
+    /// Jobs running right now.
+    public var runningCount: Int { running.count }
+
     /// Asks the worker to look for work now.
     public func wake() { wakeupContinuation.yield() }
 

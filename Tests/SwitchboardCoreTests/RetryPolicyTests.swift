@@ -77,3 +77,19 @@ import Testing
         #expect(throws: JobSpec.ValidationError.self) { try JobSpec.validateIdempotencyKey("") }
     }
 }
+
+@Suite struct DurationParsingTests {
+    @Test(arguments: [
+        ("250ms", Duration.milliseconds(250)), ("30s", .seconds(30)), ("5m", .seconds(300)), ("2h", .seconds(7200)),
+        ("7d", .seconds(604_800)), ("1.5", .milliseconds(1500)), (" 10s ", .seconds(10)),
+    ])
+    func parses(text: String, expected: Duration) throws {
+        #expect(try DurationParsing.parse(text, field: "x") == expected)
+    }
+
+    @Test(arguments: ["", "abc", "-1s", "5 minutes", "1e999s", "ms"])
+    func rejects(text: String) {
+        let error = #expect(throws: JobSpec.ValidationError.self) { try DurationParsing.parse(text, field: "--lease") }
+        #expect(error?.field == "--lease")
+    }
+}

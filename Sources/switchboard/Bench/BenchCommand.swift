@@ -1,0 +1,72 @@
+import ArgumentParser
+import EmbeddedPostgres
+import Foundation
+import Postgres
+import SwitchboardStore
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure Switchboard on this machine (build with -c release first).",
+        discussion: """
+            Without DATABASE_URL (or --database-url) a throwaway PostgreSQL is started with durable
+            settings (fsync and synchronous_commit on). With --json the last line is one JSON object.
+            Example: swift build -c release && .build/release/switchboard bench queue --json
+            """,
+        subcommands: [QueueBench.self])
+}
+
+/// Options every benchmark shares.
+struct BenchOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: "PostgreSQL to use (default: $DATABASE_URL, else a throwaway server).")
+    var databaseURL: String?
+
+    @Flag(help: "Print the figures as one JSON object on the last line.")
+    var json = false
+
+    @Option(help: "Repetitions of each measurement; the median is reported.")
+    var runs: Int = 5
+
+    func validate() throws {
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+    }
+
+    /// A database for the benchmark: a fresh one on the given server, or a throwaway server.
+    func withDatabase<T: Sendable>(_ body: (PostgresConfiguration, String) async throws -> T) async throws -> T {
+        let url = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"]
+        if let url, !url.isEmpty {
+            let configuration = try PostgresConfiguration(url)
+            return try await body(configuration, "given server (\(configuration["host"] ?? "local"))")
+        }
+        print("starting a throwaway PostgreSQL (durable settings)…")
+        let server = try await EmbeddedPostgres.start(.init(durable: true))
+        defer { server.destroy() }
+        let version = try await PostgresConnection.connect(try PostgresConfiguration(server.url))
+            .query("SHOW server_version")[0].decode(String.self, at: 0)
+        return try await body(try PostgresConfiguration(server.url), "throwaway PostgreSQL \(version) on 127.0.0.1, fsync=on, synchronous_commit=on")
+    }
+}
+
+/// Sorted-sample statistics.
+enum Statistics {
+    static func median(_ values: [Double]) -> Double { percentile(values, 0.5) }
+
+    static func percentile(_ values: [Double], _ p: Double) -> Double {
+        guard !values.isEmpty else { return .nan }
+        let sorted = values.sorted()
+        let rank = p * Double(sorted.count - 1)
+        let low = Int(rank.rounded(.down))
+        let high = Int(rank.rounded(.up))
+        return sorted[low] + (sorted[high] - sorted[low]) * (rank - Double(low))
+    }
+}
+
+/// Prints and flushes at once, so progress shows when output is piped (CI logs).
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
+}
+
+func formatted(_ value: Double, decimals: Int = 0) -> String {
+    String(format: "%.\(decimals)f", value)
+}

@@ -1,0 +1,159 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Postgres
+import SwitchboardCore
+import SwitchboardStore
+import SwitchboardWorker
+
+struct QueueBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queue",
+        abstract: "Bulk enqueue rate, drain rate of no-op jobs, and idle enqueue→start latency.")
+
+    @OptionGroup var options: BenchOptions
+
+    @Option(help: "Jobs per bulk enqueue (COPY).")
+    var enqueueJobs: Int = 100_000
+
+    @Option(help: "Jobs per drain run.")
+    var drainJobs: Int = 50_000
+
+    @Option(help: "Latency samples (single jobs, queue empty).")
+    var samples: Int = 300
+
+    func run() async throws {
+        try await options.withDatabase { server, description in
+            let name = "switchboard_bench_\(getpid())"
+            let admin = PostgresPool(configuration: server, options: .init(maxConnections: 1))
+            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+            let pool = PostgresPool(configuration: server.withDatabase(name), options: .init(maxConnections: 12))
+            do {
+                try await Migrator(pool: pool).migrate()
+                try await measure(pool: pool, server: description)
+                await pool.close()
+                try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"))
+                await admin.close()
+            } catch {
+                await pool.close()
+                _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"))
+                await admin.close()
+                throw error
+            }
+        }
+    }
+
+    private func measure(pool: PostgresPool, server: String) async throws {
+        let store = JobStore(pool: pool)
+        let runs = options.runs
+        say("switchboard bench queue — \(server)")
+        say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB")
+        say("")
+
+        // 1. Bulk enqueue via COPY (one transaction per batch, including encoding in Swift).
+        var enqueueRates: [Double] = []
+        for run in 1...runs {
+            try await pool.query("TRUNCATE switchboard.jobs")
+            let jobs = (0..<enqueueJobs).map { NewJob(kind: "noop", payload: PostgresJSON(text: "{\"n\": \($0)}")) }
+            let start = ContinuousClock.now
+            let inserted = try await store.enqueueMany(jobs)
+            let seconds = (ContinuousClock.now - start).seconds
+            enqueueRates.append(Double(inserted) / seconds)
+            say("enqueue run \(run): \(inserted) jobs in \(formatted(seconds, decimals: 3)) s = \(formatted(Double(inserted) / seconds)) jobs/s")
+        }
+
+        // 2. Drain pre-inserted no-op jobs with one worker process at several settings.
+        let settings = [(concurrency: 50, batch: 100), (concurrency: 100, batch: 100), (concurrency: 200, batch: 200)]
+        var drainMedians: [(String, Double)] = []
+        for setting in settings {
+            var rates: [Double] = []
+            for run in 1...runs {
+                try await pool.query("TRUNCATE switchboard.jobs")
+                try await store.enqueueMany((0..<drainJobs).map { _ in NewJob(kind: "noop") })
+                try await pool.query("VACUUM ANALYZE switchboard.jobs")
+                var configuration = WorkerConfiguration()
+                configuration.concurrency = setting.concurrency
+                configuration.batchSize = setting.batch
+                let worker = try Worker(store: store, configuration: configuration, logger: quietLogger())
+                let start = ContinuousClock.now
+                let running = Task { try await worker.run() }
+                while worker.recordedFinishes < drainJobs {
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                let seconds = (ContinuousClock.now - start).seconds
+                worker.beginShutdown()
+                try await running.value
+                let completed = try await pool.query("SELECT count(*) FROM switchboard.jobs WHERE state = 'completed'")[0].decode(Int.self, at: 0)
+                guard completed == drainJobs else {
+                    throw CommandFailure("drain run finished with \(completed) of \(drainJobs) jobs completed")
+                }
+                rates.append(Double(drainJobs) / seconds)
+                say(
+                    "drain concurrency=\(setting.concurrency) batch=\(setting.batch) run \(run): \(drainJobs) jobs in "
+                        + "\(formatted(seconds, decimals: 3)) s = \(formatted(Double(drainJobs) / seconds)) jobs/s, "
+                        + "\(worker.claimQueries.load(ordering: .relaxed)) claim queries")
+            }
+            drainMedians.append(("c\(setting.concurrency)_b\(setting.batch)", Statistics.median(rates)))
+        }
+
+        // 3. Idle latency: one job at a time into an empty queue; time from the producer's call to
+        //    the handler starting (NOTIFY wake-up, claim, dispatch).
+        try await pool.query("TRUNCATE switchboard.jobs")
+        let (starts, startsContinuation) = AsyncStream.makeStream(of: (Int64, ContinuousClock.Instant).self)
+        var handlers = HandlerRegistry.standard
+        handlers.register("bench.latency") { job, _ in
+            startsContinuation.yield((job.id, .now))
+            return .completed(result: nil)
+        }
+        var configuration = WorkerConfiguration()
+        configuration.concurrency = 10
+        let worker = try Worker(store: store, handlers: handlers, configuration: configuration, logger: quietLogger())
+        let running = Task { try await worker.run() }
+        try await Task.sleep(for: .milliseconds(500))  // let the listener connect
+        var latencies: [Double] = []
+        var iterator = starts.makeAsyncIterator()
+        let warmup = 10
+        for sample in 0..<(samples + warmup) {
+            let start = ContinuousClock.now
+            let job = try await store.enqueue(NewJob(kind: "bench.latency"))
+            while let (id, started) = await iterator.next() {
+                if id == job.id {
+                    if sample >= warmup { latencies.append((started - start).seconds * 1000) }
+                    break
+                }
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        worker.beginShutdown()
+        try await running.value
+
+        let enqueueMedian = Statistics.median(enqueueRates)
+        let bestDrain = drainMedians.max { $0.1 < $1.1 }!
+        let p50 = Statistics.percentile(latencies, 0.5)
+        let p99 = Statistics.percentile(latencies, 0.99)
+        say("")
+        say("results (medians of \(runs) runs)")
+        say("  bulk enqueue (COPY, \(enqueueJobs) jobs/run):  \(formatted(enqueueMedian)) jobs/s")
+        for (label, rate) in drainMedians { print("  drain \(label) (\(drainJobs) noop jobs/run):  \(formatted(rate)) jobs/s") }
+        say("  idle enqueue→start latency (\(samples) samples):  p50 \(formatted(p50, decimals: 2)) ms, p99 \(formatted(p99, decimals: 2)) ms")
+        say("method: each figure is the median of --runs repetitions on a fresh table; drain is one worker")
+        say("process with the given concurrency and claim batch, timed from start until every outcome is")
+        say("written; latency is measured from the producer's enqueue call to the handler's first instruction.")
+        if options.json {
+            var fields = [
+                "\"enqueue_jobs_per_s\": \(formatted(enqueueMedian))", "\"drain_jobs_per_s\": \(formatted(bestDrain.1))",
+                "\"drain_best_setting\": \"\(bestDrain.0)\"",
+                "\"latency_p50_ms\": \(formatted(p50, decimals: 3))", "\"latency_p99_ms\": \(formatted(p99, decimals: 3))",
+            ]
+            fields += drainMedians.map { "\"drain_\($0.0)_jobs_per_s\": \(formatted($0.1))" }
+            fields.append("\"runs\": \(runs)")
+            say("{" + fields.joined(separator: ", ") + "}")
+        }
+    }
+
+    private func quietLogger() -> Logger {
+        var logger = Logger(label: "switchboard.bench") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = .warning
+        return logger
+    }
+}

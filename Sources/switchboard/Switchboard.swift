@@ -1,0 +1,30 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct Switchboard: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchboard",
+        abstract: "Send SMS, WhatsApp and voice calls through Twilio at scale, with PostgreSQL as the only infrastructure.",
+        discussion: """
+            Examples:
+              switchboard demo                       # everything on a throwaway PostgreSQL
+              export DATABASE_URL=postgres://app@db:5432/switchboard
+              switchboard migrate                    # create or upgrade the schema
+              switchboard worker --concurrency 50    # run jobs until SIGTERM
+              switchboard enqueue noop --key order-42
+              switchboard bench queue --json         # after swift build -c release
+            """,
+        subcommands: [
+            MigrateCommand.self, WorkerCommand.self, EnqueueCommand.self, JobsCommand.self, DemoCommand.self,
+            BenchCommand.self,
+        ]
+    )
+}
+
+/// A failure the user can act on: printed without a stack of wrappers, exit status 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+

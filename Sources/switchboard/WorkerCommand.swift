@@ -1,0 +1,76 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import SwitchboardStore
+import SwitchboardWorker
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Claim and run jobs until SIGTERM or SIGINT (then finish running jobs within the grace period).",
+        discussion: """
+            Examples:
+              switchboard worker --concurrency 50
+              switchboard worker --queues marketing,default --no-listen   # behind PgBouncer (transaction pooling)
+            """)
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var log: LogOptions
+
+    @Option(help: "Comma-separated queues to take jobs from, in order of preference.")
+    var queues: String = "default"
+
+    @Option(help: "Jobs run at once by this process.")
+    var concurrency: Int = 50
+
+    @Option(help: "Most jobs claimed by one query.")
+    var batchSize: Int = 100
+
+    @Option(help: "How often to look for work without a notification (e.g. 1s, 500ms).")
+    var pollInterval: String = "1s"
+
+    @Flag(inversion: .prefixedNo, help: "Wake up on NOTIFY. Use --no-listen behind PgBouncer in transaction pooling mode.")
+    var listen = true
+
+    @Option(help: "How long a claimed job is held without a heartbeat.")
+    var lease: String = "60s"
+
+    @Option(help: "On shutdown, how long running jobs may take before they go back to the queue.")
+    var gracePeriod: String = "10s"
+
+    @Option(help: "Delete finished jobs older than this ('off' keeps them).")
+    var retention: String = "7d"
+
+    func validate() throws {
+        _ = try workerConfiguration()
+    }
+
+    /// The flags as a validated configuration; a bad value is a usage error naming its flag.
+    func workerConfiguration() throws -> WorkerConfiguration {
+        var configuration = WorkerConfiguration()
+        configuration.queues = queues.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        configuration.concurrency = concurrency
+        configuration.batchSize = batchSize
+        configuration.pollInterval = try parseDuration(pollInterval, flag: "--poll-interval")
+        configuration.listen = listen
+        configuration.lease = try parseDuration(lease, flag: "--lease")
+        configuration.heartbeatInterval = configuration.lease / 4
+        configuration.shutdownGracePeriod = try parseDuration(gracePeriod, flag: "--grace-period")
+        configuration.retention = retention == "off" ? nil : try parseDuration(retention, flag: "--retention")
+        do { try configuration.validate() } catch { throw ValidationError(error.description) }
+        return configuration
+    }
+
+    func run() async throws {
+        let configuration = try workerConfiguration()
+        let logger = log.makeLogger("switchboard.worker")
+        try await database.withPool { pool in
+            let worker = try Worker(store: JobStore(pool: pool), configuration: configuration, logger: logger)
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint],
+                    cancellationSignals: [], logger: logger))
+            try await group.run()
+        }
+    }
+}
