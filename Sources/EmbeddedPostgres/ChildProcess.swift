@@ -1,43 +1,27 @@
 import Foundation
 
-/// Runs helper programs with `posix_spawn` and `waitpid`.
+/// A child process started with `posix_spawn`, its output (stdout and stderr) going to a
+/// temporary file.
 ///
 /// Foundation's `Process` was seen to hang in `waitUntilExit` when several were started from
-/// concurrent tasks, and a pipe for its output stays open as long as a forked server inherits it;
-/// this writes output to a temporary file instead.
-enum ChildProcess {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+/// concurrent tasks, and a pipe for output stays open as long as a forked server inherits it.
+public final class ChildProcess: Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
     }
 
-    /// Runs `tool` and waits; returns its output (stdout and stderr). Throws on a non-zero exit.
-    @discardableResult
-    static func run(_ tool: String, _ arguments: [String], workingDirectory: String = "/") throws -> String {
-        let outputPath = NSTemporaryDirectory() + "sb-child-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
-        defer { unlink(outputPath) }
-        let pid = try spawn(tool, arguments, workingDirectory: workingDirectory, outputPath: outputPath, detached: false)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw Failure(description: "waitpid failed for \(tool): errno \(errno)") }
-        }
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        let exited = status & 0x7f == 0
-        let code = (status >> 8) & 0xff
-        guard exited && code == 0 else {
-            let name = (tool as NSString).lastPathComponent
-            throw Failure(description: "\(name) failed (status \(exited ? code : -1)): \(output.suffix(800))")
-        }
-        return output
-    }
+    public let pid: pid_t
+    public let tool: String
+    let outputPath: String
 
-    /// Starts `tool` in a new session and does not wait for it.
-    static func launchDetached(_ tool: String, _ arguments: [String]) throws {
-        _ = try spawn(tool, arguments, workingDirectory: "/", outputPath: "/dev/null", detached: true)
-    }
-
-    private static func spawn(
-        _ tool: String, _ arguments: [String], workingDirectory: String, outputPath: String, detached: Bool
-    ) throws -> pid_t {
+    /// Starts `tool` with `arguments`; `environment` entries are added to this process's.
+    public init(
+        _ tool: String, _ arguments: [String], workingDirectory: String = "/", environment: [String: String] = [:],
+        newSession: Bool = false
+    ) throws {
+        self.tool = tool
+        outputPath = NSTemporaryDirectory() + "sb-child-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -46,14 +30,60 @@ enum ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         // Glibc's chdir and setsid spawn attributes are not visible to Swift: let sh and setsid do them.
         var command = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", workingDirectory, tool] + arguments
-        if detached { command = ["/usr/bin/setsid"] + command }
+        if newSession { command = ["/usr/bin/setsid"] + command }
         let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        var merged = ProcessInfo.processInfo.environment
+        for (key, value) in environment { merged[key] = value }
+        let envp: [UnsafeMutablePointer<CChar>?] = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, command[0], &actions, nil, argv, environ)
+        let result = posix_spawn(&pid, command[0], &actions, nil, argv, envp)
         guard result == 0 else {
             throw Failure(description: "cannot start \(tool): \(String(cString: strerror(result)))")
         }
-        return pid
+        self.pid = pid
+    }
+
+    deinit { unlink(outputPath) }
+
+    /// Everything the process wrote so far.
+    public var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+
+    public func signal(_ signal: Int32) { kill(pid, signal) }
+
+    /// Blocks until the process exits; returns its exit status (128 + signal if killed).
+    public func waitBlocking() -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return -1 }
+        }
+        if status & 0x7f == 0 { return (status >> 8) & 0xff }
+        return 128 + (status & 0x7f)
+    }
+
+    /// Waits for exit on a thread of its own (never blocking Swift's cooperative pool).
+    public func wait() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: self.waitBlocking()) }.start()
+        }
+    }
+
+    /// Runs `tool` to completion and returns its output; throws on a non-zero exit.
+    @discardableResult
+    public static func run(_ tool: String, _ arguments: [String], workingDirectory: String = "/") throws -> String {
+        let child = try ChildProcess(tool, arguments, workingDirectory: workingDirectory)
+        let status = child.waitBlocking()
+        let output = child.output
+        guard status == 0 else {
+            let name = (tool as NSString).lastPathComponent
+            throw Failure(description: "\(name) failed (status \(status)): \(output.suffix(800))")
+        }
+        return output
+    }
+
+    /// Starts `tool` in a new session and does not wait for it.
+    static func launchDetached(_ tool: String, _ arguments: [String]) throws {
+        _ = try ChildProcess(tool, arguments, newSession: true)
     }
 }
