@@ -53,7 +53,8 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         // Runs the built `switchboard` executable as a subprocess, as users do.
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "EmbeddedPostgres", "Postgres", "SwitchboardStore"]),
+        .testTarget(
+            name: "CLITests", dependencies: ["TestSupport", "EmbeddedPostgres", "Postgres", "SwitchboardStore"]),
         .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "EmbeddedPostgres"]),
         .testTarget(

@@ -17,7 +17,9 @@ public final class EmbeddedPostgres: Sendable {
         /// `pg_hba.conf` lines placed before the default `trust` rules (e.g. to require a password).
         public var hbaRules: [String]
 
-        public init(durable: Bool = false, maxConnections: Int = 200, extraSettings: [String] = [], hbaRules: [String] = []) {
+        public init(
+            durable: Bool = false, maxConnections: Int = 200, extraSettings: [String] = [], hbaRules: [String] = []
+        ) {
             self.durable = durable
             self.maxConnections = maxConnections
             self.extraSettings = extraSettings
@@ -87,7 +89,8 @@ public final class EmbeddedPostgres: Sendable {
             if !options.hbaRules.isEmpty {
                 let hba = directory + "/data/pg_hba.conf"
                 let existing = try String(contentsOfFile: hba, encoding: .utf8)
-                try (options.hbaRules.joined(separator: "\n") + "\n" + existing).write(toFile: hba, atomically: false, encoding: .utf8)
+                try (options.hbaRules.joined(separator: "\n") + "\n" + existing).write(
+                    toFile: hba, atomically: false, encoding: .utf8)
             }
             var lastError = ""
             for _ in 0..<5 {
@@ -112,7 +115,10 @@ public final class EmbeddedPostgres: Sendable {
     public func startServer() throws {
         try Self.runAsOwner(
             binDirectory + "/pg_ctl",
-            ["-D", directory + "/data", "-l", directory + "/server.log", "-o", "-p \(port)", "-w", "-t", "60", "start"],
+            [
+                "-D", directory + "/data", "-l", directory + "/server.log", "-o", "-p \(port)", "-w", "-t", "60",
+                "start",
+            ],
             workingDirectory: directory)
     }
 
@@ -158,7 +164,8 @@ public final class EmbeddedPostgres: Sendable {
             if FileManager.default.isExecutableFile(atPath: bin + "/initdb") { return bin }
         }
         throw Failure(
-            description: "no PostgreSQL server found (initdb): install it (apt-get install postgresql-15) or set PG_BINDIR")
+            description:
+                "no PostgreSQL server found (initdb): install it (apt-get install postgresql-15) or set PG_BINDIR")
     }
 
     private static func ensurePostgresUser() throws {
@@ -198,7 +205,8 @@ public final class EmbeddedPostgres: Sendable {
 
     private static func runAsOwner(_ tool: String, _ arguments: [String], workingDirectory: String) throws {
         if getuid() == 0 {
-            try run("/usr/sbin/runuser", ["-u", "postgres", "--", tool] + arguments, workingDirectory: workingDirectory)
+            try run(
+                "/usr/sbin/runuser", ["-u", "postgres", "--", tool] + arguments, workingDirectory: workingDirectory)
         } else {
             try run(tool, arguments, workingDirectory: workingDirectory)
         }

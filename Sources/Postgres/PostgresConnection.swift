@@ -148,7 +148,8 @@ public actor PostgresConnection {
     /// Waits up to `timeout` for notifications on channels this connection LISTENs to. Returns an
     /// empty array on timeout or cancellation.
     public nonisolated func waitForNotifications(timeout: Duration) async throws -> [PostgresNotification] {
-        let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int32(
+            clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         let fd = wakeFD
         return try await withTaskCancellationHandler {
             try await self.runWaitForNotifications(timeoutMilliseconds: milliseconds)

@@ -66,7 +66,8 @@ public struct PostgresRow: Sendable {
 
     private func index(of name: String) throws -> Int {
         guard let index = columns.firstIndex(of: name) else {
-            throw PostgresError(.decoding, message: "no column named '\(name)' in result (\(columns.joined(separator: ", ")))")
+            throw PostgresError(
+                .decoding, message: "no column named '\(name)' in result (\(columns.joined(separator: ", ")))")
         }
         return index
     }

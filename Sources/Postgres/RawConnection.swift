@@ -104,7 +104,9 @@ final class RawConnection {
             if PQresultStatus(result) == PGRES_PIPELINE_ABORTED {
                 PQclear(result)
                 results.append(
-                    .failure(PostgresError(.pipelineAborted, message: "skipped: an earlier statement in the pipeline failed")))
+                    .failure(
+                        PostgresError(.pipelineAborted, message: "skipped: an earlier statement in the pipeline failed")
+                    ))
             } else {
                 do {
                     results.append(.success(try consume(result)))
@@ -120,7 +122,8 @@ final class RawConnection {
         let status = PQresultStatus(sync)
         PQclear(sync)
         guard status == PGRES_PIPELINE_SYNC else {
-            throw PostgresError(.protocolViolation, message: "expected pipeline sync, got \(String(cString: PQresStatus(status)))")
+            throw PostgresError(
+                .protocolViolation, message: "expected pipeline sync, got \(String(cString: PQresStatus(status)))")
         }
         return results
     }

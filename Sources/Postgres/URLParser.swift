@@ -109,7 +109,8 @@ enum URLParser {
                 bytes.append(byte)
                 continue
             }
-            guard iterator.count >= 2, let high = hexValue(iterator.popFirst()!), let low = hexValue(iterator.popFirst()!)
+            guard iterator.count >= 2, let high = hexValue(iterator.popFirst()!),
+                let low = hexValue(iterator.popFirst()!)
             else {
                 // Never echo the password, even partially.
                 let shown = field == "password" ? "" : " in '\(text)'"

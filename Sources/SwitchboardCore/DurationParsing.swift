@@ -3,7 +3,9 @@
 public enum DurationParsing {
     public static func parse(_ text: String, field: String) throws(JobSpec.ValidationError) -> Duration {
         let trimmed = text.trimmingSpaces()
-        let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        let units: [(suffix: String, seconds: Double)] = [
+            ("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400),
+        ]
         var number = Substring(trimmed)
         var scale = 1.0
         for unit in units where trimmed.hasSuffix(unit.suffix) {

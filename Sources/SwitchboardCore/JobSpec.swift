@@ -31,23 +31,32 @@ public enum JobSpec {
         guard isLower(bytes[0]) else {
             throw ValidationError(field: field, problem: "'\(value)' must start with a lower-case letter")
         }
-        for byte in bytes where !(isLower(byte) || isDigit(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")) {
+        for byte in bytes
+        where
+            !(isLower(byte) || isDigit(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
+            || byte == UInt8(ascii: "-"))
+        {
             throw ValidationError(
                 field: field,
-                problem: "'\(value)' may contain only a-z, 0-9, '_', '.' and '-' (found '\(Character(Unicode.Scalar(byte)))')")
+                problem:
+                    "'\(value)' may contain only a-z, 0-9, '_', '.' and '-' (found '\(Character(Unicode.Scalar(byte)))')"
+            )
         }
     }
 
     public static func validatePriority(_ value: Int) throws(ValidationError) {
         guard priorityRange.contains(value) else {
-            throw ValidationError(field: "priority", problem: "\(value) is outside \(priorityRange.lowerBound)…\(priorityRange.upperBound)")
+            throw ValidationError(
+                field: "priority",
+                problem: "\(value) is outside \(priorityRange.lowerBound)…\(priorityRange.upperBound)")
         }
     }
 
     public static func validateMaxAttempts(_ value: Int) throws(ValidationError) {
         guard maxAttemptsRange.contains(value) else {
             throw ValidationError(
-                field: "max_attempts", problem: "\(value) is outside \(maxAttemptsRange.lowerBound)…\(maxAttemptsRange.upperBound)")
+                field: "max_attempts",
+                problem: "\(value) is outside \(maxAttemptsRange.lowerBound)…\(maxAttemptsRange.upperBound)")
         }
     }
 

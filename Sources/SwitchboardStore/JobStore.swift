@@ -89,7 +89,9 @@ public struct JobStore: Sendable {
 
     /// Extends the leases of jobs this worker still holds; returns the ids it still holds (a job
     /// missing from the answer was rescued by another worker or cancelled).
-    public func extendLeases(_ jobs: [(id: Int64, attempt: Int)], workerID: String, lease: Duration) async throws -> Set<Int64> {
+    public func extendLeases(_ jobs: [(id: Int64, attempt: Int)], workerID: String, lease: Duration) async throws
+        -> Set<Int64>
+    {
         guard !jobs.isEmpty else { return [] }
         let rows = try await pool.query(
             """
@@ -139,7 +141,9 @@ public struct JobStore: Sendable {
     /// Puts jobs this worker could not finish (shutdown) back in the queue without consuming the
     /// attempt, recording that their outcome is unknown.
     @discardableResult
-    public func returnToQueue(_ jobs: [(id: Int64, attempt: Int)], workerID: String, reason: String) async throws -> Set<Int64> {
+    public func returnToQueue(_ jobs: [(id: Int64, attempt: Int)], workerID: String, reason: String) async throws
+        -> Set<Int64>
+    {
         guard !jobs.isEmpty else { return [] }
         let rows = try await pool.query(
             """

@@ -24,7 +24,8 @@ public struct Migration: Sendable {
 
     /// Every migration, in order. A test checks that this list matches the files in `Schema/`.
     public static let all: [Migration] = [
-        Migration(version: 1, name: "0001_jobs.sql", sql: String(decoding: PackageResources._001_jobs_sql, as: UTF8.self))
+        Migration(
+            version: 1, name: "0001_jobs.sql", sql: String(decoding: PackageResources._001_jobs_sql, as: UTF8.self))
     ]
 }
 
@@ -91,13 +92,39 @@ public struct Migrator: Sendable {
         }
     }
 
+    /// The schema is not migrated to this binary's version.
+    public struct NotMigratedError: Error, CustomStringConvertible {
+        public var pending: [String]
+        public var description: String {
+            "the database schema is not up to date (pending: \(pending.joined(separator: ", "))): run `switchboard migrate` first"
+        }
+    }
+
+    /// Throws unless every migration of this binary is applied (and none was edited): processes
+    /// call this at start-up so they fail with a clear message instead of SQL errors later.
+    public func requireUpToDate() async throws {
+        let migrations = self.migrations
+        try await pool.withConnection { connection in
+            let exists = try await connection.query("SELECT to_regclass('switchboard.schema_migrations') IS NOT NULL")
+            guard try exists[0].decode(Bool.self, at: 0) else {
+                throw NotMigratedError(pending: migrations.map(\.name))
+            }
+            let applied = try await Self.appliedVersions(connection)
+            try Self.verify(applied: applied, against: migrations)
+            let pending = migrations.filter { applied[$0.version] == nil }
+            if !pending.isEmpty { throw NotMigratedError(pending: pending.map(\.name)) }
+        }
+    }
+
     /// Versions recorded as applied (empty if the database was never migrated).
     public func appliedMigrations() async throws -> [AppliedMigration] {
         try await pool.withConnection { connection in
             let exists = try await connection.query("SELECT to_regclass('switchboard.schema_migrations') IS NOT NULL")
             guard try exists[0].decode(Bool.self, at: 0) else { return [] }
-            return try await connection.query("SELECT version, name FROM switchboard.schema_migrations ORDER BY version")
-                .map { AppliedMigration(version: try $0.decode(Int.self, at: 0), name: try $0.decode(String.self, at: 1)) }
+            return try await connection.query(
+                "SELECT version, name FROM switchboard.schema_migrations ORDER BY version"
+            )
+            .map { AppliedMigration(version: try $0.decode(Int.self, at: 0), name: try $0.decode(String.self, at: 1)) }
         }
     }
 
@@ -120,7 +147,8 @@ public struct Migrator: Sendable {
             guard migration.checksum == checksum else {
                 throw MismatchError(
                     description: "migration \(migration.name) was changed after it was applied (checksum "
-                        + "\(checksum) in the database, \(migration.checksum) in this binary); migrations are forward-only")
+                        + "\(checksum) in the database, \(migration.checksum) in this binary); migrations are forward-only"
+                )
             }
         }
     }

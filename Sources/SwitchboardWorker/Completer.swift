@@ -1,6 +1,6 @@
 import Logging
-import Synchronization
 import SwitchboardStore
+import Synchronization
 
 /// Collects finished attempts and writes them in batches: while one batch is being written, the
 /// next accumulates, so under load many completions share one statement and when idle a single

@@ -1,5 +1,5 @@
-import Synchronization
 import SwitchboardStore
+import Synchronization
 
 /// The jobs this worker is running, with a way to cancel each one. Thread-safe.
 final class RunningJobs: Sendable {

@@ -1,9 +1,9 @@
 import Logging
 import Postgres
 import ServiceLifecycle
-import Synchronization
 import SwitchboardCore
 import SwitchboardStore
+import Synchronization
 
 /// The worker runtime: claims jobs in batches sized to free capacity, runs them through their
 /// handlers with bounded concurrency, keeps their leases alive, records outcomes in batches,
@@ -24,7 +24,9 @@ public final class Worker: Service, Sendable {
     /// Claims performed (for tests and the benchmark's query-rate figures).
     public let claimQueries = Atomic<Int>(0)
 
-    public init(store: JobStore, handlers: HandlerRegistry = .standard, configuration: WorkerConfiguration, logger: Logger)
+    public init(
+        store: JobStore, handlers: HandlerRegistry = .standard, configuration: WorkerConfiguration, logger: Logger
+    )
         throws
     {
         try configuration.validate()
@@ -132,7 +134,8 @@ public final class Worker: Service, Sendable {
             try? await Task.sleep(for: .milliseconds(20))
         }
         if running.count > 0 {
-            logger.warning("grace period over; returning unfinished jobs to the queue", metadata: ["count": "\(running.count)"])
+            logger.warning(
+                "grace period over; returning unfinished jobs to the queue", metadata: ["count": "\(running.count)"])
             running.interruptAll(because: .shutdown)
         }
     }
@@ -221,7 +224,8 @@ public final class Worker: Service, Sendable {
             let held = running.snapshot
             guard !held.isEmpty else { continue }
             do {
-                let kept = try await store.extendLeases(held, workerID: configuration.workerID, lease: configuration.lease)
+                let kept = try await store.extendLeases(
+                    held, workerID: configuration.workerID, lease: configuration.lease)
                 let lost = held.map(\.id).filter { !kept.contains($0) }
                 if !lost.isEmpty {
                     logger.warning("lost the lease of running jobs; cancelling them", metadata: ["jobs": "\(lost)"])
@@ -243,7 +247,9 @@ public final class Worker: Service, Sendable {
                         "rescued jobs whose lease expired", metadata: ["rescued": "\(rescued)", "failed": "\(failed)"])
                     wakeupContinuation.yield()
                 }
-                if let retention = configuration.retention, ContinuousClock.now - lastPrune >= configuration.pruneInterval {
+                if let retention = configuration.retention,
+                    ContinuousClock.now - lastPrune >= configuration.pruneInterval
+                {
                     lastPrune = .now
                     let pruned = try await store.prune(olderThan: retention)
                     if pruned > 0 { logger.info("pruned finished jobs", metadata: ["count": "\(pruned)"]) }

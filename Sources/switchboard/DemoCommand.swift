@@ -36,14 +36,16 @@ struct DemoCommand: AsyncParsableCommand {
         // Every 20th job fails twice before succeeding; every 100th fails permanently.
         let newJobs = (0..<jobs).map { n -> NewJob in
             let payload =
-                if n % 100 == 99 { #"{"fail": "invalid recipient (demo)", "permanent": true}"# }
-                else if n % 20 == 19 { #"{"fail": "upstream timeout (demo)", "fail_attempts": 2}"# }
-                else { #"{"sleep_ms": 2}"# }
+                if n % 100 == 99 { #"{"fail": "invalid recipient (demo)", "permanent": true}"# } else if n % 20 == 19 {
+                    #"{"fail": "upstream timeout (demo)", "fail_attempts": 2}"#
+                } else { #"{"sleep_ms": 2}"# }
             return NewJob(kind: "noop", payload: PostgresJSON(text: payload))
         }
         let start = ContinuousClock.now
         let inserted = try await store.enqueueMany(newJobs)
-        print("enqueued \(inserted) jobs with COPY in \(formatted((ContinuousClock.now - start).seconds * 1000, decimals: 1)) ms")
+        print(
+            "enqueued \(inserted) jobs with COPY in \(formatted((ContinuousClock.now - start).seconds * 1000, decimals: 1)) ms"
+        )
 
         var configuration = WorkerConfiguration()
         configuration.concurrency = 50
@@ -59,7 +61,8 @@ struct DemoCommand: AsyncParsableCommand {
         while true {
             let counts = try await store.countByState()
             let finished = (counts[.completed] ?? 0) + (counts[.failed] ?? 0)
-            let line = "progress: \(finished)/\(jobs) finished  (running \(counts[.running] ?? 0), waiting \(counts[.available] ?? 0))"
+            let line =
+                "progress: \(finished)/\(jobs) finished  (running \(counts[.running] ?? 0), waiting \(counts[.available] ?? 0))"
             if interactive {
                 print("\r" + line + "   ", terminator: "")
             } else if ContinuousClock.now - lastLine >= .seconds(1) || finished == jobs {
@@ -76,11 +79,14 @@ struct DemoCommand: AsyncParsableCommand {
         let seconds = (ContinuousClock.now - drainStart).seconds
         let counts = try await store.countByState()
         let retried = try await pool.query(
-            "SELECT count(*) FROM switchboard.jobs WHERE state = 'completed' AND attempt > 1")[0].decode(Int.self, at: 0)
+            "SELECT count(*) FROM switchboard.jobs WHERE state = 'completed' AND attempt > 1")[0].decode(
+                Int.self, at: 0)
         print("done in \(formatted(seconds, decimals: 2)) s:")
         print("  completed  \(counts[.completed] ?? 0)  (\(retried) of them after retries with backoff)")
         print("  failed     \(counts[.failed] ?? 0)  (permanent errors are not retried)")
-        if let failed = try await pool.query("SELECT id FROM switchboard.jobs WHERE state = 'failed' ORDER BY id LIMIT 1").first,
+        if let failed = try await pool.query(
+            "SELECT id FROM switchboard.jobs WHERE state = 'failed' ORDER BY id LIMIT 1"
+        ).first,
             let record = try await store.job(id: try failed.decode(Int64.self, at: 0))
         {
             print("  e.g. job \(record.id): \(record.errors.last?.error ?? "")")

@@ -36,7 +36,9 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(help: "Attempts before the job fails for good.")
     var maxAttempts: Int = JobSpec.defaultMaxAttempts
 
-    @Option(name: .customLong("key"), help: "Idempotency key: while a job with this key is live, enqueueing again returns it.")
+    @Option(
+        name: .customLong("key"),
+        help: "Idempotency key: while a job with this key is live, enqueueing again returns it.")
     var idempotencyKey: String?
 
     @Flag(help: "Print the answer as JSON.")
@@ -58,7 +60,10 @@ struct EnqueueCommand: AsyncParsableCommand {
         if json {
             print(#"{"id": \#(enqueued.id), "existing": \#(enqueued.existing)}"#)
         } else {
-            print(enqueued.existing ? "job \(enqueued.id) already exists with key \(idempotencyKey ?? "")" : "enqueued job \(enqueued.id)")
+            print(
+                enqueued.existing
+                    ? "job \(enqueued.id) already exists with key \(idempotencyKey ?? "")"
+                    : "enqueued job \(enqueued.id)")
         }
     }
 }

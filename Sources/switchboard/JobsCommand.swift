@@ -28,7 +28,9 @@ struct JobsCommand: AsyncParsableCommand {
                 ("payload", job.payload.text), ("result", job.result?.text ?? "-"),
             ]
             for (name, value) in rows { print(name.padding(toLength: 17, withPad: " ", startingAt: 0) + value) }
-            for error in job.errors { print("error            attempt \(error.attempt) at \(error.at) [\(error.kind)]: \(error.error)") }
+            for error in job.errors {
+                print("error            attempt \(error.attempt) at \(error.at) [\(error.kind)]: \(error.error)")
+            }
         }
     }
 
@@ -38,7 +40,9 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let counts = try await database.withPool { try await JobStore(pool: $0).countByState() }
-            for state in JobState.allCases { print(state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0) + "\(counts[state] ?? 0)") }
+            for state in JobState.allCases {
+                print(state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0) + "\(counts[state] ?? 0)")
+            }
         }
     }
 }

@@ -17,7 +17,9 @@ struct DatabaseOptions: ParsableArguments {
     func configuration() throws -> PostgresConfiguration {
         let environment = ProcessInfo.processInfo.environment
         let (value, source): (String?, String) =
-            if let databaseURL { (databaseURL, "--database-url") } else if let url = environment["SWITCHBOARD_DATABASE_URL"] {
+            if let databaseURL {
+                (databaseURL, "--database-url")
+            } else if let url = environment["SWITCHBOARD_DATABASE_URL"] {
                 (url, "SWITCHBOARD_DATABASE_URL")
             } else {
                 (environment["DATABASE_URL"], "DATABASE_URL")
@@ -60,7 +62,8 @@ struct LogOptions: ParsableArguments {
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+            throw ValidationError(
+                "--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
         }
     }
 

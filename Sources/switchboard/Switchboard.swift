@@ -5,7 +5,8 @@ import Foundation
 struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
-        abstract: "Send SMS, WhatsApp and voice calls through Twilio at scale, with PostgreSQL as the only infrastructure.",
+        abstract:
+            "Send SMS, WhatsApp and voice calls through Twilio at scale, with PostgreSQL as the only infrastructure.",
         discussion: """
             Examples:
               switchboard demo                       # everything on a throwaway PostgreSQL
@@ -27,4 +28,3 @@ struct CommandFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
-

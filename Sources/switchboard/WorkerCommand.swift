@@ -29,7 +29,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "How often to look for work without a notification (e.g. 1s, 500ms).")
     var pollInterval: String = "1s"
 
-    @Flag(inversion: .prefixedNo, help: "Wake up on NOTIFY. Use --no-listen behind PgBouncer in transaction pooling mode.")
+    @Flag(
+        inversion: .prefixedNo, help: "Wake up on NOTIFY. Use --no-listen behind PgBouncer in transaction pooling mode."
+    )
     var listen = true
 
     @Option(help: "How long a claimed job is held without a heartbeat.")
@@ -65,6 +67,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let configuration = try workerConfiguration()
         let logger = log.makeLogger("switchboard.worker")
         try await database.withPool { pool in
+            try await Migrator(pool: pool).requireUpToDate()
             let worker = try Worker(store: JobStore(pool: pool), configuration: configuration, logger: logger)
             let group = ServiceGroup(
                 configuration: .init(

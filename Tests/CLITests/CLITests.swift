@@ -2,8 +2,8 @@ import EmbeddedPostgres
 import Foundation
 import Postgres
 import SwitchboardStore
-import Testing
 import TestSupport
+import Testing
 
 /// The `switchboard` executable next to the test bundle (built by `swift test` / `swift build`).
 func switchboardBinary() throws -> String {
@@ -54,6 +54,15 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
         #expect(badFlag.output.contains("--lease: 'soon' is not a duration"))
     }
 
+    @Test func workerRefusesAnUnmigratedDatabase() async throws {
+        try await TestDatabase.with { db in
+            try await db.pool.query("DROP SCHEMA switchboard CASCADE")
+            let result = try await switchboard(["worker"], database: db)
+            #expect(result.status == 1)
+            #expect(result.output.contains("run `switchboard migrate` first"), "\(result.output)")
+        }
+    }
+
     @Test func enqueueValidatesAndHonoursIdempotencyKeys() async throws {
         try await TestDatabase.with { db in
             let bad = try await switchboard(["enqueue", "noop", "--payload", "[1]"], database: db)
@@ -72,7 +81,8 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
     @Test func workerProcessesJobsAndShutsDownGracefullyOnSIGTERM() async throws {
         try await TestDatabase.with { db in
             try await db.store.enqueueMany((0..<200).map { _ in NewJob(kind: "noop") })
-            let slow = try await db.store.enqueue(NewJob(kind: "noop", payload: PostgresJSON(text: #"{"sleep_ms": 600000}"#)))
+            let slow = try await db.store.enqueue(
+                NewJob(kind: "noop", payload: PostgresJSON(text: #"{"sleep_ms": 600000}"#)))
             let conninfo = db.configuration.parameters.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
             let worker = try ChildProcess(
                 try switchboardBinary(), ["worker", "--grace-period", "500ms", "--poll-interval", "200ms"],

@@ -3,7 +3,8 @@ import Testing
 
 @Suite struct ConfigurationTests {
     @Test func parsesAFullURL() throws {
-        let configuration = try PostgresConfiguration("postgres://app:s%40cret@db.example.com:6432/switch%20board?sslmode=require&application_name=sb")
+        let configuration = try PostgresConfiguration(
+            "postgres://app:s%40cret@db.example.com:6432/switch%20board?sslmode=require&application_name=sb")
         #expect(configuration["user"] == "app")
         #expect(configuration["password"] == "s@cret")
         #expect(configuration["host"] == "db.example.com")
@@ -49,7 +50,9 @@ import Testing
     @Test func neverShowsThePassword() throws {
         let configuration = try PostgresConfiguration("postgres://app:hunter2@localhost/db")
         #expect(!configuration.description.contains("hunter2"))
-        let bad = #expect(throws: PostgresError.self) { try PostgresConfiguration("postgres://app:hun%zzter2@localhost:x/db") }
+        let bad = #expect(throws: PostgresError.self) {
+            try PostgresConfiguration("postgres://app:hun%zzter2@localhost:x/db")
+        }
         #expect(bad?.description.contains("hun") == false)
     }
 }

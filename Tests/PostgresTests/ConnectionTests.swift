@@ -1,9 +1,9 @@
 import EmbeddedPostgres
 import Foundation
-import Synchronization
 import Postgres
-import Testing
+import Synchronization
 import TestSupport
+import Testing
 
 @Suite struct ConnectionTests {
     @Test func refusedConnectionGivesAClearError() async throws {
@@ -81,7 +81,8 @@ import TestSupport
                 // Wait until every sleeper is inside pg_sleep on the server.
                 let started = await eventually(timeout: .seconds(10), every: .milliseconds(5)) {
                     let rows = try? await PostgresConnection.connect(db.configuration).query(
-                        "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(1.5)' AND state = 'active' AND datname = current_database()")
+                        "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(1.5)' AND state = 'active' AND datname = current_database()"
+                    )
                     return (try? rows?[0].decode(Int.self, at: 0)) == sleepers
                 }
                 #expect(started)

@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct FeatureTests {
     @Test func pipelineBatchesStatementsAndReportsAborts() async throws {
@@ -14,7 +14,9 @@ import TestSupport
                 #expect(try results[1].get()[0].decode(Int.self, at: 0) == 2)
                 #expect(throws: PostgresError.self) { try results[2].get() }
                 if case .failure(let error) = results[2] { #expect(error.sqlState == "22012") }
-                if case .failure(let error) = results[3] { #expect(error.kind == .pipelineAborted) } else {
+                if case .failure(let error) = results[3] {
+                    #expect(error.kind == .pipelineAborted)
+                } else {
                     Issue.record("statement after a failure should be aborted")
                 }
                 // The connection is usable afterwards.
@@ -47,7 +49,8 @@ import TestSupport
             let sender = Task {
                 _ = await eventually {
                     let listening = try await db.pool.query(
-                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()")
+                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()"
+                    )
                     return try listening[0].decode(Int.self, at: 0) > 0
                 }
                 try await db.pool.query("SELECT pg_notify('events', 'hello')")
@@ -58,7 +61,8 @@ import TestSupport
             let second = try await iterator.next()
             try await sender.value
             guard case .notification(let a) = first, case .notification(let b) = second else {
-                Issue.record("expected two notifications, got \(String(describing: first)), \(String(describing: second))")
+                Issue.record(
+                    "expected two notifications, got \(String(describing: first)), \(String(describing: second))")
                 return
             }
             #expect([a.payload, b.payload] == ["hello", "world"])

@@ -2,8 +2,8 @@ import EmbeddedPostgres
 import Foundation
 import Postgres
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct PoolTests {
     @Test func neverOpensMoreThanItsLimit() async throws {
@@ -13,7 +13,9 @@ import TestSupport
                 for _ in 0..<20 {
                     group.addTask {
                         try await db.pool.withConnection { connection in
-                            peak.withLock { $0.current += 1; $0.max = max($0.max, $0.current) }
+                            peak.withLock {
+                                $0.current += 1; $0.max = max($0.max, $0.current)
+                            }
                             try await connection.query("SELECT pg_sleep(0.02)")
                             peak.withLock { $0.current -= 1 }
                         }
@@ -46,10 +48,13 @@ import TestSupport
             let admin = try await PostgresConnection.connect(db.configuration)
             try await admin.query("SELECT pg_terminate_backend(\(pid))")
             _ = await eventually {
-                try await admin.query("SELECT count(*) FROM pg_stat_activity WHERE pid = \(pid)")[0].decode(Int.self, at: 0) == 0
+                try await admin.query("SELECT count(*) FROM pg_stat_activity WHERE pid = \(pid)")[0].decode(
+                    Int.self, at: 0) == 0
             }
             // The health check at checkout notices and the query runs on a new connection.
-            let newPID = try await db.pool.withConnection { try await $0.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0) }
+            let newPID = try await db.pool.withConnection {
+                try await $0.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0)
+            }
             #expect(newPID != pid)
         }
     }
@@ -58,7 +63,8 @@ import TestSupport
         let server = try await EmbeddedPostgres.start()
         defer { server.destroy() }
         let pool = PostgresPool(
-            configuration: try PostgresConfiguration(server.url), options: .init(maxConnections: 4, acquireTimeout: .seconds(30)))
+            configuration: try PostgresConfiguration(server.url),
+            options: .init(maxConnections: 4, acquireTimeout: .seconds(30)))
         try await pool.query("CREATE TABLE survived (n int)")
         try server.stopServer()
         // While the server is down, a query waits (retrying the connection) instead of failing...

@@ -1,7 +1,7 @@
 import Foundation
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct ValueTests {
     @Test func scalarTypesRoundTrip() async throws {

@@ -6,7 +6,11 @@ import Testing
 
     @Test func ceilingDoublesUntilTheCap() {
         let ceilings = (1...8).map { policy.ceiling(afterAttempt: $0) }
-        #expect(ceilings == [.seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(32), .seconds(60), .seconds(60), .seconds(60)])
+        #expect(
+            ceilings == [
+                .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(32), .seconds(60), .seconds(60),
+                .seconds(60),
+            ])
         #expect(policy.ceiling(afterAttempt: 500) == .seconds(60))
     }
 
@@ -32,12 +36,14 @@ import Testing
 
     @Test func permanentErrorsSkipRetries() {
         let next = JobTransition.after(
-            .failed(error: "invalid number", permanent: true), attempt: 1, maxAttempts: 20, policy: policy, unitRandom: 0.5)
+            .failed(error: "invalid number", permanent: true), attempt: 1, maxAttempts: 20, policy: policy,
+            unitRandom: 0.5)
         #expect(next == JobTransition(state: .failed, error: "invalid number", errorKind: .permanent))
     }
 
     @Test func snoozeGivesTheAttemptBack() {
-        let next = JobTransition.after(.snoozed(delay: .seconds(3)), attempt: 4, maxAttempts: 4, policy: policy, unitRandom: 0)
+        let next = JobTransition.after(
+            .snoozed(delay: .seconds(3)), attempt: 4, maxAttempts: 4, policy: policy, unitRandom: 0)
         #expect(next == JobTransition(state: .available, delay: .seconds(3), givesBackAttempt: true))
     }
 
@@ -46,8 +52,10 @@ import Testing
             JobTransition.after(.completed(result: "{}"), attempt: 1, maxAttempts: 1, policy: policy, unitRandom: 0)
                 == JobTransition(state: .completed, result: "{}"))
         #expect(
-            JobTransition.after(.cancelled(reason: "campaign cancelled"), attempt: 1, maxAttempts: 1, policy: policy, unitRandom: 0)
-                .state == .cancelled)
+            JobTransition.after(
+                .cancelled(reason: "campaign cancelled"), attempt: 1, maxAttempts: 1, policy: policy, unitRandom: 0
+            )
+            .state == .cancelled)
     }
 }
 

@@ -2,8 +2,8 @@ import Foundation
 import Postgres
 import SwitchboardCore
 import SwitchboardStore
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct EnqueueTests {
     @Test func enqueueStoresEveryField() async throws {
@@ -63,7 +63,9 @@ import TestSupport
                     throw Abort()
                 }
             }
-            let payloads = try await db.pool.query("SELECT payload->>'order' FROM switchboard.jobs").map { try $0.decode(String.self, at: 0) }
+            let payloads = try await db.pool.query("SELECT payload->>'order' FROM switchboard.jobs").map {
+                try $0.decode(String.self, at: 0)
+            }
             #expect(payloads == ["1"])
             // Plain SQL producers get the same checks.
             let error = await #expect(throws: PostgresError.self) {
@@ -107,11 +109,14 @@ import TestSupport
 
     @Test func copyLoadsAHundredThousandJobs() async throws {
         try await TestDatabase.with { db in
-            let jobs = (0..<100_000).map { NewJob(kind: "noop", payload: PostgresJSON(text: "{\"n\": \($0), \"note\": \"tab\\there\"}")) }
+            let jobs = (0..<100_000).map {
+                NewJob(kind: "noop", payload: PostgresJSON(text: "{\"n\": \($0), \"note\": \"tab\\there\"}"))
+            }
             let inserted = try await db.store.enqueueMany(jobs)
             #expect(inserted == 100_000)
             let row = try await db.pool.query(
-                "SELECT count(*), count(DISTINCT payload->>'n'), min(payload->>'note') FROM switchboard.jobs WHERE state = 'available'")[0]
+                "SELECT count(*), count(DISTINCT payload->>'n'), min(payload->>'note') FROM switchboard.jobs WHERE state = 'available'"
+            )[0]
             #expect(try row.decode(Int.self, at: 0) == 100_000)
             #expect(try row.decode(Int.self, at: 1) == 100_000)
             #expect(try row.decode(String.self, at: 2) == "tab\there")
@@ -133,7 +138,9 @@ import TestSupport
     @Test func copyRefusesTheWholeBatchWhenOneJobIsBad() async throws {
         try await TestDatabase.with { db in
             let jobs = [NewJob(kind: "sms"), NewJob(kind: "sms", priority: 5000), NewJob(kind: "sms")]
-            let error = await #expect(throws: JobStore.BulkValidationError.self) { try await db.store.enqueueMany(jobs) }
+            let error = await #expect(throws: JobStore.BulkValidationError.self) {
+                try await db.store.enqueueMany(jobs)
+            }
             #expect(error?.index == 1)
             #expect(error?.description == "job 2: priority: 5000 is outside 0…1000")
             let count = try await db.jobCount()
@@ -152,11 +159,15 @@ import TestSupport
                 }
             }
             _ = await eventually {
-                try await db.pool.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()")[0].decode(Int.self, at: 0) > 0
+                try await db.pool.query(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()")[
+                        0
+                    ].decode(Int.self, at: 0) > 0
             }
             try await db.pool.transaction { connection in
                 for n in 0..<50 {
-                    try await connection.query("SELECT * FROM switchboard.enqueue('noop', queue => \(n % 2 == 0 ? "a" : "b"))")
+                    try await connection.query(
+                        "SELECT * FROM switchboard.enqueue('noop', queue => \(n % 2 == 0 ? "a" : "b"))")
                 }
             }
             try await db.store.enqueueMany((0..<1000).map { _ in NewJob(kind: "noop", queue: "a") })

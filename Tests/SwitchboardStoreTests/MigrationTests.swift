@@ -1,13 +1,14 @@
 import Foundation
 import Postgres
 import SwitchboardStore
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct MigrationTests {
     @Test func everySchemaFileIsEmbeddedInOrder() throws {
         let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Schema")
-        let files = try FileManager.default.contentsOfDirectory(atPath: schema.path).filter { $0.hasSuffix(".sql") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: schema.path).filter { $0.hasSuffix(".sql") }
+            .sorted()
         #expect(Migration.all.map(\.name) == files)
         #expect(Migration.all.map(\.version) == Array(1...files.count))
         for migration in Migration.all {
@@ -42,7 +43,9 @@ import TestSupport
                 return try await group.reduce(into: [Int]()) { $0.append($1) }
             }
             #expect(applied.sorted() == [0, 0, 0, Migration.all.count])
-            #expect(try await fresh.query("SELECT count(*) FROM switchboard.schema_migrations")[0].decode(Int.self, at: 0) == Migration.all.count)
+            #expect(
+                try await fresh.query("SELECT count(*) FROM switchboard.schema_migrations")[0].decode(Int.self, at: 0)
+                    == Migration.all.count)
             await fresh.close()
             try await db.pool.query("DROP DATABASE \(unescaped: db.name)_fresh")
         }
@@ -51,7 +54,9 @@ import TestSupport
     @Test func anEditedMigrationIsRefused() async throws {
         try await TestDatabase.with { db in
             try await db.pool.query("UPDATE switchboard.schema_migrations SET checksum = 'edited' WHERE version = 1")
-            let error = await #expect(throws: Migrator.MismatchError.self) { try await Migrator(pool: db.pool).migrate() }
+            let error = await #expect(throws: Migrator.MismatchError.self) {
+                try await Migrator(pool: db.pool).migrate()
+            }
             #expect(error?.description.contains("0001_jobs.sql was changed") == true)
         }
     }
@@ -60,17 +65,27 @@ import TestSupport
         try await TestDatabase.with { db in
             try await db.pool.query(
                 "INSERT INTO switchboard.schema_migrations (version, name, checksum) VALUES (9999, 'future.sql', 'x')")
-            let error = await #expect(throws: Migrator.MismatchError.self) { try await Migrator(pool: db.pool).migrate() }
+            let error = await #expect(throws: Migrator.MismatchError.self) {
+                try await Migrator(pool: db.pool).migrate()
+            }
             #expect(error?.description.contains("newer version") == true)
         }
     }
 
     @Test func aFailingMigrationLeavesNothingBehind() async throws {
         try await TestDatabase.with { db in
-            let broken = Migration.all + [Migration(version: Migration.all.count + 1, name: "broken.sql", sql: "CREATE TABLE switchboard.half (n int); SELECT 1/0;")]
-            let error = await #expect(throws: PostgresError.self) { try await Migrator(pool: db.pool, migrations: broken).migrate() }
+            let broken =
+                Migration.all + [
+                    Migration(
+                        version: Migration.all.count + 1, name: "broken.sql",
+                        sql: "CREATE TABLE switchboard.half (n int); SELECT 1/0;")
+                ]
+            let error = await #expect(throws: PostgresError.self) {
+                try await Migrator(pool: db.pool, migrations: broken).migrate()
+            }
             #expect(error?.message.contains("broken.sql") == true)
-            let gone = try await db.pool.query("SELECT to_regclass('switchboard.half') IS NULL")[0].decode(Bool.self, at: 0)
+            let gone = try await db.pool.query("SELECT to_regclass('switchboard.half') IS NULL")[0].decode(
+                Bool.self, at: 0)
             #expect(gone)
         }
     }

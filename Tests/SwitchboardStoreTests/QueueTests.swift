@@ -2,8 +2,8 @@ import Foundation
 import Postgres
 import SwitchboardCore
 import SwitchboardStore
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct QueueTests {
     let lease = Duration.seconds(30)
@@ -20,7 +20,8 @@ import TestSupport
             try await db.store.enqueue(NewJob(kind: "sms"))  // a kind this worker does not handle
             var order: [Int64] = []
             for _ in 0..<5 {
-                let claimed = try await db.store.claim(queue: "default", kinds: ["noop"], limit: 1, workerID: "w", lease: lease)
+                let claimed = try await db.store.claim(
+                    queue: "default", kinds: ["noop"], limit: 1, workerID: "w", lease: lease)
                 order += claimed.map(\.id)
             }
             #expect(order == [b.id, c.id, a.id, d.id])
@@ -30,7 +31,8 @@ import TestSupport
     @Test func claimingSetsTheLease() async throws {
         try await TestDatabase.with { db in
             let job = try await db.store.enqueue(NewJob(kind: "noop"))
-            let claimed = try await db.store.claim(queue: "default", kinds: ["noop"], limit: 10, workerID: "w1", lease: lease)
+            let claimed = try await db.store.claim(
+                queue: "default", kinds: ["noop"], limit: 10, workerID: "w1", lease: lease)
             #expect(claimed.map(\.id) == [job.id])
             #expect(claimed[0].attempt == 1)
             let record = try #require(try await db.store.job(id: job.id))
@@ -50,7 +52,8 @@ import TestSupport
                         var mine: [Int64] = []
                         while true {
                             let batch = try await db.store.claim(
-                                queue: "default", kinds: ["noop"], limit: 37, workerID: "w\(worker)", lease: .seconds(60))
+                                queue: "default", kinds: ["noop"], limit: 37, workerID: "w\(worker)",
+                                lease: .seconds(60))
                             if batch.isEmpty { return mine }
                             mine += batch.map(\.id)
                         }
@@ -70,17 +73,21 @@ import TestSupport
     @Test func finishesAreBatchedAndGuarded() async throws {
         try await TestDatabase.with { db in
             try await db.store.enqueueMany((0..<4).map { _ in NewJob(kind: "noop") })
-            let jobs = try await db.store.claim(queue: "default", kinds: ["noop"], limit: 4, workerID: "me", lease: lease)
+            let jobs = try await db.store.claim(
+                queue: "default", kinds: ["noop"], limit: 4, workerID: "me", lease: lease)
             let done = JobTransition(state: .completed, result: #"{"ok": true}"#)
             let applied = try await db.store.finish(
                 [
                     JobFinish(id: jobs[0].id, attempt: 1, transition: done),
                     JobFinish(id: jobs[1].id, attempt: 2, transition: done),  // wrong attempt
-                    JobFinish(id: jobs[2].id, attempt: 1, transition: JobTransition(state: .failed, error: "bad number", errorKind: .permanent)),
+                    JobFinish(
+                        id: jobs[2].id, attempt: 1,
+                        transition: JobTransition(state: .failed, error: "bad number", errorKind: .permanent)),
                 ], workerID: "me")
             #expect(applied == [jobs[0].id, jobs[2].id])
             // Another worker (a stale one) cannot finish what "me" holds.
-            let stale = try await db.store.finish([JobFinish(id: jobs[3].id, attempt: 1, transition: done)], workerID: "someone-else")
+            let stale = try await db.store.finish(
+                [JobFinish(id: jobs[3].id, attempt: 1, transition: done)], workerID: "someone-else")
             #expect(stale.isEmpty)
             let first = try #require(try await db.store.job(id: jobs[0].id))
             #expect(first.state == .completed)
@@ -95,7 +102,9 @@ import TestSupport
                 #expect(try await db.store.job(id: id)?.state == .running)
             }
             // Finishing twice changes nothing the second time.
-            #expect(try await db.store.finish([JobFinish(id: jobs[0].id, attempt: 1, transition: done)], workerID: "me").isEmpty)
+            #expect(
+                try await db.store.finish([JobFinish(id: jobs[0].id, attempt: 1, transition: done)], workerID: "me")
+                    .isEmpty)
         }
     }
 
@@ -105,12 +114,14 @@ import TestSupport
             let job = try await db.store.enqueue(NewJob(kind: "noop", maxAttempts: 3))
             for attempt in 1...3 {
                 try await db.pool.query("UPDATE switchboard.jobs SET run_at = now() WHERE id = \(job.id)")
-                let claimed = try await db.store.claim(queue: "default", kinds: ["noop"], limit: 1, workerID: "w", lease: lease)
+                let claimed = try await db.store.claim(
+                    queue: "default", kinds: ["noop"], limit: 1, workerID: "w", lease: lease)
                 #expect(claimed.first?.attempt == attempt)
                 let transition = JobTransition.after(
                     .failed(error: "twilio 500 (try \(attempt))", permanent: false), attempt: attempt, maxAttempts: 3,
                     policy: policy, unitRandom: 1)
-                try await db.store.finish([JobFinish(id: job.id, attempt: attempt, transition: transition)], workerID: "w")
+                try await db.store.finish(
+                    [JobFinish(id: job.id, attempt: attempt, transition: transition)], workerID: "w")
                 let record = try #require(try await db.store.job(id: job.id))
                 if attempt < 3 {
                     #expect(record.state == .available)
@@ -132,7 +143,8 @@ import TestSupport
         try await TestDatabase.with { db in
             let job = try await db.store.enqueue(NewJob(kind: "noop", maxAttempts: 1))
             _ = try await db.store.claim(queue: "default", kinds: ["noop"], limit: 1, workerID: "w", lease: lease)
-            let snooze = JobTransition.after(.snoozed(delay: .seconds(5)), attempt: 1, maxAttempts: 1, policy: RetryPolicy(), unitRandom: 0)
+            let snooze = JobTransition.after(
+                .snoozed(delay: .seconds(5)), attempt: 1, maxAttempts: 1, policy: RetryPolicy(), unitRandom: 0)
             try await db.store.finish([JobFinish(id: job.id, attempt: 1, transition: snooze)], workerID: "w")
             let record = try #require(try await db.store.job(id: job.id))
             #expect(record.state == .available)
@@ -146,7 +158,9 @@ import TestSupport
         try await TestDatabase.with { db in
             let job = try await db.store.enqueue(NewJob(kind: "noop"))
             _ = try await db.store.claim(queue: "default", kinds: ["noop"], limit: 1, workerID: "w", lease: lease)
-            let cancel = JobTransition.after(.cancelled(reason: "campaign cancelled"), attempt: 1, maxAttempts: 5, policy: RetryPolicy(), unitRandom: 0)
+            let cancel = JobTransition.after(
+                .cancelled(reason: "campaign cancelled"), attempt: 1, maxAttempts: 5, policy: RetryPolicy(),
+                unitRandom: 0)
             try await db.store.finish([JobFinish(id: job.id, attempt: 1, transition: cancel)], workerID: "w")
             let record = try #require(try await db.store.job(id: job.id))
             #expect(record.state == .cancelled)
@@ -159,10 +173,12 @@ import TestSupport
             let retry = try await db.store.enqueue(NewJob(kind: "noop", maxAttempts: 5))
             let last = try await db.store.enqueue(NewJob(kind: "noop", maxAttempts: 1))
             let healthy = try await db.store.enqueue(NewJob(kind: "noop"))
-            _ = try await db.store.claim(queue: "default", kinds: ["noop"], limit: 3, workerID: "dead-worker", lease: lease)
+            _ = try await db.store.claim(
+                queue: "default", kinds: ["noop"], limit: 3, workerID: "dead-worker", lease: lease)
             // The dead worker's heartbeat stopped: its leases run out (time moved forward).
             try await db.pool.query(
-                "UPDATE switchboard.jobs SET locked_until = now() - interval '1 second' WHERE id IN (\(retry.id), \(last.id))")
+                "UPDATE switchboard.jobs SET locked_until = now() - interval '1 second' WHERE id IN (\(retry.id), \(last.id))"
+            )
             let (rescued, failed) = try await db.store.rescueExpired()
             #expect(rescued == 1)
             #expect(failed == 1)
@@ -175,13 +191,15 @@ import TestSupport
             #expect(try await db.store.job(id: last.id)?.state == .failed)
             #expect(try await db.store.job(id: healthy.id)?.state == .running)
             // The next claim tells the handler that the previous attempt's outcome is unknown.
-            let reclaimed = try await db.store.claim(queue: "default", kinds: ["noop"], limit: 5, workerID: "w2", lease: lease)
+            let reclaimed = try await db.store.claim(
+                queue: "default", kinds: ["noop"], limit: 5, workerID: "w2", lease: lease)
             #expect(reclaimed.map(\.id) == [retry.id])
             #expect(reclaimed.first?.previousOutcomeUnknown == true)
             #expect(reclaimed.first?.attempt == 2)
             // The dead worker, if it comes back, cannot finish it.
             let stale = try await db.store.finish(
-                [JobFinish(id: retry.id, attempt: 1, transition: JobTransition(state: .completed))], workerID: "dead-worker")
+                [JobFinish(id: retry.id, attempt: 1, transition: JobTransition(state: .completed))],
+                workerID: "dead-worker")
             #expect(stale.isEmpty)
         }
     }
@@ -189,10 +207,12 @@ import TestSupport
     @Test func heartbeatsExtendOnlyLeasesStillHeld() async throws {
         try await TestDatabase.with { db in
             try await db.store.enqueueMany([NewJob(kind: "noop"), NewJob(kind: "noop")])
-            let jobs = try await db.store.claim(queue: "default", kinds: ["noop"], limit: 2, workerID: "w", lease: .seconds(5))
+            let jobs = try await db.store.claim(
+                queue: "default", kinds: ["noop"], limit: 2, workerID: "w", lease: .seconds(5))
             // Someone else took the second job (it was rescued and re-claimed).
             try await db.pool.query("UPDATE switchboard.jobs SET locked_by = 'other' WHERE id = \(jobs[1].id)")
-            let kept = try await db.store.extendLeases(jobs.map { ($0.id, $0.attempt) }, workerID: "w", lease: .seconds(120))
+            let kept = try await db.store.extendLeases(
+                jobs.map { ($0.id, $0.attempt) }, workerID: "w", lease: .seconds(120))
             #expect(kept == [jobs[0].id])
             let record = try #require(try await db.store.job(id: jobs[0].id))
             #expect(try #require(record.lockedUntil).timeIntervalSinceNow > 100)
@@ -221,7 +241,8 @@ import TestSupport
                 UPDATE switchboard.jobs SET state = 'completed', finished_at = now() - interval '10 days' WHERE id IN (SELECT id FROM switchboard.jobs ORDER BY id LIMIT 2);
                 """)
             try await db.pool.query(
-                "UPDATE switchboard.jobs SET state = 'failed', finished_at = now() - interval '1 hour' WHERE id = (SELECT max(id) FROM switchboard.jobs)")
+                "UPDATE switchboard.jobs SET state = 'failed', finished_at = now() - interval '1 hour' WHERE id = (SELECT max(id) FROM switchboard.jobs)"
+            )
             let pruned = try await db.store.prune(olderThan: .seconds(7 * 24 * 3600))
             #expect(pruned == 2)
             let remaining = try await db.jobCount()

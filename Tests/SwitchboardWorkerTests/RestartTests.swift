@@ -4,8 +4,8 @@ import Logging
 import Postgres
 import SwitchboardStore
 import SwitchboardWorker
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct RestartTests {
     /// The PostgreSQL server restarts while a worker drains 2,000 jobs: the worker reconnects and
@@ -16,7 +16,8 @@ import TestSupport
         let pool = PostgresPool(configuration: try PostgresConfiguration(server.url))
         try await Migrator(pool: pool).migrate()
         let store = JobStore(pool: pool)
-        try await store.enqueueMany((0..<2000).map { _ in NewJob(kind: "probe", payload: PostgresJSON(text: #"{"sleep_ms": 5}"#)) })
+        try await store.enqueueMany(
+            (0..<2000).map { _ in NewJob(kind: "probe", payload: PostgresJSON(text: #"{"sleep_ms": 5}"#)) })
         let probe = Probe()
         var configuration = WorkerConfiguration()
         configuration.concurrency = 20
@@ -32,7 +33,8 @@ import TestSupport
         try server.startServer()
 
         let completed = await eventually(timeout: .seconds(120)) {
-            try await pool.query("SELECT count(*) FROM switchboard.jobs WHERE state = 'completed'")[0].decode(Int.self, at: 0) == 2000
+            try await pool.query("SELECT count(*) FROM switchboard.jobs WHERE state = 'completed'")[0].decode(
+                Int.self, at: 0) == 2000
         }
         #expect(completed)
         worker.beginShutdown()

@@ -4,12 +4,13 @@ import Postgres
 import SwitchboardCore
 import SwitchboardStore
 import SwitchboardWorker
-import Testing
 import TestSupport
+import Testing
 
 /// Runs a worker in the background for the duration of `body`, then shuts it down gracefully.
 func withWorker<T: Sendable>(
-    _ db: TestDatabase, handlers: HandlerRegistry = .standard, configure: (inout WorkerConfiguration) -> Void = { _ in },
+    _ db: TestDatabase, handlers: HandlerRegistry = .standard,
+    configure: (inout WorkerConfiguration) -> Void = { _ in },
     _ body: (Worker) async throws -> T
 ) async throws -> T {
     var configuration = WorkerConfiguration()
@@ -64,7 +65,8 @@ final class Probe: Sendable {
             }
             #expect(probe.executions.value.count == 500)
             #expect(probe.executions.value.values.allSatisfy { $0 == 1 })
-            let results = try await db.integer("SELECT count(*) FROM switchboard.jobs WHERE result = '{\"done\": true}'")
+            let results = try await db.integer(
+                "SELECT count(*) FROM switchboard.jobs WHERE result = '{\"done\": true}'")
             #expect(results == 500)
         }
     }
@@ -73,21 +75,31 @@ final class Probe: Sendable {
         try await TestDatabase.with { db in
             try await withWorker(db, configure: { $0.pollInterval = .seconds(3600) }) { _ in
                 // Wait until the worker listens, then enqueue: only the notification can wake it.
-                #expect(await eventually {
-                    try await db.integer("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()") == 1
-                })
+                #expect(
+                    await eventually {
+                        try await db.integer(
+                            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()"
+                        ) == 1
+                    })
                 let job = try await db.store.enqueue(NewJob(kind: "noop"))
-                #expect(await eventually(timeout: .seconds(30)) { try await db.store.job(id: job.id)?.state == .completed })
+                #expect(
+                    await eventually(timeout: .seconds(30)) { try await db.store.job(id: job.id)?.state == .completed })
             }
         }
     }
 
     @Test func pollOnlyModeNeedsNoListen() async throws {
         try await TestDatabase.with { db in
-            try await withWorker(db, configure: { $0.listen = false; $0.pollInterval = .milliseconds(100) }) { _ in
+            try await withWorker(
+                db,
+                configure: {
+                    $0.listen = false; $0.pollInterval = .milliseconds(100)
+                }
+            ) { _ in
                 try await db.store.enqueueMany((0..<50).map { _ in NewJob(kind: "noop") })
                 #expect(await eventually { try await db.jobCount(state: "completed") == 50 })
-                let listeners = try await db.integer("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()")
+                let listeners = try await db.integer(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()")
                 #expect(listeners == 0)
             }
         }
@@ -98,10 +110,16 @@ final class Probe: Sendable {
             let retried = try await db.store.enqueue(
                 NewJob(kind: "noop", payload: PostgresJSON(text: #"{"fail": "twilio said 500"}"#), maxAttempts: 3))
             let permanent = try await db.store.enqueue(
-                NewJob(kind: "noop", payload: PostgresJSON(text: #"{"fail": "invalid number", "permanent": true}"#), maxAttempts: 3))
-            try await withWorker(db, configure: {
-                $0.retryPolicy = RetryPolicy(base: .milliseconds(20), cap: .milliseconds(50), minimum: .milliseconds(1))
-            }) { _ in
+                NewJob(
+                    kind: "noop", payload: PostgresJSON(text: #"{"fail": "invalid number", "permanent": true}"#),
+                    maxAttempts: 3))
+            try await withWorker(
+                db,
+                configure: {
+                    $0.retryPolicy = RetryPolicy(
+                        base: .milliseconds(20), cap: .milliseconds(50), minimum: .milliseconds(1))
+                }
+            ) { _ in
                 #expect(await eventually { try await db.jobCount(state: "failed") == 2 })
             }
             let retriedRecord = try #require(try await db.store.job(id: retried.id))
@@ -116,13 +134,16 @@ final class Probe: Sendable {
     @Test func gracefulShutdownFinishesQuickJobsAndReturnsTheRest() async throws {
         try await TestDatabase.with { db in
             let probe = Probe()
-            let slow = try await db.store.enqueue(NewJob(kind: "probe", payload: PostgresJSON(text: #"{"sleep_ms": 600000}"#)))
-            let quick = try await db.store.enqueue(NewJob(kind: "probe", payload: PostgresJSON(text: #"{"sleep_ms": 300}"#)))
+            let slow = try await db.store.enqueue(
+                NewJob(kind: "probe", payload: PostgresJSON(text: #"{"sleep_ms": 600000}"#)))
+            let quick = try await db.store.enqueue(
+                NewJob(kind: "probe", payload: PostgresJSON(text: #"{"sleep_ms": 300}"#)))
             var configuration = WorkerConfiguration()
             configuration.shutdownGracePeriod = .seconds(3)
             var logger = Logger(label: "test.worker")
             logger.logLevel = .warning
-            let worker = try Worker(store: db.store, handlers: probe.registry, configuration: configuration, logger: logger)
+            let worker = try Worker(
+                store: db.store, handlers: probe.registry, configuration: configuration, logger: logger)
             let running = Task { try await worker.run() }
             #expect(await eventually { probe.executions.value.count == 2 })
             worker.beginShutdown()
@@ -141,14 +162,19 @@ final class Probe: Sendable {
     @Test func aLostLeaseCancelsTheRunningHandler() async throws {
         try await TestDatabase.with { db in
             let probe = Probe()
-            let job = try await db.store.enqueue(NewJob(kind: "probe", payload: PostgresJSON(text: #"{"sleep_ms": 600000}"#)))
-            try await withWorker(db, handlers: probe.registry, configure: {
-                $0.lease = .seconds(2)
-                $0.heartbeatInterval = .milliseconds(200)
-            }) { _ in
+            let job = try await db.store.enqueue(
+                NewJob(kind: "probe", payload: PostgresJSON(text: #"{"sleep_ms": 600000}"#)))
+            try await withWorker(
+                db, handlers: probe.registry,
+                configure: {
+                    $0.lease = .seconds(2)
+                    $0.heartbeatInterval = .milliseconds(200)
+                }
+            ) { _ in
                 #expect(await eventually { probe.executions.value[job.id] == 1 })
                 // Another worker rescued and re-claimed it (as if this one had stalled).
-                try await db.pool.query("UPDATE switchboard.jobs SET locked_by = 'other', attempt = 2 WHERE id = \(job.id)")
+                try await db.pool.query(
+                    "UPDATE switchboard.jobs SET locked_by = 'other', attempt = 2 WHERE id = \(job.id)")
                 #expect(await eventually { probe.cancelled.value.contains(job.id) })
             }
             let record = try #require(try await db.store.job(id: job.id))
@@ -160,7 +186,8 @@ final class Probe: Sendable {
     @Test func rescuesJobsOfDeadWorkers() async throws {
         try await TestDatabase.with { db in
             let job = try await db.store.enqueue(NewJob(kind: "noop"))
-            _ = try await db.store.claim(queue: "default", kinds: ["noop"], limit: 1, workerID: "dead", lease: .seconds(1))
+            _ = try await db.store.claim(
+                queue: "default", kinds: ["noop"], limit: 1, workerID: "dead", lease: .seconds(1))
             try await withWorker(db) { _ in
                 #expect(await eventually { try await db.store.job(id: job.id)?.state == .completed })
             }
@@ -180,7 +207,10 @@ final class Probe: Sendable {
             #expect(error?.field == "heartbeat_interval")
             configuration = WorkerConfiguration()
             configuration.queues = ["Bad Queue"]
-            #expect(throws: JobSpec.ValidationError(field: "queues", problem: "'Bad Queue' must start with a lower-case letter")) {
+            #expect(
+                throws: JobSpec.ValidationError(
+                    field: "queues", problem: "'Bad Queue' must start with a lower-case letter")
+            ) {
                 try Worker(store: db.store, configuration: configuration, logger: Logger(label: "t"))
             }
         }

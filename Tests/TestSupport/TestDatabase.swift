@@ -1,8 +1,8 @@
 import EmbeddedPostgres
 import Foundation
 import Postgres
-import Synchronization
 import SwitchboardStore
+import Synchronization
 
 /// The PostgreSQL server for this test run: `DATABASE_URL` when set, otherwise a throwaway
 /// cluster started once per test process (a watchdog stops it when the process exits). Tests
@@ -86,7 +86,8 @@ actor Template {
         let template = try await ensureTemplate()
         counter += 1
         let name = "sbtest_\(runID)_\(counter)"
-        let admin = PostgresPool(configuration: try await TestServer.shared.configuration(), options: .init(maxConnections: 1))
+        let admin = PostgresPool(
+            configuration: try await TestServer.shared.configuration(), options: .init(maxConnections: 1))
         do {
             try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(template)"))
             await admin.close()

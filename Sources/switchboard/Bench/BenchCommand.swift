@@ -18,7 +18,8 @@ struct BenchCommand: AsyncParsableCommand {
 
 /// Options every benchmark shares.
 struct BenchOptions: ParsableArguments {
-    @Option(name: .customLong("database-url"), help: "PostgreSQL to use (default: $DATABASE_URL, else a throwaway server).")
+    @Option(
+        name: .customLong("database-url"), help: "PostgreSQL to use (default: $DATABASE_URL, else a throwaway server).")
     var databaseURL: String?
 
     @Flag(help: "Print the figures as one JSON object on the last line.")
@@ -43,7 +44,9 @@ struct BenchOptions: ParsableArguments {
         defer { server.destroy() }
         let version = try await PostgresConnection.connect(try PostgresConfiguration(server.url))
             .query("SHOW server_version")[0].decode(String.self, at: 0)
-        return try await body(try PostgresConfiguration(server.url), "throwaway PostgreSQL \(version) on 127.0.0.1, fsync=on, synchronous_commit=on")
+        return try await body(
+            try PostgresConfiguration(server.url),
+            "throwaway PostgreSQL \(version) on 127.0.0.1, fsync=on, synchronous_commit=on")
     }
 }
 

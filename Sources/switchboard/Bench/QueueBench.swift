@@ -47,7 +47,9 @@ struct QueueBench: AsyncParsableCommand {
         let store = JobStore(pool: pool)
         let runs = options.runs
         say("switchboard bench queue — \(server)")
-        say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB")
+        say(
+            "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
+        )
         say("")
 
         // 1. Bulk enqueue via COPY (one transaction per batch, including encoding in Swift).
@@ -59,7 +61,9 @@ struct QueueBench: AsyncParsableCommand {
             let inserted = try await store.enqueueMany(jobs)
             let seconds = (ContinuousClock.now - start).seconds
             enqueueRates.append(Double(inserted) / seconds)
-            say("enqueue run \(run): \(inserted) jobs in \(formatted(seconds, decimals: 3)) s = \(formatted(Double(inserted) / seconds)) jobs/s")
+            say(
+                "enqueue run \(run): \(inserted) jobs in \(formatted(seconds, decimals: 3)) s = \(formatted(Double(inserted) / seconds)) jobs/s"
+            )
         }
 
         // 2. Drain pre-inserted no-op jobs with one worker process at several settings.
@@ -83,7 +87,9 @@ struct QueueBench: AsyncParsableCommand {
                 let seconds = (ContinuousClock.now - start).seconds
                 worker.beginShutdown()
                 try await running.value
-                let completed = try await pool.query("SELECT count(*) FROM switchboard.jobs WHERE state = 'completed'")[0].decode(Int.self, at: 0)
+                let completed = try await pool.query("SELECT count(*) FROM switchboard.jobs WHERE state = 'completed'")[
+                    0
+                ].decode(Int.self, at: 0)
                 guard completed == drainJobs else {
                     throw CommandFailure("drain run finished with \(completed) of \(drainJobs) jobs completed")
                 }
@@ -134,16 +140,22 @@ struct QueueBench: AsyncParsableCommand {
         say("")
         say("results (medians of \(runs) runs)")
         say("  bulk enqueue (COPY, \(enqueueJobs) jobs/run):  \(formatted(enqueueMedian)) jobs/s")
-        for (label, rate) in drainMedians { print("  drain \(label) (\(drainJobs) noop jobs/run):  \(formatted(rate)) jobs/s") }
-        say("  idle enqueue→start latency (\(samples) samples):  p50 \(formatted(p50, decimals: 2)) ms, p99 \(formatted(p99, decimals: 2)) ms")
+        for (label, rate) in drainMedians {
+            print("  drain \(label) (\(drainJobs) noop jobs/run):  \(formatted(rate)) jobs/s")
+        }
+        say(
+            "  idle enqueue→start latency (\(samples) samples):  p50 \(formatted(p50, decimals: 2)) ms, p99 \(formatted(p99, decimals: 2)) ms"
+        )
         say("method: each figure is the median of --runs repetitions on a fresh table; drain is one worker")
         say("process with the given concurrency and claim batch, timed from start until every outcome is")
         say("written; latency is measured from the producer's enqueue call to the handler's first instruction.")
         if options.json {
             var fields = [
-                "\"enqueue_jobs_per_s\": \(formatted(enqueueMedian))", "\"drain_jobs_per_s\": \(formatted(bestDrain.1))",
+                "\"enqueue_jobs_per_s\": \(formatted(enqueueMedian))",
+                "\"drain_jobs_per_s\": \(formatted(bestDrain.1))",
                 "\"drain_best_setting\": \"\(bestDrain.0)\"",
-                "\"latency_p50_ms\": \(formatted(p50, decimals: 3))", "\"latency_p99_ms\": \(formatted(p99, decimals: 3))",
+                "\"latency_p50_ms\": \(formatted(p50, decimals: 3))",
+                "\"latency_p99_ms\": \(formatted(p99, decimals: 3))",
             ]
             fields += drainMedians.map { "\"drain_\($0.0)_jobs_per_s\": \(formatted($0.1))" }
             fields.append("\"runs\": \(runs)")
