@@ -15,6 +15,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", .upToNextMinor(from: "1.8.0")),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", .upToNextMinor(from: "2.13.0")),
+        .package(url: "https://github.com/swift-server/async-http-client.git", .upToNextMinor(from: "1.37.0")),
+        // No default traits: they would pull in swift-configuration, which we do not use.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", .upToNextMinor(from: "2.28.0"), traits: []),
+        .package(url: "https://github.com/apple/swift-crypto.git", .upToNextMinor(from: "3.12.0")),
     ],
     targets: [
         .systemLibrary(
@@ -25,6 +29,25 @@ let package = Package(
         .target(name: "SwitchboardCore"),
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "EmbeddedPostgres"),
+        .target(
+            name: "Twilio",
+            dependencies: [
+                "SwitchboardCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "TwilioSimulator",
+            dependencies: [
+                "SwitchboardCore", "Twilio",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "SwitchboardStore",
             dependencies: ["Postgres", "SwitchboardCore"],

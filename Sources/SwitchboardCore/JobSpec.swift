@@ -9,15 +9,7 @@ public enum JobSpec {
     public static let maxAttemptsRange = 1...1000
 
     /// Errors name the field and say what is wrong with its value.
-    public struct ValidationError: Error, Sendable, Equatable, CustomStringConvertible {
-        public var field: String
-        public var problem: String
-        public init(field: String, problem: String) {
-            self.field = field
-            self.problem = problem
-        }
-        public var description: String { "\(field): \(problem)" }
-    }
+    public typealias ValidationError = InputError
 
     /// Kind and queue names: lower-case letter first, then up to 63 of `a-z 0-9 _ . -`.
     public static func validateName(_ value: String, field: String) throws(ValidationError) {
