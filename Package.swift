@@ -79,6 +79,7 @@ let package = Package(
         .testTarget(
             name: "CLITests", dependencies: ["TestSupport", "EmbeddedPostgres", "Postgres", "SwitchboardStore"]),
         .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore"]),
+        .testTarget(name: "TwilioTests", dependencies: ["Twilio", "TwilioSimulator", "SwitchboardCore", "TestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "EmbeddedPostgres"]),
         .testTarget(
             name: "SwitchboardStoreTests",

@@ -1,0 +1,142 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Twilio's REST API over AsyncHTTPClient (pooled keep-alive connections, timeouts).
+///
+/// The base URL is configuration (`https://api.twilio.com` by default) so the same client talks to
+/// the simulator in tests and the demo.
+public struct TwilioClient: Sendable {
+    public struct Configuration: Sendable {
+        public var baseURL: String
+        /// Whole-request deadline. A send that times out has an *unknown* outcome.
+        public var timeout: Duration
+
+        public init(baseURL: String = "https://api.twilio.com", timeout: Duration = .seconds(30)) {
+            self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+            self.timeout = timeout
+        }
+    }
+
+    /// What went wrong with a request.
+    public enum Failure: Error, Sendable, CustomStringConvertible {
+        /// Twilio answered with an error: the request was processed and refused (or throttled).
+        case api(TwilioAPIError)
+        /// No answer: connection refused, reset or timed out. `mayHaveBeenProcessed` is true once
+        /// the request may have reached Twilio — the message may exist.
+        case transport(message: String, mayHaveBeenProcessed: Bool)
+        /// Twilio answered 2xx with a body this client cannot read.
+        case malformedResponse(String)
+
+        public var description: String {
+            switch self {
+            case .api(let error): error.description
+            case .transport(let message, let processed):
+                "no response from Twilio (\(message))" + (processed ? "; the request may have been processed" : "")
+            case .malformedResponse(let message): "unreadable response from Twilio: \(message)"
+            }
+        }
+    }
+
+    /// Metadata of a response, for metrics.
+    public struct ResponseInfo: Sendable {
+        public var httpStatus: Int
+        /// `Twilio-Request-Duration` in seconds, when sent.
+        public var requestDuration: Double?
+        public var concurrentRequests: Int?
+        public var elapsed: Duration
+    }
+
+    public let configuration: Configuration
+    let http: HTTPClient
+
+    public init(configuration: Configuration = Configuration(), httpClient: HTTPClient = .shared) {
+        self.configuration = configuration
+        http = httpClient
+    }
+
+    public func createMessage(
+        _ request: CreateMessageRequest, credentials: TwilioCredentials
+    ) async throws(Failure) -> (TwilioMessage, ResponseInfo) {
+        try await send(.POST, path: "Messages.json", form: request.form, credentials: credentials)
+    }
+
+    public func createCall(
+        _ request: CreateCallRequest, credentials: TwilioCredentials
+    ) async throws(Failure) -> (TwilioCall, ResponseInfo) {
+        try await send(.POST, path: "Calls.json", form: request.form, credentials: credentials)
+    }
+
+    /// Messages filtered by To, From and the UTC day sent (`DateSent=YYYY-MM-DD`), newest first:
+    /// what reconciliation uses to find out whether an interrupted send went out.
+    public func listMessages(
+        to: String?, from: String?, dateSent: Date?, pageSize: Int = 50, credentials: TwilioCredentials
+    ) async throws(Failure) -> [TwilioMessage] {
+        var query = FormParameters()
+        query.append("To", to)
+        query.append("From", from)
+        query.append("DateSent", dateSent.map(Self.day))
+        query.append("PageSize", String(pageSize))
+        let (page, _): (TwilioMessagePage, ResponseInfo) = try await send(
+            .GET, path: "Messages.json?" + query.encoded, form: nil, credentials: credentials)
+        return page.messages
+    }
+
+    static func day(_ date: Date) -> String {
+        var seconds = Int(date.timeIntervalSince1970)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return String(format: "%04d-%02d-%02d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday))
+    }
+
+    private func send<Resource: Decodable>(
+        _ method: HTTPMethod, path: String, form: FormParameters?, credentials: TwilioCredentials
+    ) async throws(Failure) -> (Resource, ResponseInfo) {
+        let url = "\(configuration.baseURL)/2010-04-01/Accounts/\(credentials.accountSID)/\(path)"
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        request.headers.add(name: "Authorization", value: credentials.authorizationHeader)
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "switchboard/0.1")
+        if let form {
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.body = .bytes(ByteBuffer(string: form.encoded))
+        }
+        let start = ContinuousClock.now
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            response = try await http.execute(request, timeout: .nanoseconds(configuration.timeout.nanoseconds))
+            body = try await response.body.collect(upTo: 4 << 20)
+        } catch {
+            // Connect failures mean the request never left; anything later may have been processed.
+            let neverSent = (error as? HTTPClientError) == .connectTimeout || "\(error)".contains("connectionRefused")
+                || "\(error)".contains("Connection refused")
+            throw .transport(message: "\(error)", mayHaveBeenProcessed: method == .POST && !neverSent)
+        }
+        let info = ResponseInfo(
+            httpStatus: Int(response.status.code),
+            requestDuration: response.headers.first(name: "Twilio-Request-Duration").flatMap(Double.init),
+            concurrentRequests: response.headers.first(name: "Twilio-Concurrent-Requests").flatMap(Int.init),
+            elapsed: ContinuousClock.now - start)
+        let data = Data(body.readableBytesView)
+        guard (200..<300).contains(response.status.code) else {
+            throw .api(TwilioAPIError.decode(httpStatus: Int(response.status.code), body: data))
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do {
+            return (try decoder.decode(Resource.self, from: data), info)
+        } catch {
+            throw .malformedResponse("\(error)")
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let parts = components
+        return parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000
+    }
+}
