@@ -43,6 +43,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardCore", "Twilio",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -79,7 +80,14 @@ let package = Package(
         .testTarget(
             name: "CLITests", dependencies: ["TestSupport", "EmbeddedPostgres", "Postgres", "SwitchboardStore"]),
         .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore"]),
-        .testTarget(name: "TwilioTests", dependencies: ["Twilio", "TwilioSimulator", "SwitchboardCore", "TestSupport"]),
+        .testTarget(
+            name: "TwilioTests",
+            dependencies: [
+                "Twilio", "TwilioSimulator", "SwitchboardCore", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "EmbeddedPostgres"]),
         .testTarget(
             name: "SwitchboardStoreTests",

@@ -111,7 +111,8 @@ public struct TwilioClient: Sendable {
             body = try await response.body.collect(upTo: 4 << 20)
         } catch {
             // Connect failures mean the request never left; anything later may have been processed.
-            let neverSent = (error as? HTTPClientError) == .connectTimeout || "\(error)".contains("connectionRefused")
+            let neverSent =
+                (error as? HTTPClientError) == .connectTimeout || "\(error)".contains("connectionRefused")
                 || "\(error)".contains("Connection refused")
             throw .transport(message: "\(error)", mayHaveBeenProcessed: method == .POST && !neverSent)
         }

@@ -129,9 +129,11 @@ public struct TwilioAPIError: Error, Sendable, Equatable, CustomStringConvertibl
         }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        guard let parsed = try? decoder.decode(Body.self, from: body), parsed.code != nil || parsed.message != nil || parsed.title != nil
+        guard let parsed = try? decoder.decode(Body.self, from: body),
+            parsed.code != nil || parsed.message != nil || parsed.title != nil
         else {
-            return TwilioAPIError(httpStatus: httpStatus, code: nil, message: "[HTTP \(httpStatus)] Failed to execute request")
+            return TwilioAPIError(
+                httpStatus: httpStatus, code: nil, message: "[HTTP \(httpStatus)] Failed to execute request")
         }
         let message = parsed.message ?? [parsed.title, parsed.detail].compactMap { $0 }.joined(separator: ": ")
         return TwilioAPIError(httpStatus: httpStatus, code: parsed.code, message: message, moreInfo: parsed.moreInfo)

@@ -9,7 +9,9 @@ public enum TwilioSignature {
         var payload = url
         // Ordinal (code-point) order of keys; repeated keys contribute each distinct value, sorted.
         let byName = Dictionary(grouping: parameters.pairs, by: \.name)
-        for name in byName.keys.sorted(by: { Array($0.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.unicodeScalars.map(\.value)) }) {
+        for name in byName.keys.sorted(by: {
+            Array($0.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.unicodeScalars.map(\.value))
+        }) {
             let values = Set(byName[name]!.map(\.value)).sorted {
                 Array($0.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.unicodeScalars.map(\.value))
             }
@@ -53,7 +55,8 @@ public enum TwilioSignature {
         return Array(Set([url, withoutPort.string ?? url, components.string ?? url]))
     }
 
-    static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    /// Compares without an early exit, so timing reveals nothing about where strings differ.
+    public static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
         let left = Array(a.utf8)
         let right = Array(b.utf8)
         guard left.count == right.count else { return false }

@@ -1,8 +1,43 @@
 /// Settings of the Twilio simulator.
 public struct SimulatorConfiguration: Sendable {
+    /// How a message to a number ends.
+    public enum DeliveryOutcome: Sendable, Equatable {
+        case delivered
+        /// Carrier reported it undelivered with this error code (e.g. 30003, 30005).
+        case undelivered(code: Int)
+        /// Twilio could not send it (e.g. 30007 filtered, 30006 landline).
+        case failed(code: Int)
+    }
+
     /// Address and port to listen on (port 0: any free port).
-    public var host: String = "127.0.0.1"
-    public var port: Int = 0
+    public var host = "127.0.0.1"
+    public var port = 0
+    /// Account SID → auth token. Requests must authenticate with one of these (HTTP Basic).
+    public var accounts: [String: String] = [:]
+    /// Per-recipient outcomes; everyone else gets `defaultOutcome`.
+    public var outcomes: [String: DeliveryOutcome] = [:]
+    public var defaultOutcome: DeliveryOutcome = .delivered
+    /// Time between status steps (queued → sent → delivered) in callbacks.
+    public var callbackStep: Duration = .milliseconds(50)
+    /// Seed for SIDs and injected faults, so a run can be repeated.
+    public var seed: UInt64 = 42
+    public var faults = Faults()
+
+    /// Injected failures, each a probability per create request.
+    public struct Faults: Sendable {
+        /// HTTP 429 / 20429 (not processed; safe to retry).
+        public var tooManyRequests = 0.0
+        /// HTTP 500 / 20500 (not processed).
+        public var serverError = 0.0
+        /// The message is created, then the response never arrives in time (the client times out).
+        public var dropResponse = 0.0
+        /// How long a dropped response is held before it is answered anyway.
+        public var dropHold: Duration = .seconds(30)
+        /// Added to every create request.
+        public var latency: Duration = .zero
+
+        public init() {}
+    }
 
     public init() {}
 }

@@ -1,0 +1,64 @@
+import Foundation
+import Twilio
+
+/// A message the simulator accepted, with what happened to it.
+public struct SimulatedMessage: Sendable {
+    public var resource: TwilioMessage
+    /// When the create request was accepted (for rate and exactly-once assertions).
+    public var receivedAt: ContinuousClock.Instant
+    public var receivedAtDate: Date
+    public var statusCallback: String?
+    public var segments: Int
+    /// Statuses posted to the status callback, in order.
+    public var callbacks: [String] = []
+}
+
+/// A call the simulator accepted.
+public struct SimulatedCall: Sendable {
+    public var resource: TwilioCall
+    public var receivedAt: ContinuousClock.Instant
+    public var twiml: String?
+    public var url: String?
+    public var statusCallback: String?
+    public var callbacks: [String] = []
+}
+
+/// Twilio's formats: SIDs (`SM` + 32 hex), RFC 2822 dates.
+enum TwilioFormat {
+    static func rfc2822(_ date: Date) -> String {
+        var seconds = Int(date.timeIntervalSince1970)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        return String(
+            format: "%@, %02d %@ %04d %02d:%02d:%02d +0000", days[Int(parts.tm_wday)], Int(parts.tm_mday),
+            months[Int(parts.tm_mon)], Int(parts.tm_year) + 1900, Int(parts.tm_hour), Int(parts.tm_min),
+            Int(parts.tm_sec))
+    }
+
+    static func day(_ date: Date) -> String {
+        String(rfc2822(date).prefix(16))
+    }
+}
+
+/// A small deterministic generator (SplitMix64) for SIDs and fault decisions.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func sid(_ prefix: String) -> String {
+        prefix + String(format: "%016llx%016llx", next(), next())
+    }
+
+    mutating func chance(_ probability: Double) -> Bool {
+        probability > 0 && Double(next() >> 11) / Double(1 << 53) < probability
+    }
+}

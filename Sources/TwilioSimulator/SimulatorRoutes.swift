@@ -1,0 +1,170 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import SwitchboardCore
+import Twilio
+
+/// The REST endpoints: `/2010-04-01/Accounts/{AccountSid}/Messages.json`, `…/Calls.json`.
+struct SimulatorRoutes: Sendable {
+    let simulator: TwilioSimulator
+
+    func register(on router: Router<BasicRequestContext>) {
+        let accounts = router.group("2010-04-01/Accounts/:account")
+        accounts.post("Messages.json") { request, context in try await createMessage(request, context) }
+        accounts.get("Messages.json") { request, context in try await listMessages(request, context) }
+        accounts.get("Messages/:sid") { request, context in try await fetchMessage(request, context) }
+        accounts.post("Calls.json") { request, context in try await createCall(request, context) }
+        router.get("health") { _, _ in "ok" }
+    }
+
+    // MARK: handlers
+
+    private func createMessage(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let (account, form) = try await authenticate(request, context, readForm: true)
+        if let faulted = await injectedFault() { return faulted }
+        let now = Date()
+        switch await simulator.state.createMessage(account: account, form: form, now: now) {
+        case .failure(let error):
+            return Self.json(error)
+        case .success(let message):
+            await scheduleStatuses(for: message, account: account)
+            if simulator.configuration.faults.dropResponse > 0, await simulator.state.drawFault() == .dropResponse {
+                // Accepted, but the answer comes too late for the client: its outcome is unknown.
+                try await Task.sleep(for: simulator.configuration.faults.dropHold)
+            }
+            return Self.json(message.resource, status: .created)
+        }
+    }
+
+    private func listMessages(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let (account, _) = try await authenticate(request, context, readForm: false)
+        let query = request.uri.queryParameters
+        let messages = await simulator.state.listMessages(
+            account: account, to: query["To"].map(String.init), from: query["From"].map(String.init),
+            dateSent: query["DateSent"].map(String.init))
+        let pageSize = query["PageSize"].flatMap { Int($0) } ?? 50
+        return Self.json(TwilioMessagePage(messages: Array(messages.prefix(pageSize)), nextPageUri: nil))
+    }
+
+    private func fetchMessage(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        _ = try await authenticate(request, context, readForm: false)
+        let sid = context.parameters.get("sid").map { $0.hasSuffix(".json") ? String($0.dropLast(5)) : $0 } ?? ""
+        guard let message = await simulator.state.message(sid: sid) else {
+            return Self.json(SimulatorState.error(20404, "The requested resource was not found", status: 404))
+        }
+        return Self.json(message.resource)
+    }
+
+    private func createCall(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let (account, form) = try await authenticate(request, context, readForm: true)
+        if let faulted = await injectedFault() { return faulted }
+        switch await simulator.state.createCall(account: account, form: form, now: Date()) {
+        case .failure(let error):
+            return Self.json(error)
+        case .success(let call):
+            await scheduleCall(call, account: account, events: form.values("StatusCallbackEvent"))
+            return Self.json(call.resource, status: .created)
+        }
+    }
+
+    // MARK: behaviour
+
+    private func injectedFault() async -> Response? {
+        let faults = simulator.configuration.faults
+        if faults.latency > .zero { try? await Task.sleep(for: faults.latency) }
+        guard faults.tooManyRequests > 0 || faults.serverError > 0 else { return nil }
+        switch await simulator.state.drawFault() {
+        case .tooManyRequests:
+            await simulator.state.noteRejected()
+            return Self.json(SimulatorState.error(20429, "Too Many Requests", status: 429))
+        case .serverError:
+            await simulator.state.noteRejected()
+            return Self.json(SimulatorState.error(20500, "Internal Server Error", status: 500))
+        case .dropResponse, nil:
+            return nil
+        }
+    }
+
+    private func scheduleStatuses(for message: SimulatedMessage, account: String) async {
+        var at = ContinuousClock.now
+        for (status, code) in await simulator.state.plannedStatuses(for: message) {
+            at += simulator.configuration.callbackStep
+            simulator.schedule(
+                .init(
+                    at: at, account: account, sid: message.resource.sid,
+                    target: .message(status: status, errorCode: code)))
+        }
+    }
+
+    private func scheduleCall(_ call: SimulatedCall, account: String, events: [String]) async {
+        // Speaking time: about 15 characters per second of <Say> text, at least one second.
+        let spoken = max(1, (call.twiml?.count ?? 60) / 15)
+        let wanted = Set(events.isEmpty ? ["completed"] : events)
+        let sequence: [(status: String, event: String)] = [
+            ("initiated", "initiated"), ("ringing", "ringing"), ("in-progress", "answered"), ("completed", "completed"),
+        ]
+        var at = ContinuousClock.now
+        for step in sequence {
+            at += simulator.configuration.callbackStep
+            simulator.schedule(
+                .init(
+                    at: at, account: account, sid: call.resource.sid,
+                    target: .call(
+                        status: step.status, duration: step.status == "completed" ? spoken : nil,
+                        notify: wanted.contains(step.event))))
+        }
+    }
+
+    /// HTTP Basic with an account SID and its auth token; the SID must match the URL's.
+    private func authenticate(
+        _ request: Request, _ context: BasicRequestContext, readForm: Bool
+    ) async throws -> (String, FormParameters) {
+        let account = context.parameters.get("account") ?? ""
+        guard let header = request.headers[.authorization], header.hasPrefix("Basic "),
+            let decoded = Data(base64Encoded: String(header.dropFirst(6))).flatMap({ String(data: $0, encoding: .utf8) }
+            ),
+            let colon = decoded.firstIndex(of: ":")
+        else {
+            throw SimulatorHTTPError(error: SimulatorState.error(20003, "Authenticate", status: 401))
+        }
+        let user = String(decoded[..<colon])
+        let secret = String(decoded[decoded.index(after: colon)...])
+        guard user == account, let token = simulator.configuration.accounts[account],
+            TwilioSignature.constantTimeEquals(token, secret)
+        else {
+            throw SimulatorHTTPError(error: SimulatorState.error(20003, "Authenticate", status: 401))
+        }
+        guard readForm else { return (account, FormParameters()) }
+        let body = try await request.body.collect(upTo: 1 << 20)
+        guard let form = FormParameters.decode(String(buffer: body)) else {
+            throw SimulatorHTTPError(error: SimulatorState.error(20001, "Malformed form body", status: 400))
+        }
+        return (account, form)
+    }
+
+    static func json(_ error: TwilioAPIError) -> Response {
+        let body: [String: JSONValue] = [
+            "code": .int(Int64(error.code ?? 0)), "message": .string(error.message),
+            "more_info": .string(error.moreInfo ?? ""), "status": .int(Int64(error.httpStatus)),
+        ]
+        return json(body, status: HTTPResponse.Status(code: error.httpStatus))
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json", .init("Twilio-Request-Duration")!: "0.010"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// An error answered in Twilio's JSON shape.
+struct SimulatorHTTPError: HTTPResponseError {
+    let error: TwilioAPIError
+    var status: HTTPResponse.Status { HTTPResponse.Status(code: error.httpStatus) }
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        SimulatorRoutes.json(error)
+    }
+}

@@ -1,0 +1,159 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import Twilio
+
+/// A fake Twilio speaking the REST API over real HTTP, for the demo, the tests and the benchmarks.
+///
+/// Run it as a `Service` (or with `start()`), point `TwilioClient` at `baseURL`, and inspect what
+/// it accepted with `messages()` / `calls()`. Status callbacks are posted like Twilio's, signed
+/// with `X-Twilio-Signature` using the account's auth token.
+public final class TwilioSimulator: Service, Sendable {
+    public let configuration: SimulatorConfiguration
+    let state: SimulatorState
+    let logger: Logger
+    private let boundPort = Mutex<Int?>(nil)
+    private let callbacks: AsyncStream<ScheduledStep>
+    private let callbackContinuation: AsyncStream<ScheduledStep>.Continuation
+
+    public init(configuration: SimulatorConfiguration, logger: Logger = Logger(label: "twilio.simulator")) {
+        self.configuration = configuration
+        self.logger = logger
+        state = SimulatorState(configuration: configuration)
+        (callbacks, callbackContinuation) = AsyncStream.makeStream()
+    }
+
+    /// `http://host:port` once the server listens.
+    public var baseURL: String? {
+        boundPort.withLock { port in port.map { "http://\(configuration.host):\($0)" } }
+    }
+
+    /// Every message accepted so far, in arrival order.
+    public func messages() async -> [SimulatedMessage] { await state.messages }
+    public func calls() async -> [SimulatedCall] { await state.calls }
+    /// Create requests refused with a Twilio error (validation or injected faults).
+    public func rejectedRequests() async -> Int { await state.rejectedRequests }
+
+    public func run() async throws {
+        let router = Router()
+        SimulatorRoutes(simulator: self).register(on: router)
+        let app = Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "twilio-simulator"),
+            onServerRunning: { channel in
+                self.boundPort.withLock { $0 = channel.localAddress?.port }
+            },
+            logger: logger)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await self.deliverCallbacks() }
+            try await app.run()
+            callbackContinuation.finish()
+        }
+    }
+
+    /// Starts the simulator in the background and waits until it listens. Stop it by cancelling
+    /// the returned task.
+    public func start() async throws -> Task<Void, any Error> {
+        let task = Task { try await self.run() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while baseURL == nil {
+            guard ContinuousClock.now < deadline else {
+                task.cancel()
+                throw TwilioClient.Failure.transport(message: "simulator did not start", mayHaveBeenProcessed: false)
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return task
+    }
+
+    // MARK: status progression and callbacks
+
+    /// A status change due at `at`, posted to the status callback if there is one.
+    struct ScheduledStep: Sendable {
+        enum Target: Sendable {
+            case message(status: String, errorCode: Int?)
+            case call(status: String, duration: Int?, notify: Bool)
+        }
+        var at: ContinuousClock.Instant
+        var account: String
+        var sid: String
+        var target: Target
+    }
+
+    func schedule(_ step: ScheduledStep) {
+        callbackContinuation.yield(step)
+    }
+
+    /// Applies each status change at its time (the status changes even without a callback URL,
+    /// as at Twilio) and posts the callback, concurrently.
+    private func deliverCallbacks() async {
+        await withDiscardingTaskGroup { group in
+            for await step in callbacks {
+                group.addTask {
+                    try? await Task.sleep(until: step.at)
+                    await self.apply(step)
+                }
+            }
+        }
+    }
+
+    private func apply(_ step: ScheduledStep) async {
+        var parameters = FormParameters()
+        parameters.append("AccountSid", step.account)
+        let url: String?
+        let status: String
+        switch step.target {
+        case .message(let newStatus, let code):
+            guard let message = await state.advance(sid: step.sid, to: newStatus, errorCode: code, now: Date()) else {
+                return
+            }
+            status = newStatus
+            url = message.statusCallback
+            parameters.append("MessageSid", step.sid)
+            parameters.append("SmsSid", step.sid)
+            parameters.append("MessageStatus", newStatus)
+            parameters.append("SmsStatus", newStatus)
+            parameters.append("To", message.resource.to)
+            parameters.append("From", message.resource.from)
+            parameters.append("ErrorCode", code.map(String.init))
+        case .call(let newStatus, let duration, let notify):
+            guard let call = await state.advanceCall(sid: step.sid, to: newStatus, duration: duration) else { return }
+            status = newStatus
+            url = notify ? call.statusCallback : nil
+            parameters.append("CallSid", step.sid)
+            parameters.append("CallStatus", newStatus)
+            parameters.append("To", call.resource.to)
+            parameters.append("From", call.resource.from)
+            parameters.append("Direction", "outbound-api")
+            parameters.append("CallDuration", duration.map(String.init))
+        }
+        parameters.append("ApiVersion", "2010-04-01")
+        if let url {
+            await post(url: url, account: step.account, sid: step.sid, status: status, parameters: parameters)
+        }
+    }
+
+    private func post(url: String, account: String, sid: String, status: String, parameters: FormParameters) async {
+        guard let token = configuration.accounts[account] else { return }
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.headers.add(name: "User-Agent", value: "TwilioProxy/1.1")
+        request.headers.add(
+            name: "X-Twilio-Signature",
+            value: TwilioSignature.compute(url: url, parameters: parameters, authToken: token))
+        request.body = .bytes(ByteBuffer(string: parameters.encoded))
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(15))
+            _ = try await response.body.collect(upTo: 1 << 20)
+            await state.recordCallback(sid: sid, status: status)
+        } catch {
+            logger.debug("status callback failed", metadata: ["url": "\(url)", "error": "\(error)"])
+        }
+    }
+}
