@@ -51,7 +51,7 @@ let package = Package(
         ),
         .target(
             name: "SwitchboardStore",
-            dependencies: ["Postgres", "SwitchboardCore"],
+            dependencies: ["Postgres", "SwitchboardCore", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.embedInCode("Migrations")]
         ),
         .target(
@@ -62,11 +62,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(
+            name: "SwitchboardSending",
+            dependencies: [
+                "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "switchboard",
             dependencies: [
                 "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Postgres", "EmbeddedPostgres",
+                "SwitchboardSending", "Twilio", "TwilioSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -92,6 +102,14 @@ let package = Package(
         .testTarget(
             name: "SwitchboardStoreTests",
             dependencies: ["SwitchboardStore", "SwitchboardCore", "Postgres", "TestSupport"]
+        ),
+        .testTarget(
+            name: "SendingTests",
+            dependencies: [
+                "SwitchboardSending", "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Postgres", "TestSupport",
+                "Twilio", "TwilioSimulator",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "SwitchboardWorkerTests",

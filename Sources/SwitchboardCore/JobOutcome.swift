@@ -23,6 +23,9 @@ public enum JobOutcome: Sendable, Equatable {
     case snoozed(delay: Duration)
     /// Stop for good without counting as a failure.
     case cancelled(reason: String)
+    /// The attempt may or may not have had its effect (the request reached Twilio, the answer was
+    /// lost). Retried like a failure, but the next attempt is told to check before repeating it.
+    case outcomeUnknown(error: String)
 }
 
 /// Why an attempt ended without success, as recorded in `jobs.errors[].kind`.
@@ -49,10 +52,12 @@ public struct JobTransition: Sendable, Equatable {
     public var errorKind: AttemptErrorKind?
     /// A snooze does not count as an attempt.
     public var givesBackAttempt: Bool
+    /// The next attempt must check whether this one had its effect.
+    public var outcomeUnknown: Bool
 
     public init(
         state: JobState, delay: Duration? = nil, result: String? = nil, error: String? = nil,
-        errorKind: AttemptErrorKind? = nil, givesBackAttempt: Bool = false
+        errorKind: AttemptErrorKind? = nil, givesBackAttempt: Bool = false, outcomeUnknown: Bool = false
     ) {
         self.state = state
         self.delay = delay
@@ -60,6 +65,7 @@ public struct JobTransition: Sendable, Equatable {
         self.error = error
         self.errorKind = errorKind
         self.givesBackAttempt = givesBackAttempt
+        self.outcomeUnknown = outcomeUnknown
     }
 
     /// Decides what happens after attempt number `attempt` (1-based) of a job allowed
@@ -74,6 +80,13 @@ public struct JobTransition: Sendable, Equatable {
             return JobTransition(state: .cancelled, error: reason, errorKind: .cancelled)
         case .snoozed(let delay):
             return JobTransition(state: .available, delay: Swift.max(delay, .zero), givesBackAttempt: true)
+        case .outcomeUnknown(let error):
+            if attempt >= maxAttempts {
+                return JobTransition(state: .failed, error: error, errorKind: .unknownOutcome, outcomeUnknown: true)
+            }
+            let delay = policy.delay(afterAttempt: attempt, unitRandom: unitRandom)
+            return JobTransition(
+                state: .available, delay: delay, error: error, errorKind: .unknownOutcome, outcomeUnknown: true)
         case .failed(let error, let permanent):
             if permanent {
                 return JobTransition(state: .failed, error: error, errorKind: .permanent)

@@ -117,6 +117,7 @@ public struct JobStore: Sendable {
         let errors = finishes.map { $0.transition.error }
         let errorKinds = finishes.map { $0.transition.errorKind?.rawValue }
         let giveBack = finishes.map(\.transition.givesBackAttempt)
+        let unknown = finishes.map(\.transition.outcomeUnknown)
         let rows = try await pool.query(
             """
             UPDATE switchboard.jobs j SET
@@ -127,11 +128,12 @@ public struct JobStore: Sendable {
                     'attempt', j.attempt, 'at', now(), 'error', u.error, 'kind', u.error_kind)) END,
                 attempt = CASE WHEN u.give_back THEN j.attempt - 1 ELSE j.attempt END,
                 finished_at = CASE WHEN u.state IN ('completed', 'failed', 'cancelled') THEN now() END,
-                outcome_unknown = false, locked_by = NULL, locked_until = NULL
+                -- Once an attempt's outcome is unknown, later attempts keep checking until the job ends.
+                outcome_unknown = (u.unknown OR j.outcome_unknown), locked_by = NULL, locked_until = NULL
             FROM unnest(\(ids)::bigint[], \(attempts)::int[], \(states)::text[], \(delays.map(Nullable.init))::float8[],
                         \(results.map(Nullable.init))::text[], \(errors.map(Nullable.init))::text[],
-                        \(errorKinds.map(Nullable.init))::text[], \(giveBack)::bool[])
-                 AS u(id, attempt, state, delay, result, error, error_kind, give_back)
+                        \(errorKinds.map(Nullable.init))::text[], \(giveBack)::bool[], \(unknown)::bool[])
+                 AS u(id, attempt, state, delay, result, error, error_kind, give_back, unknown)
             WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running' AND j.locked_by = \(workerID)
             RETURNING j.id
             """)

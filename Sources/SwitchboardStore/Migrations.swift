@@ -25,7 +25,10 @@ public struct Migration: Sendable {
     /// Every migration, in order. A test checks that this list matches the files in `Schema/`.
     public static let all: [Migration] = [
         Migration(
-            version: 1, name: "0001_jobs.sql", sql: String(decoding: PackageResources._001_jobs_sql, as: UTF8.self))
+            version: 1, name: "0001_jobs.sql", sql: String(decoding: PackageResources._001_jobs_sql, as: UTF8.self)),
+        Migration(
+            version: 2, name: "0002_sending.sql",
+            sql: String(decoding: PackageResources._002_sending_sql, as: UTF8.self)),
     ]
 }
 

@@ -139,3 +139,28 @@ public struct TwilioAPIError: Error, Sendable, Equatable, CustomStringConvertibl
         return TwilioAPIError(httpStatus: httpStatus, code: parsed.code, message: message, moreInfo: parsed.moreInfo)
     }
 }
+
+/// Twilio's RFC 2822 dates ("Thu, 24 Aug 2023 05:01:45 +0000").
+public enum TwilioDate {
+    public static func parse(_ text: String) -> Date? {
+        let parts = text.split(separator: " ")
+        guard parts.count == 6, let day = Int(parts[1]), let year = Int(parts[3]) else { return nil }
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard let month = months.firstIndex(of: String(parts[2])) else { return nil }
+        let time = parts[4].split(separator: ":").compactMap { Int($0) }
+        guard time.count == 3 else { return nil }
+        let zone = parts[5]
+        guard zone.count == 5, let hours = Int(zone.dropFirst().prefix(2)), let minutes = Int(zone.suffix(2)) else {
+            return nil
+        }
+        let offset = (hours * 3600 + minutes * 60) * (zone.hasPrefix("-") ? -1 : 1)
+        var components = tm()
+        components.tm_year = Int32(year - 1900)
+        components.tm_mon = Int32(month)
+        components.tm_mday = Int32(day)
+        components.tm_hour = Int32(time[0])
+        components.tm_min = Int32(time[1])
+        components.tm_sec = Int32(time[2])
+        return Date(timeIntervalSince1970: Double(timegm(&components) - offset))
+    }
+}

@@ -1,0 +1,208 @@
+/// What a producer asks for in an `sms` or `whatsapp` job, before validation: templates allowed
+/// in `to`, `from` and `body`, a body per language, workflow variables.
+///
+///     {"account": "main", "to": "{{customerPhone}}", "from": "+15551234567",
+///      "body": "Hi {{customerName}}! Order #{{orderNumber}} has shipped.",
+///      "variables": {"customerPhone": "+15559876543", "customerName": "Ana", "orderNumber": 1042}}
+public struct MessageRequest: Sendable, Codable, Equatable {
+    public var account: String
+    public var to: String
+    public var from: String?
+    public var messagingServiceSid: String?
+    /// A template, or a template per language (`{"en": "…", "es": "…"}`).
+    public var body: LocalizedBody?
+    public var language: String?
+    public var variables: [String: JSONValue]?
+    public var mediaUrls: [String]?
+    public var smartEncoding: Bool?
+    /// Seconds Twilio may queue the message (1…36000).
+    public var validityPeriod: Int?
+    public var statusCallback: String?
+    /// WhatsApp/Content API template (`HX…`) and its variables.
+    public var contentSid: String?
+    public var contentVariables: [String: JSONValue]?
+
+    public init(
+        account: String, to: String, from: String? = nil, body: String? = nil, variables: [String: JSONValue]? = nil
+    ) {
+        self.account = account
+        self.to = to
+        self.from = from
+        self.body = body.map(LocalizedBody.single)
+        self.variables = variables
+    }
+
+    static let fields: Set<String> = [
+        "account", "to", "from", "messagingServiceSid", "body", "language", "variables", "mediaUrls", "smartEncoding",
+        "validityPeriod", "statusCallback", "contentSid", "contentVariables",
+    ]
+}
+
+/// A body template, or one per language.
+public enum LocalizedBody: Sendable, Codable, Equatable {
+    case single(String)
+    case perLanguage([String: String])
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) {
+            self = .single(text)
+        } else {
+            self = .perLanguage(try container.decode([String: String].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .single(let text): try container.encode(text)
+        case .perLanguage(let texts): try container.encode(texts)
+        }
+    }
+
+    func text(for language: String?, field: String) throws(InputError) -> String {
+        switch self {
+        case .single(let text): text
+        case .perLanguage(let texts): try LocalizedText(texts).text(for: language, field: field)
+        }
+    }
+}
+
+/// A validated message, ready to send: what the worker sends and what the job's payload holds.
+public struct MessageSpec: Sendable, Codable, Equatable {
+    public var channel: Channel
+    public var account: String
+    public var to: String
+    public var from: String?
+    public var messagingServiceSid: String?
+    public var body: String?
+    public var mediaUrls: [String]
+    public var smartEncoding: Bool
+    public var validityPeriod: Int?
+    public var statusCallback: String?
+    public var contentSid: String?
+    /// JSON text, as Twilio's ContentVariables parameter wants it.
+    public var contentVariables: String?
+    public var segments: Int
+    public var encoding: SMSEncoding
+
+    public enum Channel: String, Sendable, Codable {
+        case sms
+        case whatsapp
+    }
+}
+
+extension MessageRequest {
+    /// Validates and renders everything; the error names the field (`to`, `body`, `variables.name`…).
+    public func resolve(channel: MessageSpec.Channel) throws(InputError) -> MessageSpec {
+        try JobSpec.validateName(account, field: "account")
+        let variables = self.variables ?? [:]
+        let renderedTo = try Template(to, field: "to").render(variables, field: "to")
+        var toAddress = try ChannelAddress(parsing: renderedTo, field: "to")
+        var fromAddress: String?
+        if let from {
+            let rendered = try Template(from, field: "from").render(variables, field: "from")
+            fromAddress = try ChannelAddress(parsing: rendered, field: "from").description
+        }
+        switch channel {
+        case .sms:
+            if toAddress.isWhatsApp {
+                throw InputError(field: "to", problem: "'\(renderedTo)' is a WhatsApp address; use a whatsapp job")
+            }
+            if fromAddress?.hasPrefix("whatsapp:") == true {
+                throw InputError(field: "from", problem: "'\(fromAddress!)' is a WhatsApp address; use a whatsapp job")
+            }
+        case .whatsapp:
+            // Plain numbers are accepted and addressed on WhatsApp.
+            toAddress = .whatsapp(toAddress.number)
+            fromAddress = fromAddress.map { $0.hasPrefix("whatsapp:") ? $0 : "whatsapp:" + $0 }
+        }
+        if let sid = messagingServiceSid, !(sid.hasPrefix("MG") && sid.count == 34) {
+            throw InputError(
+                field: "messagingServiceSid", problem: "'\(sid)' is not a Messaging Service SID (MG + 32 hex digits)")
+        }
+        guard fromAddress != nil || messagingServiceSid != nil else {
+            throw InputError(field: "from", problem: "is required (or give messagingServiceSid)")
+        }
+        let media = mediaUrls ?? []
+        guard media.count <= 10 else {
+            throw InputError(field: "mediaUrls", problem: "\(media.count) URLs; Twilio allows at most 10")
+        }
+        for url in media where !(url.hasPrefix("https://") || url.hasPrefix("http://")) {
+            throw InputError(field: "mediaUrls", problem: "'\(url)' is not an http(s) URL")
+        }
+        if let validityPeriod, !(1...36000).contains(validityPeriod) {
+            throw InputError(field: "validityPeriod", problem: "\(validityPeriod) is outside 1…36000 seconds")
+        }
+        if let statusCallback, !(statusCallback.hasPrefix("https://") || statusCallback.hasPrefix("http://")) {
+            throw InputError(field: "statusCallback", problem: "'\(statusCallback)' is not an http(s) URL")
+        }
+        if let contentSid, !(contentSid.hasPrefix("HX") && contentSid.count == 34) {
+            throw InputError(
+                field: "contentSid", problem: "'\(contentSid)' is not a Content Template SID (HX + 32 hex digits)")
+        }
+        var text: String?
+        if let body {
+            let source = try body.text(for: language, field: "body")
+            text = try Template(source, field: "body").render(variables, field: "body")
+        }
+        guard text != nil || !media.isEmpty || contentSid != nil else {
+            throw InputError(field: "body", problem: "is required (or give mediaUrls or contentSid)")
+        }
+        var count = Segments.count("")
+        if let text { count = try Segments.validate(text, field: "body", smartEncoding: smartEncoding ?? false) }
+        var contentJSON: String?
+        if let contentVariables {
+            contentJSON = JSONValue.object(contentVariables).jsonText
+        }
+        return MessageSpec(
+            channel: channel, account: account, to: toAddress.description, from: fromAddress,
+            messagingServiceSid: messagingServiceSid, body: text, mediaUrls: media,
+            smartEncoding: smartEncoding ?? false,
+            validityPeriod: validityPeriod, statusCallback: statusCallback, contentSid: contentSid,
+            contentVariables: contentJSON, segments: text == nil ? 1 : count.segments, encoding: count.encoding)
+    }
+
+    /// Checks a request object for fields this version does not know (typos).
+    public static func checkFields(_ object: [String: JSONValue]) throws(InputError) {
+        for key in object.keys.sorted() where !fields.contains(key) {
+            throw InputError(
+                field: key, problem: "is not a field of a message (fields: \(fields.sorted().joined(separator: ", ")))")
+        }
+    }
+}
+
+extension JSONValue {
+    /// Compact JSON text with sorted keys.
+    public var jsonText: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let value): return value ? "true" : "false"
+        case .int(let value): return String(value)
+        case .double(let value): return value.isFinite ? String(value) : "null"
+        case .string(let value): return Self.quote(value)
+        case .array(let values): return "[" + values.map(\.jsonText).joined(separator: ",") + "]"
+        case .object(let object):
+            return "{" + object.keys.sorted().map { Self.quote($0) + ":" + object[$0]!.jsonText }.joined(separator: ",")
+                + "}"
+        }
+    }
+
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

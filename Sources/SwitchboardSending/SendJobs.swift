@@ -1,0 +1,106 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+import SwitchboardStore
+
+/// Enqueueing sends: every field is validated and every template rendered *before* the job is
+/// written, so bad input fails at enqueue with the field named, not at send time.
+public enum SendJobs {
+    public static let smsKind = "sms"
+    public static let whatsappKind = "whatsapp"
+    public static let voiceKind = "voice"
+    /// Kinds a worker with the sending handlers runs.
+    public static let kinds = [smsKind, whatsappKind, voiceKind]
+    /// Sends fail fast on permanent errors; transient ones get this many attempts by default.
+    public static let defaultMaxAttempts = 10
+
+    /// Turns a producer's payload (a `MessageRequest` or `VoiceRequest` as JSON) into the
+    /// validated payload stored with the job. Unknown kinds and fields are errors.
+    public static func validatedPayload(kind: String, payload: String) throws(InputError) -> PostgresJSON {
+        let object = try parseObject(payload)
+        switch kind {
+        case smsKind, whatsappKind:
+            try MessageRequest.checkFields(object)
+            let request = try decode(MessageRequest.self, payload)
+            let spec = try request.resolve(channel: kind == smsKind ? .sms : .whatsapp)
+            return try encode(spec)
+        case voiceKind:
+            try VoiceRequest.checkFields(object)
+            let request = try decode(VoiceRequest.self, payload)
+            return try encode(try request.resolve())
+        case "noop":
+            return PostgresJSON(text: payload)
+        default:
+            throw InputError(
+                field: "kind",
+                problem: "'\(kind)' is not a known job kind (known: noop, \(kinds.joined(separator: ", ")))")
+        }
+    }
+
+    /// Enqueues an SMS or WhatsApp message.
+    @discardableResult
+    public static func enqueue(
+        _ request: MessageRequest, channel: MessageSpec.Channel, store: JobStore, idempotencyKey: String? = nil,
+        queue: String = JobSpec.defaultQueue, runAt: Date? = nil
+    ) async throws -> EnqueuedJob {
+        let spec = try request.resolve(channel: channel)
+        let job = NewJob(
+            kind: channel.rawValue, payload: try encode(spec), queue: queue, runAt: runAt,
+            maxAttempts: defaultMaxAttempts,
+            idempotencyKey: idempotencyKey)
+        return try await store.enqueue(job)
+    }
+
+    /// Enqueues a text-to-speech call.
+    @discardableResult
+    public static func enqueue(
+        _ request: VoiceRequest, store: JobStore, idempotencyKey: String? = nil, queue: String = JobSpec.defaultQueue
+    ) async throws -> EnqueuedJob {
+        let spec = try request.resolve()
+        let job = NewJob(
+            kind: voiceKind, payload: try encode(spec), queue: queue, maxAttempts: defaultMaxAttempts,
+            idempotencyKey: idempotencyKey)
+        return try await store.enqueue(job)
+    }
+
+    static func parseObject(_ payload: String) throws(InputError) -> [String: JSONValue] {
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(payload.utf8)) else {
+            throw InputError(field: "payload", problem: "is not valid JSON")
+        }
+        guard case .object(let object) = value else {
+            throw InputError(field: "payload", problem: "must be a JSON object ({…})")
+        }
+        return object
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ payload: String) throws(InputError) -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(payload.utf8))
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw InputError(field: key.stringValue, problem: "is required")
+        } catch let DecodingError.typeMismatch(expected, context) {
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw InputError(field: path.isEmpty ? "payload" : path, problem: "must be \(describe(expected))")
+        } catch let DecodingError.valueNotFound(expected, context) {
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw InputError(field: path.isEmpty ? "payload" : path, problem: "must be \(describe(expected)), not null")
+        } catch {
+            throw InputError(field: "payload", problem: "cannot be read: \(error)")
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type: "an integer"
+        case is Bool.Type: "true or false"
+        default: "\(type)"
+        }
+    }
+
+    static func encode(_ value: some Encodable) throws(InputError) -> PostgresJSON {
+        do { return try PostgresJSON.encoding(value) } catch {
+            throw InputError(field: "payload", problem: "cannot be encoded: \(error)")
+        }
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+import Logging
+import Postgres
+import SwitchboardCore
+import SwitchboardStore
+import SwitchboardWorker
+import Twilio
+
+/// The `sms`, `whatsapp` and `voice` job handlers: check the account and the suppression list,
+/// reconcile an interrupted earlier attempt, call Twilio, record the message or call, and map
+/// Twilio's errors to retry / fail / suppress / flag.
+public final class TwilioSender: Sendable {
+    let client: TwilioClient
+    let accounts: AccountStore
+    let deliveries: DeliveryStore
+    let cache: AccountCache
+
+    public init(client: TwilioClient, accounts: AccountStore, deliveries: DeliveryStore) {
+        self.client = client
+        self.accounts = accounts
+        self.deliveries = deliveries
+        cache = AccountCache(accounts: accounts)
+    }
+
+    /// Registers the handlers for `sms`, `whatsapp` and `voice`.
+    public func register(in registry: inout HandlerRegistry) {
+        registry.register(SendJobs.smsKind) { job, context in try await self.sendMessage(job, context, channel: .sms) }
+        registry.register(SendJobs.whatsappKind) { job, context in
+            try await self.sendMessage(job, context, channel: .whatsapp)
+        }
+        registry.register(SendJobs.voiceKind) { job, context in try await self.placeCall(job, context) }
+    }
+
+    // MARK: messages
+
+    func sendMessage(_ job: ClaimedJob, _ context: JobContext, channel: MessageSpec.Channel) async throws -> JobOutcome
+    {
+        let spec: MessageSpec
+        do { spec = try Self.messageSpec(job.payload, channel: channel) } catch {
+            return .failed(error: "invalid payload: \(error)", permanent: true)
+        }
+        guard let account = try await cache.lookup(spec.account) else {
+            return .failed(
+                error: "account: no Twilio account named '\(spec.account)' (add it with `switchboard accounts add`)",
+                permanent: true)
+        }
+        if let flagged = account.record.flagReason {
+            return .failed(error: "account '\(spec.account)' is flagged: \(flagged)", permanent: true)
+        }
+        if try await deliveries.isSuppressed(
+            accountID: account.record.id, address: spec.to, sender: spec.from, pool: nil)
+        {
+            return .failed(error: "opted_out: the recipient has opted out; not sent", permanent: true)
+        }
+        if job.previousOutcomeUnknown {
+            do {
+                if let adopted = try await reconcileMessage(job, spec, account) {
+                    context.logger.notice(
+                        "adopted a message an interrupted attempt had sent",
+                        metadata: ["twilio.message_sid": "\(adopted.sid)"])
+                    return .completed(result: Self.result(adopted, spec))
+                }
+            } catch let failure as ReconciliationFailure {
+                return .outcomeUnknown(error: failure.description)
+            }
+        }
+        var request = CreateMessageRequest(
+            to: spec.to, from: spec.from, messagingServiceSID: spec.messagingServiceSid, body: spec.body)
+        request.mediaURLs = spec.mediaUrls
+        request.statusCallback = spec.statusCallback
+        request.contentSID = spec.contentSid
+        request.contentVariables = spec.contentVariables
+        request.validityPeriod = spec.validityPeriod
+        request.smartEncoded = spec.smartEncoding ? true : nil
+        let message: TwilioMessage
+        do {
+            (message, _) = try await client.createMessage(request, credentials: account.credentials)
+        } catch {
+            return try await outcome(for: error, account: account.record, recipient: spec.to, context: context)
+        }
+        do {
+            try await deliveries.record(row(message, spec, account.record.id, job.id, origin: "created"))
+        } catch {
+            // Twilio has the message; the next attempt finds and adopts it instead of sending again.
+            return .outcomeUnknown(error: "sent as \(message.sid) but recording it failed: \(error)")
+        }
+        return .completed(result: Self.result(message, spec))
+    }
+
+    /// After an attempt with an unknown outcome: did Twilio accept that message? Looks for a
+    /// message to the same recipient from the same sender with the same body, created since the
+    /// job was, that no other job has claimed.
+    func reconcileMessage(_ job: ClaimedJob, _ spec: MessageSpec, _ account: AccountCache.Entry) async throws
+        -> TwilioMessage?
+    {
+        // No DateSent filter: a message still queued at Twilio has no date_sent yet.
+        let candidates: [TwilioMessage]
+        do {
+            candidates = try await client.listMessages(
+                to: spec.to, from: spec.from, dateSent: nil, credentials: account.credentials)
+        } catch {
+            // Without an answer we cannot tell; try again later rather than risk a duplicate.
+            throw ReconciliationFailure(description: "could not check Twilio for an earlier attempt: \(error)")
+        }
+        let since = job.createdAt.addingTimeInterval(-300)
+        let bodies = Set([spec.body, spec.body.map(SmartEncoding.apply)].compactMap { $0 })
+        let matching = candidates.filter { message in
+            (spec.body == nil || bodies.contains(message.body ?? ""))
+                && (message.dateCreated.flatMap(TwilioDate.parse) ?? .distantPast) >= since
+        }
+        let known = try await deliveries.knownSIDs(matching.map(\.sid))
+        guard let adopted = matching.last(where: { !known.contains($0.sid) }) else { return nil }
+        try await deliveries.record(row(adopted, spec, account.record.id, job.id, origin: "reconciled"))
+        return adopted
+    }
+
+    struct ReconciliationFailure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    // MARK: calls
+
+    func placeCall(_ job: ClaimedJob, _ context: JobContext) async throws -> JobOutcome {
+        let spec: VoiceSpec
+        do { spec = try Self.voiceSpec(job.payload) } catch {
+            return .failed(error: "invalid payload: \(error)", permanent: true)
+        }
+        guard let account = try await cache.lookup(spec.account) else {
+            return .failed(
+                error: "account: no Twilio account named '\(spec.account)' (add it with `switchboard accounts add`)",
+                permanent: true)
+        }
+        if let flagged = account.record.flagReason {
+            return .failed(error: "account '\(spec.account)' is flagged: \(flagged)", permanent: true)
+        }
+        if job.previousOutcomeUnknown {
+            // Calls cannot be listed reliably enough to adopt one, and calling someone twice is worse
+            // than not calling: stop and say why.
+            return .failed(
+                error:
+                    "an earlier attempt to place this call may have succeeded (its answer was lost); not calling again",
+                permanent: true)
+        }
+        var request = CreateCallRequest(to: spec.to, from: spec.from, twiml: spec.twiml)
+        request.record = spec.record ? true : nil
+        request.timeout = spec.timeout
+        request.timeLimit = spec.timeLimit
+        request.machineDetection = spec.machineDetection
+        request.statusCallback = spec.statusCallback
+        if spec.statusCallback != nil {
+            request.statusCallbackEvents = ["initiated", "ringing", "answered", "completed"]
+        }
+        do {
+            let (call, _) = try await client.createCall(request, credentials: account.credentials)
+            do {
+                try await deliveries.recordCall(
+                    sid: call.sid, jobID: job.id, accountID: account.record.id, to: spec.to, from: spec.from,
+                    status: call.status, origin: "created")
+            } catch {
+                // The call is placed; failing the job now would only invite a second call.
+                context.logger.error(
+                    "call placed but not recorded", metadata: ["twilio.call_sid": "\(call.sid)", "error": "\(error)"])
+            }
+            let result: JSONValue = .object([
+                "callSid": .string(call.sid), "callStatus": .string(call.status), "recipientNumber": .string(spec.to),
+                "sentTimestamp": Self.timestamp(call.dateCreated),
+            ])
+            return .completed(result: result.jsonText)
+        } catch {
+            return try await outcome(for: error, account: account.record, recipient: spec.to, context: context)
+        }
+    }
+
+    // MARK: outcomes
+
+    /// Maps a Twilio failure to the job's outcome (twilio-facts.md §2).
+    func outcome(for error: any Error, account: AccountRecord, recipient: String, context: JobContext) async throws
+        -> JobOutcome
+    {
+        guard let failure = error as? TwilioClient.Failure else { throw error }
+        switch failure {
+        case .api(let api):
+            let text = "twilio \(api.code.map(String.init) ?? "HTTP \(api.httpStatus)"): \(api.message)"
+            switch TwilioErrorClassification.action(forHTTPStatus: api.httpStatus, code: api.code) {
+            case .retry:
+                return .failed(error: text, permanent: false)
+            case .fail:
+                return .failed(error: text, permanent: true)
+            case .suppress:
+                try await deliveries.suppress(
+                    accountID: account.id, address: recipient, reason: "Twilio error 21610: recipient unsubscribed",
+                    source: "twilio_error")
+                return .failed(error: "opted_out: \(text)", permanent: true)
+            case .flagAccount:
+                try await accounts.flag(id: account.id, reason: text)
+                await cache.forget(account.name)
+                context.logger.error(
+                    "Twilio rejected the account's credentials; account flagged",
+                    metadata: ["account": "\(account.name)"])
+                return .failed(error: text, permanent: true)
+            }
+        case .transport(let message, let mayHaveBeenProcessed):
+            return mayHaveBeenProcessed
+                ? .outcomeUnknown(error: "no answer from Twilio after sending (\(message)); will check before retrying")
+                : .failed(error: "Twilio unreachable: \(message)", permanent: false)
+        case .malformedResponse(let message):
+            return .outcomeUnknown(error: "unreadable answer from Twilio (\(message)); will check before retrying")
+        }
+    }
+
+    // MARK: helpers
+
+    static func messageSpec(_ payload: PostgresJSON, channel: MessageSpec.Channel) throws -> MessageSpec {
+        if let spec = try? payload.decode(MessageSpec.self) { return spec }
+        // A producer wrote the request itself (plain INSERT): validate it now.
+        return try PostgresJSON(text: payload.text).decode(MessageRequest.self).resolve(channel: channel)
+    }
+
+    static func voiceSpec(_ payload: PostgresJSON) throws -> VoiceSpec {
+        if let spec = try? payload.decode(VoiceSpec.self) { return spec }
+        return try payload.decode(VoiceRequest.self).resolve()
+    }
+
+    func row(_ message: TwilioMessage, _ spec: MessageSpec, _ accountID: Int64, _ jobID: Int64, origin: String)
+        -> MessageRow
+    {
+        MessageRow(
+            sid: message.sid, jobID: jobID, accountID: accountID, channel: spec.channel.rawValue, to: spec.to,
+            from: message.from ?? spec.from,
+            messagingServiceSID: spec.messagingServiceSid, body: spec.body,
+            segments: Int(message.numSegments ?? "") ?? spec.segments,
+            status: message.status, origin: origin)
+    }
+
+    /// The job result under the names workflows use.
+    static func result(_ message: TwilioMessage, _ spec: MessageSpec) -> String {
+        let cost: JSONValue = message.price.map { .string($0) } ?? .null
+        let value: JSONValue = .object([
+            "messageSid": .string(message.sid), "messageStatus": .string(message.status),
+            "sentTimestamp": timestamp(message.dateCreated), "messageCost": cost,
+            "recipientNumber": .string(spec.to),
+            "segments": .int(Int64(Int(message.numSegments ?? "") ?? spec.segments)),
+            "channel": .string(spec.channel.rawValue),
+        ])
+        return value.jsonText
+    }
+
+    static func timestamp(_ rfc2822: String?) -> JSONValue {
+        guard let date = rfc2822.flatMap(TwilioDate.parse) else { return .null }
+        return .string(ISO8601DateFormatter().string(from: date))
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+
+/// A message Twilio accepted, to record.
+public struct MessageRow: Sendable {
+    public var sid: String
+    public var jobID: Int64?
+    public var accountID: Int64
+    public var channel: String
+    public var to: String
+    public var from: String?
+    public var messagingServiceSID: String?
+    public var body: String?
+    public var segments: Int?
+    public var status: String
+    public var origin: String
+
+    public init(
+        sid: String, jobID: Int64?, accountID: Int64, channel: String, to: String, from: String?,
+        messagingServiceSID: String?, body: String?, segments: Int?, status: String, origin: String = "created"
+    ) {
+        self.sid = sid
+        self.jobID = jobID
+        self.accountID = accountID
+        self.channel = channel
+        self.to = to
+        self.from = from
+        self.messagingServiceSID = messagingServiceSID
+        self.body = body
+        self.segments = segments
+        self.status = status
+        self.origin = origin
+    }
+}
+
+/// Sent messages and calls, and the suppression list.
+public struct DeliveryStore: Sendable {
+    public let pool: PostgresPool
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    /// Records a message; recording the same SID twice keeps the first row.
+    public func record(_ message: MessageRow) async throws {
+        try await pool.query(
+            """
+            INSERT INTO switchboard.messages (sid, job_id, account_id, channel, to_address, from_address,
+                messaging_service_sid, body, segments, status, origin)
+            VALUES (\(message.sid), \(message.jobID), \(message.accountID), \(message.channel), \(message.to), \(message.from),
+                \(message.messagingServiceSID), \(message.body), \(message.segments), \(message.status), \(message.origin))
+            ON CONFLICT (sid) DO NOTHING
+            """)
+    }
+
+    public func recordCall(
+        sid: String, jobID: Int64?, accountID: Int64, to: String, from: String, status: String, origin: String
+    )
+        async throws
+    {
+        try await pool.query(
+            """
+            INSERT INTO switchboard.calls (sid, job_id, account_id, to_address, from_address, status, origin)
+            VALUES (\(sid), \(jobID), \(accountID), \(to), \(from), \(status), \(origin))
+            ON CONFLICT (sid) DO NOTHING
+            """)
+    }
+
+    /// Which of these SIDs are already recorded (reconciliation must not adopt another job's message).
+    public func knownSIDs(_ sids: [String]) async throws -> Set<String> {
+        guard !sids.isEmpty else { return [] }
+        let rows = try await pool.query(
+            """
+            SELECT sid FROM switchboard.messages WHERE sid = ANY(\(sids)::text[])
+            UNION ALL SELECT sid FROM switchboard.calls WHERE sid = ANY(\(sids)::text[])
+            """)
+        return Set(try rows.map { try $0.decode(String.self, at: 0) })
+    }
+
+    public func messages(jobID: Int64) async throws -> [(sid: String, status: String, origin: String)] {
+        try await pool.query("SELECT sid, status, origin FROM switchboard.messages WHERE job_id = \(jobID) ORDER BY id")
+            .map {
+                (
+                    try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1),
+                    try $0.decode(String.self, at: 2)
+                )
+            }
+    }
+
+    // MARK: suppressions
+
+    /// Whether `address` must not be messaged by this account (from `sender` or in `pool`).
+    public func isSuppressed(accountID: Int64, address: String, sender: String?, pool poolName: String?) async throws
+        -> Bool
+    {
+        try await pool.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM switchboard.suppressions
+                WHERE account_id = \(accountID) AND address = \(address)
+                  AND (scope = 'account' OR (scope = 'sender' AND scope_value = \(sender ?? ""))
+                       OR (scope = 'pool' AND scope_value = \(poolName ?? ""))))
+            """
+        )[0].decode(Bool.self, at: 0)
+    }
+
+    public func suppress(
+        accountID: Int64, address: String, scope: String = "account", scopeValue: String = "", reason: String,
+        source: String,
+        sourceMessageSID: String? = nil
+    ) async throws {
+        try await pool.query(
+            """
+            INSERT INTO switchboard.suppressions (account_id, address, scope, scope_value, reason, source, source_message_sid)
+            VALUES (\(accountID), \(address), \(scope), \(scopeValue), \(reason), \(source), \(sourceMessageSID))
+            ON CONFLICT (account_id, address, scope, scope_value) DO NOTHING
+            """)
+    }
+}
