@@ -101,6 +101,7 @@ import Testing
             try await db.pool.query("CREATE TABLE counter (n int)")
             try await db.pool.query("INSERT INTO counter VALUES (0)")
             let attempts = Counter()
+            let reads = Counter()
             // 8 concurrent read-modify-write transactions under SERIALIZABLE conflict with each other;
             // retries make every one of them count exactly once.
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -109,7 +110,9 @@ import Testing
                         try await db.pool.transaction(isolation: .serializable, maxAttempts: 50) { connection in
                             attempts.increment()
                             let n = try await connection.query("SELECT n FROM counter")[0].decode(Int.self, at: 0)
-                            try await Task.sleep(for: .milliseconds(10))
+                            // Everyone reads before anyone writes (on the first round), so they conflict.
+                            reads.increment()
+                            _ = await eventually { reads.value >= 8 }
                             try await connection.query("UPDATE counter SET n = \(n + 1)")
                         }
                     }
@@ -126,13 +129,17 @@ import Testing
             try await db.pool.query("CREATE TABLE d (id int PRIMARY KEY, n int)")
             try await db.pool.query("INSERT INTO d VALUES (1, 0), (2, 0)")
             let attempts = Counter()
+            // Both transactions take their first lock before either asks for its second: a
+            // deadlock for certain, however the machine schedules them.
+            let firstLocks = Counter()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for order in [[1, 2], [2, 1]] {
                     group.addTask {
                         try await db.pool.transaction(maxAttempts: 10) { connection in
                             attempts.increment()
                             try await connection.query("UPDATE d SET n = n + 1 WHERE id = \(order[0])")
-                            try await Task.sleep(for: .milliseconds(300))
+                            firstLocks.increment()
+                            _ = await eventually { firstLocks.value >= 2 }
                             try await connection.query("UPDATE d SET n = n + 1 WHERE id = \(order[1])")
                         }
                     }
