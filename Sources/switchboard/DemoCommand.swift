@@ -4,93 +4,128 @@ import Foundation
 import Logging
 import Postgres
 import SwitchboardCore
+import SwitchboardSending
 import SwitchboardStore
 import SwitchboardWorker
+import Twilio
+import TwilioSimulator
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the queue end to end on a throwaway local PostgreSQL (no credentials needed).",
+        abstract:
+            "Send a small campaign end to end: throwaway PostgreSQL, Twilio simulator, worker (no credentials needed).",
         discussion: """
-            Starts PostgreSQL in a temporary directory, migrates it, enqueues jobs (some fail and are
-            retried, some fail for good), runs a worker with live progress, and prints the outcome.
-            Sending through Twilio (and its simulator) is not part of the demo yet.
+            Uses $DATABASE_URL when set, otherwise starts PostgreSQL in a temporary directory. The
+            Twilio simulator stands in for api.twilio.com; nothing leaves this machine.
             """)
 
-    @Option(help: "Jobs to enqueue.")
-    var jobs: Int = 2000
+    @Option(help: "Recipients of the SMS campaign.") var recipients = 200
 
     func validate() throws {
-        guard (1...1_000_000).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 1000000") }
+        guard (1...100_000).contains(recipients) else {
+            throw ValidationError("--recipients must be between 1 and 100000")
+        }
     }
 
     func run() async throws {
-        print("starting a throwaway PostgreSQL…")
-        let server = try await EmbeddedPostgres.start()
-        defer { server.destroy() }
-        let pool = PostgresPool(configuration: try PostgresConfiguration(server.url))
-        let store = JobStore(pool: pool)
-        let applied = try await Migrator(pool: pool).migrate()
-        print("migrated: \(applied.map(\.name).joined(separator: ", "))")
-
-        // Every 20th job fails twice before succeeding; every 100th fails permanently.
-        let newJobs = (0..<jobs).map { n -> NewJob in
-            let payload =
-                if n % 100 == 99 { #"{"fail": "invalid recipient (demo)", "permanent": true}"# } else if n % 20 == 19 {
-                    #"{"fail": "upstream timeout (demo)", "fail_attempts": 2}"#
-                } else { #"{"sleep_ms": 2}"# }
-            return NewJob(kind: "noop", payload: PostgresJSON(text: payload))
+        let started = ContinuousClock.now
+        var server: EmbeddedPostgres?
+        let configuration: PostgresConfiguration
+        if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty {
+            configuration = try PostgresConfiguration(url)
+            say("using DATABASE_URL (\(configuration["host"] ?? "local"))")
+        } else {
+            say("starting a throwaway PostgreSQL…")
+            server = try await EmbeddedPostgres.start()
+            configuration = try PostgresConfiguration(server!.url)
         }
-        let start = ContinuousClock.now
-        let inserted = try await store.enqueueMany(newJobs)
-        print(
-            "enqueued \(inserted) jobs with COPY in \(formatted((ContinuousClock.now - start).seconds * 1000, decimals: 1)) ms"
+        defer { server?.destroy() }
+        let pool = PostgresPool(configuration: configuration)
+        let applied = try await Migrator(pool: pool).migrate()
+        say(
+            "schema ready (\(applied.isEmpty ? "already up to date" : "applied " + applied.map(\.name).joined(separator: ", ")))"
         )
 
-        var configuration = WorkerConfiguration()
-        configuration.concurrency = 50
-        configuration.retryPolicy = RetryPolicy(base: .milliseconds(200), cap: .seconds(2), minimum: .milliseconds(50))
-        var logger = Logger(label: "switchboard.demo") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = .warning
-        let worker = try Worker(store: store, configuration: configuration, logger: logger)
+        let scenario = DemoScenario(recipients: recipients)
+        let simulator = TwilioSimulator(configuration: scenario.simulatorConfiguration, logger: quiet("demo.simulator"))
+        let simulatorTask = try await simulator.start()
+        defer { simulatorTask.cancel() }
+        say("Twilio simulator listening on \(simulator.baseURL!)")
+
+        let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification(id: "demo"))
+        let accounts = AccountStore(pool: pool, vault: vault)
+        try await accounts.upsert(name: "demo", accountSID: DemoScenario.accountSID, secret: DemoScenario.authToken)
+        say("account 'demo' stored with its auth token sealed (AES-GCM)")
+
+        let store = JobStore(pool: pool)
+        let (jobIDs, rejected) = try await scenario.enqueue(store: store)
+        say("queued \(jobIDs.count) jobs: \(scenario.description)")
+        for (what, error) in rejected { say("  refused at enqueue (\(what)): \(error)") }
+
+        let http = makeSendingHTTPClient(connections: 32)
+        let client = TwilioClient(
+            configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(10)), httpClient: http)
+        var handlers = HandlerRegistry.standard
+        TwilioSender(client: client, accounts: accounts, deliveries: DeliveryStore(pool: pool)).register(in: &handlers)
+        var workerConfiguration = WorkerConfiguration()
+        workerConfiguration.concurrency = 50
+        workerConfiguration.retryPolicy = RetryPolicy(
+            base: .milliseconds(100), cap: .seconds(1), minimum: .milliseconds(20))
+        let worker = try Worker(
+            store: store, handlers: handlers, configuration: workerConfiguration, logger: quiet("demo.worker"))
         let running = Task { try await worker.run() }
-        let drainStart = ContinuousClock.now
-        // On a terminal the progress line redraws in place; in a log it is a line per second.
+        try await showProgress(store: store, total: jobIDs.count)
+        worker.beginShutdown()
+        try await running.value
+        try await http.shutdown()
+
+        // Delivery outcomes as Twilio reports them (status callbacks reach the webhook process,
+        // which is not part of this demo; the simulator's records hold the same statuses).
+        _ = await eventually(timeout: .seconds(10)) {
+            await simulator.messages().allSatisfy {
+                ["delivered", "undelivered", "failed"].contains($0.resource.status)
+            }
+        }
+        try await DemoReport(pool: pool, simulator: simulator, elapsed: ContinuousClock.now - started).print()
+        await pool.close()
+    }
+
+    private func showProgress(store: JobStore, total: Int) async throws {
         let interactive = isatty(1) == 1
         var lastLine = ContinuousClock.now - .seconds(10)
         while true {
             let counts = try await store.countByState()
-            let finished = (counts[.completed] ?? 0) + (counts[.failed] ?? 0)
+            let finished = (counts[.completed] ?? 0) + (counts[.failed] ?? 0) + (counts[.cancelled] ?? 0)
             let line =
-                "progress: \(finished)/\(jobs) finished  (running \(counts[.running] ?? 0), waiting \(counts[.available] ?? 0))"
+                "sending: \(finished)/\(total) done (\(counts[.running] ?? 0) in flight, \(counts[.available] ?? 0) waiting)"
             if interactive {
                 print("\r" + line + "   ", terminator: "")
-            } else if ContinuousClock.now - lastLine >= .seconds(1) || finished == jobs {
-                print(line)
+                fflush(nil)
+            } else if ContinuousClock.now - lastLine >= .seconds(1) || finished >= total {
+                say(line)
                 lastLine = .now
             }
-            fflush(nil)
-            if finished == jobs { break }
-            try await Task.sleep(for: .milliseconds(250))
+            if finished >= total { break }
+            try await Task.sleep(for: .milliseconds(200))
         }
         if interactive { print("") }
-        worker.beginShutdown()
-        try await running.value
-        let seconds = (ContinuousClock.now - drainStart).seconds
-        let counts = try await store.countByState()
-        let retried = try await pool.query(
-            "SELECT count(*) FROM switchboard.jobs WHERE state = 'completed' AND attempt > 1")[0].decode(
-                Int.self, at: 0)
-        print("done in \(formatted(seconds, decimals: 2)) s:")
-        print("  completed  \(counts[.completed] ?? 0)  (\(retried) of them after retries with backoff)")
-        print("  failed     \(counts[.failed] ?? 0)  (permanent errors are not retried)")
-        if let failed = try await pool.query(
-            "SELECT id FROM switchboard.jobs WHERE state = 'failed' ORDER BY id LIMIT 1"
-        ).first,
-            let record = try await store.job(id: try failed.decode(Int64.self, at: 0))
-        {
-            print("  e.g. job \(record.id): \(record.errors.last?.error ?? "")")
-        }
-        await pool.close()
     }
+
+    private func quiet(_ label: String) -> Logger {
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        // The demo shows its own summary; shutting the simulator down is not worth a log line.
+        logger.logLevel = .critical
+        return logger
+    }
+}
+
+/// Polls until `condition` holds or `timeout` passes.
+func eventually(timeout: Duration, _ condition: () async throws -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if (try? await condition()) == true { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return false
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Postgres
 import SwitchboardCore
+import SwitchboardSending
 import SwitchboardStore
 
 struct EnqueueCommand: AsyncParsableCommand {
@@ -44,6 +45,9 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Flag(help: "Print the answer as JSON.")
     var json = false
 
+    @Flag(help: "Allow a kind this CLI does not know (for workers with custom handlers).")
+    var allowUnknownKind = false
+
     func run() async throws {
         var when: Date?
         if let runAt {
@@ -52,8 +56,14 @@ struct EnqueueCommand: AsyncParsableCommand {
             }
             when = parsed
         }
+        var validated = PostgresJSON(text: payload)
+        if !allowUnknownKind || SendJobs.kinds.contains(kind) || kind == "noop" {
+            do { validated = try SendJobs.validatedPayload(kind: kind, payload: payload) } catch {
+                throw ValidationError(error.description)
+            }
+        }
         let job = NewJob(
-            kind: kind, payload: PostgresJSON(text: payload), queue: queue, priority: priority, runAt: when,
+            kind: kind, payload: validated, queue: queue, priority: priority, runAt: when,
             maxAttempts: maxAttempts, idempotencyKey: idempotencyKey)
         do { try job.validate() } catch { throw ValidationError(error.description) }
         let enqueued = try await database.withPool { try await JobStore(pool: $0).enqueue(job) }

@@ -17,8 +17,8 @@ struct Switchboard: AsyncParsableCommand {
               switchboard bench queue --json         # after swift build -c release
             """,
         subcommands: [
-            MigrateCommand.self, WorkerCommand.self, EnqueueCommand.self, JobsCommand.self, DemoCommand.self,
-            BenchCommand.self,
+            DemoCommand.self, MigrateCommand.self, WorkerCommand.self, SendCommand.self, EnqueueCommand.self,
+            JobsCommand.self, AccountsCommand.self, SimulateCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -1,8 +1,10 @@
 import ArgumentParser
+import Foundation
 import Logging
 import ServiceLifecycle
 import SwitchboardStore
 import SwitchboardWorker
+import Twilio
 
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,6 +18,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var log: LogOptions
+    @OptionGroup var twilio: TwilioOptions
 
     @Option(help: "Comma-separated queues to take jobs from, in order of preference.")
     var queues: String = "default"
@@ -66,9 +69,22 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try workerConfiguration()
         let logger = log.makeLogger("switchboard.worker")
+        let environment = ProcessInfo.processInfo.environment
+        let hasKey = environment["SWITCHBOARD_MASTER_KEY"] != nil || environment["SWITCHBOARD_MASTER_KEY_FILE"] != nil
+        let vault = hasKey ? try masterKey() : nil
+        try await twilio.withClient { client in
+            try await run(configuration, vault: vault, client: client, logger: logger)
+        }
+    }
+
+    private func run(
+        _ configuration: WorkerConfiguration, vault: CredentialVault?, client: TwilioClient, logger: Logger
+    ) async throws {
         try await database.withPool { pool in
             try await Migrator(pool: pool).requireUpToDate()
-            let worker = try Worker(store: JobStore(pool: pool), configuration: configuration, logger: logger)
+            let handlers = workerHandlers(pool: pool, twilio: client, vault: vault, logger: logger)
+            let worker = try Worker(
+                store: JobStore(pool: pool), handlers: handlers, configuration: configuration, logger: logger)
             let group = ServiceGroup(
                 configuration: .init(
                     services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint],

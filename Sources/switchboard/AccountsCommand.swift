@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import SwitchboardStore
+
+struct AccountsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "accounts",
+        abstract: "Manage Twilio accounts (secrets are encrypted with SWITCHBOARD_MASTER_KEY).",
+        subcommands: [Add.self, List.self, RotateKey.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add or replace an account; the auth token (or API key secret) is read from standard input.",
+            discussion: """
+                Example:
+                  export SWITCHBOARD_MASTER_KEY=k1:$(openssl rand -base64 32)   # keep it safe
+                  printf '%s' "$TWILIO_AUTH_TOKEN" | switchboard accounts add --name main --sid ACxxxxxxxx…
+                The secret is never taken from a flag, so it stays out of shell history and process lists.
+                """)
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "The name jobs use for this account.") var name: String
+        @Option(help: "Account SID (AC…).") var sid: String
+        @Option(help: "API Key SID (SK…) when the secret on stdin is an API key secret.") var apiKey: String?
+
+        func run() async throws {
+            let vault = try masterKey()
+            let data = FileHandle.standardInput.readDataToEndOfFile()
+            let secret = String(decoding: data, as: UTF8.self)
+            let id = try await database.withPool { pool in
+                try await AccountStore(pool: pool, vault: vault).upsert(
+                    name: name, accountSID: sid, apiKeySID: apiKey, secret: secret)
+            }
+            print("account '\(name)' saved (id \(id), secret sealed with key '\(vault.currentKeyID)')")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List accounts (never their secrets).")
+        @OptionGroup var database: DatabaseOptions
+
+        func run() async throws {
+            let accounts = try await database.withPool { pool in
+                try await AccountStore(pool: pool, vault: try masterKey()).all()
+            }
+            for account in accounts {
+                let state = account.flagReason.map { "FLAGGED: \($0)" } ?? "ok"
+                print("\(account.name)\t\(account.accountSID)\tkey \(account.keyID)\t\(state)")
+            }
+        }
+    }
+
+    struct RotateKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-key",
+            abstract: "Re-seal every secret with the first key of SWITCHBOARD_MASTER_KEY (list the old key after it).")
+        @OptionGroup var database: DatabaseOptions
+
+        func run() async throws {
+            let vault = try masterKey()
+            let changed = try await database.withPool { try await AccountStore(pool: $0, vault: vault).resealAll() }
+            print("re-sealed \(changed) account secret(s) with key '\(vault.currentKeyID)'")
+        }
+    }
+}
+
+/// The master key from the environment, as a usage error if it is missing or malformed.
+func masterKey() throws -> CredentialVault {
+    do { return try CredentialVault.fromEnvironment() } catch { throw ValidationError("\(error)") }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Postgres
+import TwilioSimulator
+
+/// The demo's closing summary, from the database (jobs) and the simulator (what Twilio accepted
+/// and how delivery ended).
+struct DemoReport {
+    let pool: PostgresPool
+    let simulator: TwilioSimulator
+    let elapsed: Duration
+
+    func print() async throws {
+        let messages = await simulator.messages()
+        let calls = await simulator.calls()
+        let byStatus = Dictionary(grouping: messages, by: \.resource.status).mapValues(\.count)
+        let segments = messages.reduce(0) { $0 + $1.segments }
+        let jobs = try await pool.query(
+            "SELECT state::text, count(*), count(*) FILTER (WHERE attempt > 1) FROM switchboard.jobs GROUP BY 1 ORDER BY 1"
+        )
+        say("")
+        say("summary after \(String(format: "%.1f", elapsed.seconds)) s")
+        for row in jobs {
+            let retried = try row.decode(Int.self, at: 2)
+            say(
+                "  jobs \(try row.decode(String.self, at: 0)): \(try row.decode(Int.self, at: 1))"
+                    + (retried > 0 ? " (\(retried) after retries)" : ""))
+        }
+        say("  messages accepted by Twilio: \(messages.count) (\(segments) segments), calls placed: \(calls.count)")
+        say(
+            "  delivery: " + byStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        )
+        for message in messages where message.resource.errorCode != nil {
+            say(
+                "    \(message.resource.to): \(message.resource.status) with error \(message.resource.errorCode!) (\(message.resource.errorMessage ?? ""))"
+            )
+        }
+        let failures = try await pool.query(
+            """
+            SELECT kind, payload->>'to', errors->-1->>'error' FROM switchboard.jobs WHERE state = 'failed' ORDER BY id
+            """)
+        if !failures.isEmpty { say("  failed jobs:") }
+        for row in failures {
+            say(
+                "    \(try row.decode(String.self, at: 0)) to \(try row.decode(String?.self, at: 1) ?? "?"): \(try row.decode(String?.self, at: 2) ?? "")"
+            )
+        }
+        let sample = try await pool.query(
+            "SELECT body FROM switchboard.messages WHERE channel = 'sms' ORDER BY id LIMIT 1")
+        if let body = try sample.first?.decode(String?.self, at: 0) { say("  example: \"\(body)\"") }
+    }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import SwitchboardCore
+import SwitchboardSending
+import SwitchboardStore
+
+struct SendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send",
+        abstract: "Queue one SMS, WhatsApp message or voice call (a worker sends it).",
+        discussion: """
+            Examples:
+              switchboard send sms --account main --from +15551234567 --to +15559876543 \\
+                  --body 'Hi {{name}}, your order #{{order}} has shipped.' --var name=Ana --var order=1042
+              switchboard send whatsapp --account main --from +14155238886 --to +15559876543 --body 'Your code: 123456'
+              switchboard send voice --account main --from +15551234567 --to +15559876543 \\
+                  --message 'Hello {{name}}, this is a reminder.' --var name=Ana --voice alice --language en-US
+            Templates are checked and rendered now: a missing variable is an error, nothing is queued.
+            """)
+
+    enum Kind: String, ExpressibleByArgument, CaseIterable {
+        case sms, whatsapp, voice
+    }
+
+    @OptionGroup var database: DatabaseOptions
+    @Argument(help: "sms, whatsapp or voice.") var kind: Kind
+    @Option(help: "Account name (see `switchboard accounts list`).") var account: String
+    @Option(help: "Recipient, E.164 (+15559876543); a template is allowed.") var to: String
+    @Option(help: "Sender number, E.164.") var from: String?
+    @Option(help: "Messaging Service SID (MG…) instead of --from.") var messagingServiceSid: String?
+    @Option(help: "Message text (sms, whatsapp); a template.") var body: String?
+    @Option(help: "Spoken text (voice); a template.") var message: String?
+    @Option(name: .customLong("var"), help: "A template variable, name=value (repeatable).") var variables: [String] =
+        []
+    @Option(help: "Media URL (repeatable, at most 10).") var mediaUrl: [String] = []
+    @Option(help: "Voice: alice, man, woman, Polly.*, Google.*.") var voice: String?
+    @Option(help: "Language, e.g. en-US.") var language: String?
+    @Option(help: "Status callback URL.") var statusCallback: String?
+    @Option(name: .customLong("key"), help: "Idempotency key.") var idempotencyKey: String?
+    @Flag(help: "Replace Unicode look-alikes with GSM-7 characters (fewer segments).") var smartEncoding = false
+    @Flag(help: "Print the answer as JSON.") var json = false
+
+    func parsedVariables() throws -> [String: JSONValue] {
+        var values: [String: JSONValue] = [:]
+        for entry in variables {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty else {
+                throw ValidationError("--var '\(entry)' must look like name=value")
+            }
+            values[String(parts[0])] = .string(String(parts[1]))
+        }
+        return values
+    }
+
+    func run() async throws {
+        let variables = try parsedVariables()
+        let enqueued: EnqueuedJob
+        do {
+            switch kind {
+            case .sms, .whatsapp:
+                var request = MessageRequest(account: account, to: to, from: from, body: body, variables: variables)
+                request.messagingServiceSid = messagingServiceSid
+                request.mediaUrls = mediaUrl.isEmpty ? nil : mediaUrl
+                request.language = language
+                request.statusCallback = statusCallback
+                request.smartEncoding = smartEncoding
+                // Validate before touching the database, so bad input is a usage error.
+                _ = try request.resolve(channel: kind == .sms ? .sms : .whatsapp)
+                enqueued = try await database.withPool { pool in
+                    try await SendJobs.enqueue(
+                        request, channel: kind == .sms ? .sms : .whatsapp, store: JobStore(pool: pool),
+                        idempotencyKey: idempotencyKey)
+                }
+            case .voice:
+                guard let from else { throw ValidationError("--from is required for voice calls") }
+                guard let message else { throw ValidationError("--message is required for voice calls") }
+                var request = VoiceRequest(account: account, to: to, from: from, message: message, variables: variables)
+                request.voice = voice
+                request.language = language
+                request.statusCallback = statusCallback
+                _ = try request.resolve()  // validate first, as above
+                enqueued = try await database.withPool { pool in
+                    try await SendJobs.enqueue(request, store: JobStore(pool: pool), idempotencyKey: idempotencyKey)
+                }
+            }
+        } catch let error as InputError {
+            throw ValidationError(error.description)
+        }
+        print(
+            json
+                ? #"{"id": \#(enqueued.id), "existing": \#(enqueued.existing)}"#
+                : "queued \(kind.rawValue) job \(enqueued.id)")
+    }
+}

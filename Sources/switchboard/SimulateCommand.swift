@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import TwilioSimulator
+
+struct SimulateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Run the Twilio simulator (the REST API on loopback, with status callbacks).",
+        discussion: """
+            Example:
+              switchboard simulate --port 4010 --account AC0123456789abcdef0123456789abcdef:testtoken
+              export SWITCHBOARD_TWILIO_BASE_URL=http://127.0.0.1:4010
+            """)
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 4010
+    @Option(name: .customLong("account"), help: "An account the simulator accepts, as SID:token (repeatable).")
+    var accounts: [String] = []
+    @Option(help: "Probability of a 429 per create request (0…1).") var fail429 = 0.0
+    @Option(help: "Probability of a 500 per create request (0…1).") var fail500 = 0.0
+    @Option(help: "Seed for SIDs and faults.") var seed: UInt64 = 42
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        guard !accounts.isEmpty else { throw ValidationError("give at least one --account SID:token") }
+        for account in accounts where account.split(separator: ":", maxSplits: 1).count != 2 {
+            throw ValidationError("--account '\(account.prefix(8))…' must look like ACxxxx:token")
+        }
+        guard (0...1).contains(fail429), (0...1).contains(fail500) else {
+            throw ValidationError("--fail-429 and --fail-500 are probabilities in 0…1")
+        }
+    }
+
+    func run() async throws {
+        var configuration = SimulatorConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.seed = seed
+        configuration.faults.tooManyRequests = fail429
+        configuration.faults.serverError = fail500
+        for account in accounts {
+            let parts = account.split(separator: ":", maxSplits: 1)
+            configuration.accounts[String(parts[0])] = String(parts[1])
+        }
+        let logger = log.makeLogger("switchboard.simulate")
+        let simulator = TwilioSimulator(configuration: configuration, logger: logger)
+        logger.info("Twilio simulator listening", metadata: ["url": "http://\(host):\(port)"])
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: simulator)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
