@@ -100,3 +100,50 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
         }
     }
 }
+
+@Suite struct SendingCLITests {
+    @Test func accountsAddReadsTheTokenFromStdinAndNeverPrintsIt() async throws {
+        try await TestDatabase.with { db in
+            let conninfo = db.configuration.parameters.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
+            let key = "k1:" + Data(repeating: 7, count: 32).base64EncodedString()
+            let token = "cli-secret-token-0123456789"
+            let child = try ChildProcess(
+                "/bin/sh", ["-c", "printf '%s' \"$TOKEN\" | \"$0\" accounts add --name main --sid AC0123456789abcdef0123456789abcdef", try switchboardBinary()],
+                environment: ["SWITCHBOARD_DATABASE_URL": conninfo, "SWITCHBOARD_MASTER_KEY": key, "TOKEN": token])
+            let status = await child.wait()
+            #expect(status == 0, "\(child.output)")
+            #expect(!child.output.contains(token))
+            let list = try ChildProcess(
+                try switchboardBinary(), ["accounts", "list"], environment: ["SWITCHBOARD_DATABASE_URL": conninfo, "SWITCHBOARD_MASTER_KEY": key])
+            #expect(await list.wait() == 0)
+            #expect(list.output.contains("main\tAC0123456789abcdef0123456789abcdef\tkey k1\tok"))
+            #expect(!list.output.contains(token))
+            let help = try await switchboard(["accounts", "add", "--help"])
+            #expect(!help.output.contains(token))
+            let noKey = try await switchboard(["accounts", "list"], database: db)
+            #expect(noKey.status == 64)
+            #expect(noKey.output.contains("SWITCHBOARD_MASTER_KEY"))
+        }
+    }
+
+    @Test func sendRefusesBadInputNamingTheField() async throws {
+        try await TestDatabase.with { db in
+            let missing = try await switchboard(
+                ["send", "sms", "--account", "main", "--from", "+15557654321", "--to", "+15559876543", "--body", "Hi {{name}}"], database: db)
+            #expect(missing.status == 64)
+            #expect(missing.output.contains("body: variable 'name' is missing"))
+            let badNumber = try await switchboard(
+                ["send", "sms", "--account", "main", "--from", "+15557654321", "--to", "+1555", "--body", "Hi"], database: db)
+            #expect(badNumber.output.contains("to: '+1555' is not a valid E.164 number: too short"))
+            let unknownKind = try await switchboard(["enqueue", "smss", "--payload", "{}"], database: db)
+            #expect(unknownKind.status == 64)
+            #expect(unknownKind.output.contains("kind: 'smss' is not a known job kind"))
+            let ok = try await switchboard(
+                ["send", "sms", "--account", "main", "--from", "+15557654321", "--to", "+15559876543", "--body", "Hi {{name}}", "--var", "name=Ana", "--json"],
+                database: db)
+            #expect(ok.status == 0, "\(ok.output)")
+            let body = try await db.pool.query("SELECT payload->>'body' FROM switchboard.jobs")[0].decode(String.self, at: 0)
+            #expect(body == "Hi Ana")
+        }
+    }
+}
