@@ -19,6 +19,13 @@ public struct SimulatorConfiguration: Sendable {
     public var defaultOutcome: DeliveryOutcome = .delivered
     /// Time between status steps (queued → sent → delivered) in callbacks.
     public var callbackStep: Duration = .milliseconds(50)
+    /// Segments per second each sender may send, like Twilio's per-number throughput (US long
+    /// code 1, toll-free 3, short code 100). Messages beyond it wait in a per-sender queue; `nil`
+    /// means unthrottled. Per-sender values override the default.
+    public var defaultThroughput: Double?
+    public var throughput: [String: Double] = [:]
+    /// A sender whose queue would exceed this is refused with 21611 (Twilio: 10 hours).
+    public var maxQueue: Duration = .seconds(36_000)
     /// Seed for SIDs and injected faults, so a run can be repeated.
     public var seed: UInt64 = 42
     public var faults = Faults()

@@ -9,6 +9,8 @@ public struct SimulatedMessage: Sendable {
     public var receivedAtDate: Date
     public var statusCallback: String?
     public var segments: Int
+    /// When the message leaves the sender's queue (equals `receivedAt` when unthrottled).
+    public var sendAt: ContinuousClock.Instant
     /// Statuses posted to the status callback, in order.
     public var callbacks: [String] = []
 }

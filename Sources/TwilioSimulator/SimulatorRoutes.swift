@@ -86,7 +86,7 @@ struct SimulatorRoutes: Sendable {
     }
 
     private func scheduleStatuses(for message: SimulatedMessage, account: String) async {
-        var at = ContinuousClock.now
+        var at = message.sendAt
         for (status, code) in await simulator.state.plannedStatuses(for: message) {
             at += simulator.configuration.callbackStep
             simulator.schedule(

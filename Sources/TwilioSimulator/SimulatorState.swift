@@ -11,6 +11,8 @@ actor SimulatorState {
     private var messageIndex: [String: Int] = [:]
     private(set) var calls: [SimulatedCall] = []
     private(set) var rejectedRequests = 0
+    /// Per sender: when its queue is free again (throughput enforcement).
+    private var senderFreeAt: [String: ContinuousClock.Instant] = [:]
 
     init(configuration: SimulatorConfiguration) {
         self.configuration = configuration
@@ -34,7 +36,7 @@ actor SimulatorState {
 
     // MARK: messages
 
-    func createMessage(account: String, form: FormParameters, now: Date) -> Result<SimulatedMessage, TwilioAPIError> {
+    func createMessage(account: String, form: FormParameters, now date: Date) -> Result<SimulatedMessage, TwilioAPIError> {
         func fail(_ code: Int, _ message: String) -> Result<SimulatedMessage, TwilioAPIError> {
             rejectedRequests += 1
             return .failure(Self.error(code, message))
@@ -97,16 +99,26 @@ actor SimulatorState {
         guard count.characters <= Segments.maximumCharacters else {
             return fail(21617, "The concatenated message body exceeds the 1600 character limit.")
         }
+        // Throughput: each sender sends `rate` segments per second; later messages queue.
+        let now = ContinuousClock.now
+        var sendAt = now
+        if let sender = from, let rate = configuration.throughput[sender] ?? configuration.defaultThroughput, rate > 0 {
+            sendAt = max(now, senderFreeAt[sender] ?? now)
+            guard sendAt - now <= configuration.maxQueue else {
+                return fail(21611, "This 'From' number has exceeded the maximum number of queued messages.")
+            }
+            senderFreeAt[sender] = sendAt + .milliseconds(Int64(Double(count.segments) / rate * 1000))
+        }
         let sid = random.sid(media.isEmpty ? "SM" : "MM")
-        let created = TwilioFormat.rfc2822(now)
+        let created = TwilioFormat.rfc2822(date)
         let resource = TwilioMessage(
             sid: sid, accountSid: account, to: to, from: from, messagingServiceSid: service, body: count.body,
             status: service != nil && from == nil ? "accepted" : "queued", numSegments: String(count.segments),
             numMedia: String(media.count), dateCreated: created, dateUpdated: created, dateSent: nil,
             uri: "/2010-04-01/Accounts/\(account)/Messages/\(sid).json")
         let message = SimulatedMessage(
-            resource: resource, receivedAt: .now, receivedAtDate: now, statusCallback: form["StatusCallback"],
-            segments: count.segments)
+            resource: resource, receivedAt: now, receivedAtDate: date, statusCallback: form["StatusCallback"],
+            segments: count.segments, sendAt: sendAt)
         messageIndex[sid] = messages.count
         messages.append(message)
         return .success(message)

@@ -189,6 +189,33 @@ final class CallbackReceiver: Sendable {
         }
     }
 
+    @Test func sendersAreThrottledToTheirThroughput() async throws {
+        try await withSimulator(configure: {
+            $0.throughput["+15557654321"] = 2
+            $0.maxQueue = .milliseconds(1600)
+        }) { simulator, client in
+            var codes: [Int?] = []
+            for n in 0..<6 {
+                do {
+                    _ = try await client.createMessage(.init(to: "+1555123000\(n)", from: "+15557654321", body: "m\(n)"), credentials: credentials)
+                    codes.append(nil)
+                } catch {
+                    guard case .api(let api)? = error as? TwilioClient.Failure else { throw error }
+                    codes.append(api.code)
+                }
+            }
+            // Slots at 0, 0.5, 1.0, 1.5 s fit in a 1.6 s queue; the rest are refused like Twilio's 21611.
+            #expect(codes == [nil, nil, nil, nil, 21611, 21611])
+            let accepted = await simulator.messages()
+            let offsets = accepted.map { ($0.sendAt - accepted[0].sendAt).seconds }
+            for (index, offset) in offsets.enumerated() { #expect(abs(offset - Double(index) * 0.5) < 0.01) }
+            // An unthrottled sender is not delayed.
+            _ = try await client.createMessage(.init(to: "+15551230099", from: "+15550000001", body: "x"), credentials: credentials)
+            let last = await simulator.messages().last!
+            #expect(last.sendAt == last.receivedAt)
+        }
+    }
+
     @Test func callsProgressToCompleted() async throws {
         let receiver = CallbackReceiver()
         let server = try await receiver.start()
