@@ -36,7 +36,9 @@ actor SimulatorState {
 
     // MARK: messages
 
-    func createMessage(account: String, form: FormParameters, now date: Date) -> Result<SimulatedMessage, TwilioAPIError> {
+    func createMessage(account: String, form: FormParameters, now date: Date) -> Result<
+        SimulatedMessage, TwilioAPIError
+    > {
         func fail(_ code: Int, _ message: String) -> Result<SimulatedMessage, TwilioAPIError> {
             rejectedRequests += 1
             return .failure(Self.error(code, message))

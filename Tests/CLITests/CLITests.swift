@@ -108,13 +108,19 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
             let key = "k1:" + Data(repeating: 7, count: 32).base64EncodedString()
             let token = "cli-secret-token-0123456789"
             let child = try ChildProcess(
-                "/bin/sh", ["-c", "printf '%s' \"$TOKEN\" | \"$0\" accounts add --name main --sid AC0123456789abcdef0123456789abcdef", try switchboardBinary()],
+                "/bin/sh",
+                [
+                    "-c",
+                    "printf '%s' \"$TOKEN\" | \"$0\" accounts add --name main --sid AC0123456789abcdef0123456789abcdef",
+                    try switchboardBinary(),
+                ],
                 environment: ["SWITCHBOARD_DATABASE_URL": conninfo, "SWITCHBOARD_MASTER_KEY": key, "TOKEN": token])
             let status = await child.wait()
             #expect(status == 0, "\(child.output)")
             #expect(!child.output.contains(token))
             let list = try ChildProcess(
-                try switchboardBinary(), ["accounts", "list"], environment: ["SWITCHBOARD_DATABASE_URL": conninfo, "SWITCHBOARD_MASTER_KEY": key])
+                try switchboardBinary(), ["accounts", "list"],
+                environment: ["SWITCHBOARD_DATABASE_URL": conninfo, "SWITCHBOARD_MASTER_KEY": key])
             #expect(await list.wait() == 0)
             #expect(list.output.contains("main\tAC0123456789abcdef0123456789abcdef\tkey k1\tok"))
             #expect(!list.output.contains(token))
@@ -129,20 +135,28 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
     @Test func sendRefusesBadInputNamingTheField() async throws {
         try await TestDatabase.with { db in
             let missing = try await switchboard(
-                ["send", "sms", "--account", "main", "--from", "+15557654321", "--to", "+15559876543", "--body", "Hi {{name}}"], database: db)
+                [
+                    "send", "sms", "--account", "main", "--from", "+15557654321", "--to", "+15559876543", "--body",
+                    "Hi {{name}}",
+                ], database: db)
             #expect(missing.status == 64)
             #expect(missing.output.contains("body: variable 'name' is missing"))
             let badNumber = try await switchboard(
-                ["send", "sms", "--account", "main", "--from", "+15557654321", "--to", "+1555", "--body", "Hi"], database: db)
+                ["send", "sms", "--account", "main", "--from", "+15557654321", "--to", "+1555", "--body", "Hi"],
+                database: db)
             #expect(badNumber.output.contains("to: '+1555' is not a valid E.164 number: too short"))
             let unknownKind = try await switchboard(["enqueue", "smss", "--payload", "{}"], database: db)
             #expect(unknownKind.status == 64)
             #expect(unknownKind.output.contains("kind: 'smss' is not a known job kind"))
             let ok = try await switchboard(
-                ["send", "sms", "--account", "main", "--from", "+15557654321", "--to", "+15559876543", "--body", "Hi {{name}}", "--var", "name=Ana", "--json"],
+                [
+                    "send", "sms", "--account", "main", "--from", "+15557654321", "--to", "+15559876543", "--body",
+                    "Hi {{name}}", "--var", "name=Ana", "--json",
+                ],
                 database: db)
             #expect(ok.status == 0, "\(ok.output)")
-            let body = try await db.pool.query("SELECT payload->>'body' FROM switchboard.jobs")[0].decode(String.self, at: 0)
+            let body = try await db.pool.query("SELECT payload->>'body' FROM switchboard.jobs")[0].decode(
+                String.self, at: 0)
             #expect(body == "Hi Ana")
         }
     }

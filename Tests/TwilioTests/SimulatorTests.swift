@@ -197,7 +197,8 @@ final class CallbackReceiver: Sendable {
             var codes: [Int?] = []
             for n in 0..<6 {
                 do {
-                    _ = try await client.createMessage(.init(to: "+1555123000\(n)", from: "+15557654321", body: "m\(n)"), credentials: credentials)
+                    _ = try await client.createMessage(
+                        .init(to: "+1555123000\(n)", from: "+15557654321", body: "m\(n)"), credentials: credentials)
                     codes.append(nil)
                 } catch {
                     guard case .api(let api)? = error as? TwilioClient.Failure else { throw error }
@@ -210,7 +211,8 @@ final class CallbackReceiver: Sendable {
             let offsets = accepted.map { ($0.sendAt - accepted[0].sendAt).seconds }
             for (index, offset) in offsets.enumerated() { #expect(abs(offset - Double(index) * 0.5) < 0.01) }
             // An unthrottled sender is not delayed.
-            _ = try await client.createMessage(.init(to: "+15551230099", from: "+15550000001", body: "x"), credentials: credentials)
+            _ = try await client.createMessage(
+                .init(to: "+15551230099", from: "+15550000001", body: "x"), credentials: credentials)
             let last = await simulator.messages().last!
             #expect(last.sendAt == last.receivedAt)
         }

@@ -1,0 +1,84 @@
+import EmbeddedPostgres
+import Foundation
+import Postgres
+import SwitchboardStore
+import TestSupport
+import Testing
+
+/// The processes a user runs: `switchboard simulate`, `switchboard accounts add`,
+/// `switchboard send`, `switchboard worker`.
+@Suite struct EndToEndCLITests {
+    @Test func aQueuedSMSIsSentThroughTheSimulatorByAWorkerProcess() async throws {
+        try await TestDatabase.with { db in
+            let port = try freeLoopbackPort()
+            let sid = "AC" + String(repeating: "5eed", count: 8)
+            let token = "end-to-end-token-0123456789"
+            let simulator = try ChildProcess(
+                try switchboardBinary(), ["simulate", "--port", "\(port)", "--account", "\(sid):\(token)"])
+            defer { simulator.signal(SIGKILL) }
+            let baseURL = "http://127.0.0.1:\(port)"
+            let conninfo = db.configuration.parameters.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
+            let environment = [
+                "SWITCHBOARD_DATABASE_URL": conninfo,
+                "SWITCHBOARD_MASTER_KEY": "k1:" + Data(repeating: 9, count: 32).base64EncodedString(),
+                "SWITCHBOARD_TWILIO_BASE_URL": baseURL, "TOKEN": token,
+            ]
+            let add = try ChildProcess(
+                "/bin/sh",
+                [
+                    "-c", "printf '%s' \"$TOKEN\" | \"$0\" accounts add --name main --sid \(sid)",
+                    try switchboardBinary(),
+                ],
+                environment: environment)
+            #expect(await add.wait() == 0, "\(add.output)")
+            let send = try ChildProcess(
+                try switchboardBinary(),
+                [
+                    "send", "sms", "--account", "main", "--from", "+15557654321", "--to", "+15559876543", "--body",
+                    "Hello {{name}}", "--var", "name=Ana",
+                ],
+                environment: environment)
+            #expect(await send.wait() == 0, "\(send.output)")
+            let worker = try ChildProcess(
+                try switchboardBinary(), ["worker", "--poll-interval", "200ms"], environment: environment)
+            defer { worker.signal(SIGKILL) }
+            #expect(
+                await eventually(timeout: .seconds(30)) { try await db.jobCount(state: "completed") == 1 },
+                "\(worker.output)")
+            worker.signal(SIGTERM)
+            #expect(await worker.wait() == 0)
+            // Ask the simulator's REST API what it received, as one would ask Twilio.
+            let list = try ChildProcess(
+                "/usr/bin/curl",
+                [
+                    "-s", "-u", "\(sid):\(token)",
+                    "\(baseURL)/2010-04-01/Accounts/\(sid)/Messages.json?To=%2B15559876543",
+                ])
+            #expect(await list.wait() == 0)
+            struct Page: Decodable {
+                struct Message: Decodable { var sid: String; var body: String? }
+                var messages: [Message]
+            }
+            let page = try JSONDecoder().decode(Page.self, from: Data(list.output.utf8))
+            #expect(page.messages.map(\.body) == ["Hello Ana"])
+            let recorded = try await db.pool.query("SELECT sid FROM switchboard.messages")[0].decode(String.self, at: 0)
+            #expect(recorded == page.messages.first?.sid)
+        }
+    }
+}
+
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
