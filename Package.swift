@@ -83,7 +83,10 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["Postgres", "EmbeddedPostgres", "SwitchboardStore"],
+            dependencies: [
+                "Postgres", "EmbeddedPostgres", "SwitchboardStore", "SwitchboardWorker",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/TestSupport"
         ),
         // Runs the built `switchboard` executable as a subprocess, as users do.

@@ -39,13 +39,10 @@ public final class TwilioSender: Sendable {
         do { spec = try Self.messageSpec(job.payload, channel: channel) } catch {
             return .failed(error: "invalid payload: \(error)", permanent: true)
         }
-        guard let account = try await cache.lookup(spec.account) else {
-            return .failed(
-                error: "account: no Twilio account named '\(spec.account)' (add it with `switchboard accounts add`)",
-                permanent: true)
-        }
-        if let flagged = account.record.flagReason {
-            return .failed(error: "account '\(spec.account)' is flagged: \(flagged)", permanent: true)
+        let account: AccountCache.Entry
+        switch try await usableAccount(spec.account) {
+        case .success(let entry): account = entry
+        case .failure(let refusal): return refusal.outcome
         }
         if try await deliveries.isSuppressed(
             accountID: account.record.id, address: spec.to, sender: spec.from, pool: nil)
@@ -125,13 +122,10 @@ public final class TwilioSender: Sendable {
         do { spec = try Self.voiceSpec(job.payload) } catch {
             return .failed(error: "invalid payload: \(error)", permanent: true)
         }
-        guard let account = try await cache.lookup(spec.account) else {
-            return .failed(
-                error: "account: no Twilio account named '\(spec.account)' (add it with `switchboard accounts add`)",
-                permanent: true)
-        }
-        if let flagged = account.record.flagReason {
-            return .failed(error: "account '\(spec.account)' is flagged: \(flagged)", permanent: true)
+        let account: AccountCache.Entry
+        switch try await usableAccount(spec.account) {
+        case .success(let entry): account = entry
+        case .failure(let refusal): return refusal.outcome
         }
         if job.previousOutcomeUnknown {
             // Calls cannot be listed reliably enough to adopt one, and calling someone twice is worse
@@ -172,6 +166,26 @@ public final class TwilioSender: Sendable {
     }
 
     // MARK: outcomes
+
+    struct AccountRefusal: Error {
+        var outcome: JobOutcome
+    }
+
+    /// The account's credentials, or the permanent failure when it is unknown or flagged.
+    func usableAccount(_ name: String) async throws -> Result<AccountCache.Entry, AccountRefusal> {
+        guard let account = try await cache.lookup(name) else {
+            return .failure(
+                AccountRefusal(
+                    outcome: .failed(
+                        error: "account: no Twilio account named '\(name)' (add it with `switchboard accounts add`)",
+                        permanent: true)))
+        }
+        if let flagged = account.record.flagReason {
+            return .failure(
+                AccountRefusal(outcome: .failed(error: "account '\(name)' is flagged: \(flagged)", permanent: true)))
+        }
+        return .success(account)
+    }
 
     /// Maps a Twilio failure to the job's outcome (twilio-facts.md §2).
     func outcome(for error: any Error, account: AccountRecord, recipient: String, context: JobContext) async throws

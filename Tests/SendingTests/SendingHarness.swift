@@ -41,24 +41,15 @@ struct SendingHarness {
             let sender = TwilioSender(client: client, accounts: harness.accounts, deliveries: harness.deliveries)
             var handlers = HandlerRegistry.standard
             sender.register(in: &handlers)
-            var workerConfiguration = WorkerConfiguration()
-            workerConfiguration.pollInterval = .milliseconds(100)
-            workerConfiguration.retryPolicy = RetryPolicy(
-                base: .milliseconds(20), cap: .milliseconds(100), minimum: .milliseconds(5))
-            var logger = Logger(label: "test.sending")
-            logger.logLevel = .critical
-            let worker = try Worker(
-                store: db.store, handlers: handlers, configuration: workerConfiguration, logger: logger)
-            let running = Task { try await worker.run() }
-            do {
-                let value = try await body(harness, worker)
-                worker.beginShutdown()
-                try await running.value
-                return value
-            } catch {
-                worker.beginShutdown()
-                _ = try? await running.value
-                throw error
+            return try await withWorker(
+                db, handlers: handlers,
+                configure: {
+                    $0.pollInterval = .milliseconds(100)
+                    $0.retryPolicy = RetryPolicy(
+                        base: .milliseconds(20), cap: .milliseconds(100), minimum: .milliseconds(5))
+                }
+            ) { worker in
+                try await body(harness, worker)
             }
         }
     }

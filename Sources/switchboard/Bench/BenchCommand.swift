@@ -50,6 +50,29 @@ struct BenchOptions: ParsableArguments {
     }
 }
 
+extension BenchOptions {
+    /// A migrated database of its own on the benchmark's server, dropped afterwards.
+    func withScratchDatabase(poolSize: Int, _ body: (PostgresPool, String) async throws -> Void) async throws {
+        try await withDatabase { server, description in
+            let name = "switchboard_bench_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
+            let admin = PostgresPool(configuration: server, options: .init(maxConnections: 1))
+            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+            let pool = PostgresPool(configuration: server.withDatabase(name), options: .init(maxConnections: poolSize))
+            var failure: (any Error)?
+            do {
+                try await Migrator(pool: pool).migrate()
+                try await body(pool, description)
+            } catch {
+                failure = error
+            }
+            await pool.close()
+            _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
+            await admin.close()
+            if let failure { throw failure }
+        }
+    }
+}
+
 /// Sorted-sample statistics.
 enum Statistics {
     static func median(_ values: [Double]) -> Double { percentile(values, 0.5) }

@@ -23,23 +23,8 @@ struct QueueBench: AsyncParsableCommand {
     var samples: Int = 300
 
     func run() async throws {
-        try await options.withDatabase { server, description in
-            let name = "switchboard_bench_\(getpid())"
-            let admin = PostgresPool(configuration: server, options: .init(maxConnections: 1))
-            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
-            let pool = PostgresPool(configuration: server.withDatabase(name), options: .init(maxConnections: 12))
-            do {
-                try await Migrator(pool: pool).migrate()
-                try await measure(pool: pool, server: description)
-                await pool.close()
-                try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"))
-                await admin.close()
-            } catch {
-                await pool.close()
-                _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"))
-                await admin.close()
-                throw error
-            }
+        try await options.withScratchDatabase(poolSize: 12) { pool, description in
+            try await measure(pool: pool, server: description)
         }
     }
 

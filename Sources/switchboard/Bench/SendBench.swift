@@ -21,22 +21,8 @@ struct SendBench: AsyncParsableCommand {
     @Option(help: "HTTP connections to the simulator.") var connections = 32
 
     func run() async throws {
-        try await options.withDatabase { server, description in
-            let name = "switchboard_bench_send_\(getpid())"
-            let admin = PostgresPool(configuration: server, options: .init(maxConnections: 1))
-            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
-            let pool = PostgresPool(configuration: server.withDatabase(name), options: .init(maxConnections: 16))
-            do {
-                try await Migrator(pool: pool).migrate()
-                try await measure(pool: pool, server: description)
-            } catch {
-                await pool.close()
-                _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
-                throw error
-            }
-            await pool.close()
-            try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
-            await admin.close()
+        try await options.withScratchDatabase(poolSize: 16) { pool, description in
+            try await measure(pool: pool, server: description)
         }
     }
 
