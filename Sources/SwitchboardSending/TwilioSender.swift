@@ -14,12 +14,28 @@ public final class TwilioSender: Sendable {
     let accounts: AccountStore
     let deliveries: DeliveryStore
     let cache: AccountCache
+    /// Concurrent sends share suppression lookups and message inserts.
+    let suppressionChecks: Batcher<SuppressionCheck, Bool>
+    let messageRows: Batcher<MessageRow, Void>
+
+    struct SuppressionCheck: Sendable {
+        var accountID: Int64
+        var address: String
+        var sender: String?
+    }
 
     public init(client: TwilioClient, accounts: AccountStore, deliveries: DeliveryStore) {
         self.client = client
         self.accounts = accounts
         self.deliveries = deliveries
         cache = AccountCache(accounts: accounts)
+        suppressionChecks = Batcher { checks in
+            try await deliveries.suppressed(checks.map { ($0.accountID, $0.address, $0.sender) })
+        }
+        messageRows = Batcher { rows in
+            try await deliveries.record(rows)
+            return rows.map { _ in () }
+        }
     }
 
     /// Registers the handlers for `sms`, `whatsapp` and `voice`.
@@ -44,9 +60,8 @@ public final class TwilioSender: Sendable {
         case .success(let entry): account = entry
         case .failure(let refusal): return refusal.outcome
         }
-        if try await deliveries.isSuppressed(
-            accountID: account.record.id, address: spec.to, sender: spec.from, pool: nil)
-        {
+        let check = SuppressionCheck(accountID: account.record.id, address: spec.to, sender: spec.from)
+        if try await suppressionChecks.submit(check) {
             return .failed(error: "opted_out: the recipient has opted out; not sent", permanent: true)
         }
         if job.previousOutcomeUnknown {
@@ -76,7 +91,7 @@ public final class TwilioSender: Sendable {
             return try await outcome(for: error, account: account.record, recipient: spec.to, context: context)
         }
         do {
-            try await deliveries.record(row(message, spec, account.record.id, job.id, origin: "created"))
+            try await messageRows.submit(row(message, spec, account.record.id, job.id, origin: "created"))
         } catch {
             // Twilio has the message; the next attempt finds and adopts it instead of sending again.
             return .outcomeUnknown(error: "sent as \(message.sid) but recording it failed: \(error)")

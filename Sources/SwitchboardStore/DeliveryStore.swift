@@ -88,7 +88,38 @@ public struct DeliveryStore: Sendable {
             }
     }
 
+    /// Records many messages in one statement (one commit); SIDs already recorded are kept.
+    public func record(_ messages: [MessageRow]) async throws {
+        guard !messages.isEmpty else { return }
+        try await pool.query(
+            """
+            INSERT INTO switchboard.messages (sid, job_id, account_id, channel, to_address, from_address,
+                messaging_service_sid, body, segments, status, origin)
+            SELECT * FROM unnest(\(messages.map(\.sid))::text[], \(messages.map { Nullable($0.jobID) })::bigint[],
+                \(messages.map(\.accountID))::bigint[], \(messages.map(\.channel))::text[], \(messages.map(\.to))::text[],
+                \(messages.map { Nullable($0.from) })::text[], \(messages.map { Nullable($0.messagingServiceSID) })::text[],
+                \(messages.map { Nullable($0.body) })::text[], \(messages.map { Nullable($0.segments) })::int[],
+                \(messages.map(\.status))::text[], \(messages.map(\.origin))::text[])
+            ON CONFLICT (sid) DO NOTHING
+            """)
+    }
+
     // MARK: suppressions
+
+    /// For many (account, address, sender) triples at once: which are suppressed.
+    public func suppressed(_ checks: [(accountID: Int64, address: String, sender: String?)]) async throws -> [Bool] {
+        guard !checks.isEmpty else { return [] }
+        let rows = try await pool.query(
+            """
+            SELECT c.n, EXISTS (SELECT 1 FROM switchboard.suppressions s
+                WHERE s.account_id = c.account_id AND s.address = c.address
+                  AND (s.scope = 'account' OR (s.scope = 'sender' AND s.scope_value = c.sender)))
+            FROM unnest(\(checks.map(\.accountID))::bigint[], \(checks.map(\.address))::text[],
+                        \(checks.map { $0.sender ?? "" })::text[]) WITH ORDINALITY AS c(account_id, address, sender, n)
+            ORDER BY c.n
+            """)
+        return try rows.map { try $0.decode(Bool.self, at: 1) }
+    }
 
     /// Whether `address` must not be messaged by this account (from `sender` or in `pool`).
     public func isSuppressed(accountID: Int64, address: String, sender: String?, pool poolName: String?) async throws
