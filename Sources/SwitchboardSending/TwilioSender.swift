@@ -143,12 +143,16 @@ public final class TwilioSender: Sendable {
         case .failure(let refusal): return refusal.outcome
         }
         if job.previousOutcomeUnknown {
-            // Calls cannot be listed reliably enough to adopt one, and calling someone twice is worse
-            // than not calling: stop and say why.
-            return .failed(
-                error:
-                    "an earlier attempt to place this call may have succeeded (its answer was lost); not calling again",
-                permanent: true)
+            do {
+                if let adopted = try await reconcileCall(job, spec, account) {
+                    context.logger.notice(
+                        "adopted a call an interrupted attempt had placed",
+                        metadata: ["twilio.call_sid": "\(adopted.sid)"])
+                    return .completed(result: Self.result(adopted, spec))
+                }
+            } catch let failure as ReconciliationFailure {
+                return .outcomeUnknown(error: failure.description)
+            }
         }
         var request = CreateCallRequest(to: spec.to, from: spec.from, twiml: spec.twiml)
         request.record = spec.record ? true : nil
@@ -170,14 +174,30 @@ public final class TwilioSender: Sendable {
                 context.logger.error(
                     "call placed but not recorded", metadata: ["twilio.call_sid": "\(call.sid)", "error": "\(error)"])
             }
-            let result: JSONValue = .object([
-                "callSid": .string(call.sid), "callStatus": .string(call.status), "recipientNumber": .string(spec.to),
-                "sentTimestamp": Self.timestamp(call.dateCreated),
-            ])
-            return .completed(result: result.jsonText)
+            return .completed(result: Self.result(call, spec))
         } catch {
             return try await outcome(for: error, account: account.record, recipient: spec.to, context: context)
         }
+    }
+
+    /// Like `reconcileMessage`, for calls: a call to the same number from the same caller ID,
+    /// created since the job was, that no other job recorded.
+    func reconcileCall(_ job: ClaimedJob, _ spec: VoiceSpec, _ account: AccountCache.Entry) async throws -> TwilioCall?
+    {
+        let candidates: [TwilioCall]
+        do {
+            candidates = try await client.listCalls(to: spec.to, from: spec.from, credentials: account.credentials)
+        } catch {
+            throw ReconciliationFailure(description: "could not check Twilio for an earlier call: \(error)")
+        }
+        let since = job.createdAt.addingTimeInterval(-300)
+        let recent = candidates.filter { ($0.dateCreated.flatMap(TwilioDate.parse) ?? .distantPast) >= since }
+        let known = try await deliveries.knownSIDs(recent.map(\.sid))
+        guard let adopted = recent.last(where: { !known.contains($0.sid) }) else { return nil }
+        try await deliveries.recordCall(
+            sid: adopted.sid, jobID: job.id, accountID: account.record.id, to: spec.to, from: spec.from,
+            status: adopted.status, origin: "reconciled")
+        return adopted
     }
 
     // MARK: outcomes
@@ -270,6 +290,14 @@ public final class TwilioSender: Sendable {
             "recipientNumber": .string(spec.to),
             "segments": .int(Int64(Int(message.numSegments ?? "") ?? spec.segments)),
             "channel": .string(spec.channel.rawValue),
+        ])
+        return value.jsonText
+    }
+
+    static func result(_ call: TwilioCall, _ spec: VoiceSpec) -> String {
+        let value: JSONValue = .object([
+            "callSid": .string(call.sid), "callStatus": .string(call.status), "recipientNumber": .string(spec.to),
+            "sentTimestamp": timestamp(call.dateCreated),
         ])
         return value.jsonText
     }

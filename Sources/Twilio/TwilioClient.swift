@@ -83,6 +83,19 @@ public struct TwilioClient: Sendable {
         return page.messages
     }
 
+    /// Calls filtered by To and From, newest first (reconciliation of an interrupted call).
+    public func listCalls(
+        to: String?, from: String?, pageSize: Int = 50, credentials: TwilioCredentials
+    ) async throws(Failure) -> [TwilioCall] {
+        var query = FormParameters()
+        query.append("To", to)
+        query.append("From", from)
+        query.append("PageSize", String(pageSize))
+        let (page, _): (TwilioCallPage, ResponseInfo) = try await send(
+            .GET, path: "Calls.json?" + query.encoded, form: nil, credentials: credentials)
+        return page.calls
+    }
+
     static func day(_ date: Date) -> String {
         var seconds = Int(date.timeIntervalSince1970)
         var parts = tm()

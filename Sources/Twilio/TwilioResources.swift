@@ -98,6 +98,17 @@ public struct TwilioMessagePage: Sendable, Codable {
     }
 }
 
+/// A page of `GET …/Calls.json`.
+public struct TwilioCallPage: Sendable, Codable {
+    public var calls: [TwilioCall]
+    public var nextPageUri: String?
+
+    public init(calls: [TwilioCall], nextPageUri: String?) {
+        self.calls = calls
+        self.nextPageUri = nextPageUri
+    }
+}
+
 /// Twilio's error body in either shape: classic `{code, message, more_info, status}` or
 /// RFC 9457 problem details `{type, title, status, code, detail}`.
 public struct TwilioAPIError: Error, Sendable, Equatable, CustomStringConvertible {

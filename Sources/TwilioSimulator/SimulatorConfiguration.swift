@@ -17,6 +17,9 @@ public struct SimulatorConfiguration: Sendable {
     /// Per-recipient outcomes; everyone else gets `defaultOutcome`.
     public var outcomes: [String: DeliveryOutcome] = [:]
     public var defaultOutcome: DeliveryOutcome = .delivered
+    /// For recipients without a rule: outcomes drawn at random (with `seed`), each with its
+    /// probability; the rest get `defaultOutcome`. E.g. `[(.undelivered(code: 30003), 0.02)]`.
+    public var randomOutcomes: [(outcome: DeliveryOutcome, probability: Double)] = []
     /// Time between status steps (queued → sent → delivered) in callbacks.
     public var callbackStep: Duration = .milliseconds(50)
     /// Segments per second each sender may send, like Twilio's per-number throughput (US long
@@ -29,6 +32,16 @@ public struct SimulatorConfiguration: Sendable {
     /// Seed for SIDs and injected faults, so a run can be repeated.
     public var seed: UInt64 = 42
     public var faults = Faults()
+
+    /// What the person who answers a call says at each `<Gather>`, per called number, in order.
+    /// A number without a script (or past its end) stays silent.
+    public var callers: [String: [CallerAnswer]] = [:]
+
+    public enum CallerAnswer: Sendable, Equatable {
+        case speech(String, confidence: Double = 0.92)
+        case digits(String)
+        case silence
+    }
 
     /// Injected failures, each a probability per create request.
     public struct Faults: Sendable {

@@ -9,6 +9,8 @@ public struct SimulatedMessage: Sendable {
     public var receivedAtDate: Date
     public var statusCallback: String?
     public var segments: Int
+    /// Decided at creation when the outcome does not depend on the recipient (queue overflow).
+    var forcedOutcome: SimulatorConfiguration.DeliveryOutcome?
     /// When the message leaves the sender's queue (equals `receivedAt` when unthrottled).
     public var sendAt: ContinuousClock.Instant
     /// Statuses posted to the status callback, in order.
@@ -23,6 +25,21 @@ public struct SimulatedCall: Sendable {
     public var url: String?
     public var statusCallback: String?
     public var callbacks: [String] = []
+    /// What happened on the call: what Twilio said, what the caller answered, where it went.
+    public var transcript: [CallEvent] = []
+}
+
+/// One step of a simulated call, for assertions.
+public enum CallEvent: Sendable, Equatable {
+    case said(String)
+    case played(String)
+    case gathered(speech: String?, digits: String?)
+    case silence
+    case recorded
+    case fetched(url: String)
+    case hungUp
+    /// The TwiML could not be used (fetch failed, not XML, unknown verb): Twilio's 11200/12100/12200.
+    case error(code: Int, detail: String)
 }
 
 /// Twilio's formats: SIDs (`SM` + 32 hex), RFC 2822 dates.

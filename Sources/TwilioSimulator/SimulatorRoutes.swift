@@ -14,6 +14,7 @@ struct SimulatorRoutes: Sendable {
         accounts.get("Messages.json") { request, context in try await listMessages(request, context) }
         accounts.get("Messages/:sid") { request, context in try await fetchMessage(request, context) }
         accounts.post("Calls.json") { request, context in try await createCall(request, context) }
+        accounts.get("Calls.json") { request, context in try await listCalls(request, context) }
         router.get("health") { _, _ in "ok" }
     }
 
@@ -55,6 +56,15 @@ struct SimulatorRoutes: Sendable {
         return Self.json(message.resource)
     }
 
+    private func listCalls(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let (account, _) = try await authenticate(request, context, readForm: false)
+        let query = request.uri.queryParameters
+        let calls = await simulator.state.listCalls(
+            account: account, to: query["To"].map(String.init), from: query["From"].map(String.init))
+        let pageSize = query["PageSize"].flatMap { Int($0) } ?? 50
+        return Self.json(TwilioCallPage(calls: Array(calls.prefix(pageSize)), nextPageUri: nil))
+    }
+
     private func createCall(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let (account, form) = try await authenticate(request, context, readForm: true)
         if let faulted = await injectedFault() { return faulted }
@@ -63,6 +73,9 @@ struct SimulatorRoutes: Sendable {
             return Self.json(error)
         case .success(let call):
             await scheduleCall(call, account: account, events: form.values("StatusCallbackEvent"))
+            if simulator.configuration.faults.dropResponse > 0, await simulator.state.drawFault() == .dropResponse {
+                try await Task.sleep(for: simulator.configuration.faults.dropHold)
+            }
             return Self.json(call.resource, status: .created)
         }
     }
@@ -97,11 +110,10 @@ struct SimulatorRoutes: Sendable {
     }
 
     private func scheduleCall(_ call: SimulatedCall, account: String, events: [String]) async {
-        // Speaking time: about 15 characters per second of <Say> text, at least one second.
-        let spoken = max(1, (call.twiml?.count ?? 60) / 15)
         let wanted = Set(events.isEmpty ? ["completed"] : events)
+        // initiated, ringing, answered; the call completes when its TwiML has run (see TwilioSimulator).
         let sequence: [(status: String, event: String)] = [
-            ("initiated", "initiated"), ("ringing", "ringing"), ("in-progress", "answered"), ("completed", "completed"),
+            ("initiated", "initiated"), ("ringing", "ringing"), ("in-progress", "answered"),
         ]
         var at = ContinuousClock.now
         for step in sequence {
@@ -109,10 +121,9 @@ struct SimulatorRoutes: Sendable {
             simulator.schedule(
                 .init(
                     at: at, account: account, sid: call.resource.sid,
-                    target: .call(
-                        status: step.status, duration: step.status == "completed" ? spoken : nil,
-                        notify: wanted.contains(step.event))))
+                    target: .call(status: step.status, duration: nil, notify: wanted.contains(step.event))))
         }
+        await simulator.state.setCompletionCallback(sid: call.resource.sid, notify: wanted.contains("completed"))
     }
 
     /// HTTP Basic with an account SID and its auth token; the SID must match the URL's.

@@ -104,12 +104,20 @@ actor SimulatorState {
         // Throughput: each sender sends `rate` segments per second; later messages queue.
         let now = ContinuousClock.now
         var sendAt = now
+        var overflow = false
         if let sender = from, let rate = configuration.throughput[sender] ?? configuration.defaultThroughput, rate > 0 {
             sendAt = max(now, senderFreeAt[sender] ?? now)
-            guard sendAt - now <= configuration.maxQueue else {
-                return fail(21611, "This 'From' number has exceeded the maximum number of queued messages.")
+            if sendAt - now > configuration.maxQueue {
+                // Without a Messaging Service Twilio refuses at once; with one it accepts and the
+                // message fails with 30001 (queue overflow).
+                guard service != nil else {
+                    return fail(21611, "This 'From' number has exceeded the maximum number of queued messages.")
+                }
+                overflow = true
+                sendAt = now
+            } else {
+                senderFreeAt[sender] = sendAt + .milliseconds(Int64(Double(count.segments) / rate * 1000))
             }
-            senderFreeAt[sender] = sendAt + .milliseconds(Int64(Double(count.segments) / rate * 1000))
         }
         let sid = random.sid(media.isEmpty ? "SM" : "MM")
         let created = TwilioFormat.rfc2822(date)
@@ -120,7 +128,7 @@ actor SimulatorState {
             uri: "/2010-04-01/Accounts/\(account)/Messages/\(sid).json")
         let message = SimulatedMessage(
             resource: resource, receivedAt: now, receivedAtDate: date, statusCallback: form["StatusCallback"],
-            segments: count.segments, sendAt: sendAt)
+            segments: count.segments, forcedOutcome: overflow ? .failed(code: 30001) : nil, sendAt: sendAt)
         messageIndex[sid] = messages.count
         messages.append(message)
         return .success(message)
@@ -130,7 +138,18 @@ actor SimulatorState {
     func plannedStatuses(for message: SimulatedMessage) -> [(status: String, errorCode: Int?)] {
         let number =
             (try? ChannelAddress(parsing: message.resource.to, field: "To"))?.number.e164 ?? message.resource.to
-        switch configuration.outcomes[number] ?? configuration.defaultOutcome {
+        var outcome = message.forcedOutcome ?? configuration.outcomes[number]
+        if outcome == nil, !configuration.randomOutcomes.isEmpty {
+            var draw = Double(random.next() >> 11) / Double(1 << 53)
+            for candidate in configuration.randomOutcomes {
+                if draw < candidate.probability {
+                    outcome = candidate.outcome
+                    break
+                }
+                draw -= candidate.probability
+            }
+        }
+        switch outcome ?? configuration.defaultOutcome {
         case .delivered: return [("sent", nil), ("delivered", nil)]
         case .undelivered(let code): return [("sent", nil), ("undelivered", code)]
         case .failed(let code): return [("failed", code)]
@@ -209,6 +228,38 @@ actor SimulatorState {
             statusCallback: form["StatusCallback"])
         calls.append(call)
         return .success(call)
+    }
+
+    private var answersGiven: [String: Int] = [:]
+    private var notifyCompletion: Set<String> = []
+
+    func setCompletionCallback(sid: String, notify: Bool) {
+        if notify { notifyCompletion.insert(sid) }
+    }
+
+    func wantsCompletionCallback(sid: String) -> Bool { notifyCompletion.contains(sid) }
+
+    /// The scripted caller's next answer on calls to `number` (silence when the script ran out).
+    func nextAnswer(for number: String) -> SimulatorConfiguration.CallerAnswer {
+        let script = configuration.callers[number] ?? []
+        let index = answersGiven[number, default: 0]
+        answersGiven[number] = index + 1
+        return index < script.count ? script[index] : .silence
+    }
+
+    func appendEvent(sid: String, _ event: CallEvent) {
+        if let index = calls.firstIndex(where: { $0.resource.sid == sid }) { calls[index].transcript.append(event) }
+    }
+
+    func call(sid: String) -> SimulatedCall? {
+        calls.first { $0.resource.sid == sid }
+    }
+
+    /// `GET Calls.json` filters (To, From), newest first.
+    func listCalls(account: String, to: String?, from: String?) -> [TwilioCall] {
+        calls.reversed().map(\.resource).filter { call in
+            call.accountSid == account && (to == nil || call.to == to) && (from == nil || call.from == from)
+        }
     }
 
     func advanceCall(sid: String, to status: String, duration: Int?) -> SimulatedCall? {

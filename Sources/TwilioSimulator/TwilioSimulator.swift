@@ -107,6 +107,7 @@ public final class TwilioSimulator: Service, Sendable {
         parameters.append("AccountSid", step.account)
         let url: String?
         let status: String
+        var answered: SimulatedCall?
         switch step.target {
         case .message(let newStatus, let code):
             guard let message = await state.advance(sid: step.sid, to: newStatus, errorCode: code, now: Date()) else {
@@ -125,6 +126,7 @@ public final class TwilioSimulator: Service, Sendable {
             guard let call = await state.advanceCall(sid: step.sid, to: newStatus, duration: duration) else { return }
             status = newStatus
             url = notify ? call.statusCallback : nil
+            answered = newStatus == "in-progress" ? call : nil
             parameters.append("CallSid", step.sid)
             parameters.append("CallStatus", newStatus)
             parameters.append("To", call.resource.to)
@@ -135,6 +137,15 @@ public final class TwilioSimulator: Service, Sendable {
         parameters.append("ApiVersion", "2010-04-01")
         if let url {
             await post(url: url, account: step.account, sid: step.sid, status: status, parameters: parameters)
+        }
+        if let call = answered, let token = configuration.accounts[step.account] {
+            // Answered: play the TwiML, then complete the call.
+            let seconds = await CallSession(simulator: self, call: call, token: token).run()
+            let notifyCompletion = await state.wantsCompletionCallback(sid: step.sid)
+            schedule(
+                .init(
+                    at: .now + configuration.callbackStep, account: step.account, sid: step.sid,
+                    target: .call(status: "completed", duration: max(1, seconds), notify: notifyCompletion)))
         }
     }
 

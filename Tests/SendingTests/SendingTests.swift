@@ -98,6 +98,26 @@ import TwilioSimulator
         }
     }
 
+    @Test func aLostCallResponseNeverPlacesASecondCall() async throws {
+        try await SendingHarness.with(
+            simulator: {
+                $0.faults.dropResponse = 1
+                $0.faults.dropHold = .seconds(2)
+            }, clientTimeout: .milliseconds(400)
+        ) { harness, _ in
+            let call = try await SendJobs.enqueue(
+                VoiceRequest(account: "main", to: "+15559876543", from: "+15557654321", message: "Once only"),
+                store: harness.db.store)
+            let job = try await harness.finished(call.id)
+            #expect(job.state == .completed, "\(job.errors)")
+            #expect(job.errors.map(\.kind) == ["unknown_outcome"])
+            #expect(await harness.simulator.calls().count == 1)
+            let origin = try await harness.db.pool.query("SELECT origin FROM switchboard.calls")[0].decode(
+                String.self, at: 0)
+            #expect(origin == "reconciled")
+        }
+    }
+
     @Test func permanentErrorsFailAtOnce() async throws {
         try await SendingHarness.with { harness, _ in
             let id = try await harness.sms("+15005550002", "unreachable")

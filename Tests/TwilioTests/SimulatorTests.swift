@@ -218,6 +218,46 @@ final class CallbackReceiver: Sendable {
         }
     }
 
+    @Test func randomOutcomesAreRepeatableWithASeed() async throws {
+        func undeliveredRecipients() async throws -> [String] {
+            try await withSimulator(configure: {
+                $0.randomOutcomes = [(.undelivered(code: 30003), 0.3)]
+                $0.seed = 99
+                $0.callbackStep = .milliseconds(5)
+            }) { simulator, client in
+                for n in 0..<40 {
+                    _ = try await client.createMessage(
+                        .init(to: "+155512300\(String(format: "%02d", n))", from: "+15557654321", body: "m"),
+                        credentials: credentials)
+                }
+                _ = await eventually {
+                    await simulator.messages().allSatisfy { ["delivered", "undelivered"].contains($0.resource.status) }
+                }
+                return await simulator.messages().filter { $0.resource.status == "undelivered" }.map(\.resource.to)
+            }
+        }
+        let first = try await undeliveredRecipients()
+        let second = try await undeliveredRecipients()
+        #expect(first == second)
+        #expect((4...20).contains(first.count), "about 30% of 40, got \(first.count)")
+    }
+
+    @Test func aMessagingServiceOverflowFailsLaterWith30001() async throws {
+        try await withSimulator(configure: {
+            $0.throughput["+15557654321"] = 1
+            $0.maxQueue = .milliseconds(500)
+        }) { simulator, client in
+            let service = "MG" + String(repeating: "ab", count: 16)
+            for n in 0..<3 {
+                var request = CreateMessageRequest(to: "+1555123000\(n)", from: "+15557654321", body: "m")
+                request.messagingServiceSID = service
+                _ = try await client.createMessage(request, credentials: credentials)
+            }
+            #expect(await eventually { await simulator.messages().last?.resource.status == "failed" })
+            #expect(await simulator.messages().last?.resource.errorCode == 30001)
+        }
+    }
+
     @Test func callsProgressToCompleted() async throws {
         let receiver = CallbackReceiver()
         let server = try await receiver.start()
@@ -231,6 +271,7 @@ final class CallbackReceiver: Sendable {
             #expect(call.sid.hasPrefix("CA"))
             #expect(call.status == "queued")
             #expect(await eventually { receiver.received.value.count == 3 })
+            try await Task.sleep(for: .milliseconds(100))
             #expect(
                 receiver.received.value.map { $0.form["CallStatus"] ?? "" } == [
                     "initiated", "in-progress", "completed",

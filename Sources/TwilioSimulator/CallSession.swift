@@ -1,0 +1,142 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Twilio
+
+/// Plays a call's TwiML like Twilio: `<Say>`, `<Play>`, `<Pause>`, `<Gather>` (answered by the
+/// scripted caller), `<Record>`, `<Redirect>`, `<Hangup>`, fetching each next document from the
+/// webhook with Twilio's signed form parameters. Stops after `maxSteps` documents (a loop guard).
+struct CallSession {
+    let simulator: TwilioSimulator
+    let call: SimulatedCall
+    let token: String
+    let maxSteps = 50
+
+    /// Runs the call to its end; returns how many seconds it "lasted".
+    func run() async -> Int {
+        var seconds = 0
+        var documentURL = call.url
+        var document: String?
+        if let twiml = call.twiml {
+            document = twiml
+        } else if let url = call.url {
+            document = await fetch(url, extra: FormParameters())
+        }
+        var steps = 0
+        while let xml = document, steps < maxSteps {
+            steps += 1
+            guard let root = TwiMLElement.parse(xml) else {
+                await note(.error(code: 12100, detail: "document parse failure"))
+                return seconds
+            }
+            document = nil
+            verbs: for verb in root.children {
+                switch verb.name {
+                case "Say":
+                    await note(.said(verb.text))
+                    seconds += max(1, verb.text.count / 15)
+                case "Play":
+                    await note(.played(verb.text))
+                    seconds += 3
+                case "Pause":
+                    seconds += Int(verb.attributes["length"] ?? "1") ?? 1
+                case "Gather":
+                    for nested in verb.children where nested.name == "Say" { await note(.said(nested.text)) }
+                    let answer = await simulator.state.nextAnswer(for: call.resource.to)
+                    var parameters = FormParameters()
+                    switch answer {
+                    case .speech(let text, let confidence):
+                        await note(.gathered(speech: text, digits: nil))
+                        parameters.append("SpeechResult", text)
+                        parameters.append("Confidence", String(confidence))
+                    case .digits(let digits):
+                        await note(.gathered(speech: nil, digits: digits))
+                        parameters.append("Digits", digits)
+                    case .silence:
+                        await note(.silence)
+                        seconds += Int(verb.attributes["timeout"] ?? "5") ?? 5
+                        guard verb.attributes["actionOnEmptyResult"] == "true" else { continue verbs }
+                    }
+                    seconds += 3
+                    guard let target = resolve(verb.attributes["action"], against: documentURL) else {
+                        await note(.error(code: 11200, detail: "Gather has no action and the document has no URL"))
+                        return seconds
+                    }
+                    documentURL = target
+                    document = await fetch(target, extra: parameters)
+                    break verbs
+                case "Record":
+                    await note(.recorded)
+                    seconds += 5
+                    guard let target = resolve(verb.attributes["action"], against: documentURL) else { continue verbs }
+                    var parameters = FormParameters()
+                    parameters.append(
+                        "RecordingUrl",
+                        "https://api.twilio.com/2010-04-01/Accounts/\(call.resource.accountSid ?? "")/Recordings/RE0")
+                    parameters.append("RecordingDuration", "5")
+                    parameters.append("Digits", "hangup")
+                    documentURL = target
+                    document = await fetch(target, extra: parameters)
+                    break verbs
+                case "Redirect":
+                    guard let target = resolve(verb.text, against: documentURL) else { return seconds }
+                    documentURL = target
+                    document = await fetch(target, extra: FormParameters())
+                    break verbs
+                case "Hangup", "Reject":
+                    await note(.hungUp)
+                    return seconds
+                default:
+                    await note(.error(code: 12200, detail: "unknown verb <\(verb.name)>"))
+                }
+            }
+        }
+        await note(.hungUp)
+        return seconds
+    }
+
+    private func note(_ event: CallEvent) async {
+        await simulator.state.appendEvent(sid: call.resource.sid, event)
+    }
+
+    private func resolve(_ target: String?, against base: String?) -> String? {
+        guard let target, !target.isEmpty else { return base }
+        if target.hasPrefix("http://") || target.hasPrefix("https://") { return target }
+        guard let base, let url = URL(string: target, relativeTo: URL(string: base)) else { return nil }
+        return url.absoluteString
+    }
+
+    /// POSTs Twilio's voice parameters (plus `extra`) to `url`, signed; returns the TwiML.
+    private func fetch(_ url: String, extra: FormParameters) async -> String? {
+        await note(.fetched(url: url))
+        var parameters = FormParameters()
+        parameters.append("AccountSid", call.resource.accountSid)
+        parameters.append("CallSid", call.resource.sid)
+        parameters.append("From", call.resource.from)
+        parameters.append("To", call.resource.to)
+        parameters.append("CallStatus", "in-progress")
+        parameters.append("Direction", "outbound-api")
+        parameters.append("ApiVersion", "2010-04-01")
+        for pair in extra.pairs { parameters.append(pair.name, pair.value) }
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.headers.add(
+            name: "X-Twilio-Signature",
+            value: TwilioSignature.compute(url: url, parameters: parameters, authToken: token))
+        request.body = .bytes(ByteBuffer(string: parameters.encoded))
+        do {
+            // Twilio waits at most 15 seconds for TwiML.
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(15))
+            let body = try await response.body.collect(upTo: 64 * 1024)
+            guard (200..<300).contains(response.status.code) else {
+                await note(.error(code: 11200, detail: "HTTP \(response.status.code) from \(url)"))
+                return nil
+            }
+            return String(buffer: body)
+        } catch {
+            await note(.error(code: 11200, detail: "\(error)"))
+            return nil
+        }
+    }
+}
