@@ -20,7 +20,8 @@ public enum JobOutcome: Sendable, Equatable {
     /// never retried; others are retried with backoff until `max_attempts`.
     case failed(error: String, permanent: Bool)
     /// Run again after `delay` without consuming an attempt (e.g. waiting for a rate-limit slot).
-    case snoozed(delay: Duration)
+    /// `metadata` (a JSON object) replaces the job's metadata, which the next attempt receives.
+    case snoozed(delay: Duration, metadata: String? = nil)
     /// Stop for good without counting as a failure.
     case cancelled(reason: String)
     /// The attempt may or may not have had its effect (the request reached Twilio, the answer was
@@ -54,10 +55,13 @@ public struct JobTransition: Sendable, Equatable {
     public var givesBackAttempt: Bool
     /// The next attempt must check whether this one had its effect.
     public var outcomeUnknown: Bool
+    /// Replaces `jobs.metadata` when set.
+    public var metadata: String?
 
     public init(
         state: JobState, delay: Duration? = nil, result: String? = nil, error: String? = nil,
-        errorKind: AttemptErrorKind? = nil, givesBackAttempt: Bool = false, outcomeUnknown: Bool = false
+        errorKind: AttemptErrorKind? = nil, givesBackAttempt: Bool = false, outcomeUnknown: Bool = false,
+        metadata: String? = nil
     ) {
         self.state = state
         self.delay = delay
@@ -66,6 +70,7 @@ public struct JobTransition: Sendable, Equatable {
         self.errorKind = errorKind
         self.givesBackAttempt = givesBackAttempt
         self.outcomeUnknown = outcomeUnknown
+        self.metadata = metadata
     }
 
     /// Decides what happens after attempt number `attempt` (1-based) of a job allowed
@@ -78,8 +83,9 @@ public struct JobTransition: Sendable, Equatable {
             return JobTransition(state: .completed, result: result)
         case .cancelled(let reason):
             return JobTransition(state: .cancelled, error: reason, errorKind: .cancelled)
-        case .snoozed(let delay):
-            return JobTransition(state: .available, delay: Swift.max(delay, .zero), givesBackAttempt: true)
+        case .snoozed(let delay, let metadata):
+            return JobTransition(
+                state: .available, delay: Swift.max(delay, .zero), givesBackAttempt: true, metadata: metadata)
         case .outcomeUnknown(let error):
             if attempt >= maxAttempts {
                 return JobTransition(state: .failed, error: error, errorKind: .unknownOutcome, outcomeUnknown: true)

@@ -74,14 +74,15 @@ public struct JobStore: Sendable {
                 locked_until = now() + \(lease.seconds) * interval '1 second'
             FROM locked WHERE j.id = locked.id
             RETURNING j.id, j.kind, j.queue, j.attempt, j.max_attempts, j.payload, j.outcome_unknown, j.created_at,
-                      j.priority, j.run_at
+                      j.metadata
             """)
         return try rows.map { row in
             ClaimedJob(
                 id: try row.decode(Int64.self, at: 0), kind: try row.decode(String.self, at: 1),
                 queue: try row.decode(String.self, at: 2), attempt: try row.decode(Int.self, at: 3),
                 maxAttempts: try row.decode(Int.self, at: 4), payload: try row.decode(PostgresJSON.self, at: 5),
-                previousOutcomeUnknown: try row.decode(Bool.self, at: 6), createdAt: try row.decode(Date.self, at: 7))
+                previousOutcomeUnknown: try row.decode(Bool.self, at: 6), createdAt: try row.decode(Date.self, at: 7),
+                metadata: try row.decode(PostgresJSON.self, at: 8))
         }
         // RETURNING order is unspecified; run in claim order.
         .sorted { $0.id < $1.id }
@@ -118,12 +119,14 @@ public struct JobStore: Sendable {
         let errorKinds = finishes.map { $0.transition.errorKind?.rawValue }
         let giveBack = finishes.map(\.transition.givesBackAttempt)
         let unknown = finishes.map(\.transition.outcomeUnknown)
+        let metadata = finishes.map { Nullable($0.transition.metadata) }
         let rows = try await pool.query(
             """
             UPDATE switchboard.jobs j SET
                 state = u.state::switchboard.job_state,
                 run_at = CASE WHEN u.state = 'available' THEN now() + coalesce(u.delay, 0) * interval '1 second' ELSE j.run_at END,
                 result = coalesce(u.result::jsonb, j.result),
+                metadata = coalesce(u.metadata::jsonb, j.metadata),
                 errors = CASE WHEN u.error IS NULL THEN j.errors ELSE j.errors || jsonb_build_array(jsonb_build_object(
                     'attempt', j.attempt, 'at', now(), 'error', u.error, 'kind', u.error_kind)) END,
                 attempt = CASE WHEN u.give_back THEN j.attempt - 1 ELSE j.attempt END,
@@ -132,8 +135,8 @@ public struct JobStore: Sendable {
                 outcome_unknown = (u.unknown OR j.outcome_unknown), locked_by = NULL, locked_until = NULL
             FROM unnest(\(ids)::bigint[], \(attempts)::int[], \(states)::text[], \(delays.map(Nullable.init))::float8[],
                         \(results.map(Nullable.init))::text[], \(errors.map(Nullable.init))::text[],
-                        \(errorKinds.map(Nullable.init))::text[], \(giveBack)::bool[], \(unknown)::bool[])
-                 AS u(id, attempt, state, delay, result, error, error_kind, give_back, unknown)
+                        \(errorKinds.map(Nullable.init))::text[], \(giveBack)::bool[], \(unknown)::bool[], \(metadata)::text[])
+                 AS u(id, attempt, state, delay, result, error, error_kind, give_back, unknown, metadata)
             WHERE j.id = u.id AND j.attempt = u.attempt AND j.state = 'running' AND j.locked_by = \(workerID)
             RETURNING j.id
             """)

@@ -29,6 +29,9 @@ public struct Migration: Sendable {
         Migration(
             version: 2, name: "0002_sending.sql",
             sql: String(decoding: PackageResources._002_sending_sql, as: UTF8.self)),
+        Migration(
+            version: 3, name: "0003_senders.sql",
+            sql: String(decoding: PackageResources._003_senders_sql, as: UTF8.self)),
     ]
 }
 

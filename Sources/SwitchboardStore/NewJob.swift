@@ -105,6 +105,8 @@ public struct ClaimedJob: Sendable {
     /// A previous attempt ended without a known outcome: check for its side effects before repeating them.
     public var previousOutcomeUnknown: Bool
     public var createdAt: Date
+    /// What the handler stored at its last snooze (`{}` at first).
+    public var metadata: PostgresJSON = PostgresJSON(text: "{}")
 }
 
 /// A finished attempt to record.

@@ -1,0 +1,146 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+
+/// A booked send slot on a sender.
+public struct SenderReservation: Sendable, Equatable, Codable {
+    public var senderID: Int64
+    public var address: String
+    /// When the message may go out.
+    public var slot: Date
+}
+
+/// The answer to a reservation request.
+public enum ReservationResult: Sendable, Equatable {
+    case reserved(SenderReservation)
+    /// Every candidate is booked beyond the horizon; ask again at `retryAt`.
+    case saturated(retryAt: Date)
+    /// No sender can send this (pool empty, or nothing with the capability).
+    case noSender
+}
+
+/// Senders (numbers with throughput limits), pools, and slot reservations.
+public struct SenderStore: Sendable {
+    public let pool: PostgresPool
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    /// Adds a sender; rate and capabilities default by kind. Errors name the field.
+    @discardableResult
+    public func addSender(
+        accountID: Int64, address: String, kind: SenderKind, rate: Double? = nil, burst: Double = 1,
+        capabilities: [String]? = nil
+    ) async throws -> Int64 {
+        var countryCode: Int?
+        var areaCode: String?
+        switch kind {
+        case .longCode, .tollFree, .whatsapp:
+            let parsed = try ChannelAddress(parsing: address, field: "address")
+            if kind == .whatsapp && !parsed.isWhatsApp {
+                throw InputError(
+                    field: "address", problem: "'\(address)' must be a whatsapp:+… address for a WhatsApp sender")
+            }
+            countryCode = parsed.number.countryCode
+            areaCode = parsed.number.areaCode
+        case .shortCode:
+            guard (3...8).contains(address.count), address.allSatisfy(\.isNumber) else {
+                throw InputError(field: "address", problem: "'\(address)' is not a short code (3 to 8 digits)")
+            }
+        case .alphanumeric:
+            guard (1...11).contains(address.count), address.contains(where: \.isLetter) else {
+                throw InputError(
+                    field: "address",
+                    problem: "'\(address)' is not an alphanumeric sender ID (1–11 characters with a letter)")
+            }
+        }
+        let rate = rate ?? kind.defaultRate
+        guard rate > 0, rate.isFinite else {
+            throw InputError(field: "rate", problem: "\(rate) must be a positive number of segments per second")
+        }
+        guard burst >= 1 else { throw InputError(field: "burst", problem: "\(burst) must be at least 1 segment") }
+        let capabilities = capabilities ?? kind.defaultCapabilities
+        for capability in capabilities where !SenderKind.capabilities.contains(capability) {
+            throw InputError(field: "capabilities", problem: "'\(capability)' is not one of sms, mms, voice, whatsapp")
+        }
+        let normalized =
+            kind == .longCode || kind == .tollFree
+            ? (try ChannelAddress(parsing: address, field: "address")).description : address
+        return try await pool.query(
+            """
+            INSERT INTO switchboard.senders (account_id, address, kind, capabilities, rate, burst, country_code, area_code)
+            VALUES (\(accountID), \(normalized), \(kind.rawValue), \(capabilities)::text[], \(rate), \(burst), \(countryCode), \(areaCode))
+            ON CONFLICT (account_id, address) DO UPDATE SET kind = excluded.kind, capabilities = excluded.capabilities,
+                rate = excluded.rate, burst = excluded.burst, enabled = true
+            RETURNING id
+            """
+        )[0].decode(Int64.self, at: 0)
+    }
+
+    /// Creates a pool (or returns the existing one) and adds senders to it.
+    @discardableResult
+    public func createPool(accountID: Int64, name: String, senderIDs: [Int64], sticky: Bool = true) async throws
+        -> Int64
+    {
+        try JobSpec.validateName(name, field: "pool")
+        return try await pool.transaction { connection in
+            let id = try await connection.query(
+                """
+                INSERT INTO switchboard.pools (account_id, name, sticky) VALUES (\(accountID), \(name), \(sticky))
+                ON CONFLICT (account_id, name) DO UPDATE SET sticky = excluded.sticky RETURNING id
+                """
+            )[0].decode(Int64.self, at: 0)
+            try await connection.query(
+                """
+                INSERT INTO switchboard.pool_senders (pool_id, sender_id) SELECT \(id), unnest(\(senderIDs)::bigint[])
+                ON CONFLICT DO NOTHING
+                """)
+            return id
+        }
+    }
+
+    public func senderID(accountID: Int64, address: String) async throws -> Int64? {
+        try await pool.query(
+            "SELECT id FROM switchboard.senders WHERE account_id = \(accountID) AND address = \(address) AND enabled"
+        ).first?.decode(Int64.self, at: 0)
+    }
+
+    public func poolID(accountID: Int64, name: String) async throws -> Int64? {
+        try await pool.query("SELECT id FROM switchboard.pools WHERE account_id = \(accountID) AND name = \(name)")
+            .first?.decode(Int64.self, at: 0)
+    }
+
+    /// Books `segments` on one sender, at most `horizon` ahead.
+    public func reserve(senderID: Int64, segments: Int, horizon: Duration) async throws -> ReservationResult {
+        let rows = try await pool.query(
+            "SELECT * FROM switchboard.reserve_sender(\(senderID), \(Double(segments)), \(horizon.seconds))")
+        return try Self.result(rows)
+    }
+
+    /// Books `segments` on the best sender of a pool for `recipient` (sticky, country, area code,
+    /// least booked).
+    public func reserve(
+        poolID: Int64, recipient: PhoneNumber, capability: String, segments: Int, horizon: Duration,
+        recipientKey: String
+    ) async throws -> ReservationResult {
+        let rows = try await pool.query(
+            """
+            SELECT * FROM switchboard.reserve_pool_sender(\(poolID), \(recipientKey), \(recipient.countryCode),
+                \(recipient.areaCode), \(capability), \(Double(segments)), \(horizon.seconds))
+            """)
+        return try Self.result(rows)
+    }
+
+    static func result(_ rows: PostgresRows) throws -> ReservationResult {
+        guard let row = rows.first else { return .noSender }
+        if let slot = try row.decode(Date?.self, at: 2) {
+            return .reserved(
+                SenderReservation(
+                    senderID: try row.decode(Int64.self, at: 0), address: try row.decode(String.self, at: 1), slot: slot
+                ))
+        }
+        guard let retry = try row.decode(Date?.self, at: 3) else { return .noSender }
+        return .saturated(retryAt: retry)
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+import SwitchboardStore
+import TestSupport
+import Testing
+
+/// An account row for sender tests.
+func makeAccount(_ db: TestDatabase) async throws -> Int64 {
+    let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
+    return try await AccountStore(pool: db.pool, vault: vault)
+        .upsert(name: "main", accountSID: "AC" + String(repeating: "0a", count: 16), secret: "a-long-enough-test-token")
+}
+
+@Suite struct SenderStoreTests {
+    @Test func reservationsArePacedAtTheSendersRate() async throws {
+        try await TestDatabase.with { db in
+            let senders = SenderStore(pool: db.pool)
+            let id = try await senders.addSender(
+                accountID: try await makeAccount(db), address: "+14155550001", kind: .longCode, rate: 2)
+            var slots: [Date] = []
+            for segments in [1, 1, 3, 1] {
+                guard
+                    case .reserved(let reservation) = try await senders.reserve(
+                        senderID: id, segments: segments, horizon: .seconds(30))
+                else { Issue.record("expected a reservation"); return }
+                slots.append(reservation.slot)
+            }
+            let offsets = slots.map { $0.timeIntervalSince(slots[0]) }
+            // 1 segment = 0.5 s at 2 segments/s; the 3-segment message books 1.5 s.
+            for (offset, expected) in zip(offsets, [0, 0.5, 1.0, 2.5]) {
+                #expect(abs(offset - expected) < 0.02, "\(offsets)")
+            }
+            #expect(abs(slots[0].timeIntervalSinceNow) < 1, "an idle sender's first slot is now")
+        }
+    }
+
+    @Test func nothingIsBookedBeyondTheHorizon() async throws {
+        try await TestDatabase.with { db in
+            let senders = SenderStore(pool: db.pool)
+            let id = try await senders.addSender(
+                accountID: try await makeAccount(db), address: "+14155550001", kind: .longCode)
+            var reserved = 0
+            var retryAt: Date?
+            for _ in 0..<6 {
+                switch try await senders.reserve(senderID: id, segments: 1, horizon: .seconds(2)) {
+                case .reserved: reserved += 1
+                case .saturated(let at): retryAt = at
+                case .noSender: Issue.record("sender exists")
+                }
+            }
+            // Slots at +0, +1, +2 fit a 2-second horizon at 1 segment/s.
+            #expect(reserved == 3)
+            let wait = try #require(retryAt).timeIntervalSinceNow
+            #expect(wait > 0.5 && wait <= 1.1, "retry when the booking fits the horizon again: \(wait)")
+        }
+    }
+
+    @Test func poolsPreferStickyThenCountryThenAreaThenLeastBooked() async throws {
+        try await TestDatabase.with { db in
+            let account = try await makeAccount(db)
+            let senders = SenderStore(pool: db.pool)
+            let sf = try await senders.addSender(accountID: account, address: "+14155550001", kind: .longCode, rate: 10)
+            let ny = try await senders.addSender(accountID: account, address: "+12125550001", kind: .longCode, rate: 10)
+            let uk = try await senders.addSender(
+                accountID: account, address: "+447700900001", kind: .longCode, rate: 10)
+            let pool = try await senders.createPool(accountID: account, name: "marketing", senderIDs: [sf, ny, uk])
+            func pick(_ to: String) async throws -> Int64? {
+                let number = try PhoneNumber(parsing: to, field: "to")
+                guard
+                    case .reserved(let r) = try await senders.reserve(
+                        poolID: pool, recipient: number, capability: "sms", segments: 1, horizon: .seconds(60),
+                        recipientKey: number.e164)
+                else { return nil }
+                return r.senderID
+            }
+            #expect(try await pick("+14155559999") == sf, "area code 415")
+            #expect(try await pick("+12125559999") == ny, "area code 212")
+            #expect(try await pick("+447700900999") == uk, "country +44")
+            // An area code with no local number: a +1 sender, the least booked one.
+            let other = try await pick("+13055559999")
+            #expect(other == sf || other == ny)
+            // Sticky: the San Francisco recipient keeps its number even when it is the busiest.
+            for _ in 0..<5 { _ = try await senders.reserve(senderID: sf, segments: 1, horizon: .seconds(60)) }
+            #expect(try await pick("+14155559999") == sf)
+            let voice = try await senders.reserve(
+                poolID: pool, recipient: try PhoneNumber(parsing: "+14155559999", field: "to"), capability: "whatsapp",
+                segments: 1,
+                horizon: .seconds(60), recipientKey: "+14155559999")
+            #expect(voice == .noSender)
+        }
+    }
+
+    @Test func concurrentReservationsNeverShareASlot() async throws {
+        try await TestDatabase.with(poolSize: 10) { db in
+            let account = try await makeAccount(db)
+            let senders = SenderStore(pool: db.pool)
+            let a = try await senders.addSender(accountID: account, address: "+14155550001", kind: .longCode, rate: 20)
+            let b = try await senders.addSender(accountID: account, address: "+14155550002", kind: .longCode, rate: 20)
+            let pool = try await senders.createPool(accountID: account, name: "p", senderIDs: [a, b], sticky: false)
+            let reservations = try await withThrowingTaskGroup(of: [SenderReservation].self) { group in
+                for task in 0..<8 {
+                    group.addTask {
+                        var mine: [SenderReservation] = []
+                        for n in 0..<25 {
+                            let number = try PhoneNumber(
+                                parsing: "+1212555\(String(format: "%04d", task * 100 + n))", field: "to")
+                            if case .reserved(let r) = try await senders.reserve(
+                                poolID: pool, recipient: number, capability: "sms", segments: 1, horizon: .seconds(60),
+                                recipientKey: number.e164)
+                            {
+                                mine.append(r)
+                            }
+                        }
+                        return mine
+                    }
+                }
+                return try await group.reduce(into: [SenderReservation]()) { $0 += $1 }
+            }
+            #expect(reservations.count == 200)
+            for sender in [a, b] {
+                let slots = reservations.filter { $0.senderID == sender }.map(\.slot).sorted()
+                #expect(slots.count > 50, "both senders were used")
+                let gaps = zip(slots.dropFirst(), slots).map { $0.timeIntervalSince($1) }
+                #expect(gaps.allSatisfy { $0 > 0.0499 }, "slots 1/20 s apart at least; smallest \(gaps.min() ?? 0)")
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("+1555", SenderKind.longCode, "address"), ("12", SenderKind.shortCode, "address"),
+        ("+14155550001", SenderKind.whatsapp, "address"), ("ThisIsTooLongASender", SenderKind.alphanumeric, "address"),
+    ])
+    func badSendersAreRefusedByField(address: String, kind: SenderKind, field: String) async throws {
+        try await TestDatabase.with { db in
+            let account = try await makeAccount(db)
+            let error = await #expect(throws: InputError.self) {
+                try await SenderStore(pool: db.pool).addSender(accountID: account, address: address, kind: kind)
+            }
+            #expect(error?.field == field)
+        }
+    }
+}
