@@ -9,6 +9,8 @@ public struct MessageRequest: Sendable, Codable, Equatable {
     public var to: String
     public var from: String?
     public var messagingServiceSid: String?
+    /// A number pool (Switchboard's own, like a Messaging Service): the worker picks the sender.
+    public var pool: String?
     /// A template, or a template per language (`{"en": "…", "es": "…"}`).
     public var body: LocalizedBody?
     public var language: String?
@@ -33,7 +35,8 @@ public struct MessageRequest: Sendable, Codable, Equatable {
     }
 
     static let fields: Set<String> = [
-        "account", "to", "from", "messagingServiceSid", "body", "language", "variables", "mediaUrls", "smartEncoding",
+        "account", "to", "from", "messagingServiceSid", "pool", "body", "language", "variables", "mediaUrls",
+        "smartEncoding",
         "validityPeriod", "statusCallback", "contentSid", "contentVariables",
     ]
 }
@@ -75,6 +78,7 @@ public struct MessageSpec: Sendable, Codable, Equatable {
     public var to: String
     public var from: String?
     public var messagingServiceSid: String?
+    public var pool: String?
     public var body: String?
     public var mediaUrls: [String]
     public var smartEncoding: Bool
@@ -121,8 +125,12 @@ extension MessageRequest {
             throw InputError(
                 field: "messagingServiceSid", problem: "'\(sid)' is not a Messaging Service SID (MG + 32 hex digits)")
         }
-        guard fromAddress != nil || messagingServiceSid != nil else {
-            throw InputError(field: "from", problem: "is required (or give messagingServiceSid)")
+        if let pool { try JobSpec.validateName(pool, field: "pool") }
+        guard fromAddress != nil || messagingServiceSid != nil || pool != nil else {
+            throw InputError(field: "from", problem: "is required (or give pool or messagingServiceSid)")
+        }
+        if pool != nil && (fromAddress != nil || messagingServiceSid != nil) {
+            throw InputError(field: "pool", problem: "give either pool or from/messagingServiceSid, not both")
         }
         let media = mediaUrls ?? []
         guard media.count <= 10 else {
@@ -157,7 +165,7 @@ extension MessageRequest {
         }
         return MessageSpec(
             channel: channel, account: account, to: toAddress.description, from: fromAddress,
-            messagingServiceSid: messagingServiceSid, body: text, mediaUrls: media,
+            messagingServiceSid: messagingServiceSid, pool: pool, body: text, mediaUrls: media,
             smartEncoding: smartEncoding ?? false,
             validityPeriod: validityPeriod, statusCallback: statusCallback, contentSid: contentSid,
             contentVariables: contentJSON, segments: text == nil ? 1 : count.segments, encoding: count.encoding)

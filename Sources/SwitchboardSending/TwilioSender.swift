@@ -24,7 +24,13 @@ public final class TwilioSender: Sendable {
         var sender: String?
     }
 
-    public init(client: TwilioClient, accounts: AccountStore, deliveries: DeliveryStore) {
+    let slots: SendSlots
+
+    /// `horizon`: how far ahead a sender's slots may be booked (see `SendSlots`).
+    public init(
+        client: TwilioClient, accounts: AccountStore, deliveries: DeliveryStore, horizon: Duration = .seconds(300)
+    ) {
+        slots = SendSlots(senders: SenderStore(pool: deliveries.pool), horizon: horizon)
         self.client = client
         self.accounts = accounts
         self.deliveries = deliveries
@@ -76,8 +82,13 @@ public final class TwilioSender: Sendable {
                 return .outcomeUnknown(error: failure.description)
             }
         }
+        var from = spec.from
+        switch try await slots.decide(job: job, spec: spec, accountID: account.record.id) {
+        case .send(let reserved): from = reserved ?? spec.from
+        case .outcome(let outcome): return outcome
+        }
         var request = CreateMessageRequest(
-            to: spec.to, from: spec.from, messagingServiceSID: spec.messagingServiceSid, body: spec.body)
+            to: spec.to, from: from, messagingServiceSID: spec.messagingServiceSid, body: spec.body)
         request.mediaURLs = spec.mediaUrls
         request.statusCallback = spec.statusCallback
         request.contentSID = spec.contentSid

@@ -19,6 +19,8 @@ public final class Worker: Service, Sendable {
     let running = RunningJobs()
     let completer: Completer
     private let shuttingDown = Atomic<Bool>(false)
+    /// When a job this worker rescheduled becomes due.
+    private let nextDue = Mutex<ContinuousClock.Instant?>(nil)
     private let wakeups: AsyncStream<Void>
     private let wakeupContinuation: AsyncStream<Void>.Continuation
     /// Claims performed (for tests and the benchmark's query-rate figures).
@@ -157,6 +159,10 @@ public final class Worker: Service, Sendable {
             let transition = JobTransition.after(
                 outcome, attempt: job.attempt, maxAttempts: job.maxAttempts, policy: configuration.retryPolicy,
                 unitRandom: Double.random(in: 0..<1))
+            if transition.state == .available, let delay = transition.delay {
+                // Allow for the finish being written first.
+                noteDue(.now + delay + .milliseconds(5))
+            }
             if case .failed(let error, _) = outcome {
                 jobLogger.notice(
                     "job attempt failed",
@@ -192,10 +198,31 @@ public final class Worker: Service, Sendable {
 
     // MARK: background loops
 
+    /// Wakes the claim loop every poll interval, and as soon as a job this worker rescheduled
+    /// (a snooze or a short retry) is due, so a job waiting for its send slot is not late by up
+    /// to a poll interval.
     private func tickLoop() async {
+        var lastPoll = ContinuousClock.now
+        let step = min(configuration.pollInterval, .milliseconds(20))
         while !Task.isCancelled, !isShuttingDown {
-            try? await Task.sleep(for: configuration.pollInterval)
-            wakeupContinuation.yield()
+            try? await Task.sleep(for: step)
+            let now = ContinuousClock.now
+            let due = nextDue.withLock { due -> Bool in
+                guard let at = due, at <= now else { return false }
+                due = nil
+                return true
+            }
+            if due || now - lastPoll >= configuration.pollInterval {
+                lastPoll = now
+                wakeupContinuation.yield()
+            }
+        }
+    }
+
+    /// Notes that a job becomes due at `instant` (the earliest one wins).
+    private func noteDue(_ instant: ContinuousClock.Instant) {
+        nextDue.withLock { due in
+            if due == nil || instant < due! { due = instant }
         }
     }
 

@@ -1,0 +1,107 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+import SwitchboardStore
+
+/// Per-number rate limiting for sends: books a slot on the sender (or the best sender of a pool)
+/// in Postgres, then sends at that slot — waiting briefly in the handler, or snoozing the job
+/// with the reservation kept in its metadata so a long wait holds no worker capacity and costs
+/// no attempt.
+struct SendSlots: Sendable {
+    let senders: SenderStore
+    /// How far ahead a sender may be booked. Further out, jobs wait unbooked until it frees up.
+    let horizon: Duration
+    /// A kept reservation this late (the job was paused or the worker was slow) is given up and
+    /// a new one booked, so a backlog never leaves in a burst.
+    let lateTolerance: Double = 2
+    let ids = LookupCache()
+
+    enum Decision: Sendable {
+        /// Send now from this address (`nil`: the From as given, unthrottled).
+        case send(from: String?)
+        case outcome(JobOutcome)
+    }
+
+    struct Kept: Codable {
+        var reservation: SenderReservation
+    }
+
+    func decide(job: ClaimedJob, spec: MessageSpec, accountID: Int64) async throws -> Decision {
+        let now = Date()
+        if let kept = try? job.metadata.decode(Kept.self), now.timeIntervalSince(kept.reservation.slot) <= lateTolerance
+        {
+            return try await act(on: .reserved(kept.reservation), now: now)
+        }
+        let units = spec.channel == .whatsapp ? 1 : max(1, spec.segments)
+        let result: ReservationResult
+        if let poolName = spec.pool {
+            guard let poolID = try await ids.poolID(accountID: accountID, name: poolName, senders: senders) else {
+                return .outcome(.failed(error: "pool: account has no pool named '\(poolName)'", permanent: true))
+            }
+            let recipient = try ChannelAddress(parsing: spec.to, field: "to")
+            result = try await senders.reserve(
+                poolID: poolID, recipient: recipient.number, capability: spec.channel.rawValue, segments: units,
+                horizon: horizon, recipientKey: spec.to)
+            if result == .noSender {
+                return .outcome(
+                    .failed(
+                        error: "pool: '\(poolName)' has no enabled sender that can send \(spec.channel.rawValue)",
+                        permanent: true))
+            }
+        } else if let from = spec.from,
+            let senderID = try await ids.senderID(accountID: accountID, address: from, senders: senders)
+        {
+            result = try await senders.reserve(senderID: senderID, segments: units, horizon: horizon)
+        } else {
+            // A From that is not a registered sender has no configured limit.
+            return .send(from: nil)
+        }
+        return try await act(on: result, now: now)
+    }
+
+    private func act(on result: ReservationResult, now: Date) async throws -> Decision {
+        switch result {
+        case .reserved(let reservation):
+            switch SlotPlan.plan(secondsUntilSlot: reservation.slot.timeIntervalSince(now)) {
+            case .sendNow:
+                return .send(from: reservation.address)
+            case .wait(let wait):
+                try await Task.sleep(for: wait)
+                return .send(from: reservation.address)
+            case .snooze(let wait):
+                let kept = try PostgresJSON.encoding(Kept(reservation: reservation)).text
+                return .outcome(.snoozed(delay: wait, metadata: kept))
+            }
+        case .saturated(let retryAt):
+            // Spread the retries of a backlog over a tenth of the horizon instead of waking all at once.
+            let spread = Double.random(in: 0...(horizon.seconds / 10))
+            let delay = max(0.05, retryAt.timeIntervalSince(now)) + spread
+            return .outcome(.snoozed(delay: .milliseconds(Int64(delay * 1000)), metadata: "{}"))
+        case .noSender:
+            return .outcome(.failed(error: "no sender can send this message", permanent: true))
+        }
+    }
+}
+
+/// Sender and pool ids by name, kept briefly.
+actor LookupCache {
+    private var senders: [String: (id: Int64?, at: ContinuousClock.Instant)] = [:]
+    private var pools: [String: (id: Int64?, at: ContinuousClock.Instant)] = [:]
+    private let ttl = Duration.seconds(10)
+
+    func senderID(accountID: Int64, address: String, senders store: SenderStore) async throws -> Int64? {
+        let key = "\(accountID)/\(address)"
+        if let hit = senders[key], ContinuousClock.now - hit.at < ttl { return hit.id }
+        let id = try await store.senderID(accountID: accountID, address: address)
+        senders[key] = (id, .now)
+        return id
+    }
+
+    func poolID(accountID: Int64, name: String, senders store: SenderStore) async throws -> Int64? {
+        let key = "\(accountID)/\(name)"
+        if let hit = pools[key], ContinuousClock.now - hit.at < ttl { return hit.id }
+        let id = try await store.poolID(accountID: accountID, name: name)
+        pools[key] = (id, .now)
+        return id
+    }
+}

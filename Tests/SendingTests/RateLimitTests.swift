@@ -1,0 +1,78 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+import SwitchboardSending
+import SwitchboardStore
+import TestSupport
+import Testing
+import TwilioSimulator
+
+@Suite struct RateLimitTests {
+    /// Sends through a pool of two numbers at 5 segments/s each: the simulator's receive times
+    /// show each number within its rate, and the whole batch takes as long as the capacity says.
+    @Test func aPoolSendsWithinEachNumbersRate() async throws {
+        try await SendingHarness.with { harness, _ in
+            let account = try #require(try await harness.accounts.account(named: "main")).id
+            let senders = SenderStore(pool: harness.db.pool)
+            let a = try await senders.addSender(accountID: account, address: "+14155550001", kind: .longCode, rate: 5)
+            let b = try await senders.addSender(accountID: account, address: "+14155550002", kind: .longCode, rate: 5)
+            try await senders.createPool(accountID: account, name: "promo", senderIDs: [a, b])
+            var ids: [Int64] = []
+            for n in 0..<30 {
+                var request = MessageRequest(
+                    account: "main", to: "+1212555\(String(format: "%04d", n))", body: "Sale \(n)")
+                request.pool = "promo"
+                ids.append(try await SendJobs.enqueue(request, channel: .sms, store: harness.db.store).id)
+            }
+            for id in ids { #expect(try await harness.finished(id).state == .completed) }
+            let attempts = try await harness.db.integer("SELECT max(attempt) FROM switchboard.jobs")
+            #expect(attempts == 1, "waiting for a slot never consumes an attempt")
+            let messages = await harness.simulator.messages()
+            #expect(messages.count == 30)
+            for sender in ["+14155550001", "+14155550002"] {
+                let times = messages.filter { $0.resource.from == sender }.map(\.receivedAt).sorted()
+                #expect(times.count >= 10, "both numbers were used")
+                // In any one-second window a number sends at most its rate (plus one at the boundary).
+                for (index, start) in times.enumerated() {
+                    let inWindow = times[index...].prefix { $0 - start < .seconds(1) }.count
+                    #expect(inWindow <= 6, "\(sender): \(inWindow) messages within one second")
+                }
+            }
+            let all = messages.map(\.receivedAt).sorted()
+            let span = (all.last! - all.first!).seconds
+            // 30 messages at 10/s in all: the first two leave at once, the last about 2.8 s later.
+            #expect(span > 2.2 && span < 4.5, "took \(span) s")
+        }
+    }
+
+    @Test func aSaturatedSenderDefersWithoutConsumingAttempts() async throws {
+        try await SendingHarness.with { harness, _ in
+            let account = try #require(try await harness.accounts.account(named: "main")).id
+            try await SenderStore(pool: harness.db.pool).addSender(
+                accountID: account, address: "+15557654321", kind: .longCode, rate: 4)
+            var ids: [Int64] = []
+            for n in 0..<12 { ids.append(try await harness.sms("+1212555\(String(format: "%04d", n))", "Hi \(n)")) }
+            for id in ids { #expect(try await harness.finished(id).state == .completed) }
+            let times = await harness.simulator.messages().map(\.receivedAt).sorted()
+            for (index, start) in times.enumerated() {
+                let inWindow = times[index...].prefix { $0 - start < .seconds(1) }.count
+                #expect(inWindow <= 5, "at most 4 per second (plus one at the boundary): \(inWindow)")
+            }
+            let span = (times.last! - times.first!).seconds
+            #expect(span > 2.4 && span < 4.5, "12 messages at 4/s take about 2.75 s: \(span)")
+            let attempts = try await harness.db.integer("SELECT max(attempt) FROM switchboard.jobs")
+            #expect(attempts == 1)
+        }
+    }
+
+    @Test func unknownPoolsFailByName() async throws {
+        try await SendingHarness.with { harness, _ in
+            var request = MessageRequest(account: "main", to: "+12125550000", body: "x")
+            request.pool = "nope"
+            let id = try await SendJobs.enqueue(request, channel: .sms, store: harness.db.store).id
+            let job = try await harness.finished(id)
+            #expect(job.state == .failed)
+            #expect(job.errors.first?.error == "pool: account has no pool named 'nope'")
+        }
+    }
+}
