@@ -55,7 +55,7 @@ CREATE TABLE switchboard.sticky_senders (
 -- booked up to `horizon` seconds ahead (at least its burst); beyond that nothing is reserved and
 -- `next_free` says when to ask again.
 CREATE FUNCTION switchboard.reserve_sender(p_sender bigint, p_segments double precision, p_horizon double precision)
-RETURNS TABLE (sender_id bigint, address text, slot timestamptz, next_free timestamptz)
+RETURNS TABLE (sender_id bigint, address text, slot timestamptz, next_free timestamptz, rate double precision)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
@@ -64,10 +64,10 @@ BEGIN
     SET tat = greatest(s.tat, now()) + p_segments / s.rate * interval '1 second'
     WHERE s.id = p_sender AND s.enabled
       AND greatest(s.tat, now()) <= now() + greatest(p_horizon, (s.burst - 1) / s.rate) * interval '1 second'
-    RETURNING s.id, s.address, s.tat - p_segments / s.rate * interval '1 second', NULL::timestamptz;
+    RETURNING s.id, s.address, s.tat - p_segments / s.rate * interval '1 second', NULL::timestamptz, s.rate;
     IF NOT FOUND THEN
         RETURN QUERY SELECT s.id, s.address, NULL::timestamptz,
-            greatest(s.tat, now()) - greatest(p_horizon, (s.burst - 1) / s.rate) * interval '1 second'
+            greatest(s.tat, now()) - greatest(p_horizon, (s.burst - 1) / s.rate) * interval '1 second', s.rate
         FROM switchboard.senders s WHERE s.id = p_sender;
     END IF;
 END;
@@ -80,7 +80,7 @@ $$;
 CREATE FUNCTION switchboard.reserve_pool_sender(
     p_pool bigint, p_recipient text, p_country integer, p_area text, p_capability text,
     p_segments double precision, p_horizon double precision
-) RETURNS TABLE (sender_id bigint, address text, slot timestamptz, next_free timestamptz)
+) RETURNS TABLE (sender_id bigint, address text, slot timestamptz, next_free timestamptz, rate double precision)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -128,7 +128,7 @@ BEGIN
         SET tat = greatest(s.tat, now()) + p_segments / s.rate * interval '1 second'
         WHERE s.id = v_chosen
           AND greatest(s.tat, now()) <= now() + greatest(p_horizon, (s.burst - 1) / s.rate) * interval '1 second'
-        RETURNING s.id, s.address, s.tat - p_segments / s.rate * interval '1 second', NULL::timestamptz;
+        RETURNING s.id, s.address, s.tat - p_segments / s.rate * interval '1 second', NULL::timestamptz, s.rate;
         IF NOT FOUND THEN
             v_chosen := NULL;
             EXIT WHEN v_attempt >= 3;
@@ -143,7 +143,8 @@ BEGIN
     -- Saturated (or every candidate is being reserved right now): when does the first one free up?
     RETURN QUERY
     SELECT NULL::bigint, NULL::text, NULL::timestamptz,
-           min(greatest(s.tat, now()) - greatest(p_horizon, (s.burst - 1) / s.rate) * interval '1 second')
+           min(greatest(s.tat, now()) - greatest(p_horizon, (s.burst - 1) / s.rate) * interval '1 second'),
+           NULL::double precision
     FROM switchboard.pool_senders ps JOIN switchboard.senders s ON s.id = ps.sender_id
     WHERE ps.pool_id = p_pool AND s.enabled AND p_capability = ANY (s.capabilities)
       AND (v_sticky IS NULL OR s.id = v_sticky);

@@ -11,15 +11,20 @@ struct SendSlots: Sendable {
     let senders: SenderStore
     /// How far ahead a sender may be booked. Further out, jobs wait unbooked until it frees up.
     let horizon: Duration
-    /// A kept reservation this late (the job was paused or the worker was slow) is given up and
-    /// a new one booked, so a backlog never leaves in a burst.
-    let lateTolerance: Double = 2
+    /// A send may leave at most half a slot interval after its slot; later than that (the job was
+    /// paused, the machine is busy) it would crowd the next slot, so the slot is given up and a new
+    /// one booked. This is what keeps every 1-second window within the rate at the receiving end.
+    static func tolerance(_ reservation: SenderReservation, units: Int) -> Double {
+        0.5 * Double(units) / reservation.rate
+    }
     let ids = LookupCache()
 
     enum Decision: Sendable {
         /// Send now from this address (`nil`: the From as given, unthrottled).
         case send(from: String?)
         case outcome(JobOutcome)
+        /// The slot was missed; book another.
+        case rebook
     }
 
     struct Kept: Codable {
@@ -27,12 +32,23 @@ struct SendSlots: Sendable {
     }
 
     func decide(job: ClaimedJob, spec: MessageSpec, accountID: Int64) async throws -> Decision {
-        let now = Date()
-        if let kept = try? job.metadata.decode(Kept.self), now.timeIntervalSince(kept.reservation.slot) <= lateTolerance
-        {
-            return try await act(on: .reserved(kept.reservation), now: now)
-        }
         let units = spec.channel == .whatsapp ? 1 : max(1, spec.segments)
+        if let kept = try? job.metadata.decode(Kept.self),
+            Date().timeIntervalSince(kept.reservation.slot) <= Self.tolerance(kept.reservation, units: units)
+        {
+            let decision = try await act(on: .reserved(kept.reservation), units: units)
+            if case .rebook = decision {} else { return decision }
+        }
+        // Book a slot; if it is missed by more than the tolerance (a slow wake-up), book again.
+        for _ in 0..<3 {
+            let decision = try await book(spec: spec, accountID: accountID, units: units)
+            if case .rebook = decision { continue }
+            return decision
+        }
+        return .outcome(.snoozed(delay: .milliseconds(50), metadata: "{}"))
+    }
+
+    private func book(spec: MessageSpec, accountID: Int64, units: Int) async throws -> Decision {
         let result: ReservationResult
         if let poolName = spec.pool {
             guard let poolID = try await ids.poolID(accountID: accountID, name: poolName, senders: senders) else {
@@ -56,18 +72,21 @@ struct SendSlots: Sendable {
             // A From that is not a registered sender has no configured limit.
             return .send(from: nil)
         }
-        return try await act(on: result, now: now)
+        return try await act(on: result, units: units)
     }
 
-    private func act(on result: ReservationResult, now: Date) async throws -> Decision {
+    private func act(on result: ReservationResult, units: Int) async throws -> Decision {
+        let now = Date()
         switch result {
         case .reserved(let reservation):
+            let tolerance = Self.tolerance(reservation, units: units)
             switch SlotPlan.plan(secondsUntilSlot: reservation.slot.timeIntervalSince(now)) {
             case .sendNow:
-                return .send(from: reservation.address)
+                return now.timeIntervalSince(reservation.slot) <= tolerance ? .send(from: reservation.address) : .rebook
             case .wait(let wait):
                 try await Task.sleep(for: wait)
-                return .send(from: reservation.address)
+                return Date().timeIntervalSince(reservation.slot) <= tolerance
+                    ? .send(from: reservation.address) : .rebook
             case .snooze(let wait):
                 let kept = try PostgresJSON.encoding(Kept(reservation: reservation)).text
                 return .outcome(.snoozed(delay: wait, metadata: kept))

@@ -86,6 +86,7 @@ public final class TwilioSender: Sendable {
         switch try await slots.decide(job: job, spec: spec, accountID: account.record.id) {
         case .send(let reserved): from = reserved ?? spec.from
         case .outcome(let outcome): return outcome
+        case .rebook: return .snoozed(delay: .milliseconds(50), metadata: "{}")
         }
         var request = CreateMessageRequest(
             to: spec.to, from: from, messagingServiceSID: spec.messagingServiceSid, body: spec.body)

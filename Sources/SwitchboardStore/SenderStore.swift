@@ -8,6 +8,9 @@ public struct SenderReservation: Sendable, Equatable, Codable {
     public var address: String
     /// When the message may go out.
     public var slot: Date
+    /// The sender's rate (segments per second): how late a send may be before it would crowd
+    /// the next slot.
+    public var rate: Double
 }
 
 /// The answer to a reservation request.
@@ -137,8 +140,9 @@ public struct SenderStore: Sendable {
         if let slot = try row.decode(Date?.self, at: 2) {
             return .reserved(
                 SenderReservation(
-                    senderID: try row.decode(Int64.self, at: 0), address: try row.decode(String.self, at: 1), slot: slot
-                ))
+                    senderID: try row.decode(Int64.self, at: 0), address: try row.decode(String.self, at: 1),
+                    slot: slot,
+                    rate: try row.decode(Double.self, at: 4)))
         }
         guard let retry = try row.decode(Date?.self, at: 3) else { return .noSender }
         return .saturated(retryAt: retry)
