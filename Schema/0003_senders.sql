@@ -91,6 +91,9 @@ DECLARE
 BEGIN
     SELECT p.sticky INTO v_use_sticky FROM switchboard.pools p WHERE p.id = p_pool;
     IF v_use_sticky THEN
+        -- Two messages to one recipient reserved at the same moment must agree on the sender:
+        -- serialise per (pool, recipient) until this transaction commits its sticky row.
+        PERFORM pg_advisory_xact_lock(p_pool::integer, hashtext(p_recipient));
         SELECT st.sender_id INTO v_sticky
         FROM switchboard.sticky_senders st JOIN switchboard.senders s ON s.id = st.sender_id
         WHERE st.pool_id = p_pool AND st.recipient = p_recipient AND s.enabled AND p_capability = ANY (s.capabilities);

@@ -16,6 +16,18 @@ struct SimulatorRoutes: Sendable {
         accounts.post("Calls.json") { request, context in try await createCall(request, context) }
         accounts.get("Calls.json") { request, context in try await listCalls(request, context) }
         router.get("health") { _, _ in "ok" }
+        // Not Twilio's: what the simulator received, with precise receive times, for tests and drills.
+        router.get("_simulator/messages") { _, _ in
+            let started = simulator.startedAt
+            let messages = await simulator.messages().map { message in
+                SimulatorRecord(
+                    sid: message.resource.sid, to: message.resource.to, from: message.resource.from,
+                    body: message.resource.body,
+                    status: message.resource.status, segments: message.segments,
+                    receivedMs: (message.receivedAt - started).seconds * 1000)
+            }
+            return Self.json(messages)
+        }
     }
 
     // MARK: handlers
@@ -178,4 +190,16 @@ struct SimulatorHTTPError: HTTPResponseError {
     func response(from request: Request, context: some RequestContext) throws -> Response {
         SimulatorRoutes.json(error)
     }
+}
+
+/// One accepted message as `GET /_simulator/messages` reports it.
+public struct SimulatorRecord: Codable, Sendable {
+    public var sid: String
+    public var to: String
+    public var from: String?
+    public var body: String?
+    public var status: String
+    public var segments: Int
+    /// Milliseconds after the simulator started.
+    public var receivedMs: Double
 }

@@ -16,6 +16,7 @@ public final class TwilioSimulator: Service, Sendable {
     public let configuration: SimulatorConfiguration
     let state: SimulatorState
     let logger: Logger
+    let startedAt = ContinuousClock.now
     private let boundPort = Mutex<Int?>(nil)
     private let callbacks: AsyncStream<ScheduledStep>
     private let callbackContinuation: AsyncStream<ScheduledStep>.Continuation

@@ -28,6 +28,7 @@ struct SendCommand: AsyncParsableCommand {
     @Option(help: "Recipient, E.164 (+15559876543); a template is allowed.") var to: String
     @Option(help: "Sender number, E.164.") var from: String?
     @Option(help: "Messaging Service SID (MG…) instead of --from.") var messagingServiceSid: String?
+    @Option(help: "A Switchboard number pool instead of --from (the worker picks the sender).") var pool: String?
     @Option(help: "Message text (sms, whatsapp); a template.") var body: String?
     @Option(help: "Spoken text (voice); a template.") var message: String?
     @Option(name: .customLong("var"), help: "A template variable, name=value (repeatable).") var variables: [String] =
@@ -60,6 +61,7 @@ struct SendCommand: AsyncParsableCommand {
             case .sms, .whatsapp:
                 var request = MessageRequest(account: account, to: to, from: from, body: body, variables: variables)
                 request.messagingServiceSid = messagingServiceSid
+                request.pool = pool
                 request.mediaUrls = mediaUrl.isEmpty ? nil : mediaUrl
                 request.language = language
                 request.statusCallback = statusCallback
