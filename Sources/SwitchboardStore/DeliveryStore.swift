@@ -135,6 +135,18 @@ public struct DeliveryStore: Sendable {
         )[0].decode(Bool.self, at: 0)
     }
 
+    /// The recipient opted back in (START): removes the suppression in that scope (and an
+    /// account-wide one). Returns how many were removed.
+    @discardableResult
+    public func unsuppress(accountID: Int64, address: String, scope: String = "account", scopeValue: String = "") async throws -> Int {
+        try await pool.query(
+            """
+            DELETE FROM switchboard.suppressions WHERE account_id = \(accountID) AND address = \(address)
+              AND (scope = 'account' OR (scope = \(scope) AND scope_value = \(scopeValue)))
+            """
+        ).affectedRows
+    }
+
     public func suppress(
         accountID: Int64, address: String, scope: String = "account", scopeValue: String = "", reason: String,
         source: String,

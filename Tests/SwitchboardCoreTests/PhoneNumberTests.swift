@@ -65,3 +65,25 @@ import Testing
         #expect(try PhoneNumber.normalise(raw, field: "to").e164 == expected)
     }
 }
+
+@Suite struct OptOutKeywordTests {
+    @Test(arguments: ["STOP", "stop", " Stop ", "STOPALL", "unsubscribe", "Cancel", "END", "quit", "Stop!", "revoke", "OPTOUT"])
+    func optOut(body: String) {
+        #expect(OptOutKeywords.intent(of: body) == .optOut)
+    }
+
+    @Test(arguments: ["START", "yes", "Unstop"])
+    func optIn(body: String) {
+        #expect(OptOutKeywords.intent(of: body) == .optIn)
+    }
+
+    @Test(arguments: ["HELP", "info"])
+    func help(body: String) {
+        #expect(OptOutKeywords.intent(of: body) == .help)
+    }
+
+    @Test(arguments: ["STOP PLEASE", "please stop", "stopp", "", "Yes please", "I want to end this"])
+    func ordinaryMessages(body: String) {
+        #expect(OptOutKeywords.intent(of: body) == nil)
+    }
+}
