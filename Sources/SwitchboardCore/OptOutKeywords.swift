@@ -8,7 +8,9 @@ public enum OptOutKeywords {
         case help
     }
 
-    public static let optOut: Set<String> = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"]
+    public static let optOut: Set<String> = [
+        "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT",
+    ]
     public static let optIn: Set<String> = ["START", "YES", "UNSTOP"]
     public static let help: Set<String> = ["HELP", "INFO"]
 

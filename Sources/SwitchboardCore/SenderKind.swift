@@ -37,10 +37,13 @@ public enum SlotPlan: Sendable, Equatable {
     case snooze(Duration)
 
     /// `secondsUntilSlot` may be negative (the slot has come). Waits up to `maxInlineWait` happen in
-    /// the handler.
-    public static func plan(secondsUntilSlot: Double, maxInlineWait: Duration = .milliseconds(1500)) -> SlotPlan {
+    /// the handler. A snooze ends `lead` before the slot, so the job is claimed again in time and
+    /// waits the rest in the handler: claiming has some jitter, sleeping has little.
+    public static func plan(
+        secondsUntilSlot: Double, maxInlineWait: Duration = .milliseconds(1500), lead: Duration = .milliseconds(250)
+    ) -> SlotPlan {
         if secondsUntilSlot <= 0.002 { return .sendNow }
         let wait = Duration.milliseconds(Int64((secondsUntilSlot * 1000).rounded(.up)))
-        return wait <= maxInlineWait ? .wait(wait) : .snooze(wait)
+        return wait <= maxInlineWait ? .wait(wait) : .snooze(wait - lead)
     }
 }

@@ -138,7 +138,9 @@ public struct DeliveryStore: Sendable {
     /// The recipient opted back in (START): removes the suppression in that scope (and an
     /// account-wide one). Returns how many were removed.
     @discardableResult
-    public func unsuppress(accountID: Int64, address: String, scope: String = "account", scopeValue: String = "") async throws -> Int {
+    public func unsuppress(accountID: Int64, address: String, scope: String = "account", scopeValue: String = "")
+        async throws -> Int
+    {
         try await pool.query(
             """
             DELETE FROM switchboard.suppressions WHERE account_id = \(accountID) AND address = \(address)

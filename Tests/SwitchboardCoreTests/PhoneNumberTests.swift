@@ -67,7 +67,9 @@ import Testing
 }
 
 @Suite struct OptOutKeywordTests {
-    @Test(arguments: ["STOP", "stop", " Stop ", "STOPALL", "unsubscribe", "Cancel", "END", "quit", "Stop!", "revoke", "OPTOUT"])
+    @Test(arguments: [
+        "STOP", "stop", " Stop ", "STOPALL", "unsubscribe", "Cancel", "END", "quit", "Stop!", "revoke", "OPTOUT",
+    ])
     func optOut(body: String) {
         #expect(OptOutKeywords.intent(of: body) == .optOut)
     }

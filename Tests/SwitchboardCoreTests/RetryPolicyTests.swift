@@ -101,3 +101,13 @@ import Testing
         #expect(error?.field == "--lease")
     }
 }
+
+@Suite struct SlotPlanTests {
+    @Test func plans() {
+        #expect(SlotPlan.plan(secondsUntilSlot: -0.3) == .sendNow)
+        #expect(SlotPlan.plan(secondsUntilSlot: 0.001) == .sendNow)
+        #expect(SlotPlan.plan(secondsUntilSlot: 0.4) == .wait(.milliseconds(400)))
+        #expect(SlotPlan.plan(secondsUntilSlot: 1.5) == .wait(.milliseconds(1500)))
+        #expect(SlotPlan.plan(secondsUntilSlot: 10) == .snooze(.milliseconds(9750)))
+    }
+}

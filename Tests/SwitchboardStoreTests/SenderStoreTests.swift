@@ -149,18 +149,31 @@ func makeAccount(_ db: TestDatabase) async throws -> Int64 {
             let account = try await makeAccount(db)
             let store = DeliveryStore(pool: db.pool)
             try await store.suppress(
-                accountID: account, address: "+15550000001", scope: "sender", scopeValue: "+14155550001", reason: "replied STOP",
+                accountID: account, address: "+15550000001", scope: "sender", scopeValue: "+14155550001",
+                reason: "replied STOP",
                 source: "keyword", sourceMessageSID: "SM" + String(repeating: "0", count: 32))
-            #expect(try await store.isSuppressed(accountID: account, address: "+15550000001", sender: "+14155550001", pool: nil))
-            #expect(!(try await store.isSuppressed(accountID: account, address: "+15550000001", sender: "+14155550002", pool: nil)))
-            try await store.suppress(accountID: account, address: "+15550000002", reason: "21610", source: "twilio_error")
-            #expect(try await store.isSuppressed(accountID: account, address: "+15550000002", sender: "+14155550009", pool: nil))
+            #expect(
+                try await store.isSuppressed(
+                    accountID: account, address: "+15550000001", sender: "+14155550001", pool: nil))
+            #expect(
+                !(try await store.isSuppressed(
+                    accountID: account, address: "+15550000001", sender: "+14155550002", pool: nil)))
+            try await store.suppress(
+                accountID: account, address: "+15550000002", reason: "21610", source: "twilio_error")
+            #expect(
+                try await store.isSuppressed(
+                    accountID: account, address: "+15550000002", sender: "+14155550009", pool: nil))
             let batch = try await store.suppressed([
-                (account, "+15550000001", "+14155550001"), (account, "+15550000001", nil), (account, "+15550000002", nil),
+                (account, "+15550000001", "+14155550001"), (account, "+15550000001", nil),
+                (account, "+15550000002", nil),
             ])
             #expect(batch == [true, false, true])
-            #expect(try await store.unsuppress(accountID: account, address: "+15550000001", scope: "sender", scopeValue: "+14155550001") == 1)
-            #expect(!(try await store.isSuppressed(accountID: account, address: "+15550000001", sender: "+14155550001", pool: nil)))
+            #expect(
+                try await store.unsuppress(
+                    accountID: account, address: "+15550000001", scope: "sender", scopeValue: "+14155550001") == 1)
+            #expect(
+                !(try await store.isSuppressed(
+                    accountID: account, address: "+15550000001", sender: "+14155550001", pool: nil)))
             let error = await #expect(throws: PostgresError.self) {
                 try await store.suppress(accountID: account, address: "+15550000003", reason: "x", source: "rumour")
             }
