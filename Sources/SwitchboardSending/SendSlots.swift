@@ -48,6 +48,23 @@ struct SendSlots: Sendable {
         return .outcome(.snoozed(delay: .milliseconds(50), metadata: "{}"))
     }
 
+    /// Calls: one slot per call on the account's calls-per-second limit.
+    func decideCall(job: ClaimedJob, accounts: AccountStore, accountID: Int64) async throws -> Decision {
+        if let kept = try? job.metadata.decode(Kept.self),
+            Date().timeIntervalSince(kept.reservation.slot) <= Self.tolerance(kept.reservation, units: 1)
+        {
+            let decision = try await act(on: .reserved(kept.reservation), units: 1)
+            if case .rebook = decision {} else { return decision }
+        }
+        for _ in 0..<3 {
+            let decision = try await act(
+                on: try await accounts.reserveCallSlot(accountID: accountID, horizon: horizon), units: 1)
+            if case .rebook = decision { continue }
+            return decision
+        }
+        return .outcome(.snoozed(delay: .milliseconds(50), metadata: "{}"))
+    }
+
     private func book(spec: MessageSpec, accountID: Int64, units: Int) async throws -> Decision {
         let result: ReservationResult
         if let poolName = spec.pool {

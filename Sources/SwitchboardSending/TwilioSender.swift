@@ -166,6 +166,11 @@ public final class TwilioSender: Sendable {
                 return .outcomeUnknown(error: failure.description)
             }
         }
+        switch try await slots.decideCall(job: job, accounts: accounts, accountID: account.record.id) {
+        case .send: break
+        case .outcome(let outcome): return outcome
+        case .rebook: return .snoozed(delay: .milliseconds(50), metadata: "{}")
+        }
         var request = CreateCallRequest(to: spec.to, from: spec.from, twiml: spec.twiml)
         request.record = spec.record ? true : nil
         request.timeout = spec.timeout

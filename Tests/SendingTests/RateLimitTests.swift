@@ -69,6 +69,30 @@ import TwilioSimulator
         }
     }
 
+    @Test func callsRespectTheAccountsCallsPerSecond() async throws {
+        try await SendingHarness.with { harness, _ in
+            let account = try #require(try await harness.accounts.account(named: "main")).id
+            try await harness.accounts.setCallsPerSecond(accountID: account, 2)
+            var ids: [Int64] = []
+            for n in 0..<6 {
+                let request = VoiceRequest(
+                    account: "main", to: "+1212555000\(n)", from: "+15557654321", message: "Reminder \(n)")
+                ids.append(try await SendJobs.enqueue(request, store: harness.db.store).id)
+            }
+            for id in ids { #expect(try await harness.finished(id).state == .completed) }
+            let times = await harness.simulator.calls().map(\.receivedAt).sorted()
+            #expect(times.count == 6)
+            for (index, start) in times.enumerated() {
+                let inWindow = times[index...].prefix { $0 - start < .seconds(1) }.count
+                #expect(inWindow <= 3, "2 calls per second (plus one at the boundary): \(inWindow)")
+            }
+            #expect(
+                (times.last! - times.first!).seconds > 2.2, "6 calls at 2/s: the last slot is 2.5 s after the first")
+            let attempts = try await harness.db.integer("SELECT max(attempt) FROM switchboard.jobs")
+            #expect(attempts == 1)
+        }
+    }
+
     @Test func unknownPoolsFailByName() async throws {
         try await SendingHarness.with { harness, _ in
             var request = MessageRequest(account: "main", to: "+12125550000", body: "x")
