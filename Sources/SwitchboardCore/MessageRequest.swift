@@ -23,6 +23,10 @@ public struct MessageRequest: Sendable, Codable, Equatable {
     /// WhatsApp/Content API template (`HX…`) and its variables.
     public var contentSid: String?
     public var contentVariables: [String: JSONValue]?
+    /// Quiet hours: send only inside this daily window of the recipient's local time ("08:00-21:00").
+    public var sendWindow: String?
+    /// The recipient's time zone (e.g. America/New_York), when the number does not tell it.
+    public var timezone: String?
 
     public init(
         account: String, to: String, from: String? = nil, body: String? = nil, variables: [String: JSONValue]? = nil
@@ -37,7 +41,7 @@ public struct MessageRequest: Sendable, Codable, Equatable {
     static let fields: Set<String> = [
         "account", "to", "from", "messagingServiceSid", "pool", "body", "language", "variables", "mediaUrls",
         "smartEncoding",
-        "validityPeriod", "statusCallback", "contentSid", "contentVariables",
+        "validityPeriod", "statusCallback", "contentSid", "contentVariables", "sendWindow", "timezone",
     ]
 }
 
@@ -89,6 +93,9 @@ public struct MessageSpec: Sendable, Codable, Equatable {
     public var contentVariables: String?
     public var segments: Int
     public var encoding: SMSEncoding
+    /// Quiet hours (validated by the sending layer, which also fills in the time zone).
+    public var sendWindow: String?
+    public var timezone: String?
 
     public enum Channel: String, Sendable, Codable {
         case sms
@@ -168,7 +175,8 @@ extension MessageRequest {
             messagingServiceSid: messagingServiceSid, pool: pool, body: text, mediaUrls: media,
             smartEncoding: smartEncoding ?? false,
             validityPeriod: validityPeriod, statusCallback: statusCallback, contentSid: contentSid,
-            contentVariables: contentJSON, segments: text == nil ? 1 : count.segments, encoding: count.encoding)
+            contentVariables: contentJSON, segments: text == nil ? 1 : count.segments, encoding: count.encoding,
+            sendWindow: sendWindow, timezone: timezone)
     }
 
     /// Checks a request object for fields this version does not know (typos).

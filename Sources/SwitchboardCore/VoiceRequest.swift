@@ -23,6 +23,9 @@ public struct VoiceRequest: Sendable, Codable, Equatable {
     public var machineDetection: String?
     public var statusCallback: String?
     public var variables: [String: JSONValue]?
+    /// Quiet hours in the recipient's local time ("08:00-21:00") and their time zone if needed.
+    public var sendWindow: String?
+    public var timezone: String?
 
     public init(account: String, to: String, from: String, message: String, variables: [String: JSONValue]? = nil) {
         self.account = account
@@ -34,7 +37,7 @@ public struct VoiceRequest: Sendable, Codable, Equatable {
 
     static let fields: Set<String> = [
         "account", "to", "from", "message", "voice", "language", "record", "timeout", "timeLimit", "machineDetection",
-        "statusCallback", "variables",
+        "statusCallback", "variables", "sendWindow", "timezone",
     ]
 
     public static func checkFields(_ object: [String: JSONValue]) throws(InputError) {
@@ -90,7 +93,8 @@ public struct VoiceRequest: Sendable, Codable, Equatable {
         }
         return VoiceSpec(
             account: account, to: to.e164, from: from.e164, twiml: twiml, record: record ?? false, timeout: timeout,
-            timeLimit: timeLimit, machineDetection: machineDetection, statusCallback: statusCallback)
+            timeLimit: timeLimit, machineDetection: machineDetection, statusCallback: statusCallback,
+            sendWindow: sendWindow, timezone: timezone)
     }
 }
 
@@ -105,6 +109,8 @@ public struct VoiceSpec: Sendable, Codable, Equatable {
     public var timeLimit: Int?
     public var machineDetection: String?
     public var statusCallback: String?
+    public var sendWindow: String?
+    public var timezone: String?
 }
 
 /// TwiML documents. Text is XML-escaped; TwiML is case-sensitive (`<Say>`, not `<say>`).

@@ -22,12 +22,12 @@ public enum SendJobs {
         case smsKind, whatsappKind:
             try MessageRequest.checkFields(object)
             let request = try decode(MessageRequest.self, payload)
-            let spec = try request.resolve(channel: kind == smsKind ? .sms : .whatsapp)
+            let spec = try withQuietHours(try request.resolve(channel: kind == smsKind ? .sms : .whatsapp))
             return try encode(spec)
         case voiceKind:
             try VoiceRequest.checkFields(object)
             let request = try decode(VoiceRequest.self, payload)
-            return try encode(try request.resolve())
+            return try encode(try withQuietHours(try request.resolve()))
         case "noop":
             return PostgresJSON(text: payload)
         default:
@@ -43,7 +43,7 @@ public enum SendJobs {
         _ request: MessageRequest, channel: MessageSpec.Channel, store: JobStore, idempotencyKey: String? = nil,
         queue: String = JobSpec.defaultQueue, runAt: Date? = nil
     ) async throws -> EnqueuedJob {
-        let spec = try request.resolve(channel: channel)
+        let spec = try withQuietHours(try request.resolve(channel: channel))
         let job = NewJob(
             kind: channel.rawValue, payload: try encode(spec), queue: queue, runAt: runAt,
             maxAttempts: defaultMaxAttempts,
@@ -56,11 +56,36 @@ public enum SendJobs {
     public static func enqueue(
         _ request: VoiceRequest, store: JobStore, idempotencyKey: String? = nil, queue: String = JobSpec.defaultQueue
     ) async throws -> EnqueuedJob {
-        let spec = try request.resolve()
+        let spec = try withQuietHours(try request.resolve())
         let job = NewJob(
             kind: voiceKind, payload: try encode(spec), queue: queue, maxAttempts: defaultMaxAttempts,
             idempotencyKey: idempotencyKey)
         return try await store.enqueue(job)
+    }
+
+    /// Validates the send window and settles the time zone (given, or the number's own).
+    public static func withQuietHours(_ spec: MessageSpec) throws(InputError) -> MessageSpec {
+        var spec = spec
+        let recipient = try ChannelAddress(parsing: spec.to, field: "to").number
+        spec.timezone =
+            try QuietHours.resolve(window: spec.sendWindow, timeZone: spec.timezone, recipient: recipient)?.timeZone
+            ?? spec.timezone
+        return spec
+    }
+
+    public static func withQuietHours(_ spec: VoiceSpec) throws(InputError) -> VoiceSpec {
+        var spec = spec
+        let recipient = try PhoneNumber(parsing: spec.to, field: "to")
+        spec.timezone =
+            try QuietHours.resolve(window: spec.sendWindow, timeZone: spec.timezone, recipient: recipient)?.timeZone
+            ?? spec.timezone
+        return spec
+    }
+
+    /// How long a job must wait for its send window, or nil when it may send now.
+    static func quietWait(window: String?, timezone: String?, now: Date = Date()) -> Duration? {
+        guard let window, let timezone, let parsed = try? SendWindow(parsing: window) else { return nil }
+        return QuietHours(window: parsed, timeZone: timezone).wait(from: now)
     }
 
     static func parseObject(_ payload: String) throws(InputError) -> [String: JSONValue] {

@@ -66,6 +66,10 @@ public final class TwilioSender: Sendable {
         case .success(let entry): account = entry
         case .failure(let refusal): return refusal.outcome
         }
+        if let wait = SendJobs.quietWait(window: spec.sendWindow, timezone: spec.timezone) {
+            // Outside the recipient's send window: wait for it to open (no attempt used).
+            return .snoozed(delay: wait, metadata: "{}")
+        }
         let check = SuppressionCheck(accountID: account.record.id, address: spec.to, sender: spec.from)
         if try await suppressionChecks.submit(check) {
             return .failed(error: "opted_out: the recipient has opted out; not sent", permanent: true)
@@ -165,6 +169,9 @@ public final class TwilioSender: Sendable {
             } catch let failure as ReconciliationFailure {
                 return .outcomeUnknown(error: failure.description)
             }
+        }
+        if let wait = SendJobs.quietWait(window: spec.sendWindow, timezone: spec.timezone) {
+            return .snoozed(delay: wait, metadata: "{}")
         }
         switch try await slots.decideCall(job: job, accounts: accounts, accountID: account.record.id) {
         case .send: break
@@ -279,12 +286,13 @@ public final class TwilioSender: Sendable {
     static func messageSpec(_ payload: PostgresJSON, channel: MessageSpec.Channel) throws -> MessageSpec {
         if let spec = try? payload.decode(MessageSpec.self) { return spec }
         // A producer wrote the request itself (plain INSERT): validate it now.
-        return try PostgresJSON(text: payload.text).decode(MessageRequest.self).resolve(channel: channel)
+        return try SendJobs.withQuietHours(
+            try PostgresJSON(text: payload.text).decode(MessageRequest.self).resolve(channel: channel))
     }
 
     static func voiceSpec(_ payload: PostgresJSON) throws -> VoiceSpec {
         if let spec = try? payload.decode(VoiceSpec.self) { return spec }
-        return try payload.decode(VoiceRequest.self).resolve()
+        return try SendJobs.withQuietHours(try payload.decode(VoiceRequest.self).resolve())
     }
 
     func row(_ message: TwilioMessage, _ spec: MessageSpec, _ accountID: Int64, _ jobID: Int64, origin: String)

@@ -38,6 +38,10 @@ struct SendCommand: AsyncParsableCommand {
     @Option(help: "Language, e.g. en-US.") var language: String?
     @Option(help: "Status callback URL.") var statusCallback: String?
     @Option(name: .customLong("key"), help: "Idempotency key.") var idempotencyKey: String?
+    @Option(help: "Quiet hours: send only inside this window of the recipient's local time, e.g. 08:00-21:00.")
+    var sendWindow: String?
+    @Option(help: "The recipient's time zone (e.g. America/New_York) when the number does not tell it.")
+    var timezone: String?
     @Flag(help: "Replace Unicode look-alikes with GSM-7 characters (fewer segments).") var smartEncoding = false
     @Flag(help: "Print the answer as JSON.") var json = false
 
@@ -62,12 +66,14 @@ struct SendCommand: AsyncParsableCommand {
                 var request = MessageRequest(account: account, to: to, from: from, body: body, variables: variables)
                 request.messagingServiceSid = messagingServiceSid
                 request.pool = pool
+                request.sendWindow = sendWindow
+                request.timezone = timezone
                 request.mediaUrls = mediaUrl.isEmpty ? nil : mediaUrl
                 request.language = language
                 request.statusCallback = statusCallback
                 request.smartEncoding = smartEncoding
                 // Validate before touching the database, so bad input is a usage error.
-                _ = try request.resolve(channel: kind == .sms ? .sms : .whatsapp)
+                _ = try SendJobs.withQuietHours(try request.resolve(channel: kind == .sms ? .sms : .whatsapp))
                 enqueued = try await database.withPool { pool in
                     try await SendJobs.enqueue(
                         request, channel: kind == .sms ? .sms : .whatsapp, store: JobStore(pool: pool),
@@ -78,9 +84,11 @@ struct SendCommand: AsyncParsableCommand {
                 guard let message else { throw ValidationError("--message is required for voice calls") }
                 var request = VoiceRequest(account: account, to: to, from: from, message: message, variables: variables)
                 request.voice = voice
+                request.sendWindow = sendWindow
+                request.timezone = timezone
                 request.language = language
                 request.statusCallback = statusCallback
-                _ = try request.resolve()  // validate first, as above
+                _ = try SendJobs.withQuietHours(try request.resolve())  // validate first, as above
                 enqueued = try await database.withPool { pool in
                     try await SendJobs.enqueue(request, store: JobStore(pool: pool), idempotencyKey: idempotencyKey)
                 }
