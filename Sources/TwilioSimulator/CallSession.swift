@@ -118,22 +118,13 @@ struct CallSession {
         parameters.append("Direction", "outbound-api")
         parameters.append("ApiVersion", "2010-04-01")
         for pair in extra.pairs { parameters.append(pair.name, pair.value) }
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        request.headers.add(
-            name: "X-Twilio-Signature",
-            value: TwilioSignature.compute(url: url, parameters: parameters, authToken: token))
-        request.body = .bytes(ByteBuffer(string: parameters.encoded))
         do {
-            // Twilio waits at most 15 seconds for TwiML.
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(15))
-            let body = try await response.body.collect(upTo: 64 * 1024)
-            guard (200..<300).contains(response.status.code) else {
-                await note(.error(code: 11200, detail: "HTTP \(response.status.code) from \(url)"))
+            let answer = try await SignedWebhook.post(url, parameters: parameters, authToken: token)
+            guard (200..<300).contains(answer.status) else {
+                await note(.error(code: 11200, detail: "HTTP \(answer.status) from \(url)"))
                 return nil
             }
-            return String(buffer: body)
+            return answer.body
         } catch {
             await note(.error(code: 11200, detail: "\(error)"))
             return nil

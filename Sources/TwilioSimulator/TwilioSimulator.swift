@@ -152,17 +152,8 @@ public final class TwilioSimulator: Service, Sendable {
 
     private func post(url: String, account: String, sid: String, status: String, parameters: FormParameters) async {
         guard let token = configuration.accounts[account] else { return }
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        request.headers.add(name: "User-Agent", value: "TwilioProxy/1.1")
-        request.headers.add(
-            name: "X-Twilio-Signature",
-            value: TwilioSignature.compute(url: url, parameters: parameters, authToken: token))
-        request.body = .bytes(ByteBuffer(string: parameters.encoded))
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(15))
-            _ = try await response.body.collect(upTo: 1 << 20)
+            _ = try await SignedWebhook.post(url, parameters: parameters, authToken: token)
             await state.recordCallback(sid: sid, status: status)
         } catch {
             logger.debug("status callback failed", metadata: ["url": "\(url)", "error": "\(error)"])

@@ -10,27 +10,12 @@ import Testing
 @Suite struct EndToEndCLITests {
     @Test func aQueuedSMSIsSentThroughTheSimulatorByAWorkerProcess() async throws {
         try await TestDatabase.with { db in
-            let port = try freeLoopbackPort()
             let sid = "AC" + String(repeating: "5eed", count: 8)
             let token = "end-to-end-token-0123456789"
-            let simulator = try ChildProcess(
-                try switchboardBinary(), ["simulate", "--port", "\(port)", "--account", "\(sid):\(token)"])
-            defer { simulator.signal(SIGKILL) }
-            let baseURL = "http://127.0.0.1:\(port)"
-            let conninfo = db.configuration.parameters.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
-            let environment = [
-                "SWITCHBOARD_DATABASE_URL": conninfo,
-                "SWITCHBOARD_MASTER_KEY": "k1:" + Data(repeating: 9, count: 32).base64EncodedString(),
-                "SWITCHBOARD_TWILIO_BASE_URL": baseURL, "TOKEN": token,
-            ]
-            let add = try ChildProcess(
-                "/bin/sh",
-                [
-                    "-c", "printf '%s' \"$TOKEN\" | \"$0\" accounts add --name main --sid \(sid)",
-                    try switchboardBinary(),
-                ],
-                environment: environment)
-            #expect(await add.wait() == 0, "\(add.output)")
+            let sandbox = try await CLISandbox.start(db, accountSID: sid, token: token)
+            defer { sandbox.stop() }
+            let baseURL = sandbox.baseURL
+            let environment = sandbox.environment
             let send = try ChildProcess(
                 try switchboardBinary(),
                 [

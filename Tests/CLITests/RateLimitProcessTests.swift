@@ -9,32 +9,16 @@ import Testing
 @Suite struct RateLimitProcessTests {
     @Test func threeWorkerProcessesKeepEveryNumberWithinItsRate() async throws {
         try await TestDatabase.with { db in
-            let port = try freeLoopbackPort()
-            let sid = "AC" + String(repeating: "7a7e", count: 8)
-            let token = "rate-limit-drill-token-0123"
-            let simulator = try ChildProcess(
-                try switchboardBinary(), ["simulate", "--port", "\(port)", "--account", "\(sid):\(token)"])
-            defer { simulator.signal(SIGKILL) }
-            let baseURL = "http://127.0.0.1:\(port)"
-            let conninfo = db.configuration.parameters.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
-            let environment = [
-                "SWITCHBOARD_DATABASE_URL": conninfo,
-                "SWITCHBOARD_MASTER_KEY": "k1:" + Data(repeating: 3, count: 32).base64EncodedString(),
-                "SWITCHBOARD_TWILIO_BASE_URL": baseURL, "TOKEN": token,
-            ]
+            let sandbox = try await CLISandbox.start(
+                db, accountSID: "AC" + String(repeating: "7a7e", count: 8), token: "rate-limit-drill-token-0123")
+            defer { sandbox.stop() }
+            let baseURL = sandbox.baseURL
+            let environment = sandbox.environment
             func cli(_ arguments: [String]) async throws {
                 let child = try ChildProcess(try switchboardBinary(), arguments, environment: environment)
                 let status = await child.wait()
                 #expect(status == 0, "\(arguments.prefix(2)): \(child.output)")
             }
-            let add = try ChildProcess(
-                "/bin/sh",
-                [
-                    "-c", "printf '%s' \"$TOKEN\" | \"$0\" accounts add --name main --sid \(sid)",
-                    try switchboardBinary(),
-                ],
-                environment: environment)
-            #expect(await add.wait() == 0, "\(add.output)")
             let numbers = (1...5).map { "+1415555000\($0)" }
             for number in numbers {
                 try await cli(["numbers", "add", "--account", "main", "--number", number, "--rate", "2"])

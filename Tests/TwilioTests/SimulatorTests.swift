@@ -26,6 +26,17 @@ func withSimulator<T: Sendable>(
     return try await body(simulator, client)
 }
 
+/// Serves `router` on a free loopback port (written to `port` once listening) until the
+/// returned task is cancelled.
+func serveOnLoopback(_ router: Router<BasicRequestContext>, port: Locked<Int?>) async throws -> Task<Void, any Error> {
+    let app = Application(
+        router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
+    let task = Task { try await app.run() }
+    _ = await eventually { port.value != nil }
+    return task
+}
+
 /// A loopback HTTP server that records the status callbacks it receives.
 final class CallbackReceiver: Sendable {
     let received = Locked([(signature: String, form: FormParameters, path: String)]())
@@ -41,12 +52,7 @@ final class CallbackReceiver: Sendable {
             }
             return .ok
         }
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in self.port.withLock { $0 = channel.localAddress?.port } })
-        let task = Task { try await app.run() }
-        _ = await eventually { self.port.value != nil }
-        return task
+        return try await serveOnLoopback(router, port: port)
     }
 
     var baseURL: String { "http://127.0.0.1:\(port.value!)" }

@@ -34,12 +34,7 @@ final class VoiceApp: Sendable {
             return Response(
                 status: .ok, headers: [.contentType: "text/xml"], body: .init(byteBuffer: ByteBuffer(string: twiml)))
         }
-        let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in self.port.withLock { $0 = channel.localAddress?.port } })
-        let task = Task { try await app.run() }
-        _ = await eventually { self.port.value != nil }
-        return task
+        return try await serveOnLoopback(router, port: port)
     }
 
     var url: String { "http://127.0.0.1:\(port.value!)/voice/start" }

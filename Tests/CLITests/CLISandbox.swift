@@ -1,0 +1,48 @@
+import EmbeddedPostgres
+import Foundation
+import TestSupport
+
+/// What the process-level tests share: a `switchboard simulate` process on a free port, the
+/// environment the other commands run with (database, master key, simulator URL), and an
+/// account "main" added through `accounts add`.
+struct CLISandbox {
+    let simulator: ChildProcess
+    let baseURL: String
+    let accountSID: String
+    let token: String
+    let environment: [String: String]
+
+    static func start(_ db: TestDatabase, accountSID: String, token: String) async throws -> CLISandbox {
+        let port = try freeLoopbackPort()
+        let simulator = try ChildProcess(
+            try switchboardBinary(), ["simulate", "--port", "\(port)", "--account", "\(accountSID):\(token)"])
+        let conninfo = db.configuration.parameters.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
+        let baseURL = "http://127.0.0.1:\(port)"
+        let environment = [
+            "SWITCHBOARD_DATABASE_URL": conninfo,
+            "SWITCHBOARD_MASTER_KEY": "k1:" + Data(repeating: 9, count: 32).base64EncodedString(),
+            "SWITCHBOARD_TWILIO_BASE_URL": baseURL, "TOKEN": token,
+        ]
+        let sandbox = CLISandbox(
+            simulator: simulator, baseURL: baseURL, accountSID: accountSID, token: token, environment: environment)
+        let add = try ChildProcess(
+            "/bin/sh",
+            [
+                "-c", "printf '%s' \"$TOKEN\" | \"$0\" accounts add --name main --sid \(accountSID)",
+                try switchboardBinary(),
+            ],
+            environment: environment)
+        guard await add.wait() == 0 else {
+            simulator.signal(SIGKILL)
+            throw ChildProcess.Failure(description: "accounts add failed: \(add.output)")
+        }
+        return sandbox
+    }
+
+    /// Starts `switchboard <arguments>` with the sandbox's environment.
+    func launch(_ arguments: [String]) throws -> ChildProcess {
+        try ChildProcess(try switchboardBinary(), arguments, environment: environment)
+    }
+
+    func stop() { simulator.signal(SIGKILL) }
+}
