@@ -96,6 +96,8 @@ public struct MessageSpec: Sendable, Codable, Equatable {
     /// Quiet hours (validated by the sending layer, which also fills in the time zone).
     public var sendWindow: String?
     public var timezone: String?
+    /// Set for messages of a campaign: the worker checks the campaign's state before sending.
+    public var campaignId: Int64?
 
     public enum Channel: String, Sendable, Codable {
         case sms

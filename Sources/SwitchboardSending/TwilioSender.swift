@@ -17,6 +17,8 @@ public final class TwilioSender: Sendable {
     /// Concurrent sends share suppression lookups and message inserts.
     let suppressionChecks: Batcher<SuppressionCheck, Bool>
     let messageRows: Batcher<MessageRow, Void>
+    /// Campaign states, read before every campaign send so a pause takes effect at once.
+    let campaignStates: Batcher<Int64, String?>
 
     struct SuppressionCheck: Sendable {
         var accountID: Int64
@@ -38,6 +40,8 @@ public final class TwilioSender: Sendable {
         suppressionChecks = Batcher { checks in
             try await deliveries.suppressed(checks.map { ($0.accountID, $0.address, $0.sender) })
         }
+        let campaigns = CampaignStore(pool: deliveries.pool)
+        campaignStates = Batcher { ids in try await campaigns.states(ids: ids) }
         messageRows = Batcher { rows in
             try await deliveries.record(rows)
             return rows.map { _ in () }
@@ -65,6 +69,13 @@ public final class TwilioSender: Sendable {
         switch try await usableAccount(spec.account) {
         case .success(let entry): account = entry
         case .failure(let refusal): return refusal.outcome
+        }
+        if let campaignID = spec.campaignId {
+            switch try await campaignStates.submit(campaignID) {
+            case "active": break
+            case "paused": return .snoozed(delay: .seconds(1), metadata: job.metadata.text)
+            default: return .cancelled(reason: "campaign cancelled")
+            }
         }
         if let wait = SendJobs.quietWait(window: spec.sendWindow, timezone: spec.timezone) {
             // Outside the recipient's send window: wait for it to open (no attempt used).

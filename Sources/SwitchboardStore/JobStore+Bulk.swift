@@ -89,7 +89,7 @@ extension JobStore {
     }
 
     /// COPY text format: backslash, tab, newline and carriage return are escaped.
-    static func appendField(_ text: String, to buffer: inout [UInt8]) {
+    public static func appendField(_ text: String, to buffer: inout [UInt8]) {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\\"): buffer.append(contentsOf: [92, 92])

@@ -32,6 +32,9 @@ public struct Migration: Sendable {
         Migration(
             version: 3, name: "0003_senders.sql",
             sql: String(decoding: PackageResources._003_senders_sql, as: UTF8.self)),
+        Migration(
+            version: 4, name: "0004_campaigns.sql",
+            sql: String(decoding: PackageResources._004_campaigns_sql, as: UTF8.self)),
     ]
 }
 

@@ -11,13 +11,16 @@ enum SignedWebhook {
         var body: String
     }
 
-    static func post(_ url: String, parameters: FormParameters, authToken: String, maxBody: Int = 64 * 1024) async throws -> Answer {
+    static func post(_ url: String, parameters: FormParameters, authToken: String, maxBody: Int = 64 * 1024)
+        async throws -> Answer
+    {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
         request.headers.add(name: "User-Agent", value: "TwilioProxy/1.1")
         request.headers.add(
-            name: "X-Twilio-Signature", value: TwilioSignature.compute(url: url, parameters: parameters, authToken: authToken))
+            name: "X-Twilio-Signature",
+            value: TwilioSignature.compute(url: url, parameters: parameters, authToken: authToken))
         request.body = .bytes(ByteBuffer(string: parameters.encoded))
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(15))
         let body = try await response.body.collect(upTo: maxBody)

@@ -18,7 +18,8 @@ struct Switchboard: AsyncParsableCommand {
             """,
         subcommands: [
             DemoCommand.self, MigrateCommand.self, WorkerCommand.self, SendCommand.self, EnqueueCommand.self,
-            JobsCommand.self, AccountsCommand.self, NumbersCommand.self, PoolsCommand.self, SimulateCommand.self,
+            JobsCommand.self, AccountsCommand.self, NumbersCommand.self, PoolsCommand.self, CampaignCommand.self,
+            SimulateCommand.self,
             BenchCommand.self,
         ]
     )

@@ -67,3 +67,42 @@ func freeLoopbackPort() throws -> Int {
     }
     return Int(UInt16(bigEndian: address.sin_port))
 }
+
+@Suite struct CampaignCLITests {
+    @Test func createImportAndStatus() async throws {
+        try await TestDatabase.with { db in
+            let sandbox = try await CLISandbox.start(
+                db, accountSID: "AC" + String(repeating: "ca3b", count: 8), token: "campaign-cli-token-0123")
+            defer { sandbox.stop() }
+            func run(_ arguments: [String]) async throws -> (Int32, String) {
+                let child = try sandbox.launch(arguments)
+                return (await child.wait(), child.output)
+            }
+            let bad = try await run([
+                "campaign", "create", "--account", "main", "--name", "spring", "--from", "+15557654321", "--body",
+                "Hi {{name",
+            ])
+            #expect(bad.0 == 64)
+            #expect(bad.1.contains("body: '{{' is never closed"))
+            let created = try await run([
+                "campaign", "create", "--account", "main", "--name", "spring", "--from", "+15557654321", "--body",
+                "Hi {{name}}",
+            ])
+            #expect(created.0 == 0, "\(created.1)")
+            let path = NSTemporaryDirectory() + "cli-campaign-\(UInt32.random(in: 0...UInt32.max)).csv"
+            try "phone,name\n+12125550001,Ana\nnot-a-number,Ben\n+12125550003,Cy\n".write(
+                toFile: path, atomically: true, encoding: .utf8)
+            let imported = try await run([
+                "campaign", "import", "--account", "main", "--name", "spring", "--file", path,
+            ])
+            #expect(imported.0 == 0, "\(imported.1)")
+            #expect(imported.1.contains("rows 3: queued 2, duplicates 0, opted out 0, invalid 1"))
+            #expect(imported.1.contains("line 3: phone: 'not-a-number' is not a valid E.164 number"))
+            let status = try await run(["campaign", "status", "--account", "main", "--name", "spring", "--json"])
+            #expect(status.1.contains(#""jobs":{"available":2}"#), "\(status.1)")
+            let missing = try await run(["campaign", "pause", "--account", "main", "--name", "autumn"])
+            #expect(missing.0 == 64)
+            #expect(missing.1.contains("has no campaign 'autumn'"))
+        }
+    }
+}

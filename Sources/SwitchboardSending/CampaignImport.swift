@@ -1,0 +1,185 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+import SwitchboardStore
+import Synchronization
+
+/// Imports a campaign's recipients from CSV, streaming: rows are read, validated and rendered a
+/// chunk at a time and copied into Postgres, so a million rows never sit in memory at once.
+///
+/// The header names the columns; `phone` (or `to`) is the recipient, every column is a template
+/// variable. A row with a bad number or a missing variable is reported with its line number and
+/// skipped; duplicates and opted-out recipients are counted.
+public struct CampaignImport: Sendable {
+    public struct Report: Sendable {
+        public var rows = 0
+        public var counts = CampaignImportCounts()
+        /// The first invalid rows, as "line N: field: problem".
+        public var invalid: [String] = []
+        public var invalidCount = 0
+    }
+
+    public let campaigns: CampaignStore
+    public static let chunkRows = 1000
+    public static let reportedInvalidRows = 50
+
+    public init(campaigns: CampaignStore) {
+        self.campaigns = campaigns
+    }
+
+    public func run(
+        path: String, campaign: CampaignRecord, progress: @escaping @Sendable (Int) -> Void = { _ in }
+    ) async throws -> Report {
+        guard let file = fopen(path, "r") else {
+            throw InputError(field: "file", problem: "cannot open \(path)")
+        }
+        defer { fclose(file) }
+        let reader = LineReader(file: file)
+        guard let header = reader.next() else { throw InputError(field: "file", problem: "\(path) is empty") }
+        let columns = try CSV.fields(header, line: 1)
+        guard let phoneColumn = columns.firstIndex(of: "phone") ?? columns.firstIndex(of: "to") else {
+            throw InputError(
+                field: "file", problem: "the header has no 'phone' (or 'to') column: \(columns.joined(separator: ","))")
+        }
+        var template = try campaign.template.decode([String: JSONValue].self)
+        template["to"] = .string("{{phone}}")
+        let state = ImportState()
+        let rows = CampaignRows(
+            reader: reader, columns: columns, phoneColumn: phoneColumn, template: template, campaign: campaign,
+            state: state,
+            progress: progress)
+        let counts = try await campaigns.importRecipients(
+            campaignID: campaign.id, accountID: campaign.accountID, kind: campaign.channel, rows: rows)
+        var report = state.report
+        report.counts = counts
+        return report
+    }
+}
+
+/// Invalid rows and the row count, shared with the chunk producer.
+final class ImportState: Sendable {
+    private let storage = Mutex(CampaignImport.Report())
+    var report: CampaignImport.Report { storage.withLock { $0 } }
+
+    func row() { storage.withLock { $0.rows += 1 } }
+
+    func invalid(line: Int, _ error: InputError) {
+        storage.withLock { report in
+            report.invalidCount += 1
+            if report.invalid.count < CampaignImport.reportedInvalidRows {
+                report.invalid.append("line \(line): \(error)")
+            }
+        }
+    }
+}
+
+/// The COPY rows (`line \t recipient \t payload`) of an import, a chunk at a time.
+struct CampaignRows: AsyncSequence {
+    typealias Element = [UInt8]
+    let reader: LineReader
+    let columns: [String]
+    let phoneColumn: Int
+    let template: [String: JSONValue]
+    let campaign: CampaignRecord
+    let state: ImportState
+    let progress: @Sendable (Int) -> Void
+
+    func makeAsyncIterator() -> Iterator { Iterator(rows: self) }
+
+    struct Iterator: AsyncIteratorProtocol {
+        let rows: CampaignRows
+        var line = 1
+
+        mutating func next() async throws -> [UInt8]? {
+            var chunk: [UInt8] = []
+            var count = 0
+            while count < CampaignImport.chunkRows, let text = rows.reader.next() {
+                line += 1
+                if text.isEmpty { continue }
+                rows.state.row()
+                count += 1
+                do {
+                    let (recipient, payload) = try rows.render(text, line: line)
+                    chunk.append(contentsOf: "\(line)\t\(recipient)\t".utf8)
+                    JobStore.appendField(payload, to: &chunk)
+                    chunk.append(10)
+                } catch let error as InputError {
+                    rows.state.invalid(line: line, error)
+                }
+            }
+            if count == 0 { return nil }
+            rows.progress(rows.state.report.rows)
+            return chunk
+        }
+    }
+
+    func render(_ text: String, line: Int) throws -> (String, String) {
+        let fields = try CSV.fields(text, line: line)
+        guard fields.count == columns.count else {
+            throw InputError(field: "row", problem: "has \(fields.count) fields; the header has \(columns.count)")
+        }
+        var variables: [String: JSONValue] = [:]
+        for (name, value) in zip(columns, fields) { variables[name] = .string(value) }
+        let phone = try PhoneNumber.normalise(fields[phoneColumn], field: columns[phoneColumn])
+        variables["phone"] = .string(phone.e164)
+        var object = template
+        object["variables"] = .object(variables)
+        let request = try SendJobs.decode(MessageRequest.self, JSONValue.object(object).jsonText)
+        var spec = try SendJobs.withQuietHours(
+            try request.resolve(channel: campaign.channel == "whatsapp" ? .whatsapp : .sms))
+        spec.campaignId = campaign.id
+        return (spec.to, try SendJobs.encode(spec).text)
+    }
+}
+
+/// Reads a file line by line with `getline` (no whole-file buffer).
+final class LineReader: @unchecked Sendable {
+    // One reader per import, used by one task at a time (the COPY producer).
+    let file: UnsafeMutablePointer<FILE>
+    init(file: UnsafeMutablePointer<FILE>) { self.file = file }
+
+    func next() -> String? {
+        var buffer: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(buffer) }
+        let length = getline(&buffer, &capacity, file)
+        guard length >= 0, let buffer else { return nil }
+        var text = String(cString: buffer)
+        while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+        return text
+    }
+}
+
+/// One CSV line: comma-separated, fields optionally in double quotes ("" inside quotes is a quote).
+enum CSV {
+    static func fields(_ line: String, line number: Int) throws(InputError) -> [String] {
+        var fields: [String] = []
+        var current = ""
+        var quoted = false
+        var iterator = Array(line)[...]
+        while let character = iterator.popFirst() {
+            if quoted {
+                if character == "\"" {
+                    if iterator.first == "\"" {
+                        current.append("\"")
+                        iterator.removeFirst()
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    current.append(character)
+                }
+            } else if character == "\"" && current.isEmpty {
+                quoted = true
+            } else if character == "," {
+                fields.append(current.trimmingCharacters(in: .whitespaces))
+                current = ""
+            } else {
+                current.append(character)
+            }
+        }
+        if quoted { throw InputError(field: "row", problem: "has an unterminated quoted field (line \(number))") }
+        fields.append(current.trimmingCharacters(in: .whitespaces))
+        return fields
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+
+public struct CampaignRecord: Sendable {
+    public var id: Int64
+    public var accountID: Int64
+    public var name: String
+    public var channel: String
+    public var template: PostgresJSON
+    public var state: String
+}
+
+/// What an import did.
+public struct CampaignImportCounts: Sendable, Equatable {
+    public var queued = 0
+    /// Already in the campaign, or repeated in the file.
+    public var duplicates = 0
+    public var optedOut = 0
+
+    public init(queued: Int = 0, duplicates: Int = 0, optedOut: Int = 0) {
+        self.queued = queued
+        self.duplicates = duplicates
+        self.optedOut = optedOut
+    }
+}
+
+/// Campaigns: creation, recipients, pause/resume/cancel, status.
+public struct CampaignStore: Sendable {
+    public let pool: PostgresPool
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    @discardableResult
+    public func create(accountID: Int64, name: String, channel: String, template: PostgresJSON) async throws -> Int64 {
+        try JobSpec.validateName(name, field: "name")
+        return try await pool.query(
+            """
+            INSERT INTO switchboard.campaigns (account_id, name, channel, template)
+            VALUES (\(accountID), \(name), \(channel), \(template)::jsonb) RETURNING id
+            """
+        )[0].decode(Int64.self, at: 0)
+    }
+
+    public func campaign(accountID: Int64, name: String) async throws -> CampaignRecord? {
+        try await pool.query(
+            """
+            SELECT id, account_id, name, channel, template, state FROM switchboard.campaigns
+            WHERE account_id = \(accountID) AND name = \(name)
+            """
+        ).first.map { row in
+            CampaignRecord(
+                id: try row.decode(Int64.self, at: 0), accountID: try row.decode(Int64.self, at: 1),
+                name: try row.decode(String.self, at: 2), channel: try row.decode(String.self, at: 3),
+                template: try row.decode(PostgresJSON.self, at: 4), state: try row.decode(String.self, at: 5))
+        }
+    }
+
+    /// The campaign's state (`active`, `paused`, `cancelled`), or nil if it is gone.
+    public func state(id: Int64) async throws -> String? {
+        try await pool.query("SELECT state FROM switchboard.campaigns WHERE id = \(id)").first?.decode(
+            String.self, at: 0)
+    }
+
+    /// States of many campaigns at once (nil for a campaign that no longer exists).
+    public func states(ids: [Int64]) async throws -> [String?] {
+        let rows = try await pool.query(
+            """
+            SELECT c.state FROM unnest(\(ids)::bigint[]) WITH ORDINALITY AS i(id, n)
+            LEFT JOIN switchboard.campaigns c ON c.id = i.id ORDER BY i.n
+            """)
+        return try rows.map { try $0.decode(String?.self, at: 0) }
+    }
+
+    /// Pauses or resumes. Paused jobs are held by the worker's check before each send.
+    public func setState(id: Int64, _ state: String) async throws {
+        try await pool.query("UPDATE switchboard.campaigns SET state = \(state), updated_at = now() WHERE id = \(id)")
+    }
+
+    /// Cancels the campaign and every job of it that has not started; returns how many jobs.
+    @discardableResult
+    public func cancel(id: Int64) async throws -> Int {
+        try await pool.transaction { connection in
+            try await connection.query(
+                "UPDATE switchboard.campaigns SET state = 'cancelled', updated_at = now() WHERE id = \(id)")
+            return try await connection.query(
+                """
+                UPDATE switchboard.jobs SET state = 'cancelled', finished_at = now(),
+                    errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', now(),
+                        'error', 'campaign cancelled', 'kind', 'cancelled'))
+                WHERE payload ? 'campaignId' AND (payload ->> 'campaignId')::bigint = \(id) AND state = 'available'
+                """
+            ).affectedRows
+        }
+    }
+
+    /// Adds recipients from `COPY` text rows (`line \t recipient \t payload`), in one transaction:
+    /// each recipient once per campaign (the first line wins), suppressed ones recorded as
+    /// `opted_out` without a job, the rest queued as jobs of `kind`.
+    public func importRecipients<Source: AsyncSequence>(
+        campaignID: Int64, accountID: Int64, kind: String, rows: Source
+    ) async throws -> CampaignImportCounts where Source.Element == [UInt8] {
+        try await pool.withConnection { connection in
+            try await connection.transaction { connection in
+                try await connection.query(
+                    "CREATE TEMP TABLE campaign_staging (line integer, recipient text, payload jsonb) ON COMMIT DROP")
+                let staged = try await connection.copyFrom("COPY campaign_staging FROM STDIN", rows)
+                let result = try await connection.query(
+                    """
+                    WITH first AS (
+                        SELECT DISTINCT ON (recipient) line, recipient, payload FROM campaign_staging ORDER BY recipient, line
+                    ), added AS (
+                        INSERT INTO switchboard.campaign_recipients (campaign_id, recipient, line, status)
+                        SELECT \(campaignID), f.recipient, f.line,
+                               CASE WHEN EXISTS (SELECT 1 FROM switchboard.suppressions s
+                                                 WHERE s.account_id = \(accountID) AND s.address = f.recipient
+                                                   AND s.scope = 'account') THEN 'opted_out' ELSE 'queued' END
+                        FROM first f
+                        ON CONFLICT (campaign_id, recipient) DO NOTHING
+                        RETURNING recipient, status
+                    ), jobs AS (
+                        INSERT INTO switchboard.jobs (kind, payload, max_attempts)
+                        SELECT \(kind), f.payload, 10 FROM added a JOIN first f USING (recipient) WHERE a.status = 'queued'
+                        RETURNING 1
+                    )
+                    SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM added WHERE status = 'opted_out'),
+                           (SELECT count(*) FROM added)
+                    """)
+                let queued = try result[0].decode(Int.self, at: 0)
+                let optedOut = try result[0].decode(Int.self, at: 1)
+                let added = try result[0].decode(Int.self, at: 2)
+                return CampaignImportCounts(queued: queued, duplicates: staged - added, optedOut: optedOut)
+            }
+        }
+    }
+
+    /// Jobs of the campaign per state, and its messages per delivery status.
+    public func status(id: Int64) async throws -> (jobs: [String: Int], deliveries: [String: Int], optedOut: Int) {
+        var jobs: [String: Int] = [:]
+        for row in try await pool.query(
+            """
+            SELECT state::text, count(*) FROM switchboard.jobs
+            WHERE payload ? 'campaignId' AND (payload ->> 'campaignId')::bigint = \(id) GROUP BY 1
+            """)
+        {
+            jobs[try row.decode(String.self, at: 0)] = try row.decode(Int.self, at: 1)
+        }
+        var deliveries: [String: Int] = [:]
+        for row in try await pool.query(
+            """
+            SELECT m.status, count(*) FROM switchboard.messages m JOIN switchboard.jobs j ON j.id = m.job_id
+            WHERE j.payload ? 'campaignId' AND (j.payload ->> 'campaignId')::bigint = \(id) GROUP BY 1
+            """)
+        {
+            deliveries[try row.decode(String.self, at: 0)] = try row.decode(Int.self, at: 1)
+        }
+        let optedOut = try await pool.query(
+            "SELECT count(*) FROM switchboard.campaign_recipients WHERE campaign_id = \(id) AND status = 'opted_out'"
+        )[0].decode(Int.self, at: 0)
+        return (jobs, deliveries, optedOut)
+    }
+}

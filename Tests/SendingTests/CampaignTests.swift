@@ -1,0 +1,94 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+import SwitchboardSending
+import SwitchboardStore
+import TestSupport
+import Testing
+
+@Suite struct CampaignTests {
+    func writeCSV(_ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "campaign-\(UInt32.random(in: 0...UInt32.max)).csv"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func makeCampaign(_ harness: SendingHarness, name: String) async throws -> CampaignRecord {
+        let account = try #require(try await harness.accounts.account(named: "main")).id
+        let template = PostgresJSON(
+            text: #"{"account": "main", "from": "+15557654321", "body": "Hi {{name}}, your code is {{code}}"}"#)
+        let campaigns = CampaignStore(pool: harness.db.pool)
+        try await campaigns.create(accountID: account, name: name, channel: "sms", template: template)
+        return try #require(try await campaigns.campaign(accountID: account, name: name))
+    }
+
+    @Test func importValidatesDeduplicatesAndSkipsOptedOut() async throws {
+        try await SendingHarness.with { harness, worker in
+            worker.beginShutdown()  // this test only imports
+            let campaign = try await makeCampaign(harness, name: "spring")
+            try await harness.deliveries.suppress(
+                accountID: campaign.accountID, address: "+12125550004", reason: "STOP", source: "keyword")
+            let csv = """
+                phone,name,code
+                (212) 555-0001,Ana,111
+                +12125550002,"Ben, Jr.",222
+                +1555,Broken,333
+                2125550001,Ana again,444
+                +12125550004,Opted,555
+                +12125550005,Short
+                +12125550006,Fay,666
+                """
+            let path = try writeCSV(csv)
+            let report = try await CampaignImport(campaigns: CampaignStore(pool: harness.db.pool)).run(
+                path: path, campaign: campaign)
+            #expect(report.rows == 7)
+            #expect(report.counts == CampaignImportCounts(queued: 3, duplicates: 1, optedOut: 1))
+            #expect(report.invalidCount == 2)
+            #expect(report.invalid[0].hasPrefix("line 4: phone: '+1555' is not a valid E.164 number"))
+            #expect(report.invalid[1] == "line 7: row: has 2 fields; the header has 3")
+            let bodies = try await harness.db.pool.query(
+                "SELECT payload->>'body' FROM switchboard.jobs ORDER BY payload->>'to'"
+            )
+            .map { try $0.decode(String.self, at: 0) }
+            #expect(
+                bodies == ["Hi Ana, your code is 111", "Hi Ben, Jr., your code is 222", "Hi Fay, your code is 666"])
+        }
+    }
+
+    @Test func pauseHoldsSendsAndCancelEndsThem() async throws {
+        try await SendingHarness.with { harness, _ in
+            let campaign = try await makeCampaign(harness, name: "flash")
+            let campaigns = CampaignStore(pool: harness.db.pool)
+            try await campaigns.setState(id: campaign.id, "paused")
+            let csv =
+                "phone,name,code\n"
+                + (0..<6).map { "+121255510\(String(format: "%02d", $0)),N\($0),\($0)" }.joined(separator: "\n")
+            _ = try await CampaignImport(campaigns: campaigns).run(path: try writeCSV(csv), campaign: campaign)
+            // Paused: the worker picks the jobs up and puts them back, sending nothing.
+            // Each hold gives its attempt back: at some moment all six are waiting, tried, at attempt 0.
+            #expect(
+                await eventually {
+                    try await harness.db.integer(
+                        "SELECT count(*) FROM switchboard.jobs WHERE attempted_at IS NOT NULL AND state = 'available' AND attempt = 0"
+                    ) == 6
+                })
+            #expect(await harness.simulator.messages().isEmpty)
+            try await campaigns.setState(id: campaign.id, "active")
+            #expect(await eventually { try await harness.db.jobCount(state: "completed") == 6 })
+            #expect(await harness.simulator.messages().count == 6)
+            let status = try await campaigns.status(id: campaign.id)
+            #expect(status.jobs["completed"] == 6)
+            #expect(status.deliveries.values.reduce(0, +) == 6)
+
+            let second = try await makeCampaign(harness, name: "cancelled")
+            try await campaigns.setState(id: second.id, "paused")
+            _ = try await CampaignImport(campaigns: campaigns).run(
+                path: try writeCSV(csv.replacingOccurrences(of: "+121255510", with: "+131255510")), campaign: second)
+            // Jobs waiting in the queue are cancelled at once; one a worker holds at that moment
+            // is cancelled by the worker's check before sending.
+            try await campaigns.cancel(id: second.id)
+            #expect(await eventually { try await campaigns.status(id: second.id).jobs["cancelled"] == 6 })
+            #expect(await harness.simulator.messages().count == 6, "nothing of the cancelled campaign was sent")
+        }
+    }
+}
