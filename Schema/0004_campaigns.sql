@@ -7,6 +7,10 @@ CREATE TABLE switchboard.campaigns (
     channel         text        NOT NULL DEFAULT 'sms' CHECK (channel IN ('sms', 'whatsapp')),
     -- The message as a MessageRequest JSON object without `to` and `variables` (validated on create).
     template        jsonb       NOT NULL,
+    -- Campaign-wide cap in messages per second across all its senders (NULL: none), and its
+    -- GCRA booking time.
+    rate_cap        double precision CHECK (rate_cap > 0),
+    tat             timestamptz NOT NULL DEFAULT '-infinity',
     -- active: sending; paused: jobs wait (checked before every send); cancelled: jobs end.
     state           text        NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'paused', 'cancelled')),
     created_at      timestamptz NOT NULL DEFAULT now(),

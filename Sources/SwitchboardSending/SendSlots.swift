@@ -27,21 +27,55 @@ struct SendSlots: Sendable {
         case rebook
     }
 
+    /// What a job keeps in its metadata while it waits: its sender slot, and its campaign slot
+    /// (once that has come, the campaign's share is used and is not booked again).
     struct Kept: Codable {
-        var reservation: SenderReservation
+        var reservation: SenderReservation?
+        var campaign: SenderReservation?
+    }
+
+    /// Under a campaign-wide cap: books the campaign's slot first. Returns nil to go on to the
+    /// sender's slot, or the outcome (a snooze keeping the booking) to return now.
+    func campaignGate(job: ClaimedJob, campaigns: CampaignStore, campaignID: Int64) async throws -> JobOutcome? {
+        let kept = try? job.metadata.decode(Kept.self)
+        if let slot = kept?.campaign?.slot, slot.timeIntervalSinceNow < 0.05 { return nil }
+        let result: ReservationResult
+        if let booked = kept?.campaign {
+            result = .reserved(booked)
+        } else {
+            result = try await campaigns.reserveSlot(id: campaignID, horizon: horizon)
+        }
+        switch result {
+        case .reserved(let reservation):
+            switch SlotPlan.plan(secondsUntilSlot: reservation.slot.timeIntervalSinceNow) {
+            case .sendNow: return nil
+            case .wait(let wait):
+                try await Task.sleep(for: wait)
+                return nil
+            case .snooze(let wait):
+                return .snoozed(
+                    delay: wait, metadata: try PostgresJSON.encoding(Kept(reservation: nil, campaign: reservation)).text
+                )
+            }
+        case .saturated(let retryAt):
+            return .snoozed(delay: .milliseconds(Int64(max(0.05, retryAt.timeIntervalSinceNow) * 1000)), metadata: "{}")
+        case .noSender:
+            return nil
+        }
     }
 
     func decide(job: ClaimedJob, spec: MessageSpec, accountID: Int64) async throws -> Decision {
         let units = spec.channel == .whatsapp ? 1 : max(1, spec.segments)
-        if let kept = try? job.metadata.decode(Kept.self),
-            Date().timeIntervalSince(kept.reservation.slot) <= Self.tolerance(kept.reservation, units: units)
+        let keptCampaign = (try? job.metadata.decode(Kept.self))?.campaign
+        if let kept = (try? job.metadata.decode(Kept.self))?.reservation,
+            Date().timeIntervalSince(kept.slot) <= Self.tolerance(kept, units: units)
         {
-            let decision = try await act(on: .reserved(kept.reservation), units: units)
+            let decision = try await act(on: .reserved(kept), units: units, keeping: keptCampaign)
             if case .rebook = decision {} else { return decision }
         }
         // Book a slot; if it is missed by more than the tolerance (a slow wake-up), book again.
         for _ in 0..<3 {
-            let decision = try await book(spec: spec, accountID: accountID, units: units)
+            let decision = try await book(spec: spec, accountID: accountID, units: units, keeping: keptCampaign)
             if case .rebook = decision { continue }
             return decision
         }
@@ -50,10 +84,10 @@ struct SendSlots: Sendable {
 
     /// Calls: one slot per call on the account's calls-per-second limit.
     func decideCall(job: ClaimedJob, accounts: AccountStore, accountID: Int64) async throws -> Decision {
-        if let kept = try? job.metadata.decode(Kept.self),
-            Date().timeIntervalSince(kept.reservation.slot) <= Self.tolerance(kept.reservation, units: 1)
+        if let kept = (try? job.metadata.decode(Kept.self))?.reservation,
+            Date().timeIntervalSince(kept.slot) <= Self.tolerance(kept, units: 1)
         {
-            let decision = try await act(on: .reserved(kept.reservation), units: 1)
+            let decision = try await act(on: .reserved(kept), units: 1)
             if case .rebook = decision {} else { return decision }
         }
         for _ in 0..<3 {
@@ -65,7 +99,10 @@ struct SendSlots: Sendable {
         return .outcome(.snoozed(delay: .milliseconds(50), metadata: "{}"))
     }
 
-    private func book(spec: MessageSpec, accountID: Int64, units: Int) async throws -> Decision {
+    private func book(spec: MessageSpec, accountID: Int64, units: Int, keeping campaign: SenderReservation?)
+        async throws
+        -> Decision
+    {
         let result: ReservationResult
         if let poolName = spec.pool {
             guard let poolID = try await ids.poolID(accountID: accountID, name: poolName, senders: senders) else {
@@ -89,10 +126,12 @@ struct SendSlots: Sendable {
             // A From that is not a registered sender has no configured limit.
             return .send(from: nil)
         }
-        return try await act(on: result, units: units)
+        return try await act(on: result, units: units, keeping: campaign)
     }
 
-    private func act(on result: ReservationResult, units: Int) async throws -> Decision {
+    private func act(on result: ReservationResult, units: Int, keeping campaign: SenderReservation? = nil) async throws
+        -> Decision
+    {
         let now = Date()
         switch result {
         case .reserved(let reservation):
@@ -105,7 +144,7 @@ struct SendSlots: Sendable {
                 return Date().timeIntervalSince(reservation.slot) <= tolerance
                     ? .send(from: reservation.address) : .rebook
             case .snooze(let wait):
-                let kept = try PostgresJSON.encoding(Kept(reservation: reservation)).text
+                let kept = try PostgresJSON.encoding(Kept(reservation: reservation, campaign: campaign)).text
                 return .outcome(.snoozed(delay: wait, metadata: kept))
             }
         case .saturated(let retryAt):

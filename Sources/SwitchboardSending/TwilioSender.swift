@@ -18,7 +18,8 @@ public final class TwilioSender: Sendable {
     let suppressionChecks: Batcher<SuppressionCheck, Bool>
     let messageRows: Batcher<MessageRow, Void>
     /// Campaign states, read before every campaign send so a pause takes effect at once.
-    let campaignStates: Batcher<Int64, String?>
+    let campaignStates: Batcher<Int64, (state: String?, rateCap: Double?)>
+    let campaigns: CampaignStore
 
     struct SuppressionCheck: Sendable {
         var accountID: Int64
@@ -41,6 +42,7 @@ public final class TwilioSender: Sendable {
             try await deliveries.suppressed(checks.map { ($0.accountID, $0.address, $0.sender) })
         }
         let campaigns = CampaignStore(pool: deliveries.pool)
+        self.campaigns = campaigns
         campaignStates = Batcher { ids in try await campaigns.states(ids: ids) }
         messageRows = Batcher { rows in
             try await deliveries.record(rows)
@@ -70,12 +72,10 @@ public final class TwilioSender: Sendable {
         case .success(let entry): account = entry
         case .failure(let refusal): return refusal.outcome
         }
+        var campaignCap: Double?
         if let campaignID = spec.campaignId {
-            switch try await campaignStates.submit(campaignID) {
-            case "active": break
-            case "paused": return .snoozed(delay: .seconds(1), metadata: job.metadata.text)
-            default: return .cancelled(reason: "campaign cancelled")
-            }
+            if let held = try await campaignHold(campaignID, job) { return held }
+            campaignCap = try await campaignStates.submit(campaignID).rateCap
         }
         if let wait = SendJobs.quietWait(window: spec.sendWindow, timezone: spec.timezone) {
             // Outside the recipient's send window: wait for it to open (no attempt used).
@@ -97,12 +97,19 @@ public final class TwilioSender: Sendable {
                 return .outcomeUnknown(error: failure.description)
             }
         }
+        if let campaignID = spec.campaignId, campaignCap != nil,
+            let outcome = try await slots.campaignGate(job: job, campaigns: campaigns, campaignID: campaignID)
+        {
+            return outcome
+        }
         var from = spec.from
         switch try await slots.decide(job: job, spec: spec, accountID: account.record.id) {
         case .send(let reserved): from = reserved ?? spec.from
         case .outcome(let outcome): return outcome
         case .rebook: return .snoozed(delay: .milliseconds(50), metadata: "{}")
         }
+        // Waiting for the slot may have taken a moment: a pause in the meantime still holds.
+        if let campaignID = spec.campaignId, let held = try await campaignHold(campaignID, job) { return held }
         var request = CreateMessageRequest(
             to: spec.to, from: from, messagingServiceSID: spec.messagingServiceSid, body: spec.body)
         request.mediaURLs = spec.mediaUrls
@@ -233,6 +240,16 @@ public final class TwilioSender: Sendable {
             sid: adopted.sid, jobID: job.id, accountID: account.record.id, to: spec.to, from: spec.from,
             status: adopted.status, origin: "reconciled")
         return adopted
+    }
+
+    /// nil when the campaign is active; otherwise the outcome that holds (paused) or ends
+    /// (cancelled) the job. Its metadata (kept bookings) survives a pause.
+    func campaignHold(_ campaignID: Int64, _ job: ClaimedJob) async throws -> JobOutcome? {
+        switch try await campaignStates.submit(campaignID).state {
+        case "active": return nil
+        case "paused": return .snoozed(delay: .seconds(1), metadata: job.metadata.text)
+        default: return .cancelled(reason: "campaign cancelled")
+        }
     }
 
     // MARK: outcomes

@@ -34,12 +34,17 @@ public struct CampaignStore: Sendable {
     }
 
     @discardableResult
-    public func create(accountID: Int64, name: String, channel: String, template: PostgresJSON) async throws -> Int64 {
+    public func create(
+        accountID: Int64, name: String, channel: String, template: PostgresJSON, rateCap: Double? = nil
+    ) async throws -> Int64 {
         try JobSpec.validateName(name, field: "name")
+        if let rateCap, !(rateCap > 0 && rateCap.isFinite) {
+            throw InputError(field: "rate_cap", problem: "\(rateCap) must be a positive number of messages per second")
+        }
         return try await pool.query(
             """
-            INSERT INTO switchboard.campaigns (account_id, name, channel, template)
-            VALUES (\(accountID), \(name), \(channel), \(template)::jsonb) RETURNING id
+            INSERT INTO switchboard.campaigns (account_id, name, channel, template, rate_cap)
+            VALUES (\(accountID), \(name), \(channel), \(template)::jsonb, \(rateCap)) RETURNING id
             """
         )[0].decode(Int64.self, at: 0)
     }
@@ -64,14 +69,35 @@ public struct CampaignStore: Sendable {
             String.self, at: 0)
     }
 
-    /// States of many campaigns at once (nil for a campaign that no longer exists).
-    public func states(ids: [Int64]) async throws -> [String?] {
+    /// State and rate cap of many campaigns at once (state nil for a campaign that no longer exists).
+    public func states(ids: [Int64]) async throws -> [(state: String?, rateCap: Double?)] {
         let rows = try await pool.query(
             """
-            SELECT c.state FROM unnest(\(ids)::bigint[]) WITH ORDINALITY AS i(id, n)
+            SELECT c.state, c.rate_cap FROM unnest(\(ids)::bigint[]) WITH ORDINALITY AS i(id, n)
             LEFT JOIN switchboard.campaigns c ON c.id = i.id ORDER BY i.n
             """)
-        return try rows.map { try $0.decode(String?.self, at: 0) }
+        return try rows.map { (try $0.decode(String?.self, at: 0), try $0.decode(Double?.self, at: 1)) }
+    }
+
+    /// Books the campaign's next send slot under its rate cap, at most `horizon` ahead.
+    public func reserveSlot(id: Int64, horizon: Duration) async throws -> ReservationResult {
+        let rows = try await pool.query(
+            """
+            UPDATE switchboard.campaigns SET tat = greatest(tat, now()) + 1 / rate_cap * interval '1 second'
+            WHERE id = \(id) AND rate_cap IS NOT NULL AND greatest(tat, now()) <= now() + \(horizon.seconds) * interval '1 second'
+            RETURNING tat - 1 / rate_cap * interval '1 second', rate_cap
+            """)
+        if let row = rows.first {
+            return .reserved(
+                SenderReservation(
+                    senderID: id, address: "", slot: try row.decode(Date.self, at: 0),
+                    rate: try row.decode(Double.self, at: 1)))
+        }
+        let retry = try await pool.query(
+            "SELECT greatest(tat, now()) - \(horizon.seconds) * interval '1 second' FROM switchboard.campaigns WHERE id = \(id)"
+        )
+        guard let at = try retry.first?.decode(Date.self, at: 0) else { return .noSender }
+        return .saturated(retryAt: at)
     }
 
     /// Pauses or resumes. Paused jobs are held by the worker's check before each send.

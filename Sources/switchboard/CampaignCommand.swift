@@ -42,6 +42,7 @@ struct CampaignCommand: AsyncParsableCommand {
         @Option(help: "Number pool.") var pool: String?
         @Option(help: "Send window in the recipient's local time, e.g. 09:00-20:00.") var sendWindow: String?
         @Option(help: "Time zone for recipients whose number does not tell it.") var timezone: String?
+        @Option(help: "Campaign-wide cap in messages per second, across all its senders.") var rateCap: Double?
 
         func run() async throws {
             guard channel == "sms" || channel == "whatsapp" else {
@@ -69,7 +70,7 @@ struct CampaignCommand: AsyncParsableCommand {
                 try await CampaignStore(pool: pool).create(
                     accountID: try await accountID(named: target.account, pool: pool), name: target.name,
                     channel: channel,
-                    template: PostgresJSON(text: JSONValue.object(template).jsonText))
+                    template: PostgresJSON(text: JSONValue.object(template).jsonText), rateCap: rateCap)
             }
             print("campaign '\(target.name)' created (id \(id))")
         }

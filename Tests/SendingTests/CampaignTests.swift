@@ -55,6 +55,37 @@ import Testing
         }
     }
 
+    @Test func aCampaignRateCapHoldsAcrossItsSenders() async throws {
+        try await SendingHarness.with { harness, _ in
+            let account = try #require(try await harness.accounts.account(named: "main")).id
+            let senders = SenderStore(pool: harness.db.pool)
+            let a = try await senders.addSender(accountID: account, address: "+14155550001", kind: .longCode, rate: 10)
+            let b = try await senders.addSender(accountID: account, address: "+14155550002", kind: .longCode, rate: 10)
+            try await senders.createPool(accountID: account, name: "fast", senderIDs: [a, b])
+            let campaigns = CampaignStore(pool: harness.db.pool)
+            let id = try await campaigns.create(
+                accountID: account, name: "capped", channel: "sms",
+                template: PostgresJSON(text: #"{"account": "main", "pool": "fast", "body": "Hi {{name}}"}"#), rateCap: 4
+            )
+            let campaign = try #require(try await campaigns.campaign(accountID: account, name: "capped"))
+            #expect(campaign.id == id)
+            let csv =
+                "phone,name\n"
+                + (0..<12).map { "+121255520\(String(format: "%02d", $0)),N\($0)" }.joined(separator: "\n")
+            _ = try await CampaignImport(campaigns: campaigns).run(path: try writeCSV(csv), campaign: campaign)
+            #expect(await eventually { try await harness.db.jobCount(state: "completed") == 12 })
+            let times = await harness.simulator.messages().map(\.receivedAt).sorted()
+            // The senders could do 20/s together; the campaign is capped at 4/s.
+            for (index, start) in times.enumerated() {
+                let inWindow = times[index...].prefix { $0 - start < .seconds(1) }.count
+                #expect(inWindow <= 5, "at most 4 per second plus one at the boundary: \(inWindow)")
+            }
+            #expect((times.last! - times.first!).seconds > 2.0, "12 messages at 4/s span about 2.75 s")
+            let attempts = try await harness.db.integer("SELECT max(attempt) FROM switchboard.jobs")
+            #expect(attempts == 1)
+        }
+    }
+
     @Test func pauseHoldsSendsAndCancelEndsThem() async throws {
         try await SendingHarness.with { harness, _ in
             let campaign = try await makeCampaign(harness, name: "flash")
