@@ -49,7 +49,8 @@ public struct CampaignImport: Sendable {
             state: state,
             progress: progress)
         let counts = try await campaigns.importRecipients(
-            campaignID: campaign.id, accountID: campaign.accountID, kind: campaign.channel, rows: rows)
+            campaignID: campaign.id, accountID: campaign.accountID, kind: campaign.channel, rows: rows,
+            pacing: try await campaigns.pacing(campaign))
         var report = state.report
         report.counts = counts
         return report

@@ -32,6 +32,8 @@ struct SendSlots: Sendable {
     struct Kept: Codable {
         var reservation: SenderReservation?
         var campaign: SenderReservation?
+        /// Consecutive times this job found every sender booked beyond the horizon.
+        var saturated: Int?
     }
 
     /// Under a campaign-wide cap: books the campaign's slot first. Returns nil to go on to the
@@ -75,7 +77,9 @@ struct SendSlots: Sendable {
         }
         // Book a slot; if it is missed by more than the tolerance (a slow wake-up), book again.
         for _ in 0..<3 {
-            let decision = try await book(spec: spec, accountID: accountID, units: units, keeping: keptCampaign)
+            let decision = try await book(
+                spec: spec, accountID: accountID, units: units, keeping: keptCampaign,
+                saturatedRounds: (try? job.metadata.decode(Kept.self))?.saturated)
             if case .rebook = decision { continue }
             return decision
         }
@@ -99,10 +103,9 @@ struct SendSlots: Sendable {
         return .outcome(.snoozed(delay: .milliseconds(50), metadata: "{}"))
     }
 
-    private func book(spec: MessageSpec, accountID: Int64, units: Int, keeping campaign: SenderReservation?)
-        async throws
-        -> Decision
-    {
+    private func book(
+        spec: MessageSpec, accountID: Int64, units: Int, keeping campaign: SenderReservation?, saturatedRounds: Int?
+    ) async throws -> Decision {
         let result: ReservationResult
         if let poolName = spec.pool {
             guard let poolID = try await ids.poolID(accountID: accountID, name: poolName, senders: senders) else {
@@ -126,12 +129,13 @@ struct SendSlots: Sendable {
             // A From that is not a registered sender has no configured limit.
             return .send(from: nil)
         }
-        return try await act(on: result, units: units, keeping: campaign)
+        return try await act(on: result, units: units, keeping: campaign, saturatedRounds: saturatedRounds)
     }
 
-    private func act(on result: ReservationResult, units: Int, keeping campaign: SenderReservation? = nil) async throws
-        -> Decision
-    {
+    private func act(
+        on result: ReservationResult, units: Int, keeping campaign: SenderReservation? = nil,
+        saturatedRounds: Int? = nil
+    ) async throws -> Decision {
         let now = Date()
         switch result {
         case .reserved(let reservation):
@@ -148,10 +152,14 @@ struct SendSlots: Sendable {
                 return .outcome(.snoozed(delay: wait, metadata: kept))
             }
         case .saturated(let retryAt):
-            // Spread the retries of a backlog over a tenth of the horizon instead of waking all at once.
-            let spread = Double.random(in: 0...(horizon.seconds / 10))
-            let delay = max(0.05, retryAt.timeIntervalSince(now)) + spread
-            return .outcome(.snoozed(delay: .milliseconds(Int64(delay * 1000)), metadata: "{}"))
+            // A long backlog must not poll: each time a job finds the senders booked out, its retry
+            // is spread over a window twice as long (1 s, 2 s, 4 s … up to half the horizon), so the
+            // retry rate of a backlog decays instead of staying proportional to its size.
+            let rounds = (saturatedRounds ?? 0) + 1
+            let window = min(horizon.seconds / 2, pow(2, Double(min(rounds, 20)) - 1))
+            let delay = max(0.05, retryAt.timeIntervalSince(now)) + Double.random(in: 0...window)
+            let kept = try PostgresJSON.encoding(Kept(reservation: nil, campaign: campaign, saturated: rounds)).text
+            return .outcome(.snoozed(delay: .milliseconds(Int64(delay * 1000)), metadata: kept))
         case .noSender:
             return .outcome(.failed(error: "no sender can send this message", permanent: true))
         }

@@ -79,6 +79,21 @@ public struct CampaignStore: Sendable {
         return try rows.map { (try $0.decode(String?.self, at: 0), try $0.decode(Double?.self, at: 1)) }
     }
 
+    /// Messages per second the campaign can send: its cap, else the total rate of its pool's
+    /// senders (or its From sender's rate); nil when unlimited.
+    public func pacing(_ campaign: CampaignRecord) async throws -> Double? {
+        try await pool.query(
+            """
+            SELECT coalesce(c.rate_cap,
+                (SELECT sum(s.rate) FROM switchboard.pools p JOIN switchboard.pool_senders ps ON ps.pool_id = p.id
+                   JOIN switchboard.senders s ON s.id = ps.sender_id
+                 WHERE p.account_id = c.account_id AND p.name = c.template ->> 'pool' AND s.enabled),
+                (SELECT s.rate FROM switchboard.senders s WHERE s.account_id = c.account_id AND s.address = c.template ->> 'from'))
+            FROM switchboard.campaigns c WHERE c.id = \(campaign.id)
+            """
+        ).first?.decode(Double?.self, at: 0)
+    }
+
     /// Books the campaign's next send slot under its rate cap, at most `horizon` ahead.
     public func reserveSlot(id: Int64, horizon: Duration) async throws -> ReservationResult {
         let rows = try await pool.query(
@@ -125,8 +140,12 @@ public struct CampaignStore: Sendable {
     /// Adds recipients from `COPY` text rows (`line \t recipient \t payload`), in one transaction:
     /// each recipient once per campaign (the first line wins), suppressed ones recorded as
     /// `opted_out` without a job, the rest queued as jobs of `kind`.
+    ///
+    /// With `pacing` (messages per second the campaign can send), the jobs' `run_at` is spread at
+    /// that rate after any already queued, so a large import does not become a crowd of jobs all
+    /// asking for slots at once; the rate limiter still decides the exact send times.
     public func importRecipients<Source: AsyncSequence>(
-        campaignID: Int64, accountID: Int64, kind: String, rows: Source
+        campaignID: Int64, accountID: Int64, kind: String, rows: Source, pacing: Double? = nil
     ) async throws -> CampaignImportCounts where Source.Element == [UInt8] {
         try await pool.withConnection { connection in
             try await connection.transaction { connection in
@@ -146,9 +165,16 @@ public struct CampaignStore: Sendable {
                         FROM first f
                         ON CONFLICT (campaign_id, recipient) DO NOTHING
                         RETURNING recipient, status
+                    ), start AS (
+                        SELECT greatest(now(), coalesce(max(run_at), now())) AS at FROM switchboard.jobs
+                        WHERE state = 'available' AND payload ? 'campaignId' AND (payload ->> 'campaignId')::bigint = \(campaignID)
                     ), jobs AS (
-                        INSERT INTO switchboard.jobs (kind, payload, max_attempts)
-                        SELECT \(kind), f.payload, 10 FROM added a JOIN first f USING (recipient) WHERE a.status = 'queued'
+                        INSERT INTO switchboard.jobs (kind, payload, max_attempts, run_at)
+                        SELECT \(kind), f.payload, 10,
+                               CASE WHEN \(pacing)::float8 IS NULL THEN now()
+                                    ELSE (SELECT at FROM start)
+                                         + (row_number() OVER (ORDER BY f.line) - 1) / \(pacing)::float8 * interval '1 second' END
+                        FROM added a JOIN first f USING (recipient) WHERE a.status = 'queued'
                         RETURNING 1
                     )
                     SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM added WHERE status = 'opted_out'),

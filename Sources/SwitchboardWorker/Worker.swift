@@ -19,8 +19,9 @@ public final class Worker: Service, Sendable {
     let running = RunningJobs()
     let completer: Completer
     private let shuttingDown = Atomic<Bool>(false)
-    /// When a job this worker rescheduled becomes due.
-    private let nextDue = Mutex<ContinuousClock.Instant?>(nil)
+    /// When jobs this worker rescheduled become due, sorted (several hundred snoozed jobs each
+    /// need their own wake-up, not just the earliest).
+    private let dueTimes = Mutex<[ContinuousClock.Instant]>([])
     private let wakeups: AsyncStream<Void>
     private let wakeupContinuation: AsyncStream<Void>.Continuation
     /// Claims performed (for tests and the benchmark's query-rate figures).
@@ -207,10 +208,10 @@ public final class Worker: Service, Sendable {
         while !Task.isCancelled, !isShuttingDown {
             try? await Task.sleep(for: step)
             let now = ContinuousClock.now
-            let due = nextDue.withLock { due -> Bool in
-                guard let at = due, at <= now else { return false }
-                due = nil
-                return true
+            let due = dueTimes.withLock { times -> Bool in
+                let passed = times.prefix { $0 <= now }.count
+                times.removeFirst(passed)
+                return passed > 0
             }
             if due || now - lastPoll >= configuration.pollInterval {
                 lastPoll = now
@@ -219,10 +220,20 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    /// Notes that a job becomes due at `instant` (the earliest one wins).
+    /// Notes that a job becomes due at `instant`. Instants within 10 ms of one already noted
+    /// share its wake-up.
     private func noteDue(_ instant: ContinuousClock.Instant) {
-        nextDue.withLock { due in
-            if due == nil || instant < due! { due = instant }
+        dueTimes.withLock { times in
+            var low = 0
+            var high = times.count
+            while low < high {
+                let middle = (low + high) / 2
+                if times[middle] < instant { low = middle + 1 } else { high = middle }
+            }
+            for index in [low - 1, low] where index >= 0 && index < times.count {
+                if abs((times[index] - instant).seconds) < 0.01 { return }
+            }
+            times.insert(instant, at: low)
         }
     }
 

@@ -23,7 +23,9 @@ import Testing
                 }
                 try await group.waitForAll()
             }
-            #expect(peak.withLock { $0.max } == 3)
+            let highest = peak.withLock { $0.max }
+            #expect(highest <= 3, "never more connections than the limit")
+            #expect(highest >= 2, "the tasks really shared the pool")
             #expect(await db.pool.connectionCount <= 3)
         }
     }

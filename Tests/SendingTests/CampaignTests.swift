@@ -73,6 +73,11 @@ import Testing
                 "phone,name\n"
                 + (0..<12).map { "+121255520\(String(format: "%02d", $0)),N\($0)" }.joined(separator: "\n")
             _ = try await CampaignImport(campaigns: campaigns).run(path: try writeCSV(csv), campaign: campaign)
+            // The import spread the jobs at the campaign's pace (12 at 4/s: 2.75 s from first to last).
+            let spread = try await harness.db.pool.query(
+                "SELECT extract(epoch FROM max(run_at) - min(run_at))::float8 FROM switchboard.jobs")[0].decode(
+                    Double.self, at: 0)
+            #expect(abs(spread - 2.75) < 0.01)
             #expect(await eventually { try await harness.db.jobCount(state: "completed") == 12 })
             let times = await harness.simulator.messages().map(\.receivedAt).sorted()
             // The senders could do 20/s together; the campaign is capped at 4/s.

@@ -31,7 +31,7 @@ func makeAccount(_ db: TestDatabase) async throws -> Int64 {
             for (offset, expected) in zip(offsets, [0, 0.5, 1.0, 2.5]) {
                 #expect(abs(offset - expected) < 0.02, "\(offsets)")
             }
-            #expect(abs(slots[0].timeIntervalSinceNow) < 1, "an idle sender's first slot is now")
+            #expect(slots[0] <= Date(), "an idle sender's first slot is at once, not later")
         }
     }
 

@@ -18,6 +18,8 @@ struct RateLimitBench: AsyncParsableCommand {
     @Option(help: "Segments per second per sender.") var rate = 20.0
     @Option(help: "Seconds of backlog to send at full rate.") var seconds = 10.0
     @Option(help: "Worker concurrency.") var concurrency = 400
+    @Option(help: "How far ahead a sender may be booked (seconds); small values make a saturated backlog.")
+    var horizon = 300.0
 
     func run() async throws {
         try await options.withScratchDatabase(poolSize: 20) { pool, description in
@@ -56,7 +58,9 @@ struct RateLimitBench: AsyncParsableCommand {
 
         let sends = SendLog()
         var handlers = HandlerRegistry()
-        LimiterProbe.register(in: &handlers, senders: senderStore) { from, at in sends.append(from, at) }
+        LimiterProbe.register(in: &handlers, senders: senderStore, horizon: .milliseconds(Int64(horizon * 1000))) {
+            from, at in sends.append(from, at)
+        }
         var configuration = WorkerConfiguration()
         configuration.concurrency = concurrency
         configuration.batchSize = 200
@@ -92,20 +96,24 @@ struct RateLimitBench: AsyncParsableCommand {
             }
         }
         let queriesPerMessage = Double(transactionsAfter - transactionsBefore) / Double(messages)
+        let queriesPerSecond = Double(transactionsAfter - transactionsBefore) / max(span, 0.001)
         say(
             "sent \(all.count) in \(formatted(span, decimals: 2)) s (ideal \(formatted(ideal, decimals: 2)) s): "
                 + "achieved \(formatted(achieved * 100, decimals: 1))% of the configured rate")
         say("violations (a sender above rate + burst in some 1-second window): \(violations)")
         say(
-            "Postgres transactions per message: \(formatted(queriesPerMessage, decimals: 2)) (claims, reservations, snoozes, completions)"
-        )
+            "Postgres transactions per message: \(formatted(queriesPerMessage, decimals: 2)) (claims, reservations, snoozes, "
+                + "completions); \(formatted(queriesPerSecond, decimals: 1)) per second")
         say(
-            "method: one worker process, slots booked with switchboard.reserve_pool_sender (horizon 300 s), handler records the"
+            "method: one worker process, slots booked with switchboard.reserve_pool_sender (horizon \(formatted(horizon)) s), handler records the"
         )
         say("send instant instead of calling Twilio; transactions counted from pg_stat_database before and after.")
         if options.json {
             say(
-                "{\"achieved_fraction\": \(formatted(achieved, decimals: 4)), \"violations\": \(violations), \"queries_per_message\": \(formatted(queriesPerMessage, decimals: 3)), \"senders\": \(senders), \"rate\": \(rate)}"
+                "{\"achieved_fraction\": \(formatted(achieved, decimals: 4)), \"violations\": \(violations), "
+                    + "\"queries_per_message\": \(formatted(queriesPerMessage, decimals: 3)), "
+                    + "\"queries_per_s\": \(formatted(queriesPerSecond, decimals: 1)), \"senders\": \(senders), "
+                    + "\"rate\": \(rate), \"horizon_s\": \(horizon)}"
             )
         }
     }
