@@ -12,6 +12,8 @@ public actor PostgresConnection {
     private let executor: DedicatedThreadExecutor
     private var raw: RawConnection?
     private nonisolated let cancelToken = Mutex<CancelToken?>(nil)
+    /// True while a statement is on its way to or running on the server.
+    private nonisolated let executing = ExecutionFlag()
     private nonisolated let wakeFD: Int32
     public nonisolated let configuration: PostgresConfiguration
 
@@ -51,6 +53,8 @@ public actor PostgresConnection {
 
     private func runQuery(_ query: PostgresQuery) throws -> PostgresRows {
         try Task.checkCancellation()
+        executing.value.store(true, ordering: .releasing)
+        defer { executing.value.store(false, ordering: .releasing) }
         return try connection().execute(query)
     }
 
@@ -92,10 +96,23 @@ public actor PostgresConnection {
     @discardableResult
     public nonisolated func query(_ query: PostgresQuery) async throws -> PostgresRows {
         let token = cancelToken.withLock { $0 }
+        let executing = self.executing
         return try await withTaskCancellationHandler {
             try await self.runQuery(query)
         } onCancel: {
-            token?.cancel()
+            Self.cancel(token, while: executing)
+        }
+    }
+
+    /// A cancel request that reaches the server before the statement has started is ignored
+    /// there, so it is repeated (0, 100 ms, 500 ms, 2 s) while the statement is still running.
+    private static func cancel(_ token: CancelToken?, while executing: ExecutionFlag) {
+        guard let token else { return }
+        token.cancel()
+        for delay in [0.1, 0.5, 2.0] {
+            DispatchQueue.global().asyncAfter(deadline: .now() + delay) {
+                if executing.value.load(ordering: .acquiring) { token.cancel() }
+            }
         }
     }
 
@@ -168,4 +185,9 @@ public actor PostgresConnection {
     public nonisolated func backendPID() async -> Int32 { await runBackendPID() }
 
     public nonisolated func close() async { await runClose() }
+}
+
+/// Whether a connection is executing a statement (shared with cancel handlers).
+final class ExecutionFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }

@@ -40,7 +40,7 @@ public enum SlotPlan: Sendable, Equatable {
     /// the handler. A snooze ends `lead` before the slot, so the job is claimed again in time and
     /// waits the rest in the handler: claiming has some jitter, sleeping has little.
     public static func plan(
-        secondsUntilSlot: Double, maxInlineWait: Duration = .milliseconds(1500), lead: Duration = .milliseconds(250)
+        secondsUntilSlot: Double, maxInlineWait: Duration = .milliseconds(1500), lead: Duration = .milliseconds(600)
     ) -> SlotPlan {
         if secondsUntilSlot <= 0.002 { return .sendNow }
         let wait = Duration.milliseconds(Int64((secondsUntilSlot * 1000).rounded(.up)))

@@ -31,7 +31,10 @@ struct SendSlots: Sendable {
     /// (once that has come, the campaign's share is used and is not booked again).
     struct Kept: Codable {
         var reservation: SenderReservation?
+        /// A booked campaign slot not yet reached.
         var campaign: SenderReservation?
+        /// The campaign's slot was used: do not book another for this message.
+        var campaignDone: Bool?
         /// Consecutive times this job found every sender booked beyond the horizon.
         var saturated: Int?
     }
@@ -39,36 +42,45 @@ struct SendSlots: Sendable {
     /// Under a campaign-wide cap: books the campaign's slot first. Returns nil to go on to the
     /// sender's slot, or the outcome (a snooze keeping the booking) to return now.
     func campaignGate(job: ClaimedJob, campaigns: CampaignStore, campaignID: Int64) async throws -> JobOutcome? {
-        let kept = try? job.metadata.decode(Kept.self)
-        if let slot = kept?.campaign?.slot, slot.timeIntervalSinceNow < 0.05 { return nil }
-        let result: ReservationResult
-        if let booked = kept?.campaign {
-            result = .reserved(booked)
-        } else {
-            result = try await campaigns.reserveSlot(id: campaignID, horizon: horizon)
-        }
-        switch result {
-        case .reserved(let reservation):
+        if (try? job.metadata.decode(Kept.self))?.campaignDone == true { return nil }
+        var kept = (try? job.metadata.decode(Kept.self))?.campaign
+        for _ in 0..<3 {
+            let reservation: SenderReservation
+            if let booked = kept {
+                reservation = booked
+            } else {
+                switch try await campaigns.reserveSlot(id: campaignID, horizon: horizon) {
+                case .reserved(let booked): reservation = booked
+                case .saturated(let retryAt):
+                    return .snoozed(
+                        delay: .milliseconds(Int64(max(0.05, retryAt.timeIntervalSinceNow) * 1000)), metadata: "{}")
+                case .noSender: return nil
+                }
+            }
+            kept = nil
+            // Like a sender's slot: used on time or not at all, so the campaign never bunches up.
+            let tolerance = Self.tolerance(reservation, units: 1)
             switch SlotPlan.plan(secondsUntilSlot: reservation.slot.timeIntervalSinceNow) {
-            case .sendNow: return nil
+            case .sendNow:
+                if -reservation.slot.timeIntervalSinceNow <= tolerance { return nil }
             case .wait(let wait):
                 try await Task.sleep(for: wait)
-                return nil
+                if -reservation.slot.timeIntervalSinceNow <= tolerance { return nil }
             case .snooze(let wait):
                 return .snoozed(
                     delay: wait, metadata: try PostgresJSON.encoding(Kept(reservation: nil, campaign: reservation)).text
                 )
             }
-        case .saturated(let retryAt):
-            return .snoozed(delay: .milliseconds(Int64(max(0.05, retryAt.timeIntervalSinceNow) * 1000)), metadata: "{}")
-        case .noSender:
-            return nil
         }
+        return .snoozed(delay: .milliseconds(50), metadata: "{}")
     }
 
-    func decide(job: ClaimedJob, spec: MessageSpec, accountID: Int64) async throws -> Decision {
+    func decide(job: ClaimedJob, spec: MessageSpec, accountID: Int64, campaignDone: Bool = false) async throws
+        -> Decision
+    {
         let units = spec.channel == .whatsapp ? 1 : max(1, spec.segments)
-        let keptCampaign = (try? job.metadata.decode(Kept.self))?.campaign
+        // Carried into any snooze below, so a used campaign slot is not booked again.
+        let keptCampaign: Bool? = campaignDone ? true : nil
         if let kept = (try? job.metadata.decode(Kept.self))?.reservation,
             Date().timeIntervalSince(kept.slot) <= Self.tolerance(kept, units: units)
         {
@@ -104,7 +116,7 @@ struct SendSlots: Sendable {
     }
 
     private func book(
-        spec: MessageSpec, accountID: Int64, units: Int, keeping campaign: SenderReservation?, saturatedRounds: Int?
+        spec: MessageSpec, accountID: Int64, units: Int, keeping campaign: Bool?, saturatedRounds: Int?
     ) async throws -> Decision {
         let result: ReservationResult
         if let poolName = spec.pool {
@@ -133,7 +145,7 @@ struct SendSlots: Sendable {
     }
 
     private func act(
-        on result: ReservationResult, units: Int, keeping campaign: SenderReservation? = nil,
+        on result: ReservationResult, units: Int, keeping campaign: Bool? = nil,
         saturatedRounds: Int? = nil
     ) async throws -> Decision {
         let now = Date()
@@ -148,7 +160,7 @@ struct SendSlots: Sendable {
                 return Date().timeIntervalSince(reservation.slot) <= tolerance
                     ? .send(from: reservation.address) : .rebook
             case .snooze(let wait):
-                let kept = try PostgresJSON.encoding(Kept(reservation: reservation, campaign: campaign)).text
+                let kept = try PostgresJSON.encoding(Kept(reservation: reservation, campaignDone: campaign)).text
                 return .outcome(.snoozed(delay: wait, metadata: kept))
             }
         case .saturated(let retryAt):
@@ -158,7 +170,7 @@ struct SendSlots: Sendable {
             let rounds = (saturatedRounds ?? 0) + 1
             let window = min(horizon.seconds / 2, pow(2, Double(min(rounds, 20)) - 1))
             let delay = max(0.05, retryAt.timeIntervalSince(now)) + Double.random(in: 0...window)
-            let kept = try PostgresJSON.encoding(Kept(reservation: nil, campaign: campaign, saturated: rounds)).text
+            let kept = try PostgresJSON.encoding(Kept(reservation: nil, campaignDone: campaign, saturated: rounds)).text
             return .outcome(.snoozed(delay: .milliseconds(Int64(delay * 1000)), metadata: kept))
         case .noSender:
             return .outcome(.failed(error: "no sender can send this message", permanent: true))

@@ -97,13 +97,15 @@ public final class TwilioSender: Sendable {
                 return .outcomeUnknown(error: failure.description)
             }
         }
-        if let campaignID = spec.campaignId, campaignCap != nil,
-            let outcome = try await slots.campaignGate(job: job, campaigns: campaigns, campaignID: campaignID)
-        {
-            return outcome
+        var campaignDone = false
+        if let campaignID = spec.campaignId, campaignCap != nil {
+            if let outcome = try await slots.campaignGate(job: job, campaigns: campaigns, campaignID: campaignID) {
+                return outcome
+            }
+            campaignDone = true
         }
         var from = spec.from
-        switch try await slots.decide(job: job, spec: spec, accountID: account.record.id) {
+        switch try await slots.decide(job: job, spec: spec, accountID: account.record.id, campaignDone: campaignDone) {
         case .send(let reserved): from = reserved ?? spec.from
         case .outcome(let outcome): return outcome
         case .rebook: return .snoozed(delay: .milliseconds(50), metadata: "{}")

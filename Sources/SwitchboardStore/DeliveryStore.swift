@@ -135,18 +135,40 @@ public struct DeliveryStore: Sendable {
         )[0].decode(Bool.self, at: 0)
     }
 
-    /// The recipient opted back in (START): removes the suppression in that scope (and an
-    /// account-wide one). Returns how many were removed.
+    /// The recipient opted back in (START, or through the API): removes the suppression in that
+    /// scope (and an account-wide one) and records the opt-in. Returns how many were removed.
     @discardableResult
-    public func unsuppress(accountID: Int64, address: String, scope: String = "account", scopeValue: String = "")
-        async throws -> Int
-    {
+    public func unsuppress(
+        accountID: Int64, address: String, scope: String = "account", scopeValue: String = "", source: String = "api",
+        sourceMessageSID: String? = nil
+    ) async throws -> Int {
         try await pool.query(
             """
-            DELETE FROM switchboard.suppressions WHERE account_id = \(accountID) AND address = \(address)
-              AND (scope = 'account' OR (scope = \(scope) AND scope_value = \(scopeValue)))
+            WITH removed AS (
+                DELETE FROM switchboard.suppressions WHERE account_id = \(accountID) AND address = \(address)
+                  AND (scope = 'account' OR (scope = \(scope) AND scope_value = \(scopeValue)))
+                RETURNING 1
+            ), recorded AS (
+                INSERT INTO switchboard.consent_events (account_id, address, event, scope, scope_value, source, source_message_sid)
+                VALUES (\(accountID), \(address), 'opt_in', \(scope), \(scopeValue), \(source), \(sourceMessageSID))
+            )
+            SELECT count(*) FROM removed
             """
-        ).affectedRows
+        )[0].decode(Int.self, at: 0)
+    }
+
+    /// Every opt-out and opt-in of an address, oldest first.
+    public func consentHistory(accountID: Int64, address: String) async throws -> [(
+        event: String, source: String, at: Date
+    )] {
+        try await pool.query(
+            """
+            SELECT event, source, created_at FROM switchboard.consent_events
+            WHERE account_id = \(accountID) AND address = \(address) ORDER BY id
+            """
+        ).map {
+            (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1), try $0.decode(Date.self, at: 2))
+        }
     }
 
     public func suppress(
@@ -156,9 +178,13 @@ public struct DeliveryStore: Sendable {
     ) async throws {
         try await pool.query(
             """
-            INSERT INTO switchboard.suppressions (account_id, address, scope, scope_value, reason, source, source_message_sid)
-            VALUES (\(accountID), \(address), \(scope), \(scopeValue), \(reason), \(source), \(sourceMessageSID))
-            ON CONFLICT (account_id, address, scope, scope_value) DO NOTHING
+            WITH suppressed AS (
+                INSERT INTO switchboard.suppressions (account_id, address, scope, scope_value, reason, source, source_message_sid)
+                VALUES (\(accountID), \(address), \(scope), \(scopeValue), \(reason), \(source), \(sourceMessageSID))
+                ON CONFLICT (account_id, address, scope, scope_value) DO NOTHING
+            )
+            INSERT INTO switchboard.consent_events (account_id, address, event, scope, scope_value, source, reason, source_message_sid)
+            VALUES (\(accountID), \(address), 'opt_out', \(scope), \(scopeValue), \(source), \(reason), \(sourceMessageSID))
             """)
     }
 }

@@ -35,6 +35,9 @@ public struct Migration: Sendable {
         Migration(
             version: 4, name: "0004_campaigns.sql",
             sql: String(decoding: PackageResources._004_campaigns_sql, as: UTF8.self)),
+        Migration(
+            version: 5, name: "0005_consent.sql",
+            sql: String(decoding: PackageResources._005_consent_sql, as: UTF8.self)),
     ]
 }
 

@@ -74,14 +74,14 @@ import Testing
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<sleepers {
                     group.addTask {
-                        try await db.pool.query("SELECT pg_sleep(1.5)")
+                        try await db.pool.query("SELECT pg_sleep(8)")
                         finishedSleeps.increment()
                     }
                 }
                 // Wait until every sleeper is inside pg_sleep on the server.
-                let started = await eventually(timeout: .seconds(10), every: .milliseconds(5)) {
+                let started = await eventually(timeout: .seconds(6), every: .milliseconds(5)) {
                     let rows = try? await PostgresConnection.connect(db.configuration).query(
-                        "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(1.5)' AND state = 'active' AND datname = current_database()"
+                        "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(8)' AND state = 'active' AND datname = current_database()"
                     )
                     return (try? rows?[0].decode(Int.self, at: 0)) == sleepers
                 }

@@ -108,6 +108,6 @@ import Testing
         #expect(SlotPlan.plan(secondsUntilSlot: 0.001) == .sendNow)
         #expect(SlotPlan.plan(secondsUntilSlot: 0.4) == .wait(.milliseconds(400)))
         #expect(SlotPlan.plan(secondsUntilSlot: 1.5) == .wait(.milliseconds(1500)))
-        #expect(SlotPlan.plan(secondsUntilSlot: 10) == .snooze(.milliseconds(9750)))
+        #expect(SlotPlan.plan(secondsUntilSlot: 10) == .snooze(.milliseconds(9400)))
     }
 }

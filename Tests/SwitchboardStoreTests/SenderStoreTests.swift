@@ -18,13 +18,15 @@ func makeAccount(_ db: TestDatabase) async throws -> Int64 {
             let senders = SenderStore(pool: db.pool)
             let id = try await senders.addSender(
                 accountID: try await makeAccount(db), address: "+14155550001", kind: .longCode, rate: 2)
-            var slots: [Date] = []
-            for segments in [1, 1, 3, 1] {
-                guard
-                    case .reserved(let reservation) = try await senders.reserve(
-                        senderID: id, segments: segments, horizon: .seconds(30))
-                else { Issue.record("expected a reservation"); return }
-                slots.append(reservation.slot)
+            // Booked in one transaction (one `now()`), so the pacing shows however slow the machine is.
+            let slots = try await db.pool.transaction { connection in
+                var slots: [Date] = []
+                for segments in [1, 1, 3, 1] {
+                    let row = try await connection.query(
+                        "SELECT slot FROM switchboard.reserve_sender(\(id), \(Double(segments)), 30)")[0]
+                    slots.append(try row.decode(Date.self, at: 0))
+                }
+                return slots
             }
             let offsets = slots.map { $0.timeIntervalSince(slots[0]) }
             // 1 segment = 0.5 s at 2 segments/s; the 3-segment message books 1.5 s.
@@ -181,6 +183,10 @@ func makeAccount(_ db: TestDatabase) async throws -> Int64 {
             #expect(
                 !(try await store.isSuppressed(
                     accountID: account, address: "+15550000001", sender: "+14155550001", pool: nil)))
+            // The history keeps both: when and how.
+            let history = try await store.consentHistory(accountID: account, address: "+15550000001")
+            #expect(history.map(\.event) == ["opt_out", "opt_in"])
+            #expect(history.map(\.source) == ["keyword", "api"])
             let error = await #expect(throws: PostgresError.self) {
                 try await store.suppress(accountID: account, address: "+15550000003", reason: "x", source: "rumour")
             }
