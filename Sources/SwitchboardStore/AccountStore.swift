@@ -85,25 +85,7 @@ public struct AccountStore: Sendable {
     /// Books the account's next call slot (Twilio meters calls per second per account), at most
     /// `horizon` ahead.
     public func reserveCallSlot(accountID: Int64, horizon: Duration) async throws -> ReservationResult {
-        let rows = try await pool.query(
-            """
-            UPDATE switchboard.accounts
-            SET calls_tat = greatest(calls_tat, now()) + 1 / calls_per_second * interval '1 second'
-            WHERE id = \(accountID) AND greatest(calls_tat, now()) <= now() + \(horizon.seconds) * interval '1 second'
-            RETURNING calls_tat - 1 / calls_per_second * interval '1 second', calls_per_second
-            """)
-        if let row = rows.first {
-            return .reserved(
-                SenderReservation(
-                    senderID: accountID, address: "", slot: try row.decode(Date.self, at: 0),
-                    rate: try row.decode(Double.self, at: 1)))
-        }
-        let retry = try await pool.query(
-            """
-            SELECT greatest(calls_tat, now()) - \(horizon.seconds) * interval '1 second' FROM switchboard.accounts WHERE id = \(accountID)
-            """)
-        guard let at = try retry.first?.decode(Date.self, at: 0) else { return .noSender }
-        return .saturated(retryAt: at)
+        try await RowRateLimit.accountCalls.reserve(pool: pool, id: accountID, horizon: horizon)
     }
 
     /// Sets the account's calls-per-second limit (Twilio: 1 by default; up to 30 self-serve).

@@ -96,23 +96,7 @@ public struct CampaignStore: Sendable {
 
     /// Books the campaign's next send slot under its rate cap, at most `horizon` ahead.
     public func reserveSlot(id: Int64, horizon: Duration) async throws -> ReservationResult {
-        let rows = try await pool.query(
-            """
-            UPDATE switchboard.campaigns SET tat = greatest(tat, now()) + 1 / rate_cap * interval '1 second'
-            WHERE id = \(id) AND rate_cap IS NOT NULL AND greatest(tat, now()) <= now() + \(horizon.seconds) * interval '1 second'
-            RETURNING tat - 1 / rate_cap * interval '1 second', rate_cap
-            """)
-        if let row = rows.first {
-            return .reserved(
-                SenderReservation(
-                    senderID: id, address: "", slot: try row.decode(Date.self, at: 0),
-                    rate: try row.decode(Double.self, at: 1)))
-        }
-        let retry = try await pool.query(
-            "SELECT greatest(tat, now()) - \(horizon.seconds) * interval '1 second' FROM switchboard.campaigns WHERE id = \(id)"
-        )
-        guard let at = try retry.first?.decode(Date.self, at: 0) else { return .noSender }
-        return .saturated(retryAt: at)
+        try await RowRateLimit.campaignCap.reserve(pool: pool, id: id, horizon: horizon)
     }
 
     /// Pauses or resumes. Paused jobs are held by the worker's check before each send.
