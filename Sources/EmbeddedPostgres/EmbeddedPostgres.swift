@@ -148,7 +148,9 @@ public final class EmbeddedPostgres: Sendable {
 
     private static var ownerPrefix: String { getuid() == 0 ? "runuser -u postgres -- " : "" }
 
-    static func findBinDirectory() throws -> String {
+    /// Where the server binaries are (`initdb`, `pg_ctl`, `pgbench`): `PG_BINDIR`, `pg_config --bindir`,
+    /// or the newest `/usr/lib/postgresql/*/bin`.
+    public static func findBinDirectory() throws -> String {
         if let configured = ProcessInfo.processInfo.environment["PG_BINDIR"] {
             return configured
         }

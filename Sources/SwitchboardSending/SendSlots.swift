@@ -11,6 +11,14 @@ struct SendSlots: Sendable {
     let senders: SenderStore
     /// How far ahead a sender may be booked. Further out, jobs wait unbooked until it frees up.
     let horizon: Duration
+    /// Concurrent pool reservations share one transaction (one turn on each pool's lock).
+    let poolBookings: Batcher<SenderStore.PoolRequest, ReservationResult>
+
+    init(senders: SenderStore, horizon: Duration) {
+        self.senders = senders
+        self.horizon = horizon
+        poolBookings = Batcher(maxBatch: 200) { requests in try await senders.reserve(batch: requests, horizon: horizon) }
+    }
     /// A send may leave at most half a slot interval after its slot; later than that (the job was
     /// paused, the machine is busy) it would crowd the next slot, so the slot is given up and a new
     /// one booked. This is what keeps every 1-second window within the rate at the receiving end.
@@ -124,9 +132,10 @@ struct SendSlots: Sendable {
                 return .outcome(.failed(error: "pool: account has no pool named '\(poolName)'", permanent: true))
             }
             let recipient = try ChannelAddress(parsing: spec.to, field: "to")
-            result = try await senders.reserve(
-                poolID: poolID, recipient: recipient.number, capability: spec.channel.rawValue, segments: units,
-                horizon: horizon, recipientKey: spec.to)
+            let request = SenderStore.PoolRequest(
+                poolID: poolID, recipient: recipient.number, recipientKey: spec.to,
+                capability: spec.channel.rawValue, segments: units)
+            result = try await poolBookings.submit(request)
             if result == .noSender {
                 return .outcome(
                     .failed(

@@ -38,6 +38,9 @@ public struct Migration: Sendable {
         Migration(
             version: 5, name: "0005_consent.sql",
             sql: String(decoding: PackageResources._005_consent_sql, as: UTF8.self)),
+        Migration(
+            version: 6, name: "0006_pool_balance.sql",
+            sql: String(decoding: PackageResources._006_pool_balance_sql, as: UTF8.self)),
     ]
 }
 

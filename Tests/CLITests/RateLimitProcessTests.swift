@@ -91,10 +91,10 @@ import Testing
                 return
                     "\(number): \(times.count) msgs, first \(Int(times.first ?? 0)) ms, last \(Int(times.last ?? 0)) ms, \(slow) gaps > 0.75 s"
             }
-            // The issue asks for 10%. Known defect: concurrent reservers read slightly stale booking
-            // times, so the pool's numbers are not always evenly loaded (seen: 49 to 68 messages of
-            // 300), which stretches the run by up to ~14%; until that is fixed the bound is 20%.
-            #expect(span > 29.5 * 0.9 && span < 29.5 * 1.2, "took \(span) s; \(perNumber.joined(separator: "; "))")
+            print("rate drill: span \(span) s; \(perNumber.joined(separator: "; "))")
+            // Within 10% of the configured capacity (the numbers' bookings stay even, see
+            // PoolReservationTests).
+            #expect(span > 29.5 * 0.9 && span < 29.5 * 1.1, "took \(span) s; \(perNumber.joined(separator: "; "))")
             let attempts = try await db.integer("SELECT max(attempt) FROM switchboard.jobs")
             #expect(attempts == 1, "waiting for a slot consumed no attempt")
         }
