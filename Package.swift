@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "EmbeddedPostgres"]),
         .testTarget(
             name: "SwitchboardStoreTests",
-            dependencies: ["SwitchboardStore", "SwitchboardCore", "Postgres", "TestSupport", "EmbeddedPostgres"]
+            dependencies: ["SwitchboardStore", "SwitchboardCore", "Postgres", "TestSupport"]
         ),
         .testTarget(
             name: "SendingTests",

@@ -12,7 +12,7 @@ struct SendSlots: Sendable {
     /// How far ahead a sender may be booked. Further out, jobs wait unbooked until it frees up.
     let horizon: Duration
     /// Concurrent pool reservations share one transaction (one turn on each pool's lock).
-    let poolBookings: Batcher<SenderStore.PoolRequest, ReservationResult>
+    let poolBookings: Batcher<PoolSelection.Request, ReservationResult>
 
     init(senders: SenderStore, horizon: Duration) {
         self.senders = senders
@@ -132,9 +132,9 @@ struct SendSlots: Sendable {
                 return .outcome(.failed(error: "pool: account has no pool named '\(poolName)'", permanent: true))
             }
             let recipient = try ChannelAddress(parsing: spec.to, field: "to")
-            let request = SenderStore.PoolRequest(
-                poolID: poolID, recipient: recipient.number, recipientKey: spec.to,
-                capability: spec.channel.rawValue, segments: units)
+            let request = PoolSelection.Request(
+                pool: poolID, recipient: spec.to, countryCode: recipient.number.countryCode,
+                areaCode: recipient.number.areaCode, capability: spec.channel.rawValue, segments: units)
             result = try await poolBookings.submit(request)
             if result == .noSender {
                 return .outcome(

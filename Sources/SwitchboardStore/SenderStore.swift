@@ -121,59 +121,6 @@ public struct SenderStore: Sendable {
         return try Self.result(rows)
     }
 
-    /// Books `segments` on the best sender of a pool for `recipient` (sticky, country, area code,
-    /// least booked).
-    public func reserve(
-        poolID: Int64, recipient: PhoneNumber, capability: String, segments: Int, horizon: Duration,
-        recipientKey: String
-    ) async throws -> ReservationResult {
-        let rows = try await pool.query(
-            """
-            SELECT * FROM switchboard.reserve_pool_sender(\(poolID), \(recipientKey), \(recipient.countryCode),
-                \(recipient.areaCode), \(capability), \(Double(segments)), \(horizon.seconds))
-            """)
-        return try Self.result(rows)
-    }
-
-    /// One message's request to book a slot on a pool (see `reserve(poolID:…)`).
-    public struct PoolRequest: Sendable {
-        public var poolID: Int64
-        public var recipient: PhoneNumber
-        /// The recipient as written in the job (the sticky-sender key).
-        public var recipientKey: String
-        public var capability: String
-        public var segments: Int
-
-        public init(poolID: Int64, recipient: PhoneNumber, recipientKey: String, capability: String, segments: Int) {
-            self.poolID = poolID
-            self.recipient = recipient
-            self.recipientKey = recipientKey
-            self.capability = capability
-            self.segments = segments
-        }
-    }
-
-    /// Books slots for many messages in one transaction, in order, each as `reserve(poolID:…)`
-    /// would: one answer per request. (Reservations on a pool take turns, so a batch is one turn.)
-    public func reserve(batch requests: [PoolRequest], horizon: Duration) async throws -> [ReservationResult] {
-        guard !requests.isEmpty else { return [] }
-        let rows = try await pool.query(
-            """
-            SELECT ordinal, sender_id, address, slot, next_free, rate
-            FROM switchboard.reserve_pool_senders(\(requests.map(\.poolID))::bigint[],
-                \(requests.map(\.recipientKey))::text[], \(requests.map(\.recipient.countryCode))::int4[],
-                \(requests.map { Nullable($0.recipient.areaCode) })::text[], \(requests.map(\.capability))::text[],
-                \(requests.map { Double($0.segments) })::float8[], \(horizon.seconds))
-            """)
-        var results = [ReservationResult](repeating: .noSender, count: requests.count)
-        for row in rows {
-            let index = try row.decode(Int.self, at: 0) - 1
-            guard results.indices.contains(index) else { continue }
-            results[index] = try Self.result(row, offset: 1)
-        }
-        return results
-    }
-
     static func result(_ rows: PostgresRows) throws -> ReservationResult {
         guard let row = rows.first else { return .noSender }
         return try result(row, offset: 0)

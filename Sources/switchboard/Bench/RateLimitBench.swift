@@ -105,7 +105,7 @@ struct RateLimitBench: AsyncParsableCommand {
             "Postgres transactions per message: \(formatted(queriesPerMessage, decimals: 2)) (claims, reservations, snoozes, "
                 + "completions); \(formatted(queriesPerSecond, decimals: 1)) per second")
         say(
-            "method: one worker process, slots booked with switchboard.reserve_pool_sender (horizon \(formatted(horizon)) s), handler records the"
+            "method: one worker process, slots booked in batches as real sends do (one transaction per batch: the pool's turn, its senders locked and read, PoolSelection; horizon \(formatted(horizon)) s), handler records the"
         )
         say("send instant instead of calling Twilio; transactions counted from pg_stat_database before and after.")
         if options.json {
