@@ -70,11 +70,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "SwitchboardWebhook",
+            dependencies: [
+                "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "switchboard",
             dependencies: [
                 "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Postgres", "EmbeddedPostgres",
-                "SwitchboardSending", "Twilio", "TwilioSimulator",
+                "SwitchboardSending", "Twilio", "TwilioSimulator", "SwitchboardWebhook",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -111,6 +120,15 @@ let package = Package(
             dependencies: [
                 "SwitchboardSending", "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Postgres", "TestSupport",
                 "Twilio", "TwilioSimulator",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "WebhookTests",
+            dependencies: [
+                "SwitchboardWebhook", "SwitchboardSending", "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore",
+                "Postgres", "TestSupport", "Twilio", "TwilioSimulator",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -36,4 +36,10 @@ public enum DeliveryStatus {
         guard let from = callRanks[current] else { return true }
         return to > from
     }
+
+    /// Delivery error codes after which the address is suppressed: the recipient opted out
+    /// (21610), or the number cannot receive messages at all (30005 unknown handset, 30006
+    /// landline or unreachable carrier). Others (30003 handset off, 30007 filtered) are not the
+    /// recipient's doing and may pass.
+    public static let suppressingErrorCodes: Set<Int> = [21610, 30005, 30006]
 }

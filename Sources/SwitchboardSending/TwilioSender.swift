@@ -25,21 +25,28 @@ public final class TwilioSender: Sendable {
         var accountID: Int64
         var address: String
         var sender: String?
+        var pool: String?
     }
 
     let slots: SendSlots
 
+    /// Where `switchboard webhook` is reachable from Twilio (`SWITCHBOARD_PUBLIC_URL`): sends without
+    /// their own `statusCallback` ask for status callbacks there.
+    let webhookBaseURL: String?
+
     /// `horizon`: how far ahead a sender's slots may be booked (see `SendSlots`).
     public init(
-        client: TwilioClient, accounts: AccountStore, deliveries: DeliveryStore, horizon: Duration = .seconds(300)
+        client: TwilioClient, accounts: AccountStore, deliveries: DeliveryStore, horizon: Duration = .seconds(300),
+        webhookBaseURL: String? = nil
     ) {
+        self.webhookBaseURL = webhookBaseURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         slots = SendSlots(senders: SenderStore(pool: deliveries.pool), horizon: horizon)
         self.client = client
         self.accounts = accounts
         self.deliveries = deliveries
         cache = AccountCache(accounts: accounts)
         suppressionChecks = Batcher { checks in
-            try await deliveries.suppressed(checks.map { ($0.accountID, $0.address, $0.sender) })
+            try await deliveries.suppressed(checks.map { ($0.accountID, $0.address, $0.sender, $0.pool) })
         }
         let campaigns = CampaignStore(pool: deliveries.pool)
         self.campaigns = campaigns
@@ -81,7 +88,8 @@ public final class TwilioSender: Sendable {
             // Outside the recipient's send window: wait for it to open (no attempt used).
             return .snoozed(delay: wait, metadata: "{}")
         }
-        let check = SuppressionCheck(accountID: account.record.id, address: spec.to, sender: spec.from)
+        let check = SuppressionCheck(
+            accountID: account.record.id, address: spec.to, sender: spec.from, pool: spec.pool)
         if try await suppressionChecks.submit(check) {
             return .failed(error: "opted_out: the recipient has opted out; not sent", permanent: true)
         }
@@ -115,7 +123,7 @@ public final class TwilioSender: Sendable {
         var request = CreateMessageRequest(
             to: spec.to, from: from, messagingServiceSID: spec.messagingServiceSid, body: spec.body)
         request.mediaURLs = spec.mediaUrls
-        request.statusCallback = spec.statusCallback
+        request.statusCallback = spec.statusCallback ?? webhookBaseURL.map { $0 + "/twilio/messages/status" }
         request.contentSID = spec.contentSid
         request.contentVariables = spec.contentVariables
         request.validityPeriod = spec.validityPeriod
@@ -203,8 +211,8 @@ public final class TwilioSender: Sendable {
         request.timeout = spec.timeout
         request.timeLimit = spec.timeLimit
         request.machineDetection = spec.machineDetection
-        request.statusCallback = spec.statusCallback
-        if spec.statusCallback != nil {
+        request.statusCallback = spec.statusCallback ?? webhookBaseURL.map { $0 + "/twilio/calls/status" }
+        if request.statusCallback != nil {
             request.statusCallbackEvents = ["initiated", "ringing", "answered", "completed"]
         }
         do {

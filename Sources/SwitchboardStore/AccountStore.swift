@@ -107,6 +107,24 @@ public struct AccountStore: Sendable {
             )
             changed += 1
         }
+        // Webhook tokens of API-key accounts too.
+        let tokens = try await pool.query(
+            """
+            SELECT id, account_sid, webhook_token_sealed, webhook_token_key_id FROM switchboard.accounts
+            WHERE webhook_token_sealed IS NOT NULL AND webhook_token_key_id <> \(vault.currentKeyID)
+            """)
+        for row in tokens {
+            let accountSID = try row.decode(String.self, at: 1)
+            let token = try vault.open(
+                try row.decode(Data.self, at: 2), keyID: try row.decode(String.self, at: 3), accountSID: accountSID)
+            let (keyID, sealed) = try vault.seal(token, accountSID: accountSID)
+            try await pool.query(
+                """
+                UPDATE switchboard.accounts SET webhook_token_sealed = \(sealed), webhook_token_key_id = \(keyID)
+                WHERE id = \(try row.decode(Int64.self, at: 0))
+                """)
+            changed += 1
+        }
         return changed
     }
 

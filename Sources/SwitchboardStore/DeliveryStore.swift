@@ -52,6 +52,7 @@ public struct DeliveryStore: Sendable {
                 \(message.messagingServiceSID), \(message.body), \(message.segments), \(message.status), \(message.origin))
             ON CONFLICT (sid) DO NOTHING
             """)
+        try await StatusStore(pool: pool).applyPending(sids: [message.sid])
     }
 
     public func recordCall(
@@ -65,6 +66,7 @@ public struct DeliveryStore: Sendable {
             VALUES (\(sid), \(jobID), \(accountID), \(to), \(from), \(status), \(origin))
             ON CONFLICT (sid) DO NOTHING
             """)
+        try await StatusStore(pool: pool).applyPending(sids: [sid])
     }
 
     /// Which of these SIDs are already recorded (reconciliation must not adopt another job's message).
@@ -102,20 +104,27 @@ public struct DeliveryStore: Sendable {
                 \(messages.map(\.status))::text[], \(messages.map(\.origin))::text[])
             ON CONFLICT (sid) DO NOTHING
             """)
+        // Status callbacks that outran this insert wait in pending_statuses.
+        try await StatusStore(pool: pool).applyPending(sids: messages.map(\.sid))
     }
 
     // MARK: suppressions
 
-    /// For many (account, address, sender) triples at once: which are suppressed.
-    public func suppressed(_ checks: [(accountID: Int64, address: String, sender: String?)]) async throws -> [Bool] {
+    /// For many (account, address, sender, pool) checks at once: which are suppressed (account-wide,
+    /// for that sender, or for that pool).
+    public func suppressed(_ checks: [(accountID: Int64, address: String, sender: String?, pool: String?)]) async throws
+        -> [Bool]
+    {
         guard !checks.isEmpty else { return [] }
         let rows = try await pool.query(
             """
             SELECT c.n, EXISTS (SELECT 1 FROM switchboard.suppressions s
                 WHERE s.account_id = c.account_id AND s.address = c.address
-                  AND (s.scope = 'account' OR (s.scope = 'sender' AND s.scope_value = c.sender)))
+                  AND (s.scope = 'account' OR (s.scope = 'sender' AND s.scope_value = c.sender)
+                       OR (s.scope = 'pool' AND s.scope_value = c.pool)))
             FROM unnest(\(checks.map(\.accountID))::bigint[], \(checks.map(\.address))::text[],
-                        \(checks.map { $0.sender ?? "" })::text[]) WITH ORDINALITY AS c(account_id, address, sender, n)
+                        \(checks.map { $0.sender ?? "" })::text[], \(checks.map { $0.pool ?? "" })::text[])
+                 WITH ORDINALITY AS c(account_id, address, sender, pool, n)
             ORDER BY c.n
             """)
         return try rows.map { try $0.decode(Bool.self, at: 1) }
@@ -143,18 +152,28 @@ public struct DeliveryStore: Sendable {
         sourceMessageSID: String? = nil
     ) async throws -> Int {
         try await pool.query(
-            """
-            WITH removed AS (
-                DELETE FROM switchboard.suppressions WHERE account_id = \(accountID) AND address = \(address)
-                  AND (scope = 'account' OR (scope = \(scope) AND scope_value = \(scopeValue)))
-                RETURNING 1
-            ), recorded AS (
-                INSERT INTO switchboard.consent_events (account_id, address, event, scope, scope_value, source, source_message_sid)
-                VALUES (\(accountID), \(address), 'opt_in', \(scope), \(scopeValue), \(source), \(sourceMessageSID))
-            )
-            SELECT count(*) FROM removed
-            """
+            Self.unsuppressQuery(
+                accountID: accountID, address: address, scope: scope, scopeValue: scopeValue, source: source,
+                sourceMessageSID: sourceMessageSID)
         )[0].decode(Int.self, at: 0)
+    }
+
+    /// Removes the suppression in that scope (and an account-wide one), records the opt-in, and
+    /// returns how many were removed.
+    static func unsuppressQuery(
+        accountID: Int64, address: String, scope: String, scopeValue: String, source: String, sourceMessageSID: String?
+    ) -> PostgresQuery {
+        """
+        WITH removed AS (
+            DELETE FROM switchboard.suppressions WHERE account_id = \(accountID) AND address = \(address)
+              AND (scope = 'account' OR (scope = \(scope) AND scope_value = \(scopeValue)))
+            RETURNING 1
+        ), recorded AS (
+            INSERT INTO switchboard.consent_events (account_id, address, event, scope, scope_value, source, source_message_sid)
+            VALUES (\(accountID), \(address), 'opt_in', \(scope), \(scopeValue), \(source), \(sourceMessageSID))
+        )
+        SELECT count(*) FROM removed
+        """
     }
 
     /// Every opt-out and opt-in of an address, oldest first.
@@ -177,14 +196,24 @@ public struct DeliveryStore: Sendable {
         sourceMessageSID: String? = nil
     ) async throws {
         try await pool.query(
-            """
-            WITH suppressed AS (
-                INSERT INTO switchboard.suppressions (account_id, address, scope, scope_value, reason, source, source_message_sid)
-                VALUES (\(accountID), \(address), \(scope), \(scopeValue), \(reason), \(source), \(sourceMessageSID))
-                ON CONFLICT (account_id, address, scope, scope_value) DO NOTHING
-            )
-            INSERT INTO switchboard.consent_events (account_id, address, event, scope, scope_value, source, reason, source_message_sid)
-            VALUES (\(accountID), \(address), 'opt_out', \(scope), \(scopeValue), \(source), \(reason), \(sourceMessageSID))
-            """)
+            Self.suppressQuery(
+                accountID: accountID, address: address, scope: scope, scopeValue: scopeValue, reason: reason,
+                source: source, sourceMessageSID: sourceMessageSID))
+    }
+
+    /// Adds a suppression (if not there) and records the opt-out in the consent history.
+    static func suppressQuery(
+        accountID: Int64, address: String, scope: String, scopeValue: String, reason: String, source: String,
+        sourceMessageSID: String?
+    ) -> PostgresQuery {
+        """
+        WITH suppressed AS (
+            INSERT INTO switchboard.suppressions (account_id, address, scope, scope_value, reason, source, source_message_sid)
+            VALUES (\(accountID), \(address), \(scope), \(scopeValue), \(reason), \(source), \(sourceMessageSID))
+            ON CONFLICT (account_id, address, scope, scope_value) DO NOTHING
+        )
+        INSERT INTO switchboard.consent_events (account_id, address, event, scope, scope_value, source, reason, source_message_sid)
+        VALUES (\(accountID), \(address), 'opt_out', \(scope), \(scopeValue), \(source), \(reason), \(sourceMessageSID))
+        """
     }
 }

@@ -125,7 +125,12 @@ public struct JobStore: Sendable {
             UPDATE switchboard.jobs j SET
                 state = u.state::switchboard.job_state,
                 run_at = CASE WHEN u.state = 'available' THEN now() + coalesce(u.delay, 0) * interval '1 second' ELSE j.run_at END,
-                result = coalesce(u.result::jsonb, j.result),
+                -- Merged into an object the webhook may already have written (a delivery status that
+                -- outran the completion): the keys already there are newer and stay.
+                result = CASE WHEN u.result IS NULL THEN j.result
+                    WHEN jsonb_typeof(u.result::jsonb) = 'object' AND jsonb_typeof(j.result) = 'object'
+                        THEN u.result::jsonb || j.result
+                    ELSE u.result::jsonb END,
                 metadata = coalesce(u.metadata::jsonb, j.metadata),
                 errors = CASE WHEN u.error IS NULL THEN j.errors ELSE j.errors || jsonb_build_array(jsonb_build_object(
                     'attempt', j.attempt, 'at', now(), 'error', u.error, 'kind', u.error_kind)) END,

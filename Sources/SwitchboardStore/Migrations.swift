@@ -41,6 +41,9 @@ public struct Migration: Sendable {
         Migration(
             version: 6, name: "0006_pool_balance.sql",
             sql: String(decoding: PackageResources._006_pool_balance_sql, as: UTF8.self)),
+        Migration(
+            version: 7, name: "0007_webhooks.sql",
+            sql: String(decoding: PackageResources._007_webhooks_sql, as: UTF8.self)),
     ]
 }
 

@@ -6,7 +6,7 @@ struct AccountsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "accounts",
         abstract: "Manage Twilio accounts (secrets are encrypted with SWITCHBOARD_MASTER_KEY).",
-        subcommands: [Add.self, List.self, RotateKey.self])
+        subcommands: [Add.self, List.self, SetWebhookToken.self, RotateKey.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -46,6 +46,29 @@ struct AccountsCommand: AsyncParsableCommand {
                 let state = account.flagReason.map { "FLAGGED: \($0)" } ?? "ok"
                 print("\(account.name)\t\(account.accountSID)\tkey \(account.keyID)\t\(state)")
             }
+        }
+    }
+
+    struct SetWebhookToken: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-webhook-token",
+            abstract: "Store the auth token of an account that sends with an API key (read from standard input).",
+            discussion: """
+                Twilio signs webhooks with the account's auth token, which an API key account does not otherwise
+                store. Example:
+                  printf '%s' "$TWILIO_AUTH_TOKEN" | switchboard accounts set-webhook-token --name main
+                """)
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "The account's name.") var name: String
+
+        func run() async throws {
+            let vault = try masterKey()
+            let token = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            let found = try await database.withPool { pool in
+                try await AccountStore(pool: pool, vault: vault).setWebhookToken(name: name, token: token)
+            }
+            guard found else { throw CommandFailure("no account named '\(name)'") }
+            print("webhook token of '\(name)' saved (sealed with key '\(vault.currentKeyID)')")
         }
     }
 

@@ -13,14 +13,14 @@ struct Switchboard: AsyncParsableCommand {
               export DATABASE_URL=postgres://app@db:5432/switchboard
               switchboard migrate                    # create or upgrade the schema
               switchboard worker --concurrency 50    # run jobs until SIGTERM
+              switchboard webhook --port 8080        # Twilio's callbacks (SWITCHBOARD_PUBLIC_URL)
               switchboard enqueue noop --key order-42
               switchboard bench queue --json         # after swift build -c release
             """,
         subcommands: [
             DemoCommand.self, MigrateCommand.self, WorkerCommand.self, SendCommand.self, EnqueueCommand.self,
             JobsCommand.self, AccountsCommand.self, NumbersCommand.self, PoolsCommand.self, CampaignCommand.self,
-            SimulateCommand.self,
-            BenchCommand.self,
+            WebhookCommand.self, SimulateCommand.self, BenchCommand.self,
         ]
     )
 }

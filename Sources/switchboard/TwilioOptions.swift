@@ -59,13 +59,14 @@ struct TwilioOptions: ParsableArguments {
 
 /// The handlers a CLI worker runs: `noop`, plus `sms`, `whatsapp` and `voice` when a master key
 /// is configured (their credentials are encrypted with it).
-func workerHandlers(pool: PostgresPool, twilio: TwilioClient, vault: CredentialVault?, logger: Logger)
-    -> HandlerRegistry
-{
+func workerHandlers(
+    pool: PostgresPool, twilio: TwilioClient, vault: CredentialVault?, publicURL: String? = nil, logger: Logger
+) -> HandlerRegistry {
     var handlers = HandlerRegistry.standard
     if let vault {
         let sender = TwilioSender(
-            client: twilio, accounts: AccountStore(pool: pool, vault: vault), deliveries: DeliveryStore(pool: pool))
+            client: twilio, accounts: AccountStore(pool: pool, vault: vault), deliveries: DeliveryStore(pool: pool),
+            webhookBaseURL: publicURL)
         sender.register(in: &handlers)
     } else {
         logger.notice("no SWITCHBOARD_MASTER_KEY: sending (sms, whatsapp, voice) is disabled in this worker")

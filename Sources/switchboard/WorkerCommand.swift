@@ -46,8 +46,27 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Delete finished jobs older than this ('off' keeps them).")
     var retention: String = "7d"
 
+    @Option(
+        name: .customLong("public-url"),
+        help: """
+            Where `switchboard webhook` is reachable by Twilio (default: $SWITCHBOARD_PUBLIC_URL). Sends without \
+            their own statusCallback ask for status callbacks there.
+            """)
+    var publicURL: String?
+
+    var resolvedPublicURL: String? {
+        publicURL ?? ProcessInfo.processInfo.environment["SWITCHBOARD_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     func validate() throws {
         _ = try workerConfiguration()
+        if let url = resolvedPublicURL {
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil,
+                parsed.query == nil
+            else {
+                throw ValidationError("--public-url / SWITCHBOARD_PUBLIC_URL: '\(url)' is not an http(s) URL without a query")
+            }
+        }
     }
 
     /// The flags as a validated configuration; a bad value is a usage error naming its flag.
@@ -82,7 +101,8 @@ struct WorkerCommand: AsyncParsableCommand {
     ) async throws {
         try await database.withPool { pool in
             try await Migrator(pool: pool).requireUpToDate()
-            let handlers = workerHandlers(pool: pool, twilio: client, vault: vault, logger: logger)
+            let handlers = workerHandlers(
+                pool: pool, twilio: client, vault: vault, publicURL: resolvedPublicURL, logger: logger)
             let worker = try Worker(
                 store: JobStore(pool: pool), handlers: handlers, configuration: configuration, logger: logger)
             let group = ServiceGroup(

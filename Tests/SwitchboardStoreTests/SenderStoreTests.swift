@@ -169,14 +169,18 @@ func makeAccount(_ db: TestDatabase) async throws -> Int64 {
                     accountID: account, address: "+15550000001", sender: "+14155550002", pool: nil)))
             try await store.suppress(
                 accountID: account, address: "+15550000002", reason: "21610", source: "twilio_error")
+            try await store.suppress(
+                accountID: account, address: "+15550000003", scope: "pool", scopeValue: "promo", reason: "replied STOP",
+                source: "keyword")
             #expect(
                 try await store.isSuppressed(
                     accountID: account, address: "+15550000002", sender: "+14155550009", pool: nil))
             let batch = try await store.suppressed([
-                (account, "+15550000001", "+14155550001"), (account, "+15550000001", nil),
-                (account, "+15550000002", nil),
+                (account, "+15550000001", "+14155550001", nil), (account, "+15550000001", nil, nil),
+                (account, "+15550000002", nil, nil), (account, "+15550000003", nil, "promo"),
+                (account, "+15550000003", nil, "other"),
             ])
-            #expect(batch == [true, false, true])
+            #expect(batch == [true, false, true, true, false])
             #expect(
                 try await store.unsuppress(
                     accountID: account, address: "+15550000001", scope: "sender", scopeValue: "+14155550001") == 1)

@@ -1,0 +1,149 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+
+/// A status callback from Twilio for a message or call.
+public struct StatusUpdate: Sendable, Equatable {
+    public enum Resource: String, Sendable {
+        case message
+        case call
+    }
+
+    public var resource: Resource
+    public var sid: String
+    public var status: String
+    public var errorCode: Int?
+    /// Calls: seconds, on completion.
+    public var duration: Int?
+
+    public init(resource: Resource, sid: String, status: String, errorCode: Int? = nil, duration: Int? = nil) {
+        self.resource = resource
+        self.sid = sid
+        self.status = status
+        self.errorCode = errorCode
+        self.duration = duration
+    }
+}
+
+/// What applying a status callback did.
+public enum StatusApplication: Sendable, Equatable {
+    /// The row moved forward; `final` when the status is a final one (then a NOTIFY went out).
+    case applied(jobID: Int64?, accountID: Int64, to: String, final: Bool)
+    /// The row is already at or past this status (callbacks arrive out of order): nothing changed.
+    case stale(current: String)
+    /// No such message or call yet: kept until the worker records it.
+    case pending
+}
+
+/// Delivery statuses from status callbacks: rows only move forward, the job's result follows,
+/// final statuses are announced with `NOTIFY switchboard_deliveries` (payload: JSON with jobId,
+/// sid, status, errorCode) so producers can wait for a result.
+public struct StatusStore: Sendable {
+    public let pool: PostgresPool
+    public static let channel = "switchboard_deliveries"
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    /// Applies one callback in its own transaction.
+    public func apply(_ update: StatusUpdate) async throws -> StatusApplication {
+        try await pool.transaction { connection in
+            if let applied = try await Self.apply(update, on: connection) { return applied }
+            try await connection.query(
+                """
+                INSERT INTO switchboard.pending_statuses (resource, sid, status, error_code, duration_s)
+                VALUES (\(update.resource.rawValue), \(update.sid), \(update.status), \(update.errorCode), \(update.duration))
+                """)
+            return .pending
+        }
+    }
+
+    /// Applies callbacks that arrived before these SIDs were recorded (called right after the
+    /// worker records them), oldest first; a day-old pending callback is dropped.
+    public func applyPending(sids: [String]) async throws {
+        guard !sids.isEmpty else { return }
+        try await pool.transaction { connection in
+            let rows = try await connection.query(
+                """
+                DELETE FROM switchboard.pending_statuses
+                WHERE sid = ANY(\(sids)::text[]) OR received_at < now() - interval '1 day'
+                RETURNING resource, sid, status, error_code, duration_s, received_at, id
+                """)
+            let updates = try rows.map { row in
+                (
+                    id: try row.decode(Int64.self, at: 6),
+                    update: StatusUpdate(
+                        resource: StatusUpdate.Resource(rawValue: try row.decode(String.self, at: 0)) ?? .message,
+                        sid: try row.decode(String.self, at: 1), status: try row.decode(String.self, at: 2),
+                        errorCode: try row.decode(Int?.self, at: 3), duration: try row.decode(Int?.self, at: 4))
+                )
+            }.filter { sids.contains($0.update.sid) }.sorted { $0.id < $1.id }
+            for (_, update) in updates { _ = try await Self.apply(update, on: connection) }
+        }
+    }
+
+    /// nil when the row does not exist.
+    static func apply(_ update: StatusUpdate, on connection: PostgresConnection) async throws -> StatusApplication? {
+        let table = update.resource == .message ? "switchboard.messages" : "switchboard.calls"
+        guard
+            let row = try await connection.query(
+                """
+                SELECT status, job_id, account_id, to_address FROM \(unescaped: table) WHERE sid = \(update.sid) FOR UPDATE
+                """
+            ).first
+        else { return nil }
+        let current = try row.decode(String.self, at: 0)
+        let jobID = try row.decode(Int64?.self, at: 1)
+        let accountID = try row.decode(Int64.self, at: 2)
+        let to = try row.decode(String.self, at: 3)
+        let advances =
+            update.resource == .message
+            ? DeliveryStatus.messageAdvances(from: current, to: update.status)
+            : DeliveryStatus.callAdvances(from: current, to: update.status)
+        guard advances else { return .stale(current: current) }
+        let final =
+            update.resource == .message
+            ? DeliveryStatus.finalMessageStatuses.contains(update.status)
+            : DeliveryStatus.finalCallStatuses.contains(update.status)
+        switch update.resource {
+        case .message:
+            try await connection.query(
+                """
+                UPDATE switchboard.messages SET status = \(update.status), error_code = coalesce(\(update.errorCode), error_code),
+                    status_at = now(), updated_at = now()
+                WHERE sid = \(update.sid)
+                """)
+        case .call:
+            try await connection.query(
+                """
+                UPDATE switchboard.calls SET status = \(update.status), error_code = coalesce(\(update.errorCode), error_code),
+                    duration_s = coalesce(\(update.duration), duration_s), status_at = now(), updated_at = now()
+                WHERE sid = \(update.sid)
+                """)
+        }
+        if let jobID {
+            // Keys the worker's completion does not overwrite (it merges, existing keys first).
+            var fields: [String: JSONValue] = [
+                update.resource == .message ? "messageStatus" : "callStatus": .string(update.status)
+            ]
+            if let code = update.errorCode { fields["errorCode"] = .int(Int64(code)) }
+            if let duration = update.duration { fields["callDuration"] = .int(Int64(duration)) }
+            try await connection.query(
+                """
+                UPDATE switchboard.jobs SET result = coalesce(result, '{}'::jsonb) || \(JSONValue.object(fields).jsonText)::jsonb
+                WHERE id = \(jobID) AND (result IS NULL OR jsonb_typeof(result) = 'object')
+                """)
+        }
+        if final {
+            var payload: [String: JSONValue] = [
+                "sid": .string(update.sid), "status": .string(update.status),
+                "jobId": jobID.map { .int($0) } ?? .null, "resource": .string(update.resource.rawValue),
+            ]
+            if let code = update.errorCode { payload["errorCode"] = .int(Int64(code)) }
+            try await connection.query(
+                "SELECT pg_notify(\(Self.channel), \(JSONValue.object(payload).jsonText))")
+        }
+        return .applied(jobID: jobID, accountID: accountID, to: to, final: final)
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import SwitchboardCore
+
+/// Settings of `switchboard webhook`.
+public struct WebhookConfiguration: Sendable {
+    /// Address and port to listen on (port 0: any free port).
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// The base URL Twilio uses to reach this process (`SWITCHBOARD_PUBLIC_URL`), e.g.
+    /// `https://hooks.example.com`. Signatures are computed over it plus the request's path and
+    /// query, so behind a proxy it must be the public address, including any path prefix the
+    /// proxy removes.
+    public var publicURL: String
+    /// Larger request bodies are refused with 413 (Twilio's webhooks are a few kilobytes).
+    public var maxBodyBytes = 64 * 1024
+    /// An inbound message counts as a reply to the latest outbound message to its sender from the
+    /// same number or pool sent within this window.
+    public var replyWindow: Duration = .seconds(24 * 3600)
+    public var replies = KeywordReplies()
+
+    /// Answers to keyword messages (empty: answer nothing). With Twilio's default opt-out handling
+    /// on a long code, Twilio also answers STOP/START/HELP itself: set these empty there.
+    public struct KeywordReplies: Sendable, Equatable {
+        public var optOut = "You have been unsubscribed and will not receive more messages from this number. Reply START to resubscribe."
+        public var optIn = "You have been resubscribed to messages from this number. Reply STOP to unsubscribe, HELP for help."
+        public var help = "Reply STOP to unsubscribe. Msg & data rates may apply."
+        public init() {}
+    }
+
+    public init(publicURL: String) {
+        self.publicURL = publicURL
+    }
+
+    /// The public URL without a trailing slash.
+    var base: String { publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL }
+
+    public func validate() throws {
+        guard let url = URL(string: publicURL), let scheme = url.scheme, ["http", "https"].contains(scheme),
+            url.host != nil, url.query == nil
+        else {
+            throw InputError(
+                field: "SWITCHBOARD_PUBLIC_URL",
+                problem: "'\(publicURL)' is not an http(s) URL without a query (the address Twilio calls)")
+        }
+        guard (0...65535).contains(port) else { throw InputError(field: "port", problem: "\(port) is not a port") }
+        guard maxBodyBytes >= 1024 else {
+            throw InputError(field: "max_body_bytes", problem: "\(maxBodyBytes) is below 1024")
+        }
+        guard replyWindow > .zero else { throw InputError(field: "reply_window", problem: "must be positive") }
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import Hummingbird
+import Logging
+import Postgres
+import SwitchboardCore
+import SwitchboardStore
+import Twilio
+
+/// Twilio's routes: status callbacks for messages and calls, inbound messages; plus health and
+/// readiness for load balancers and orchestrators.
+struct WebhookRoutes: Sendable {
+    let configuration: WebhookConfiguration
+    let verifier: WebhookVerifier
+    let statuses: StatusStore
+    let inbound: InboundStore
+    let deliveries: DeliveryStore
+    let pool: PostgresPool
+    let logger: Logger
+
+    static let messageStatusPath = "/twilio/messages/status"
+    static let callStatusPath = "/twilio/calls/status"
+    static let inboundMessagePath = "/twilio/messages/inbound"
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("health") { _, _ in "ok" }
+        router.get("ready") { _, _ in
+            do {
+                try await pool.query("SELECT 1")
+                return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready")))
+            } catch {
+                return Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "database unreachable")))
+            }
+        }
+        router.post(RouterPath(stringLiteral: Self.messageStatusPath)) { request, _ in try await messageStatus(request) }
+        router.post(RouterPath(stringLiteral: Self.callStatusPath)) { request, _ in try await callStatus(request) }
+        router.post(RouterPath(stringLiteral: Self.inboundMessagePath)) { request, _ in try await inboundMessage(request) }
+    }
+
+    // MARK: status callbacks
+
+    func messageStatus(_ request: Request) async throws -> Response {
+        let webhook = try await verifier.verify(request)
+        guard let sid = webhook.form["MessageSid"] ?? webhook.form["SmsSid"] else {
+            throw HTTPError(.badRequest, message: "MessageSid is missing")
+        }
+        guard let status = webhook.form["MessageStatus"] ?? webhook.form["SmsStatus"] else {
+            throw HTTPError(.badRequest, message: "MessageStatus is missing")
+        }
+        let errorCode = try code(webhook.form["ErrorCode"], field: "ErrorCode")
+        guard DeliveryStatus.isKnownMessageStatus(status) else {
+            // Twilio adds statuses without notice: accept and ignore what we do not know.
+            logger.info("ignored an unknown message status", metadata: ["twilio.status": "\(status)"])
+            return Self.noContent
+        }
+        let applied = try await statuses.apply(
+            StatusUpdate(resource: .message, sid: sid, status: status, errorCode: errorCode))
+        if case .applied(_, let accountID, let to, _) = applied, let errorCode,
+            DeliveryStatus.suppressingErrorCodes.contains(errorCode)
+        {
+            try await deliveries.suppress(
+                accountID: accountID, address: to,
+                reason: "Twilio error \(errorCode): \(TwilioErrorClassification.summary(forCode: errorCode) ?? status)",
+                source: "twilio_error", sourceMessageSID: sid)
+        }
+        logger.debug(
+            "message status", metadata: ["twilio.message_sid": "\(sid)", "twilio.status": "\(status)", "applied": "\(applied)"])
+        return Self.noContent
+    }
+
+    func callStatus(_ request: Request) async throws -> Response {
+        let webhook = try await verifier.verify(request)
+        guard let sid = webhook.form["CallSid"] else { throw HTTPError(.badRequest, message: "CallSid is missing") }
+        guard let status = webhook.form["CallStatus"] else {
+            throw HTTPError(.badRequest, message: "CallStatus is missing")
+        }
+        let duration = try code(webhook.form["CallDuration"], field: "CallDuration")
+        guard DeliveryStatus.isKnownCallStatus(status) else {
+            logger.info("ignored an unknown call status", metadata: ["twilio.status": "\(status)"])
+            return Self.noContent
+        }
+        let errorCode = try code(webhook.form["ErrorCode"], field: "ErrorCode")
+        _ = try await statuses.apply(
+            StatusUpdate(resource: .call, sid: sid, status: status, errorCode: errorCode, duration: duration))
+        return Self.noContent
+    }
+
+    // MARK: inbound messages
+
+    func inboundMessage(_ request: Request) async throws -> Response {
+        let webhook = try await verifier.verify(request)
+        let form = webhook.form
+        guard let sid = form["MessageSid"] ?? form["SmsMessageSid"] ?? form["SmsSid"] else {
+            throw HTTPError(.badRequest, message: "MessageSid is missing")
+        }
+        guard let from = form["From"], !from.isEmpty else { throw HTTPError(.badRequest, message: "From is missing") }
+        guard let to = form["To"], !to.isEmpty else { throw HTTPError(.badRequest, message: "To is missing") }
+        let media = try code(form["NumMedia"], field: "NumMedia") ?? 0
+        let mediaURLs = (0..<min(media, 10)).compactMap { form["MediaUrl\($0)"] }
+        let outcome = try await inbound.record(
+            InboundMessage(
+                sid: sid, accountID: webhook.accountID, from: from, to: to, body: form["Body"] ?? "",
+                mediaURLs: mediaURLs, messagingServiceSID: form["MessagingServiceSid"]),
+            replyWindow: configuration.replyWindow)
+        logger.debug(
+            "inbound message",
+            metadata: [
+                "twilio.message_sid": "\(sid)", "intent": "\(outcome.intent?.rawValue ?? "reply")",
+                "job.id": "\(outcome.jobID.map(String.init) ?? "-")",
+            ])
+        let reply: String
+        switch outcome.intent {
+        case .optOut?: reply = configuration.replies.optOut
+        case .optIn?: reply = configuration.replies.optIn
+        case .help?: reply = configuration.replies.help
+        case nil: reply = ""
+        }
+        return Self.twiml(TwiML.message(reply))
+    }
+
+    // MARK: helpers
+
+    private func code(_ text: String?, field: String) throws -> Int? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let value = Int(text), value >= 0 else {
+            throw HTTPError(.badRequest, message: "\(field) is not a number")
+        }
+        return value
+    }
+
+    static var noContent: Response { Response(status: .noContent) }
+
+    static func twiml(_ xml: String) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "text/xml; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: xml)))
+    }
+}

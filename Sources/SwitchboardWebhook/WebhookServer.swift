@@ -1,0 +1,48 @@
+import Hummingbird
+import Logging
+import Postgres
+import ServiceLifecycle
+import SwitchboardStore
+import Synchronization
+
+/// `switchboard webhook`: the HTTP endpoint Twilio calls. Stateless: every request reads and writes
+/// Postgres, so any number of instances may serve behind a load balancer.
+public final class WebhookServer: Service, Sendable {
+    public let configuration: WebhookConfiguration
+    let pool: PostgresPool
+    let accounts: AccountStore
+    let logger: Logger
+    private let boundPort = Mutex<Int?>(nil)
+
+    public init(configuration: WebhookConfiguration, pool: PostgresPool, accounts: AccountStore, logger: Logger) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.pool = pool
+        self.accounts = accounts
+        self.logger = logger
+    }
+
+    /// The port it listens on, once it does.
+    public var port: Int? { boundPort.withLock { $0 } }
+
+    public func run() async throws {
+        let router = Router()
+        WebhookRoutes(
+            configuration: configuration,
+            verifier: WebhookVerifier(
+                publicURL: configuration.base, maxBodyBytes: configuration.maxBodyBytes,
+                tokens: TokenCache(accounts: accounts), logger: logger),
+            statuses: StatusStore(pool: pool), inbound: InboundStore(pool: pool), deliveries: DeliveryStore(pool: pool),
+            pool: pool, logger: logger
+        ).register(on: router)
+        let app = Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "switchboard-webhook"),
+            onServerRunning: { channel in
+                self.boundPort.withLock { $0 = channel.localAddress?.port }
+            },
+            logger: logger)
+        try await app.run()
+    }
+}

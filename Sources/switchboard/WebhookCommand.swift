@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import SwitchboardCore
+import SwitchboardStore
+import SwitchboardWebhook
+
+struct WebhookCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "webhook",
+        abstract: "Serve Twilio's webhooks: status callbacks, inbound messages (STOP/START/HELP, replies).",
+        discussion: """
+            Every request is verified with X-Twilio-Signature (the account's auth token) and handled in
+            Postgres, so any number of instances can run behind a load balancer. Point Twilio at:
+              <public URL>/twilio/messages/status    message status callbacks (workers ask for them)
+              <public URL>/twilio/calls/status       call status callbacks
+              <public URL>/twilio/messages/inbound   a number's "A message comes in" webhook
+            Health: GET /health (process up), GET /ready (database reachable).
+
+            Example:
+              export SWITCHBOARD_PUBLIC_URL=https://hooks.example.com SWITCHBOARD_MASTER_KEY=k1:…
+              switchboard webhook --port 8080
+            """)
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var log: LogOptions
+
+    @Option(help: "Address to listen on.") var host = "0.0.0.0"
+    @Option(help: "Port to listen on.") var port = 8080
+    @Option(
+        name: .customLong("public-url"),
+        help: "The base URL Twilio calls, as it sees it (default: $SWITCHBOARD_PUBLIC_URL); signatures are checked over it.")
+    var publicURL: String?
+    @Option(help: "A reply binds to the latest outbound message sent within this window (e.g. 24h, 7d).")
+    var replyWindow = "24h"
+    @Option(help: "Answer to STOP and other opt-out keywords ('' for none).") var optOutReply: String?
+    @Option(help: "Answer to START/YES/UNSTOP ('' for none).") var optInReply: String?
+    @Option(help: "Answer to HELP/INFO ('' for none).") var helpReply: String?
+
+    func validate() throws {
+        _ = try webhookConfiguration()
+    }
+
+    func webhookConfiguration() throws -> WebhookConfiguration {
+        guard
+            let url = publicURL ?? ProcessInfo.processInfo.environment["SWITCHBOARD_PUBLIC_URL"].flatMap({
+                $0.isEmpty ? nil : $0
+            })
+        else {
+            throw ValidationError(
+                "SWITCHBOARD_PUBLIC_URL (or --public-url) is required: the address Twilio uses to reach this process")
+        }
+        var configuration = WebhookConfiguration(publicURL: url)
+        configuration.host = host
+        configuration.port = port
+        configuration.replyWindow = try parseDuration(replyWindow, flag: "--reply-window")
+        if let optOutReply { configuration.replies.optOut = optOutReply }
+        if let optInReply { configuration.replies.optIn = optInReply }
+        if let helpReply { configuration.replies.help = helpReply }
+        do { try configuration.validate() } catch let error as InputError {
+            throw ValidationError(
+                error.field == "SWITCHBOARD_PUBLIC_URL" ? "--public-url / \(error.description)" : "--\(error.description)")
+        }
+        return configuration
+    }
+
+    func run() async throws {
+        let configuration = try webhookConfiguration()
+        let vault = try masterKey()
+        let logger = log.makeLogger("switchboard.webhook")
+        try await database.withPool { pool in
+            try await Migrator(pool: pool).requireUpToDate()
+            let server = try WebhookServer(
+                configuration: configuration, pool: pool, accounts: AccountStore(pool: pool, vault: vault),
+                logger: logger)
+            logger.info(
+                "webhook listening",
+                metadata: ["address": "\(configuration.host):\(configuration.port)", "public_url": "\(configuration.publicURL)"])
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint],
+                    cancellationSignals: [], logger: logger))
+            try await group.run()
+        }
+    }
+}
