@@ -93,7 +93,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Postgres", "EmbeddedPostgres", "SwitchboardStore", "SwitchboardWorker",
+                "Postgres", "EmbeddedPostgres", "SwitchboardStore", "SwitchboardWorker", "SwitchboardCore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport"
@@ -101,7 +101,7 @@ let package = Package(
         // Runs the built `switchboard` executable as a subprocess, as users do.
         .testTarget(
             name: "CLITests", dependencies: ["TestSupport", "EmbeddedPostgres", "Postgres", "SwitchboardStore"]),
-        .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore"]),
+        .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore", "TestSupport"]),
         .testTarget(
             name: "TwilioTests",
             dependencies: [
@@ -129,6 +129,7 @@ let package = Package(
                 "SwitchboardWebhook", "SwitchboardSending", "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore",
                 "Postgres", "TestSupport", "Twilio", "TwilioSimulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

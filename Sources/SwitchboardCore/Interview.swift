@@ -31,7 +31,8 @@ public struct Interview: Sendable, Equatable, Codable {
     /// Starts at the first question.
     public static func start(_ flow: VoiceFlow) -> (Interview, Step) {
         var interview = Interview(position: 0)
-        return (interview, interview.ask(flow, reprompt: false))
+        let step = interview.ask(flow, reprompt: false)
+        return (interview, step)
     }
 
     /// The step to repeat (the call reconnected, or the caller pressed `*`).
@@ -73,6 +74,11 @@ public struct Interview: Sendable, Equatable, Codable {
             ?? question.conditionalActions.first { $0.condition.operator == .anyOther }
         if let action { return follow(action, flow: flow) }
         return advance(to: position + 1, flow: flow)
+    }
+
+    /// Ends the interview from outside (a time limit): says `message` and hangs up.
+    public mutating func stop(outcome: String, message: String) -> Step {
+        finish(outcome: outcome, message: message)
     }
 
     private mutating func follow(_ action: VoiceFlow.ConditionalAction, flow: VoiceFlow) -> Step {

@@ -11,6 +11,16 @@ public enum JobSpec {
     /// Errors name the field and say what is wrong with its value.
     public typealias ValidationError = InputError
 
+    /// Refuses fields a request type does not have (typos), naming the first one.
+    public static func checkFields(_ object: [String: JSONValue], allowed: Set<String>, what: String)
+        throws(ValidationError)
+    {
+        for key in object.keys.sorted() where !allowed.contains(key) {
+            throw ValidationError(
+                field: key, problem: "is not a field of \(what) (fields: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
     /// Kind and queue names: lower-case letter first, then up to 63 of `a-z 0-9 _ . -`.
     public static func validateName(_ value: String, field: String) throws(ValidationError) {
         guard !value.isEmpty else { throw ValidationError(field: field, problem: "must not be empty") }

@@ -183,10 +183,7 @@ extension MessageRequest {
 
     /// Checks a request object for fields this version does not know (typos).
     public static func checkFields(_ object: [String: JSONValue]) throws(InputError) {
-        for key in object.keys.sorted() where !fields.contains(key) {
-            throw InputError(
-                field: key, problem: "is not a field of a message (fields: \(fields.sorted().joined(separator: ", ")))")
-        }
+        try JobSpec.checkFields(object, allowed: fields, what: "a message")
     }
 }
 

@@ -138,3 +138,11 @@ public struct InputError: Error, Sendable, Equatable, CustomStringConvertible {
 extension Character {
     var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }
+
+extension PhoneNumber {
+    /// A number written as a template (`"{{customerPhone}}"`, `"+1{{areaCode}}{{phone}}"`), rendered
+    /// with the job's variables and then parsed; errors name `field`.
+    public init(template: String, variables: [String: JSONValue], field: String) throws(InputError) {
+        try self.init(parsing: try Template(template, field: field).render(variables, field: field), field: field)
+    }
+}

@@ -41,40 +41,21 @@ public struct VoiceRequest: Sendable, Codable, Equatable {
     ]
 
     public static func checkFields(_ object: [String: JSONValue]) throws(InputError) {
-        for key in object.keys.sorted() where !fields.contains(key) {
-            throw InputError(
-                field: key,
-                problem: "is not a field of a voice call (fields: \(fields.sorted().joined(separator: ", ")))")
-        }
+        try JobSpec.checkFields(object, allowed: fields, what: "a voice call")
     }
 
     /// Validates and renders; the error names the field.
     public func resolve() throws(InputError) -> VoiceSpec {
         try JobSpec.validateName(account, field: "account")
         let variables = self.variables ?? [:]
-        let to = try PhoneNumber(
-            parsing: try Template(self.to, field: "to").render(variables, field: "to"), field: "to")
-        let from = try PhoneNumber(
-            parsing: try Template(self.from, field: "from").render(variables, field: "from"), field: "from")
+        let to = try PhoneNumber(template: self.to, variables: variables, field: "to")
+        let from = try PhoneNumber(template: self.from, variables: variables, field: "from")
         let language = self.language ?? "en-US"
         let text = try Template(try message.text(for: language, field: "message"), field: "message").render(
             variables, field: "message")
         guard !text.allSatisfy(\.isWhitespace) else { throw InputError(field: "message", problem: "is empty") }
         let voice = self.voice ?? "alice"
-        guard ["alice", "man", "woman"].contains(voice) || voice.hasPrefix("Polly.") || voice.hasPrefix("Google.")
-        else {
-            throw InputError(
-                field: "voice", problem: "'\(voice)' is not a Twilio voice (alice, man, woman, Polly.*, Google.*)")
-        }
-        let parts = language.split(separator: "-")
-        guard (1...2).contains(parts.count), parts[0].count == 2 || parts[0].count == 3,
-            parts.allSatisfy({ $0.allSatisfy(\.isLetter) })
-        else {
-            throw InputError(field: "language", problem: "'\(language)' is not a language tag such as en-US")
-        }
-        if let timeout, !(1...600).contains(timeout) {
-            throw InputError(field: "timeout", problem: "\(timeout) is outside 1…600 seconds")
-        }
+        try Self.validate(voice: voice, language: language, ringTimeout: timeout)
         if let timeLimit, !(1...14400).contains(timeLimit) {
             throw InputError(field: "timeLimit", problem: "\(timeLimit) is outside 1…14400 seconds")
         }
@@ -134,5 +115,25 @@ public enum TwiML {
             }
         }
         return out
+    }
+}
+
+extension VoiceRequest {
+    /// Checks a Twilio `<Say>` voice, a language tag and a ring time (shared by voice agents).
+    static func validate(voice: String, language: String, ringTimeout timeout: Int?) throws(InputError) {
+        guard ["alice", "man", "woman"].contains(voice) || voice.hasPrefix("Polly.") || voice.hasPrefix("Google.")
+        else {
+            throw InputError(
+                field: "voice", problem: "'\(voice)' is not a Twilio voice (alice, man, woman, Polly.*, Google.*)")
+        }
+        let parts = language.split(separator: "-")
+        guard (1...2).contains(parts.count), parts[0].count == 2 || parts[0].count == 3,
+            parts.allSatisfy({ $0.allSatisfy(\.isLetter) })
+        else {
+            throw InputError(field: "language", problem: "'\(language)' is not a language tag such as en-US")
+        }
+        if let timeout, !(1...600).contains(timeout) {
+            throw InputError(field: "timeout", problem: "\(timeout) is outside 1…600 seconds")
+        }
     }
 }

@@ -9,8 +9,10 @@ public enum SendJobs {
     public static let smsKind = "sms"
     public static let whatsappKind = "whatsapp"
     public static let voiceKind = "voice"
+    /// A call that runs an interview (`VoiceAgentRequest`); its turns are served by `switchboard webhook`.
+    public static let voiceAgentKind = "voice_agent"
     /// Kinds a worker with the sending handlers runs.
-    public static let kinds = [smsKind, whatsappKind, voiceKind]
+    public static let kinds = [smsKind, whatsappKind, voiceKind, voiceAgentKind]
     /// Sends fail fast on permanent errors; transient ones get this many attempts by default.
     public static let defaultMaxAttempts = 10
 
@@ -27,6 +29,10 @@ public enum SendJobs {
         case voiceKind:
             try VoiceRequest.checkFields(object)
             let request = try decode(VoiceRequest.self, payload)
+            return try encode(try withQuietHours(try request.resolve()))
+        case voiceAgentKind:
+            try VoiceAgentRequest.checkFields(object)
+            let request = try decode(VoiceAgentRequest.self, payload)
             return try encode(try withQuietHours(try request.resolve()))
         case "noop":
             return PostgresJSON(text: payload)
@@ -63,19 +69,23 @@ public enum SendJobs {
         return try await store.enqueue(job)
     }
 
-    /// Validates the send window and settles the time zone (given, or the number's own).
-    public static func withQuietHours(_ spec: MessageSpec) throws(InputError) -> MessageSpec {
-        var spec = spec
-        let recipient = try ChannelAddress(parsing: spec.to, field: "to").number
-        spec.timezone =
-            try QuietHours.resolve(window: spec.sendWindow, timeZone: spec.timezone, recipient: recipient)?.timeZone
-            ?? spec.timezone
-        return spec
+    /// Enqueues a voice-agent call (the flow is validated now, with the question and field named).
+    @discardableResult
+    public static func enqueue(
+        _ request: VoiceAgentRequest, store: JobStore, idempotencyKey: String? = nil,
+        queue: String = JobSpec.defaultQueue
+    ) async throws -> EnqueuedJob {
+        let spec = try withQuietHours(try request.resolve())
+        let job = NewJob(
+            kind: voiceAgentKind, payload: try encode(spec), queue: queue, maxAttempts: defaultMaxAttempts,
+            idempotencyKey: idempotencyKey)
+        return try await store.enqueue(job)
     }
 
-    public static func withQuietHours(_ spec: VoiceSpec) throws(InputError) -> VoiceSpec {
+    /// Validates the send window and settles the time zone (given, or the number's own).
+    public static func withQuietHours<Spec: QuietHoursSpec>(_ spec: Spec) throws(InputError) -> Spec {
         var spec = spec
-        let recipient = try PhoneNumber(parsing: spec.to, field: "to")
+        let recipient = try ChannelAddress(parsing: spec.to, field: "to").number
         spec.timezone =
             try QuietHours.resolve(window: spec.sendWindow, timeZone: spec.timezone, recipient: recipient)?.timeZone
             ?? spec.timezone
@@ -129,3 +139,14 @@ public enum SendJobs {
         }
     }
 }
+
+/// A validated send that may carry quiet hours.
+public protocol QuietHoursSpec {
+    var to: String { get }
+    var sendWindow: String? { get }
+    var timezone: String? { get set }
+}
+
+extension MessageSpec: QuietHoursSpec {}
+extension VoiceSpec: QuietHoursSpec {}
+extension VoiceAgentSpec: QuietHoursSpec {}

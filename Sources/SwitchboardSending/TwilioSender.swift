@@ -64,6 +64,7 @@ public final class TwilioSender: Sendable {
             try await self.sendMessage(job, context, channel: .whatsapp)
         }
         registry.register(SendJobs.voiceKind) { job, context in try await self.placeCall(job, context) }
+        registry.register(SendJobs.voiceAgentKind) { job, context in try await self.placeAgentCall(job, context) }
     }
 
     // MARK: messages
@@ -186,25 +187,10 @@ public final class TwilioSender: Sendable {
         case .success(let entry): account = entry
         case .failure(let refusal): return refusal.outcome
         }
-        if job.previousOutcomeUnknown {
-            do {
-                if let adopted = try await reconcileCall(job, spec, account) {
-                    context.logger.notice(
-                        "adopted a call an interrupted attempt had placed",
-                        metadata: ["twilio.call_sid": "\(adopted.sid)"])
-                    return .completed(result: Self.result(adopted, spec))
-                }
-            } catch let failure as ReconciliationFailure {
-                return .outcomeUnknown(error: failure.description)
-            }
-        }
-        if let wait = SendJobs.quietWait(window: spec.sendWindow, timezone: spec.timezone) {
-            return .snoozed(delay: wait, metadata: "{}")
-        }
-        switch try await slots.decideCall(job: job, accounts: accounts, accountID: account.record.id) {
-        case .send: break
-        case .outcome(let outcome): return outcome
-        case .rebook: return .snoozed(delay: .milliseconds(50), metadata: "{}")
+        switch try await callGate(job, to: spec.to, from: spec.from, quietHours: spec, account: account, context) {
+        case .adopted(let call): return .completed(result: Self.result(call, spec))
+        case .hold(let outcome): return outcome
+        case .proceed: break
         }
         var request = CreateCallRequest(to: spec.to, from: spec.from, twiml: spec.twiml)
         request.record = spec.record ? true : nil
@@ -232,13 +218,50 @@ public final class TwilioSender: Sendable {
         }
     }
 
+    enum CallGate {
+        /// An interrupted attempt had placed the call: adopt it.
+        case adopted(TwilioCall)
+        /// Not now: quiet hours, or the account's calls-per-second slot is later.
+        case hold(JobOutcome)
+        case proceed
+    }
+
+    /// Before placing a call: adopt one an interrupted attempt placed, wait for the recipient's
+    /// send window, book a slot on the account's calls-per-second limit.
+    func callGate(
+        _ job: ClaimedJob, to: String, from: String, quietHours: some QuietHoursSpec, account: AccountCache.Entry,
+        _ context: JobContext
+    ) async throws -> CallGate {
+        if job.previousOutcomeUnknown {
+            do {
+                if let adopted = try await reconcileCall(job, to: to, from: from, account) {
+                    context.logger.notice(
+                        "adopted a call an interrupted attempt had placed",
+                        metadata: ["twilio.call_sid": "\(adopted.sid)"])
+                    return .adopted(adopted)
+                }
+            } catch let failure as ReconciliationFailure {
+                return .hold(.outcomeUnknown(error: failure.description))
+            }
+        }
+        if let wait = SendJobs.quietWait(window: quietHours.sendWindow, timezone: quietHours.timezone) {
+            return .hold(.snoozed(delay: wait, metadata: "{}"))
+        }
+        switch try await slots.decideCall(job: job, accounts: accounts, accountID: account.record.id) {
+        case .send: return .proceed
+        case .outcome(let outcome): return .hold(outcome)
+        case .rebook: return .hold(.snoozed(delay: .milliseconds(50), metadata: "{}"))
+        }
+    }
+
     /// Like `reconcileMessage`, for calls: a call to the same number from the same caller ID,
     /// created since the job was, that no other job recorded.
-    func reconcileCall(_ job: ClaimedJob, _ spec: VoiceSpec, _ account: AccountCache.Entry) async throws -> TwilioCall?
+    func reconcileCall(_ job: ClaimedJob, to: String, from: String, _ account: AccountCache.Entry) async throws
+        -> TwilioCall?
     {
         let candidates: [TwilioCall]
         do {
-            candidates = try await client.listCalls(to: spec.to, from: spec.from, credentials: account.credentials)
+            candidates = try await client.listCalls(to: to, from: from, credentials: account.credentials)
         } catch {
             throw ReconciliationFailure(description: "could not check Twilio for an earlier call: \(error)")
         }
@@ -247,7 +270,7 @@ public final class TwilioSender: Sendable {
         let known = try await deliveries.knownSIDs(recent.map(\.sid))
         guard let adopted = recent.last(where: { !known.contains($0.sid) }) else { return nil }
         try await deliveries.recordCall(
-            sid: adopted.sid, jobID: job.id, accountID: account.record.id, to: spec.to, from: spec.from,
+            sid: adopted.sid, jobID: job.id, accountID: account.record.id, to: to, from: from,
             status: adopted.status, origin: "reconciled")
         return adopted
     }

@@ -44,6 +44,9 @@ public struct Migration: Sendable {
         Migration(
             version: 7, name: "0007_webhooks.sql",
             sql: String(decoding: PackageResources._007_webhooks_sql, as: UTF8.self)),
+        Migration(
+            version: 8, name: "0008_voice_sessions.sql",
+            sql: String(decoding: PackageResources._008_voice_sessions_sql, as: UTF8.self)),
     ]
 }
 

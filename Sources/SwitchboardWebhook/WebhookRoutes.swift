@@ -14,6 +14,7 @@ struct WebhookRoutes: Sendable {
     let statuses: StatusStore
     let inbound: InboundStore
     let deliveries: DeliveryStore
+    let sessions: SessionStore
     let pool: PostgresPool
     let logger: Logger
 
@@ -81,6 +82,11 @@ struct WebhookRoutes: Sendable {
         let errorCode = try code(webhook.form["ErrorCode"], field: "ErrorCode")
         _ = try await statuses.apply(
             StatusUpdate(resource: .call, sid: sid, status: status, errorCode: errorCode, duration: duration))
+        if DeliveryStatus.finalCallStatuses.contains(status) {
+            // A voice agent still talking when the call ended: the caller hung up (or it never
+            // connected); the session ends with what it has.
+            try await sessions.endCall(callSID: sid, outcome: status == "completed" ? "hangup" : status)
+        }
         return Self.noContent
     }
 

@@ -27,14 +27,16 @@ public final class WebhookServer: Service, Sendable {
 
     public func run() async throws {
         let router = Router()
+        let verifier = WebhookVerifier(
+            publicURL: configuration.base, maxBodyBytes: configuration.maxBodyBytes,
+            tokens: TokenCache(accounts: accounts), logger: logger)
         WebhookRoutes(
-            configuration: configuration,
-            verifier: WebhookVerifier(
-                publicURL: configuration.base, maxBodyBytes: configuration.maxBodyBytes,
-                tokens: TokenCache(accounts: accounts), logger: logger),
-            statuses: StatusStore(pool: pool), inbound: InboundStore(pool: pool), deliveries: DeliveryStore(pool: pool),
+            configuration: configuration, verifier: verifier, statuses: StatusStore(pool: pool),
+            inbound: InboundStore(pool: pool), deliveries: DeliveryStore(pool: pool), sessions: SessionStore(pool: pool),
             pool: pool, logger: logger
         ).register(on: router)
+        VoiceRoutes(base: configuration.base, verifier: verifier, sessions: SessionStore(pool: pool), logger: logger)
+            .register(on: router)
         let app = Application(
             router: router,
             configuration: .init(

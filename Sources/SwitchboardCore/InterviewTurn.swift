@@ -1,0 +1,54 @@
+import Foundation
+
+/// What a voice-agent turn does, decided from the session and the request.
+public enum TurnPlan: Sendable, Equatable {
+    /// A repeated request: answer with the TwiML already produced for that turn.
+    case replay(turn: Int)
+    /// The next prompt (or the goodbye, with the outcome that ends the session).
+    case produce(state: Interview, twiml: String, ended: String?)
+    case reject(String)
+}
+
+/// The webhook's side of a scripted interview, pure: given the stored session and one request
+/// from Twilio, what TwiML to answer and what to store. Turn n's `<Gather>` posts to `action(n)`.
+public enum InterviewTurn {
+    public static let timeLimitMessage = "We have run out of time for this call. Thank you, goodbye."
+
+    /// - Parameters:
+    ///   - requestTurn: nil for the call's first request (answered), n for turn n's Gather result.
+    ///   - produced: prompts produced so far.
+    public static func plan(
+        spec: VoiceAgentSpec, state: Interview?, produced: Int, requestTurn: Int?, input: CallerInput,
+        startedAt: Date, now: Date, action: (Int) -> String
+    ) -> TurnPlan {
+        guard let requestTurn else {
+            if produced > 0 { return .replay(turn: 1) }
+            let (started, step) = Interview.start(spec.flow)
+            return .produce(state: started, twiml: render(step, turn: 1, spec: spec, action: action), ended: nil)
+        }
+        if requestTurn < produced { return .replay(turn: requestTurn + 1) }
+        guard requestTurn == produced, var interview = state, interview.position != nil else {
+            return .reject("turn \(requestTurn) is not the one being asked (\(produced) asked)")
+        }
+        let step: Interview.Step
+        if now.timeIntervalSince(startedAt) > Double(spec.timeLimit) {
+            step = interview.stop(outcome: "timeout", message: timeLimitMessage)
+        } else {
+            step = interview.answer(input, flow: spec.flow)
+        }
+        return .produce(
+            state: interview, twiml: render(step, turn: requestTurn + 1, spec: spec, action: action),
+            ended: interview.outcome)
+    }
+
+    static func render(_ step: Interview.Step, turn: Int, spec: VoiceAgentSpec, action: (Int) -> String) -> String {
+        switch step {
+        case .ask(let prompt, let question):
+            return TwiML.gather(
+                prompt: prompt, action: action(turn), question: question, voice: spec.voice, language: spec.language,
+                before: turn == 1 ? spec.greeting : nil)
+        case .end(let message):
+            return TwiML.goodbye(message, voice: spec.voice, language: spec.language)
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+
+/// What a producer asks for in a `voice_agent` job: a call that runs an interview.
+///
+///     {"account": "main", "to": "{{phone}}", "from": "+15551234567", "agentType": "questions",
+///      "greeting": "Hi {{name}}, this is Acme with a short survey.",
+///      "questions": [{"id": "satisfaction_rating", "question": "On a scale of 1 to 10…",
+///                     "expectedAnswerType": "number", …}],
+///      "variables": {"phone": "+15559876543", "name": "Ana"}}
+///
+/// Question texts and custom messages are templates rendered with `variables` at enqueue.
+public struct VoiceAgentRequest: Sendable, Codable, Equatable {
+    public var account: String
+    public var to: String
+    public var from: String
+    /// `questions` (a scripted interview). `llm` is not available in this version.
+    public var agentType: String
+    public var questions: JSONValue?
+    /// Said once before the first question.
+    public var greeting: String?
+    public var voice: String?
+    public var language: String?
+    /// Ring time in seconds (1…600).
+    public var timeout: Int?
+    /// The call ends after this many seconds in any case (60…14400; default 1800).
+    public var timeLimit: Int?
+    public var variables: [String: JSONValue]?
+    public var sendWindow: String?
+    public var timezone: String?
+
+    public init(account: String, to: String, from: String, questions: JSONValue, variables: [String: JSONValue]? = nil) {
+        self.account = account
+        self.to = to
+        self.from = from
+        agentType = "questions"
+        self.questions = questions
+        self.variables = variables
+    }
+
+    static let fields: Set<String> = [
+        "account", "to", "from", "agentType", "questions", "greeting", "voice", "language", "timeout", "timeLimit",
+        "variables", "sendWindow", "timezone",
+    ]
+
+    public static func checkFields(_ object: [String: JSONValue]) throws(InputError) {
+        try JobSpec.checkFields(object, allowed: fields, what: "a voice agent call")
+    }
+
+    /// Validates everything, renders the templates; the error names the field.
+    public func resolve() throws(InputError) -> VoiceAgentSpec {
+        try JobSpec.validateName(account, field: "account")
+        let variables = self.variables ?? [:]
+        let to = try PhoneNumber(template: self.to, variables: variables, field: "to")
+        let from = try PhoneNumber(template: self.from, variables: variables, field: "from")
+        switch agentType {
+        case "questions": break
+        case "llm":
+            throw InputError(
+                field: "agentType", problem: "'llm' agents are not available in this version yet (use 'questions')")
+        default:
+            throw InputError(field: "agentType", problem: "'\(agentType)' is not one of questions, llm")
+        }
+        guard let questions else { throw InputError(field: "questions", problem: "is required for a questions agent") }
+        var flow: VoiceFlow
+        do { flow = try VoiceFlow(json: questions) } catch let error as InputError { throw error } catch {
+            throw InputError(field: "questions", problem: "\(error)")
+        }
+        for index in flow.questions.indices {
+            let field = "questions[\(index)] '\(flow.questions[index].id)'"
+            flow.questions[index].question = try Template(flow.questions[index].question, field: "\(field).question")
+                .render(variables, field: "\(field).question")
+            for actionIndex in flow.questions[index].conditionalActions.indices {
+                guard let message = flow.questions[index].conditionalActions[actionIndex].customMessage else { continue }
+                let messageField = "\(field).conditionalActions[\(actionIndex)].customMessage"
+                flow.questions[index].conditionalActions[actionIndex].customMessage =
+                    try Template(message, field: messageField).render(variables, field: messageField)
+            }
+        }
+        let greeting = try greeting.map { text throws(InputError) in
+            try Template(text, field: "greeting").render(variables, field: "greeting")
+        }
+        let voice = self.voice ?? "Polly.Joanna"
+        let language = self.language ?? "en-US"
+        try VoiceRequest.validate(voice: voice, language: language, ringTimeout: timeout)
+        let timeLimit = self.timeLimit ?? 1800
+        guard (60...14400).contains(timeLimit) else {
+            throw InputError(field: "timeLimit", problem: "\(timeLimit) is outside 60…14400 seconds")
+        }
+        return VoiceAgentSpec(
+            account: account, to: to.e164, from: from.e164, agentType: agentType, flow: flow, greeting: greeting,
+            voice: voice, language: language, timeout: timeout, timeLimit: timeLimit, sendWindow: sendWindow,
+            timezone: timezone)
+    }
+}
+
+/// A validated voice agent call: the job's payload, and what its session plays.
+public struct VoiceAgentSpec: Sendable, Codable, Equatable {
+    public var account: String
+    public var to: String
+    public var from: String
+    public var agentType: String
+    public var flow: VoiceFlow
+    public var greeting: String?
+    public var voice: String
+    public var language: String
+    public var timeout: Int?
+    public var timeLimit: Int
+    public var sendWindow: String?
+    public var timezone: String?
+}
+
+extension TwiML {
+    /// Says `prompt` and listens for speech or keys; the answer (or silence) is posted to `action`.
+    public static func gather(
+        prompt: String, action: String, question: VoiceFlow.Question, voice: String, language: String,
+        before: String? = nil
+    ) -> String {
+        var hints = ""
+        var digits = ""
+        switch question.expectedAnswerType {
+        case .yesNo:
+            hints = "yes, no"
+            digits = " numDigits=\"1\""
+        case .multipleChoice:
+            hints = (question.choices ?? []).joined(separator: ", ")
+            if (question.choices ?? []).count <= 9 { digits = " numDigits=\"1\"" }
+        case .number, .text: break
+        }
+        let say = { (text: String) in
+            "<Say voice=\"\(escape(voice))\" language=\"\(escape(language))\">\(escape(text))</Say>"
+        }
+        return header + "<Response>" + (before.map(say) ?? "")
+            + "<Gather input=\"speech dtmf\" action=\"\(escape(action))\" method=\"POST\" timeout=\"\(question.timeout)\""
+            + " speechTimeout=\"auto\" actionOnEmptyResult=\"true\" language=\"\(escape(language))\"\(digits)"
+            + (hints.isEmpty ? "" : " hints=\"\(escape(hints))\"") + ">" + say(prompt) + "</Gather></Response>"
+    }
+
+    /// Says `message` and hangs up.
+    public static func goodbye(_ message: String, voice: String, language: String) -> String {
+        header + "<Response><Say voice=\"\(escape(voice))\" language=\"\(escape(language))\">" + escape(message)
+            + "</Say><Hangup/></Response>"
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import SwitchboardCore
+import SwitchboardStore
+import SwitchboardWorker
+import Twilio
+
+extension TwilioSender {
+    /// `voice_agent`: opens the job's session, places the call with its URL pointing at the
+    /// session on `switchboard webhook`, and completes once Twilio has the call; the webhook then
+    /// runs the interview and writes the answers into the job's result when the session ends.
+    func placeAgentCall(_ job: ClaimedJob, _ context: JobContext) async throws -> JobOutcome {
+        guard let base = webhookBaseURL else {
+            return .failed(
+                error: "voice_agent: this worker has no SWITCHBOARD_PUBLIC_URL (where `switchboard webhook` answers "
+                    + "the call's turns)", permanent: true)
+        }
+        let spec: VoiceAgentSpec
+        do {
+            if let stored = try? job.payload.decode(VoiceAgentSpec.self) {
+                spec = stored
+            } else {
+                spec = try SendJobs.withQuietHours(try job.payload.decode(VoiceAgentRequest.self).resolve())
+            }
+        } catch {
+            return .failed(error: "invalid payload: \(error)", permanent: true)
+        }
+        let account: AccountCache.Entry
+        switch try await usableAccount(spec.account) {
+        case .success(let entry): account = entry
+        case .failure(let refusal): return refusal.outcome
+        }
+        let sessions = SessionStore(pool: deliveries.pool)
+        let sessionID = try await sessions.open(jobID: job.id, accountID: account.record.id, spec: spec)
+        switch try await callGate(job, to: spec.to, from: spec.from, quietHours: spec, account: account, context) {
+        case .adopted(let call):
+            try await sessions.attach(sessionID: sessionID, callSID: call.sid)
+            return .completed(result: Self.agentResult(call, spec, sessionID))
+        case .hold(let outcome): return outcome
+        case .proceed: break
+        }
+        var request = CreateCallRequest(to: spec.to, from: spec.from, url: base + "/twilio/voice/sessions/\(sessionID)")
+        request.timeout = spec.timeout
+        request.timeLimit = spec.timeLimit
+        request.statusCallback = base + "/twilio/calls/status"
+        request.statusCallbackEvents = ["initiated", "ringing", "answered", "completed"]
+        do {
+            let (call, _) = try await client.createCall(request, credentials: account.credentials)
+            do {
+                try await deliveries.recordCall(
+                    sid: call.sid, jobID: job.id, accountID: account.record.id, to: spec.to, from: spec.from,
+                    status: call.status, origin: "created")
+                try await sessions.attach(sessionID: sessionID, callSID: call.sid)
+            } catch {
+                // The call is placed; its first turn binds the session to it anyway.
+                context.logger.error(
+                    "agent call placed but not recorded",
+                    metadata: ["twilio.call_sid": "\(call.sid)", "error": "\(error)"])
+            }
+            return .completed(result: Self.agentResult(call, spec, sessionID))
+        } catch {
+            return try await outcome(for: error, account: account.record, recipient: spec.to, context: context)
+        }
+    }
+
+    static func agentResult(_ call: TwilioCall, _ spec: VoiceAgentSpec, _ sessionID: Int64) -> String {
+        JSONValue.object([
+            "callSid": .string(call.sid), "callStatus": .string(call.status), "recipientNumber": .string(spec.to),
+            "sessionId": .int(sessionID), "sentTimestamp": timestamp(call.dateCreated),
+        ]).jsonText
+    }
+}

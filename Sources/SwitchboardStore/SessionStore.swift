@@ -1,0 +1,172 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+
+/// A voice-agent session as stored.
+public struct VoiceSession: Sendable, Equatable {
+    public var id: Int64
+    public var jobID: Int64?
+    public var accountID: Int64
+    public var callSID: String?
+    public var spec: VoiceAgentSpec
+    public var state: Interview?
+    /// Prompts produced so far.
+    public var turn: Int
+    public var status: String
+    public var outcome: String?
+    /// When the call was answered (its first request), if it was.
+    public var answeredAt: Date?
+}
+
+public enum TurnAnswer: Sendable, Equatable {
+    case twiml(String)
+    case notFound
+    case rejected(String)
+}
+
+/// Voice-agent sessions in Postgres: each turn locks the session row, so two webhook hosts serving
+/// one call's requests behave like one, and every produced TwiML is kept for repeated requests.
+/// Ended sessions write their answers and transcript into the job's result and are announced with
+/// `NOTIFY switchboard_sessions` (payload: JSON with jobId, sessionId, outcome).
+public struct SessionStore: Sendable {
+    public let pool: PostgresPool
+    public static let channel = "switchboard_sessions"
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    /// The session of a job (created on its first attempt, reused by later ones).
+    public func open(jobID: Int64, accountID: Int64, spec: VoiceAgentSpec) async throws -> Int64 {
+        try await pool.query(
+            """
+            INSERT INTO switchboard.voice_sessions (job_id, account_id, agent_type, spec)
+            VALUES (\(jobID), \(accountID), \(spec.agentType), \(try PostgresJSON.encoding(spec).text)::jsonb)
+            ON CONFLICT (job_id) DO UPDATE SET updated_at = now()
+            RETURNING id
+            """
+        )[0].decode(Int64.self, at: 0)
+    }
+
+    public func attach(sessionID: Int64, callSID: String) async throws {
+        try await pool.query(
+            """
+            UPDATE switchboard.voice_sessions SET call_sid = \(callSID), updated_at = now()
+            WHERE id = \(sessionID) AND (call_sid IS NULL OR call_sid = \(callSID))
+            """)
+    }
+
+    public func session(id: Int64) async throws -> VoiceSession? {
+        try await pool.query("\(unescaped: Self.select) WHERE id = \(id)").first.map(Self.session)
+    }
+
+    /// Takes one turn in one transaction: the session row is locked, `plan` decides, the outcome
+    /// is stored. `plan` may run more than once (a retried transaction): keep it pure.
+    public func takeTurn(
+        sessionID: Int64, accountID: Int64, callSID: String, plan: @Sendable (VoiceSession) -> TurnPlan
+    ) async throws -> TurnAnswer {
+        try await pool.transaction { connection in
+            guard
+                let row = try await connection.query("\(unescaped: Self.select) WHERE id = \(sessionID) FOR UPDATE")
+                    .first
+            else { return .notFound }
+            let session = try Self.session(row)
+            guard session.accountID == accountID else { return .notFound }
+            if let known = session.callSID, known != callSID {
+                return .rejected("the session belongs to another call")
+            }
+            switch plan(session) {
+            case .reject(let reason):
+                return .rejected(reason)
+            case .replay(let turn):
+                let stored = try await connection.query(
+                    "SELECT twiml FROM switchboard.voice_turns WHERE session_id = \(sessionID) AND turn = \(turn)"
+                ).first
+                guard let stored else { return .rejected("turn \(turn) was never produced") }
+                return .twiml(try stored.decode(String.self, at: 0))
+            case .produce(let state, let twiml, let ended):
+                let turn = session.turn + 1
+                try await connection.query(
+                    """
+                    INSERT INTO switchboard.voice_turns (session_id, turn, twiml) VALUES (\(sessionID), \(turn), \(twiml))
+                    """)
+                try await connection.query(
+                    """
+                    UPDATE switchboard.voice_sessions SET state = \(try PostgresJSON.encoding(state).text)::jsonb,
+                        turn = \(turn), call_sid = \(callSID), version = version + 1, updated_at = now(),
+                        answered_at = coalesce(answered_at, now()),
+                        status = CASE WHEN \(ended)::text IS NULL THEN 'active' ELSE 'ended' END,
+                        outcome = \(ended), ended_at = CASE WHEN \(ended)::text IS NULL THEN NULL ELSE now() END
+                    WHERE id = \(sessionID)
+                    """)
+                if let ended {
+                    try await Self.finish(session, state: state, outcome: ended, on: connection)
+                }
+                return .twiml(twiml)
+            }
+        }
+    }
+
+    /// The call ended (status callback): a session still running ends with `outcome` and what it
+    /// gathered so far. Returns whether it was still running.
+    @discardableResult
+    public func endCall(callSID: String, outcome: String) async throws -> Bool {
+        try await pool.transaction { connection in
+            guard
+                let row = try await connection.query(
+                    "\(unescaped: Self.select) WHERE call_sid = \(callSID) AND status <> 'ended' FOR UPDATE"
+                ).first
+            else { return false }
+            let session = try Self.session(row)
+            try await connection.query(
+                """
+                UPDATE switchboard.voice_sessions SET status = 'ended', outcome = \(outcome), ended_at = now(),
+                    version = version + 1, updated_at = now()
+                WHERE id = \(session.id)
+                """)
+            try await Self.finish(session, state: session.state, outcome: outcome, on: connection)
+            return true
+        }
+    }
+
+    /// Writes the answers (also as top-level workflow variables by question id, where no other key
+    /// has that name), the transcript and the outcome into the job's result, and announces it.
+    static func finish(_ session: VoiceSession, state: Interview?, outcome: String, on connection: PostgresConnection)
+        async throws
+    {
+        guard let jobID = session.jobID else { return }
+        let answers = (state?.answers ?? [:]).mapValues { JSONValue.string($0) }
+        let transcript: [JSONValue] = (state?.transcript ?? []).map { line in
+            .object(["speaker": .string(line.speaker), "text": .string(line.text), "questionId": line.questionId.map { .string($0) } ?? .null])
+        }
+        let fields: JSONValue = .object([
+            "answers": .object(answers), "transcript": .array(transcript), "agentOutcome": .string(outcome),
+            "sessionId": .int(session.id),
+        ])
+        try await connection.query(
+            """
+            UPDATE switchboard.jobs SET result = \(JSONValue.object(answers).jsonText)::jsonb
+                || coalesce(result, '{}'::jsonb) || \(fields.jsonText)::jsonb
+            WHERE id = \(jobID) AND (result IS NULL OR jsonb_typeof(result) = 'object')
+            """)
+        let payload: JSONValue = .object([
+            "jobId": .int(jobID), "sessionId": .int(session.id), "outcome": .string(outcome),
+        ])
+        try await connection.query("SELECT pg_notify(\(Self.channel), \(payload.jsonText))")
+    }
+
+    static let select = """
+        SELECT id, job_id, account_id, call_sid, spec, state, turn, status, outcome, answered_at
+        FROM switchboard.voice_sessions
+        """
+
+    static func session(_ row: PostgresRow) throws -> VoiceSession {
+        VoiceSession(
+            id: try row.decode(Int64.self, at: 0), jobID: try row.decode(Int64?.self, at: 1),
+            accountID: try row.decode(Int64.self, at: 2), callSID: try row.decode(String?.self, at: 3),
+            spec: try row.decode(PostgresJSON.self, at: 4).decode(VoiceAgentSpec.self),
+            state: try row.decode(PostgresJSON?.self, at: 5).map { try $0.decode(Interview.self) },
+            turn: try row.decode(Int.self, at: 6), status: try row.decode(String.self, at: 7),
+            outcome: try row.decode(String?.self, at: 8), answeredAt: try row.decode(Date?.self, at: 9))
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Hummingbird
+import Logging
+import SwitchboardCore
+import SwitchboardStore
+import Twilio
+
+/// Voice-agent turns: the call's first request (answered) and each `<Gather>` result. Every turn is
+/// one transaction on the session row (`SessionStore.takeTurn`), so alternate requests of one call
+/// may go to different hosts, and a repeated request gets the TwiML it got before.
+struct VoiceRoutes: Sendable {
+    let base: String
+    let verifier: WebhookVerifier
+    let sessions: SessionStore
+    let logger: Logger
+
+    static func sessionPath(_ id: Int64) -> String { "/twilio/voice/sessions/\(id)" }
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("twilio/voice/sessions/:session") { request, context in
+            try await turn(request, session: try id(context, "session"), requestTurn: nil)
+        }
+        router.post("twilio/voice/sessions/:session/turns/:turn") { request, context in
+            try await turn(request, session: try id(context, "session"), requestTurn: Int(try id(context, "turn")))
+        }
+    }
+
+    private func id(_ context: BasicRequestContext, _ name: String) throws -> Int64 {
+        guard let text = context.parameters.get(name), let value = Int64(text), value >= 0 else {
+            throw HTTPError(.notFound)
+        }
+        return value
+    }
+
+    func turn(_ request: Request, session sessionID: Int64, requestTurn: Int?) async throws -> Response {
+        let webhook = try await verifier.verify(request)
+        guard let callSID = webhook.form["CallSid"], !callSID.isEmpty else {
+            throw HTTPError(.badRequest, message: "CallSid is missing")
+        }
+        let input = CallerInput(
+            speech: webhook.form["SpeechResult"], digits: webhook.form["Digits"].flatMap { $0.isEmpty ? nil : $0 },
+            confidence: webhook.form["Confidence"].flatMap(Double.init))
+        let base = self.base
+        let now = Date()
+        let answer = try await sessions.takeTurn(sessionID: sessionID, accountID: webhook.accountID, callSID: callSID) {
+            session in
+            InterviewTurn.plan(
+                spec: session.spec, state: session.state, produced: session.turn, requestTurn: requestTurn,
+                input: input, startedAt: session.answeredAt ?? now, now: now,
+                action: { "\(base)\(Self.sessionPath(sessionID))/turns/\($0)" })
+        }
+        switch answer {
+        case .twiml(let xml):
+            return WebhookRoutes.twiml(xml)
+        case .notFound:
+            logger.notice("voice turn for an unknown session", metadata: ["session.id": "\(sessionID)"])
+            throw HTTPError(.notFound, message: "no such session")
+        case .rejected(let reason):
+            logger.notice("voice turn refused", metadata: ["session.id": "\(sessionID)", "reason": "\(reason)"])
+            throw HTTPError(.conflict, message: reason)
+        }
+    }
+}
