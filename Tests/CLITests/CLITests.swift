@@ -54,6 +54,23 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
         #expect(badFlag.output.contains("--lease: 'soon' is not a duration"))
     }
 
+    @Test func webhookSettingsAreCheckedAtStartUp() async throws {
+        let database = ["--database-url", "postgres://localhost/db"]
+        let missing = try await switchboard(["webhook"] + database)
+        #expect(missing.status == 64)
+        #expect(missing.output.contains("SWITCHBOARD_PUBLIC_URL (or --public-url) is required"), "\(missing.output)")
+        let notHTTP = try await switchboard(["webhook", "--public-url", "ftp://hooks.example.com"] + database)
+        #expect(notHTTP.status == 64)
+        #expect(notHTTP.output.contains("'ftp://hooks.example.com' is not an http(s) URL"), "\(notHTTP.output)")
+        let window = try await switchboard(
+            ["webhook", "--public-url", "https://hooks.example.com", "--reply-window", "soon"] + database)
+        #expect(window.status == 64)
+        #expect(window.output.contains("--reply-window"))
+        let worker = try await switchboard(["worker", "--public-url", "https://hooks.example.com/?x=1"] + database)
+        #expect(worker.status == 64)
+        #expect(worker.output.contains("SWITCHBOARD_PUBLIC_URL"))
+    }
+
     @Test func workerRefusesAnUnmigratedDatabase() async throws {
         try await TestDatabase.with { db in
             try await db.pool.query("DROP SCHEMA switchboard CASCADE")
