@@ -95,6 +95,8 @@ let package = Package(
             dependencies: [
                 "Postgres", "EmbeddedPostgres", "SwitchboardStore", "SwitchboardWorker", "SwitchboardCore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Tests/TestSupport"
         ),

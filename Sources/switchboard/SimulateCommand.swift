@@ -21,6 +21,13 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Probability of a 429 per create request (0…1).") var fail429 = 0.0
     @Option(help: "Probability of a 500 per create request (0…1).") var fail500 = 0.0
     @Option(help: "Seed for SIDs and faults.") var seed: UInt64 = 42
+    @Option(
+        name: .customLong("caller"),
+        help: """
+            Who answers calls to a number, as NUMBER=answer|answer|…: text is speech, #digits are keys, ~ is \
+            silence (repeatable).
+            """)
+    var callers: [String] = []
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -28,6 +35,7 @@ struct SimulateCommand: AsyncParsableCommand {
         for account in accounts where account.split(separator: ":", maxSplits: 1).count != 2 {
             throw ValidationError("--account '\(account.prefix(8))…' must look like ACxxxx:token")
         }
+        for caller in callers { _ = try Self.parseCaller(caller) }
         guard (0...1).contains(fail429), (0...1).contains(fail500) else {
             throw ValidationError("--fail-429 and --fail-500 are probabilities in 0…1")
         }
@@ -44,6 +52,10 @@ struct SimulateCommand: AsyncParsableCommand {
             let parts = account.split(separator: ":", maxSplits: 1)
             configuration.accounts[String(parts[0])] = String(parts[1])
         }
+        for caller in callers {
+            let (number, answers) = try Self.parseCaller(caller)
+            configuration.callers[number] = answers
+        }
         let logger = log.makeLogger("switchboard.simulate")
         let simulator = TwilioSimulator(configuration: configuration, logger: logger)
         logger.info("Twilio simulator listening", metadata: ["url": "http://\(host):\(port)"])
@@ -51,5 +63,21 @@ struct SimulateCommand: AsyncParsableCommand {
             configuration: .init(
                 services: [.init(service: simulator)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// `+15551234567=Ana Lima|#2|~` → the number and its answers.
+    static func parseCaller(_ text: String) throws -> (String, [SimulatorConfiguration.CallerAnswer]) {
+        let parts = text.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2, parts[0].hasPrefix("+"), parts[0].dropFirst().allSatisfy(\.isNumber) else {
+            throw ValidationError("--caller '\(text)' must look like +15551234567=answer|answer")
+        }
+        let answers = parts[1].split(separator: "|", omittingEmptySubsequences: false).map {
+            answer -> SimulatorConfiguration.CallerAnswer in
+            let trimmed = answer.trimmingCharacters(in: .whitespaces)
+            if trimmed == "~" || trimmed.isEmpty { return .silence }
+            if trimmed.hasPrefix("#") { return .digits(String(trimmed.dropFirst())) }
+            return .speech(trimmed)
+        }
+        return (String(parts[0]), answers)
     }
 }

@@ -12,10 +12,13 @@ struct CLISandbox {
     let token: String
     let environment: [String: String]
 
-    static func start(_ db: TestDatabase, accountSID: String, token: String) async throws -> CLISandbox {
+    static func start(
+        _ db: TestDatabase, accountSID: String, token: String, simulatorArguments: [String] = []
+    ) async throws -> CLISandbox {
         let port = try freeLoopbackPort()
         let simulator = try ChildProcess(
-            try switchboardBinary(), ["simulate", "--port", "\(port)", "--account", "\(accountSID):\(token)"])
+            try switchboardBinary(),
+            ["simulate", "--port", "\(port)", "--account", "\(accountSID):\(token)"] + simulatorArguments)
         let conninfo = db.configuration.parameters.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
         let baseURL = "http://127.0.0.1:\(port)"
         let environment = [

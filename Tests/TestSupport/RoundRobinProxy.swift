@@ -6,21 +6,21 @@ import Synchronization
 
 /// A load balancer for tests: forwards each request to the next backend in turn (method, path,
 /// query, headers and body as received) and counts what each backend served.
-final class RoundRobinProxy: Sendable {
-    let port: Int
-    let backends: [String]
+public final class RoundRobinProxy: Sendable {
+    public let port: Int
+    public let backends: [String]
     private let next = Mutex(0)
     private let served: Mutex<[Int]>
 
-    init(port: Int, backends: [String]) {
+    public init(port: Int, backends: [String]) {
         self.port = port
         self.backends = backends
         served = Mutex(Array(repeating: 0, count: backends.count))
     }
 
-    var servedPerBackend: [Int] { served.withLock { $0 } }
+    public var servedPerBackend: [Int] { served.withLock { $0 } }
 
-    func run() async throws {
+    public func run() async throws {
         let router = Router()
         router.on("**", method: .post) { request, _ in try await self.forward(request) }
         var logger = Logger(label: "test.proxy")
