@@ -75,6 +75,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -11,8 +11,12 @@ CREATE TABLE switchboard.voice_sessions (
     agent_type      text        NOT NULL CHECK (agent_type IN ('questions', 'llm')),
     -- The validated agent (flow, voice, language, greeting) as the job carried it.
     spec            jsonb       NOT NULL,
-    -- The interview's state (position, retries, answers, transcript); NULL until answered.
+    -- The interview's or conversation's state (position, retries, answers, transcript, chat
+    -- history); NULL until answered.
     state           jsonb,
+    -- LLM agents: tokens the model used in this call.
+    prompt_tokens   integer     NOT NULL DEFAULT 0,
+    completion_tokens integer   NOT NULL DEFAULT 0,
     -- Prompts produced so far: the Gather of turn n posts to …/turns/n.
     turn            integer     NOT NULL DEFAULT 0,
     status          text        NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'active', 'ended')),

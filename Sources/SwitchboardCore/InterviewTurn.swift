@@ -1,11 +1,17 @@
 import Foundation
 
+/// A voice-agent session's state: a scripted interview or an LLM conversation.
+public enum SessionState: Sendable, Equatable, Codable {
+    case interview(Interview)
+    case conversation(Conversation)
+}
+
 /// What a voice-agent turn does, decided from the session and the request.
 public enum TurnPlan: Sendable, Equatable {
     /// A repeated request: answer with the TwiML already produced for that turn.
     case replay(turn: Int)
     /// The next prompt (or the goodbye, with the outcome that ends the session).
-    case produce(state: Interview, twiml: String, ended: String?)
+    case produce(state: SessionState, twiml: String, ended: String?)
     case reject(String)
 }
 
@@ -18,26 +24,28 @@ public enum InterviewTurn {
     ///   - requestTurn: nil for the call's first request (answered), n for turn n's Gather result.
     ///   - produced: prompts produced so far.
     public static func plan(
-        spec: VoiceAgentSpec, state: Interview?, produced: Int, requestTurn: Int?, input: CallerInput,
+        spec: VoiceAgentSpec, state: SessionState?, produced: Int, requestTurn: Int?, input: CallerInput,
         startedAt: Date, now: Date, action: (Int) -> String
     ) -> TurnPlan {
+        guard let flow = spec.flow else { return .reject("not a questions agent") }
         guard let requestTurn else {
             if produced > 0 { return .replay(turn: 1) }
-            let (started, step) = Interview.start(spec.flow)
-            return .produce(state: started, twiml: render(step, turn: 1, spec: spec, action: action), ended: nil)
+            let (started, step) = Interview.start(flow)
+            return .produce(
+                state: .interview(started), twiml: render(step, turn: 1, spec: spec, action: action), ended: nil)
         }
         if requestTurn < produced { return .replay(turn: requestTurn + 1) }
-        guard requestTurn == produced, var interview = state, interview.position != nil else {
+        guard requestTurn == produced, case .interview(var interview)? = state, interview.position != nil else {
             return .reject("turn \(requestTurn) is not the one being asked (\(produced) asked)")
         }
         let step: Interview.Step
         if now.timeIntervalSince(startedAt) > Double(spec.timeLimit) {
             step = interview.stop(outcome: "timeout", message: timeLimitMessage)
         } else {
-            step = interview.answer(input, flow: spec.flow)
+            step = interview.answer(input, flow: flow)
         }
         return .produce(
-            state: interview, twiml: render(step, turn: requestTurn + 1, spec: spec, action: action),
+            state: .interview(interview), twiml: render(step, turn: requestTurn + 1, spec: spec, action: action),
             ended: interview.outcome)
     }
 

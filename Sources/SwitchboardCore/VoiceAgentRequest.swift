@@ -8,14 +8,24 @@ import Foundation
 ///                     "expectedAnswerType": "number", …}],
 ///      "variables": {"phone": "+15559876543", "name": "Ana"}}
 ///
-/// Question texts and custom messages are templates rendered with `variables` at enqueue.
+/// Question texts, custom messages and an LLM agent's system prompt are templates rendered with
+/// `variables` at enqueue.
 public struct VoiceAgentRequest: Sendable, Codable, Equatable {
     public var account: String
     public var to: String
     public var from: String
-    /// `questions` (a scripted interview). `llm` is not available in this version.
+    /// `questions` (a scripted interview) or `llm` (a conversation with an OpenAI-compatible model).
     public var agentType: String
     public var questions: JSONValue?
+    /// `llm` agents: the model, its instructions and limits.
+    public var model: String?
+    public var systemPrompt: String?
+    public var temperature: Double?
+    public var maxTokens: Int?
+    public var maxConversationTurns: Int?
+    /// Minutes.
+    public var conversationTimeout: Double?
+    public var allowUserHangup: Bool?
     /// Said once before the first question.
     public var greeting: String?
     public var voice: String?
@@ -39,7 +49,8 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
 
     static let fields: Set<String> = [
         "account", "to", "from", "agentType", "questions", "greeting", "voice", "language", "timeout", "timeLimit",
-        "variables", "sendWindow", "timezone",
+        "variables", "sendWindow", "timezone", "model", "systemPrompt", "temperature", "maxTokens",
+        "maxConversationTurns", "conversationTimeout", "allowUserHangup",
     ]
 
     public static func checkFields(_ object: [String: JSONValue]) throws(InputError) {
@@ -52,14 +63,34 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
         let variables = self.variables ?? [:]
         let to = try PhoneNumber(template: self.to, variables: variables, field: "to")
         let from = try PhoneNumber(template: self.from, variables: variables, field: "from")
+        var flow: VoiceFlow?
+        var llm: LLMSettings?
         switch agentType {
-        case "questions": break
-        case "llm":
-            throw InputError(
-                field: "agentType", problem: "'llm' agents are not available in this version yet (use 'questions')")
+        case "questions": flow = try resolveFlow(variables)
+        case "llm": llm = try resolveLLM(variables)
         default:
             throw InputError(field: "agentType", problem: "'\(agentType)' is not one of questions, llm")
         }
+        let greeting = try greeting.map { text throws(InputError) in
+            try Template(text, field: "greeting").render(variables, field: "greeting")
+        }
+        let voice = self.voice ?? "Polly.Joanna"
+        let language = self.language ?? "en-US"
+        try VoiceRequest.validate(voice: voice, language: language, ringTimeout: timeout)
+        let timeLimit = self.timeLimit ?? 1800
+        guard (60...14400).contains(timeLimit) else {
+            throw InputError(field: "timeLimit", problem: "\(timeLimit) is outside 60…14400 seconds")
+        }
+        return VoiceAgentSpec(
+            account: account, to: to.e164, from: from.e164, agentType: agentType, flow: flow, llm: llm,
+            greeting: greeting,
+            voice: voice, language: language, timeout: timeout, timeLimit: timeLimit, sendWindow: sendWindow,
+            timezone: timezone)
+    }
+}
+
+extension VoiceAgentRequest {
+    func resolveFlow(_ variables: [String: JSONValue]) throws(InputError) -> VoiceFlow {
         guard let questions else { throw InputError(field: "questions", problem: "is required for a questions agent") }
         var flow: VoiceFlow
         do { flow = try VoiceFlow(json: questions) } catch let error as InputError { throw error } catch {
@@ -76,20 +107,39 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
                     try Template(message, field: messageField).render(variables, field: messageField)
             }
         }
-        let greeting = try greeting.map { text throws(InputError) in
-            try Template(text, field: "greeting").render(variables, field: "greeting")
+        return flow
+    }
+
+    func resolveLLM(_ variables: [String: JSONValue]) throws(InputError) -> LLMSettings {
+        guard questions == nil else {
+            throw InputError(field: "questions", problem: "belongs to a questions agent, not an llm one")
         }
-        let voice = self.voice ?? "Polly.Joanna"
-        let language = self.language ?? "en-US"
-        try VoiceRequest.validate(voice: voice, language: language, ringTimeout: timeout)
-        let timeLimit = self.timeLimit ?? 1800
-        guard (60...14400).contains(timeLimit) else {
-            throw InputError(field: "timeLimit", problem: "\(timeLimit) is outside 60…14400 seconds")
+        guard let model, !model.trimmingSpaces().isEmpty else {
+            throw InputError(field: "model", problem: "is required for an llm agent (e.g. gpt-4o-mini)")
         }
-        return VoiceAgentSpec(
-            account: account, to: to.e164, from: from.e164, agentType: agentType, flow: flow, greeting: greeting,
-            voice: voice, language: language, timeout: timeout, timeLimit: timeLimit, sendWindow: sendWindow,
-            timezone: timezone)
+        guard let systemPrompt, !systemPrompt.trimmingSpaces().isEmpty else {
+            throw InputError(field: "systemPrompt", problem: "is required for an llm agent")
+        }
+        let temperature = self.temperature ?? 0.7
+        guard (0...2).contains(temperature) else {
+            throw InputError(field: "temperature", problem: "\(temperature) is outside 0…2")
+        }
+        let maxTokens = self.maxTokens ?? 150
+        guard (1...4096).contains(maxTokens) else {
+            throw InputError(field: "maxTokens", problem: "\(maxTokens) is outside 1…4096")
+        }
+        let turns = maxConversationTurns ?? 10
+        guard (1...100).contains(turns) else {
+            throw InputError(field: "maxConversationTurns", problem: "\(turns) is outside 1…100")
+        }
+        let minutes = conversationTimeout ?? 10
+        guard minutes >= 0.5 && minutes <= 240 else {
+            throw InputError(field: "conversationTimeout", problem: "\(minutes) minutes is outside 0.5…240")
+        }
+        return LLMSettings(
+            model: model, systemPrompt: try Template(systemPrompt, field: "systemPrompt").render(variables, field: "systemPrompt"),
+            temperature: temperature, maxTokens: maxTokens, maxConversationTurns: turns, conversationTimeout: minutes,
+            allowUserHangup: allowUserHangup ?? true)
     }
 }
 
@@ -99,7 +149,10 @@ public struct VoiceAgentSpec: Sendable, Codable, Equatable {
     public var to: String
     public var from: String
     public var agentType: String
-    public var flow: VoiceFlow
+    /// The interview (questions agents).
+    public var flow: VoiceFlow?
+    /// The model (llm agents).
+    public var llm: LLMSettings?
     public var greeting: String?
     public var voice: String
     public var language: String
@@ -115,24 +168,33 @@ extension TwiML {
         prompt: String, action: String, question: VoiceFlow.Question, voice: String, language: String,
         before: String? = nil
     ) -> String {
-        var hints = ""
-        var digits = ""
+        var attributes = ""
         switch question.expectedAnswerType {
         case .yesNo:
-            hints = "yes, no"
-            digits = " numDigits=\"1\""
+            attributes = " numDigits=\"1\" hints=\"yes, no\""
         case .multipleChoice:
-            hints = (question.choices ?? []).joined(separator: ", ")
-            if (question.choices ?? []).count <= 9 { digits = " numDigits=\"1\"" }
+            let choices = question.choices ?? []
+            if choices.count <= 9 { attributes = " numDigits=\"1\"" }
+            attributes += " hints=\"\(escape(choices.joined(separator: ", ")))\""
         case .number, .text: break
         }
+        return listen(
+            prompt: prompt, action: action, timeout: question.timeout, voice: voice, language: language,
+            before: before, attributes: attributes)
+    }
+
+    /// `<Gather>` for speech or keys around a `<Say>`, posting even silence to `action`.
+    public static func listen(
+        prompt: String, action: String, timeout: Int, voice: String, language: String, before: String? = nil,
+        attributes: String = ""
+    ) -> String {
         let say = { (text: String) in
             "<Say voice=\"\(escape(voice))\" language=\"\(escape(language))\">\(escape(text))</Say>"
         }
         return header + "<Response>" + (before.map(say) ?? "")
-            + "<Gather input=\"speech dtmf\" action=\"\(escape(action))\" method=\"POST\" timeout=\"\(question.timeout)\""
-            + " speechTimeout=\"auto\" actionOnEmptyResult=\"true\" language=\"\(escape(language))\"\(digits)"
-            + (hints.isEmpty ? "" : " hints=\"\(escape(hints))\"") + ">" + say(prompt) + "</Gather></Response>"
+            + "<Gather input=\"speech dtmf\" action=\"\(escape(action))\" method=\"POST\" timeout=\"\(timeout)\""
+            + " speechTimeout=\"auto\" actionOnEmptyResult=\"true\" language=\"\(escape(language))\"\(attributes)>"
+            + say(prompt) + "</Gather></Response>"
     }
 
     /// Says `message` and hangs up.

@@ -9,7 +9,7 @@ public struct VoiceSession: Sendable, Equatable {
     public var accountID: Int64
     public var callSID: String?
     public var spec: VoiceAgentSpec
-    public var state: Interview?
+    public var state: SessionState?
     /// Prompts produced so far.
     public var turn: Int
     public var status: String
@@ -63,7 +63,7 @@ public struct SessionStore: Sendable {
     /// Takes one turn in one transaction: the session row is locked, `plan` decides, the outcome
     /// is stored. `plan` may run more than once (a retried transaction): keep it pure.
     public func takeTurn(
-        sessionID: Int64, accountID: Int64, callSID: String, plan: @Sendable (VoiceSession) -> TurnPlan
+        sessionID: Int64, accountID: Int64, callSID: String, plan: @Sendable (VoiceSession) async throws -> TurnPlan
     ) async throws -> TurnAnswer {
         try await pool.transaction { connection in
             guard
@@ -75,7 +75,7 @@ public struct SessionStore: Sendable {
             if let known = session.callSID, known != callSID {
                 return .rejected("the session belongs to another call")
             }
-            switch plan(session) {
+            switch try await plan(session) {
             case .reject(let reason):
                 return .rejected(reason)
             case .replay(let turn):
@@ -95,6 +95,7 @@ public struct SessionStore: Sendable {
                     UPDATE switchboard.voice_sessions SET state = \(try PostgresJSON.encoding(state).text)::jsonb,
                         turn = \(turn), call_sid = \(callSID), version = version + 1, updated_at = now(),
                         answered_at = coalesce(answered_at, now()),
+                        prompt_tokens = \(state.tokens.prompt), completion_tokens = \(state.tokens.completion),
                         status = CASE WHEN \(ended)::text IS NULL THEN 'active' ELSE 'ended' END,
                         outcome = \(ended), ended_at = CASE WHEN \(ended)::text IS NULL THEN NULL ELSE now() END
                     WHERE id = \(sessionID)
@@ -131,22 +132,38 @@ public struct SessionStore: Sendable {
 
     /// Writes the answers (also as top-level workflow variables by question id, where no other key
     /// has that name), the transcript and the outcome into the job's result, and announces it.
-    static func finish(_ session: VoiceSession, state: Interview?, outcome: String, on connection: PostgresConnection)
-        async throws
-    {
+    static func finish(
+        _ session: VoiceSession, state: SessionState?, outcome: String, on connection: PostgresConnection
+    ) async throws {
         guard let jobID = session.jobID else { return }
-        let answers = (state?.answers ?? [:]).mapValues { JSONValue.string($0) }
-        let transcript: [JSONValue] = (state?.transcript ?? []).map { line in
-            .object(["speaker": .string(line.speaker), "text": .string(line.text), "questionId": line.questionId.map { .string($0) } ?? .null])
+        var answers: [String: JSONValue] = [:]
+        var transcript: [JSONValue] = []
+        var fields: [String: JSONValue] = ["agentOutcome": .string(outcome), "sessionId": .int(session.id)]
+        switch state {
+        case .interview(let interview)?:
+            answers = interview.answers.mapValues { JSONValue.string($0) }
+            transcript = interview.transcript.map { line in
+                .object([
+                    "speaker": .string(line.speaker), "text": .string(line.text),
+                    "questionId": line.questionId.map { .string($0) } ?? .null,
+                ])
+            }
+            fields["answers"] = .object(answers)
+        case .conversation(let conversation)?:
+            transcript = conversation.history.map { message in
+                .object(["speaker": .string(message.role == "user" ? "caller" : "agent"), "text": .string(message.content)])
+            }
+            fields["promptTokens"] = .int(Int64(conversation.promptTokens))
+            fields["completionTokens"] = .int(Int64(conversation.completionTokens))
+        case nil:
+            fields["answers"] = .object([:])
         }
-        let fields: JSONValue = .object([
-            "answers": .object(answers), "transcript": .array(transcript), "agentOutcome": .string(outcome),
-            "sessionId": .int(session.id),
-        ])
+        fields["transcript"] = .array(transcript)
+        let result: JSONValue = .object(fields)
         try await connection.query(
             """
             UPDATE switchboard.jobs SET result = \(JSONValue.object(answers).jsonText)::jsonb
-                || coalesce(result, '{}'::jsonb) || \(fields.jsonText)::jsonb
+                || coalesce(result, '{}'::jsonb) || \(result.jsonText)::jsonb
             WHERE id = \(jobID) AND (result IS NULL OR jsonb_typeof(result) = 'object')
             """)
         let payload: JSONValue = .object([
@@ -165,8 +182,18 @@ public struct SessionStore: Sendable {
             id: try row.decode(Int64.self, at: 0), jobID: try row.decode(Int64?.self, at: 1),
             accountID: try row.decode(Int64.self, at: 2), callSID: try row.decode(String?.self, at: 3),
             spec: try row.decode(PostgresJSON.self, at: 4).decode(VoiceAgentSpec.self),
-            state: try row.decode(PostgresJSON?.self, at: 5).map { try $0.decode(Interview.self) },
+            state: try row.decode(PostgresJSON?.self, at: 5).map { try $0.decode(SessionState.self) },
             turn: try row.decode(Int.self, at: 6), status: try row.decode(String.self, at: 7),
             outcome: try row.decode(String?.self, at: 8), answeredAt: try row.decode(Date?.self, at: 9))
+    }
+}
+
+extension SessionState {
+    /// Model tokens used so far (LLM conversations).
+    var tokens: (prompt: Int, completion: Int) {
+        if case .conversation(let conversation) = self {
+            return (conversation.promptTokens, conversation.completionTokens)
+        }
+        return (0, 0)
     }
 }

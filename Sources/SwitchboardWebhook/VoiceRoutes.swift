@@ -12,6 +12,9 @@ struct VoiceRoutes: Sendable {
     let base: String
     let verifier: WebhookVerifier
     let sessions: SessionStore
+    /// nil without an API key: LLM turns then answer with the fallback.
+    let llm: ChatCompletions?
+    let turnDeadline: Duration
     let logger: Logger
 
     static func sessionPath(_ id: Int64) -> String { "/twilio/voice/sessions/\(id)" }
@@ -22,6 +25,27 @@ struct VoiceRoutes: Sendable {
         }
         router.post("twilio/voice/sessions/:session/turns/:turn") { request, context in
             try await turn(request, session: try id(context, "session"), requestTurn: Int(try id(context, "turn")))
+        }
+    }
+
+    /// One model call within the turn's deadline; a failure gives the caller the fallback line.
+    private func ask(
+        _ conversation: inout Conversation, _ messages: [ChatMessage], _ settings: LLMSettings, sessionID: Int64
+    ) async -> Conversation.Next {
+        guard let llm else {
+            logger.error("an LLM voice agent is running but OPENAI_API_KEY is not set", metadata: ["session.id": "\(sessionID)"])
+            return conversation.failed()
+        }
+        do {
+            let reply = try await llm.complete(
+                model: settings.model, messages: messages, temperature: settings.temperature,
+                maxTokens: settings.maxTokens, deadline: .now + turnDeadline)
+            return conversation.reply(
+                reply.text, promptTokens: reply.promptTokens, completionTokens: reply.completionTokens,
+                settings: settings)
+        } catch {
+            logger.warning("LLM turn failed; the caller hears the fallback", metadata: ["session.id": "\(sessionID)", "error": "\(error)"])
+            return conversation.failed()
         }
     }
 
@@ -42,12 +66,26 @@ struct VoiceRoutes: Sendable {
             confidence: webhook.form["Confidence"].flatMap(Double.init))
         let base = self.base
         let now = Date()
+        let action: @Sendable (Int) -> String = { "\(base)\(Self.sessionPath(sessionID))/turns/\($0)" }
         let answer = try await sessions.takeTurn(sessionID: sessionID, accountID: webhook.accountID, callSID: callSID) {
             session in
-            InterviewTurn.plan(
+            let startedAt = session.answeredAt ?? now
+            guard session.spec.agentType == "llm" else {
+                return InterviewTurn.plan(
+                    spec: session.spec, state: session.state, produced: session.turn, requestTurn: requestTurn,
+                    input: input, startedAt: startedAt, now: now, action: action)
+            }
+            switch ConversationTurn.begin(
                 spec: session.spec, state: session.state, produced: session.turn, requestTurn: requestTurn,
-                input: input, startedAt: session.answeredAt ?? now, now: now,
-                action: { "\(base)\(Self.sessionPath(sessionID))/turns/\($0)" })
+                input: input, startedAt: startedAt, now: now, action: action)
+            {
+            case .plan(let plan):
+                return plan
+            case .needsModel(var conversation, let messages, let settings):
+                let next = await ask(&conversation, messages, settings, sessionID: sessionID)
+                return ConversationTurn.finish(
+                    conversation, next, turn: (requestTurn ?? 0) + 1, spec: session.spec, action: action)
+            }
         }
         switch answer {
         case .twiml(let xml):

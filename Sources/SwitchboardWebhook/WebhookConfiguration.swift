@@ -17,6 +17,8 @@ public struct WebhookConfiguration: Sendable {
     /// same number or pool sent within this window.
     public var replyWindow: Duration = .seconds(24 * 3600)
     public var replies = KeywordReplies()
+    /// The model LLM voice agents talk with.
+    public var llm = LLMConfiguration()
 
     /// Answers to keyword messages (empty: answer nothing). With Twilio's default opt-out handling
     /// on a long code, Twilio also answers STOP/START/HELP itself: set these empty there.

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Hummingbird
 import Logging
 import Postgres
@@ -35,8 +36,13 @@ public final class WebhookServer: Service, Sendable {
             inbound: InboundStore(pool: pool), deliveries: DeliveryStore(pool: pool), sessions: SessionStore(pool: pool),
             pool: pool, logger: logger
         ).register(on: router)
-        VoiceRoutes(base: configuration.base, verifier: verifier, sessions: SessionStore(pool: pool), logger: logger)
-            .register(on: router)
+        let llm = configuration.llm.apiKey.map {
+            ChatCompletions(configuration: configuration.llm, apiKey: $0, http: HTTPClient.shared)
+        }
+        VoiceRoutes(
+            base: configuration.base, verifier: verifier, sessions: SessionStore(pool: pool), llm: llm,
+            turnDeadline: configuration.llm.turnDeadline, logger: logger
+        ).register(on: router)
         let app = Application(
             router: router,
             configuration: .init(

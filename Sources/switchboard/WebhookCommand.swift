@@ -17,6 +17,7 @@ struct WebhookCommand: AsyncParsableCommand {
               <public URL>/twilio/calls/status       call status callbacks
               <public URL>/twilio/messages/inbound   a number's "A message comes in" webhook
             Health: GET /health (process up), GET /ready (database reachable).
+            LLM voice agents use OPENAI_BASE_URL (default https://api.openai.com/v1) and OPENAI_API_KEY.
 
             Example:
               export SWITCHBOARD_PUBLIC_URL=https://hooks.example.com SWITCHBOARD_MASTER_KEY=k1:…
@@ -37,6 +38,8 @@ struct WebhookCommand: AsyncParsableCommand {
     @Option(help: "Answer to STOP and other opt-out keywords ('' for none).") var optOutReply: String?
     @Option(help: "Answer to START/YES/UNSTOP ('' for none).") var optInReply: String?
     @Option(help: "Answer to HELP/INFO ('' for none).") var helpReply: String?
+    @Option(help: "An LLM agent's budget per turn for the model, retries included (well inside Twilio's 15 s).")
+    var llmDeadline = "8s"
 
     func validate() throws {
         _ = try webhookConfiguration()
@@ -58,6 +61,18 @@ struct WebhookCommand: AsyncParsableCommand {
         if let optOutReply { configuration.replies.optOut = optOutReply }
         if let optInReply { configuration.replies.optIn = optInReply }
         if let helpReply { configuration.replies.help = helpReply }
+        let environment = ProcessInfo.processInfo.environment
+        if let base = environment["OPENAI_BASE_URL"], !base.isEmpty {
+            guard let url = URL(string: base), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw ValidationError("OPENAI_BASE_URL: '\(base)' is not an http(s) URL")
+            }
+            configuration.llm.baseURL = base.hasSuffix("/") ? String(base.dropLast()) : base
+        }
+        configuration.llm.apiKey = environment["OPENAI_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        configuration.llm.turnDeadline = try parseDuration(llmDeadline, flag: "--llm-deadline")
+        guard configuration.llm.turnDeadline >= .seconds(1), configuration.llm.turnDeadline <= .seconds(13) else {
+            throw ValidationError("--llm-deadline must be between 1s and 13s (Twilio waits 15 s for a turn)")
+        }
         do { try configuration.validate() } catch let error as InputError {
             throw ValidationError(
                 error.field == "SWITCHBOARD_PUBLIC_URL" ? "--public-url / \(error.description)" : "--\(error.description)")
@@ -76,7 +91,10 @@ struct WebhookCommand: AsyncParsableCommand {
                 logger: logger)
             logger.info(
                 "webhook listening",
-                metadata: ["address": "\(configuration.host):\(configuration.port)", "public_url": "\(configuration.publicURL)"])
+                metadata: [
+                    "address": "\(configuration.host):\(configuration.port)", "public_url": "\(configuration.publicURL)",
+                    "llm": "\(configuration.llm.apiKey == nil ? "no OPENAI_API_KEY" : configuration.llm.baseURL)",
+                ])
             let group = ServiceGroup(
                 configuration: .init(
                     services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint],

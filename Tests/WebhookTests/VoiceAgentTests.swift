@@ -68,91 +68,72 @@ import TwilioSimulator
             let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
             let accounts = AccountStore(pool: db.pool, vault: vault)
             try await accounts.upsert(name: "main", accountSID: accountSID, secret: authToken)
-            let proxyPort = try freeLoopbackPort()
-            let publicURL = "http://127.0.0.1:\(proxyPort)"
-            var logger = Logger(label: "test.webhook")
-            logger.logLevel = .warning
-            var servers: [WebhookServer] = []
-            var backends: [String] = []
-            for _ in 0..<2 {
-                var configuration = WebhookConfiguration(publicURL: publicURL)
-                configuration.port = try freeLoopbackPort()
-                backends.append("http://127.0.0.1:\(configuration.port)")
-                servers.append(try WebhookServer(configuration: configuration, pool: db.pool, accounts: accounts, logger: logger))
+            try await TwoWebhookHosts.with(db, accounts: accounts) { publicURL, proxy in
+                var simulated = SimulatorConfiguration()
+                simulated.accounts = [accountSID: authToken]
+                simulated.callbackStep = .milliseconds(20)
+                for expectation in Self.cases { simulated.callers[expectation.to] = expectation.caller }
+                let simulator = TwilioSimulator(configuration: simulated)
+                let simulatorTask = try await simulator.start()
+                defer { simulatorTask.cancel() }
+                try await accounts.setCallsPerSecond(accountID: 1, 50)
+                let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
+                let sender = TwilioSender(
+                    client: client, accounts: accounts, deliveries: DeliveryStore(pool: db.pool), webhookBaseURL: publicURL)
+                var handlers = HandlerRegistry.standard
+                sender.register(in: &handlers)
+                let jobs = try await withWorker(db, handlers: handlers) { _ in
+                    var jobs: [Int64] = []
+                    for expectation in Self.cases {
+                        let questions = try JSONDecoder().decode(JSONValue.self, from: Data(expectation.flow.utf8))
+                        jobs.append(
+                            try await SendJobs.enqueue(
+                                VoiceAgentRequest(account: "main", to: expectation.to, from: "+15557654321", questions: questions),
+                                store: db.store
+                            ).id)
+                    }
+                    let ended = await eventually(timeout: .seconds(20)) {
+                        try await db.integer("SELECT count(*) FROM switchboard.voice_sessions WHERE status = 'ended'")
+                            == Self.cases.count
+                    }
+                    if !ended {
+                        let rows = try await db.pool.query("SELECT id, status, turn, call_sid, outcome FROM switchboard.voice_sessions ORDER BY id")
+                        for row in rows { print("session", try row.decode(Int64.self, at: 0), try row.decode(String.self, at: 1), try row.decode(Int.self, at: 2), try row.decode(String?.self, at: 3) ?? "-") }
+                        for call in await simulator.calls() { print("call", call.resource.to, call.resource.status, call.url ?? "-", call.transcript.prefix(6)) }
+                        let jobs = try await db.pool.query("SELECT id, kind, state::text, errors::text FROM switchboard.jobs")
+                        for row in jobs { print("job", try row.decode(String.self, at: 1), try row.decode(String.self, at: 2), try row.decode(String.self, at: 3).prefix(300)) }
+                    }
+                    #expect(ended, "every interview ended")
+                    return jobs
+                }
+                for (expectation, jobID) in zip(Self.cases, jobs) {
+                    let result = try await db.store.job(id: jobID)?.result?.decode([String: JSONValue].self) ?? [:]
+                    let label = expectation.to
+                    #expect(result["agentOutcome"] == .string(expectation.outcome), "\(label): \(result["agentOutcome"] ?? .null)")
+                    #expect(result["answers"] == .object(expectation.answers.mapValues { .string($0) }), "\(label)")
+                    for (id, value) in expectation.answers {
+                        #expect(result[id] == .string(value), "\(label): answers are also workflow variables")
+                    }
+                    guard case .array(let transcript)? = result["transcript"] else {
+                        Issue.record("\(label): no transcript")
+                        continue
+                    }
+                    let asked = transcript.compactMap { line -> String? in
+                        guard line["speaker"] == .string("agent"), case .string(let id)? = line["questionId"] else { return nil }
+                        return id
+                    }
+                    var distinct: [String] = []
+                    for id in asked where distinct.last != id { distinct.append(id) }
+                    #expect(distinct == expectation.asked, "\(label): \(asked)")
+                }
+                // What the callers heard: the custom end_call message, and a re-prompt after silence.
+                let calls = await simulator.calls()
+                let heard = Dictionary(grouping: calls, by: \.resource.to).mapValues { $0.flatMap(\.transcript) }
+                #expect(heard["+15550009011"]?.contains(.said("Thank you for your interest. We'll review entry-level positions and contact you soon.")) == true)
+                #expect(heard["+15550009002"]?.contains { if case .said(let text) = $0 { text.hasPrefix("Sorry, I didn't catch that.") } else { false } } == true)
+                let served = proxy.servedPerBackend
+                #expect(served.allSatisfy { $0 >= 5 }, "both hosts served turns: \(served)")
             }
-            let proxy = RoundRobinProxy(port: proxyPort, backends: backends)
-            let first = servers[0]
-            let second = servers[1]
-            let running = [
-                Task { try await first.run() }, Task { try await second.run() }, Task { try await proxy.run() },
-            ]
-            defer { for task in running { task.cancel() } }
-            #expect(await eventually(timeout: .seconds(10)) { first.port != nil && second.port != nil })
-
-            var simulated = SimulatorConfiguration()
-            simulated.accounts = [accountSID: authToken]
-            simulated.callbackStep = .milliseconds(20)
-            for expectation in Self.cases { simulated.callers[expectation.to] = expectation.caller }
-            let simulator = TwilioSimulator(configuration: simulated)
-            let simulatorTask = try await simulator.start()
-            defer { simulatorTask.cancel() }
-            try await accounts.setCallsPerSecond(accountID: 1, 50)
-            let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
-            let sender = TwilioSender(
-                client: client, accounts: accounts, deliveries: DeliveryStore(pool: db.pool), webhookBaseURL: publicURL)
-            var handlers = HandlerRegistry.standard
-            sender.register(in: &handlers)
-            let jobs = try await withWorker(db, handlers: handlers) { _ in
-                var jobs: [Int64] = []
-                for expectation in Self.cases {
-                    let questions = try JSONDecoder().decode(JSONValue.self, from: Data(expectation.flow.utf8))
-                    jobs.append(
-                        try await SendJobs.enqueue(
-                            VoiceAgentRequest(account: "main", to: expectation.to, from: "+15557654321", questions: questions),
-                            store: db.store
-                        ).id)
-                }
-                let ended = await eventually(timeout: .seconds(20)) {
-                    try await db.integer("SELECT count(*) FROM switchboard.voice_sessions WHERE status = 'ended'")
-                        == Self.cases.count
-                }
-                if !ended {
-                    let rows = try await db.pool.query("SELECT id, status, turn, call_sid, outcome FROM switchboard.voice_sessions ORDER BY id")
-                    for row in rows { print("session", try row.decode(Int64.self, at: 0), try row.decode(String.self, at: 1), try row.decode(Int.self, at: 2), try row.decode(String?.self, at: 3) ?? "-") }
-                    for call in await simulator.calls() { print("call", call.resource.to, call.resource.status, call.url ?? "-", call.transcript.prefix(6)) }
-                    let jobs = try await db.pool.query("SELECT id, kind, state::text, errors::text FROM switchboard.jobs")
-                    for row in jobs { print("job", try row.decode(String.self, at: 1), try row.decode(String.self, at: 2), try row.decode(String.self, at: 3).prefix(300)) }
-                }
-                #expect(ended, "every interview ended")
-                return jobs
-            }
-            for (expectation, jobID) in zip(Self.cases, jobs) {
-                let result = try await db.store.job(id: jobID)?.result?.decode([String: JSONValue].self) ?? [:]
-                let label = expectation.to
-                #expect(result["agentOutcome"] == .string(expectation.outcome), "\(label): \(result["agentOutcome"] ?? .null)")
-                #expect(result["answers"] == .object(expectation.answers.mapValues { .string($0) }), "\(label)")
-                for (id, value) in expectation.answers {
-                    #expect(result[id] == .string(value), "\(label): answers are also workflow variables")
-                }
-                guard case .array(let transcript)? = result["transcript"] else {
-                    Issue.record("\(label): no transcript")
-                    continue
-                }
-                let asked = transcript.compactMap { line -> String? in
-                    guard line["speaker"] == .string("agent"), case .string(let id)? = line["questionId"] else { return nil }
-                    return id
-                }
-                var distinct: [String] = []
-                for id in asked where distinct.last != id { distinct.append(id) }
-                #expect(distinct == expectation.asked, "\(label): \(asked)")
-            }
-            // What the callers heard: the custom end_call message, and a re-prompt after silence.
-            let calls = await simulator.calls()
-            let heard = Dictionary(grouping: calls, by: \.resource.to).mapValues { $0.flatMap(\.transcript) }
-            #expect(heard["+15550009011"]?.contains(.said("Thank you for your interest. We'll review entry-level positions and contact you soon.")) == true)
-            #expect(heard["+15550009002"]?.contains { if case .said(let text) = $0 { text.hasPrefix("Sorry, I didn't catch that.") } else { false } } == true)
-            let served = proxy.servedPerBackend
-            #expect(served.allSatisfy { $0 >= 5 }, "both hosts served turns: \(served)")
         }
     }
 }

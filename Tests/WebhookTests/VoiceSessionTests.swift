@@ -42,7 +42,11 @@ import Twilio
             #expect(try await hooks.post(path + "/turns/1", turn(call, speech: "nine")).body == answer.body)
             let stored = try await SessionStore(pool: hooks.db.pool).session(id: session)
             #expect(stored?.turn == 2)
-            #expect(stored?.state?.transcript.filter { $0.speaker == "caller" }.count == 1, "answered once")
+            guard case .interview(let interview)? = stored?.state else {
+                Issue.record("no interview state")
+                return
+            }
+            #expect(interview.transcript.filter { $0.speaker == "caller" }.count == 1, "answered once")
             // A turn not asked yet, another call, an unknown session.
             #expect(try await hooks.post(path + "/turns/7", turn(call, speech: "yes")).status == 409)
             #expect(try await hooks.post(path + "/turns/2", turn(sid("CA", 71), speech: "yes")).status == 409)
@@ -63,7 +67,12 @@ import Twilio
     }
 
     @Test(arguments: [
-        (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "llm"}"#, "agentType"),
+        (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "llm"}"#, "model"),
+        (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "llm", "model": "gpt-4o-mini", "systemPrompt": "Be brief.", "temperature": 2.5}"#,
+         "temperature"),
+        (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "llm", "model": "gpt-4o-mini"}"#,
+         "systemPrompt"),
+        (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "chatbot"}"#, "agentType"),
         (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "questions"}"#, "questions"),
         (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "questions", "questions": [{"id": "a", "question": "Hi {{name}}?", "expectedAnswerType": "text"}]}"#,
          "questions[0] 'a'.question"),

@@ -24,7 +24,7 @@ struct WebhookHarness {
 
     /// `publicURL` nil: the server's own loopback address.
     static func with<T: Sendable>(
-        publicURL: String? = nil, maxBodyBytes: Int? = nil, _ body: (WebhookHarness) async throws -> T
+        publicURL: String? = nil, maxBodyBytes: Int? = nil, llm: LLMConfiguration? = nil, _ body: (WebhookHarness) async throws -> T
     ) async throws -> T {
         try await TestDatabase.with { db in
             let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
@@ -35,6 +35,7 @@ struct WebhookHarness {
             var configuration = WebhookConfiguration(publicURL: publicURL ?? address)
             configuration.port = port
             if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
+            if let llm { configuration.llm = llm }
             var logger = Logger(label: "test.webhook")
             logger.logLevel = .warning
             let server = try WebhookServer(configuration: configuration, pool: db.pool, accounts: accounts, logger: logger)

@@ -1,0 +1,75 @@
+import SwitchboardCore
+import Testing
+
+@Suite struct ConversationTests {
+    let settings = LLMSettings(
+        model: "gpt-4o-mini", systemPrompt: "Be brief.", temperature: 0.7, maxTokens: 150, maxConversationTurns: 2,
+        conversationTimeout: 5, allowUserHangup: true)
+
+    func heard(_ text: String) -> CallerInput { CallerInput(speech: text, confidence: 0.9) }
+
+    @Test func aTurnAsksTheModelWithTheSystemPromptFirst() {
+        var conversation = Conversation()
+        #expect(conversation.start(greeting: nil) == .say(Conversation.defaultGreeting, listen: true))
+        guard case .complete(let messages) = conversation.hear(heard("Where is my order?"), settings: settings, elapsed: 3)
+        else {
+            Issue.record("expected a model call")
+            return
+        }
+        #expect(messages.map(\.role) == ["system", "assistant", "user"])
+        #expect(messages[0].content == "Be brief.")
+        #expect(conversation.reply("It shipped.", promptTokens: 20, completionTokens: 3, settings: settings)
+            == .say("It shipped.", listen: true))
+        #expect(conversation.promptTokens == 20 && conversation.completionTokens == 3)
+    }
+
+    @Test func limitsEndTheCall() {
+        var conversation = Conversation()
+        _ = conversation.start(greeting: "Hi")
+        _ = conversation.hear(heard("one"), settings: settings, elapsed: 1)
+        _ = conversation.reply("A", promptTokens: 1, completionTokens: 1, settings: settings)
+        _ = conversation.hear(heard("two"), settings: settings, elapsed: 2)
+        #expect(conversation.reply("B", promptTokens: 1, completionTokens: 1, settings: settings)
+            == .say("B " + Conversation.closing, listen: false))
+        #expect(conversation.outcome == "max_turns")
+
+        var late = Conversation()
+        _ = late.start(greeting: nil)
+        #expect(late.hear(heard("hello"), settings: settings, elapsed: 301) == .say(Conversation.timeUp, listen: false))
+        #expect(late.outcome == "timeout")
+
+        var quiet = Conversation()
+        _ = quiet.start(greeting: nil)
+        #expect(quiet.hear(CallerInput(), settings: settings, elapsed: 1) == .say(Conversation.stillThere, listen: true))
+        _ = quiet.hear(CallerInput(speech: "mumble", confidence: 0.1), settings: settings, elapsed: 2)
+        #expect(quiet.hear(CallerInput(), settings: settings, elapsed: 3) == .say(Conversation.closing, listen: false))
+        #expect(quiet.outcome == "unanswered")
+    }
+
+    @Test func goodbyesEndTheCallWhenAllowed() {
+        #expect(Conversation.isGoodbye("Great, thanks. Bye!"))
+        #expect(Conversation.isGoodbye("That's all"))
+        #expect(!Conversation.isGoodbye("Bye the way, where is my order?"))
+        #expect(!Conversation.isGoodbye("goodbye is not what I said, I need help"))
+        var polite = Conversation()
+        _ = polite.start(greeting: nil)
+        #expect(polite.hear(heard("goodbye"), settings: settings, elapsed: 1) == .say(Conversation.closing, listen: false))
+        var strict = Conversation()
+        var noHangup = settings
+        noHangup.allowUserHangup = false
+        _ = strict.start(greeting: nil)
+        guard case .complete = strict.hear(heard("goodbye"), settings: noHangup, elapsed: 1) else {
+            Issue.record("a goodbye is an ordinary message without allowUserHangup")
+            return
+        }
+    }
+
+    @Test func aFailedTurnLeavesNoTraceInTheHistory() {
+        var conversation = Conversation()
+        _ = conversation.start(greeting: "Hi")
+        _ = conversation.hear(heard("first try"), settings: settings, elapsed: 1)
+        #expect(conversation.failed() == .say(Conversation.fallback, listen: true))
+        #expect(conversation.history.map(\.content) == ["Hi"])
+        #expect(conversation.turns == 0)
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import SwitchboardCore
+import Synchronization
+
+/// An OpenAI-compatible chat-completions server for tests (the real API is unreachable here): it
+/// checks the bearer key and the request's shape as the documented protocol has them, answers
+/// with scripted replies, and records every request.
+public final class FakeOpenAI: Sendable {
+    public enum Reply: Sendable {
+        case text(String)
+        /// An error status with OpenAI's error body (429 rate limit, 500…).
+        case status(Int)
+        /// Answers, but only after this long.
+        case delayed(Duration, String)
+    }
+
+    public let port: Int
+    public let apiKey: String
+    /// (the last user message, the 1-based number of this request) → the reply.
+    let respond: @Sendable (String, Int) -> Reply
+    private let recorded = Mutex<[[String: JSONValue]]>([])
+
+    public init(port: Int, apiKey: String, respond: @escaping @Sendable (String, Int) -> Reply) {
+        self.port = port
+        self.apiKey = apiKey
+        self.respond = respond
+    }
+
+    public var baseURL: String { "http://127.0.0.1:\(port)/v1" }
+    /// The JSON bodies received with a valid key, in order.
+    public var requests: [[String: JSONValue]] { recorded.withLock { $0 } }
+
+    public func run() async throws {
+        let router = Router()
+        router.post("v1/chat/completions") { request, _ in try await self.complete(request) }
+        var logger = Logger(label: "test.openai")
+        logger.logLevel = .warning
+        try await Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger
+        ).run()
+    }
+
+    private func complete(_ request: Request) async throws -> Response {
+        guard request.headers[.authorization] == "Bearer \(apiKey)" else {
+            return Self.error(401, "Incorrect API key provided.", type: "invalid_request_error", code: "invalid_api_key")
+        }
+        let body = try await request.body.collect(upTo: 1 << 20)
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)),
+            case .object(let object) = value, case .string(let model)? = object["model"],
+            case .array(let messages)? = object["messages"], !messages.isEmpty,
+            messages.allSatisfy({ $0["role"]?.stringValue != nil && $0["content"]?.stringValue != nil })
+        else {
+            return Self.error(400, "model and messages (role, content) are required", type: "invalid_request_error")
+        }
+        let number = recorded.withLock { list in
+            list.append(object)
+            return list.count
+        }
+        let lastUser = messages.last(where: { $0["role"] == .string("user") })?["content"]?.stringValue ?? ""
+        let text: String
+        switch respond(lastUser, number) {
+        case .status(let status):
+            return Self.error(status, status == 429 ? "Rate limit reached" : "The server had an error", type: "server_error")
+        case .delayed(let delay, let reply):
+            try await Task.sleep(for: delay)
+            text = reply
+        case .text(let reply):
+            text = reply
+        }
+        let promptTokens = messages.compactMap { $0["content"]?.stringValue }.reduce(0) { $0 + $1.count / 4 + 4 }
+        let completionTokens = max(1, text.count / 4)
+        let answer: JSONValue = .object([
+            "id": .string("chatcmpl-\(number)"), "object": .string("chat.completion"), "created": .int(1_700_000_000),
+            "model": .string(model),
+            "choices": .array([
+                .object([
+                    "index": .int(0), "message": .object(["role": .string("assistant"), "content": .string(text)]),
+                    "finish_reason": .string("stop"),
+                ])
+            ]),
+            "usage": .object([
+                "prompt_tokens": .int(Int64(promptTokens)), "completion_tokens": .int(Int64(completionTokens)),
+                "total_tokens": .int(Int64(promptTokens + completionTokens)),
+            ]),
+        ])
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: answer.jsonText)))
+    }
+
+    static func error(_ status: Int, _ message: String, type: String, code: String? = nil) -> Response {
+        let body: JSONValue = .object([
+            "error": .object([
+                "message": .string(message), "type": .string(type), "param": .null,
+                "code": code.map { .string($0) } ?? .null,
+            ])
+        ])
+        return Response(
+            status: .init(code: status), headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: body.jsonText)))
+    }
+}

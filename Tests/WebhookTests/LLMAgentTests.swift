@@ -1,0 +1,154 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+import SwitchboardSending
+import SwitchboardStore
+import SwitchboardWebhook
+import SwitchboardWorker
+import TestSupport
+import Testing
+import Twilio
+import TwilioSimulator
+
+/// LLM voice agents against a fake OpenAI-compatible server: the conversation runs across two
+/// webhook hosts, rate limits are retried within the turn's deadline, a slow or failing model
+/// gives the caller a fallback line, and the limits (turns, goodbye) end the call.
+@Suite struct LLMAgentTests {
+    static let key = "sk-test-not-a-real-key-000000"
+
+    func request(to: String, turns: Int = 10) throws -> VoiceAgentRequest {
+        var request = try VoiceAgentRequest(
+            account: "main", to: to, from: "+15557654321", questions: .null, variables: ["company": .string("TechCorp")])
+        request.agentType = "llm"
+        request.questions = nil
+        request.model = "gpt-4o-mini"
+        request.systemPrompt = "You are a helpful customer service representative for {{company}}. Be brief."
+        request.temperature = 0.7
+        request.maxTokens = 150
+        request.maxConversationTurns = turns
+        request.greeting = "Hi, this is {{company}} support. How can I help?"
+        return request
+    }
+
+    @Test func aConversationRunsAcrossTwoHostsAndEndsOnGoodbye() async throws {
+        try await TestDatabase.with { db in
+            let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
+            let accounts = AccountStore(pool: db.pool, vault: vault)
+            try await accounts.upsert(name: "main", accountSID: accountSID, secret: authToken)
+            try await accounts.setCallsPerSecond(accountID: 1, 50)
+            let model = FakeOpenAI(port: try freeLoopbackPort(), apiKey: Self.key) { said, number in
+                // The first request is rate limited: retried within the turn's deadline.
+                if number == 1 { return .status(429) }
+                if said.contains("order") && said.contains("1042") { return .text("Order 1042 shipped yesterday.") }
+                return .text("I can help with that. What is your order number?")
+            }
+            let modelTask = Task { try await model.run() }
+            defer { modelTask.cancel() }
+            var llm = LLMConfiguration()
+            llm.baseURL = model.baseURL
+            llm.apiKey = Self.key
+            try await TwoWebhookHosts.with(db, accounts: accounts, llm: llm) { publicURL, proxy in
+                var simulated = SimulatorConfiguration()
+                simulated.accounts = [accountSID: authToken]
+                simulated.callbackStep = .milliseconds(20)
+                simulated.callers["+15550009101"] = [
+                    .speech("Where is my order?"), .silence, .speech("It's order 1042"), .speech("Great, thanks. Bye!"),
+                ]
+                let simulator = TwilioSimulator(configuration: simulated)
+                let simulatorTask = try await simulator.start()
+                defer { simulatorTask.cancel() }
+                let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
+                var handlers = HandlerRegistry.standard
+                TwilioSender(
+                    client: client, accounts: accounts, deliveries: DeliveryStore(pool: db.pool),
+                    webhookBaseURL: publicURL
+                ).register(in: &handlers)
+                let job = try await withWorker(db, handlers: handlers) { _ in
+                    let job = try await SendJobs.enqueue(try request(to: "+15550009101"), store: db.store).id
+                    #expect(
+                        await eventually(timeout: .seconds(30)) {
+                            try await db.integer("SELECT count(*) FROM switchboard.voice_sessions WHERE status = 'ended'") == 1
+                        })
+                    return job
+                }
+                let result = try await db.store.job(id: job)?.result?.decode([String: JSONValue].self) ?? [:]
+                #expect(result["agentOutcome"] == .string("caller_goodbye"))
+                guard case .array(let transcript)? = result["transcript"] else {
+                    Issue.record("no transcript in \(result)")
+                    return
+                }
+                let lines = transcript.compactMap { $0["text"]?.stringValue }
+                #expect(
+                    lines == [
+                        "Hi, this is TechCorp support. How can I help?", "Where is my order?",
+                        "I can help with that. What is your order number?", "It's order 1042",
+                        "Order 1042 shipped yesterday.", "Great, thanks. Bye!", Conversation.closing,
+                    ], "\(lines)")
+                let sessionTokens = try await db.pool.query(
+                    "SELECT prompt_tokens, completion_tokens FROM switchboard.voice_sessions")[0]
+                #expect(try sessionTokens.decode(Int.self, at: 0) > 0 && sessionTokens.decode(Int.self, at: 1) > 0)
+                #expect(result["promptTokens"] == .int(Int64(try sessionTokens.decode(Int.self, at: 0))))
+                // Three requests: the rate-limited one, its retry, the second question.
+                let requests = model.requests
+                #expect(requests.count == 3)
+                for body in requests {
+                    guard case .array(let messages)? = body["messages"] else { continue }
+                    #expect(messages.first?["role"] == .string("system"))
+                    #expect(
+                        messages.first?["content"]
+                            == .string("You are a helpful customer service representative for TechCorp. Be brief."))
+                    #expect(body["model"] == .string("gpt-4o-mini") && body["max_tokens"] == .int(150))
+                }
+                // What the caller heard after the silence.
+                let heard = await simulator.calls().flatMap(\.transcript)
+                #expect(heard.contains(.said(Conversation.stillThere)))
+                #expect(proxy.servedPerBackend.allSatisfy { $0 >= 2 }, "\(proxy.servedPerBackend)")
+            }
+        }
+    }
+
+    @Test func aSlowOrFailingModelGivesAFallbackAndTheTurnCanBeRetried() async throws {
+        let model = FakeOpenAI(port: try freeLoopbackPort(), apiKey: Self.key) { said, _ in
+            if said.contains("slow") { return .delayed(.seconds(3), "Too late.") }
+            if said.contains("broken") { return .status(500) }
+            return .text("Sure: \(said)")
+        }
+        let modelTask = Task { try await model.run() }
+        defer { modelTask.cancel() }
+        var llm = LLMConfiguration()
+        llm.baseURL = model.baseURL
+        llm.apiKey = Self.key
+        llm.turnDeadline = .seconds(1)
+        try await WebhookHarness.with(llm: llm) { (hooks: WebhookHarness) async throws in
+            let spec = try request(to: "+15550009102", turns: 2).resolve()
+            let job = try await hooks.db.store.enqueue(NewJob(kind: "noop")).id
+            let session = try await SessionStore(pool: hooks.db.pool).open(
+                jobID: job, accountID: hooks.accountID, spec: spec)
+            let call = sid("CA", 80)
+            let path = "/twilio/voice/sessions/\(session)"
+            func say(_ text: String, turn: Int) async throws -> String {
+                let form: FormParameters = [
+                    "CallSid": call, "AccountSid": accountSID, "SpeechResult": text, "Confidence": "0.9",
+                ]
+                return try await hooks.post(path + "/turns/\(turn)", form).body
+            }
+            let greeting = try await hooks.post(path, ["CallSid": call, "AccountSid": accountSID]).body
+            #expect(greeting.contains("How can I help?"))
+            #expect(try await say("a slow question", turn: 1).contains(TwiML.escape(Conversation.fallback)), "deadline missed")
+            #expect(try await say("a broken question", turn: 2).contains(TwiML.escape(Conversation.fallback)), "HTTP 500 until the deadline")
+            let reply = try await say("hello", turn: 3)
+            #expect(reply.contains("Sure: hello") && reply.contains("<Gather"))
+            let last = try await say("one more", turn: 4)
+            #expect(last.contains("Sure: one more") && last.contains(Conversation.closing) && last.contains("<Hangup/>"))
+            let result = try await hooks.db.store.job(id: job)?.result?.decode([String: JSONValue].self)
+            #expect(result?["agentOutcome"] == .string("max_turns"))
+            // The failed turns left nothing in the history sent to the model.
+            guard case .array(let messages)? = model.requests.last?["messages"] else {
+                Issue.record("no request")
+                return
+            }
+            let users = messages.filter { $0["role"] == .string("user") }.compactMap { $0["content"]?.stringValue }
+            #expect(users == ["hello", "one more"])
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import Logging
+import SwitchboardStore
+import SwitchboardWebhook
+import TestSupport
+
+/// Two webhook servers sharing one database behind a round-robin proxy: the public URL Twilio
+/// (the simulator) calls alternates between them, request by request.
+enum TwoWebhookHosts {
+    static func with<T: Sendable>(
+        _ db: TestDatabase, accounts: AccountStore, llm: LLMConfiguration = LLMConfiguration(),
+        _ body: (_ publicURL: String, _ proxy: RoundRobinProxy) async throws -> T
+    ) async throws -> T {
+        let proxyPort = try freeLoopbackPort()
+        let publicURL = "http://127.0.0.1:\(proxyPort)"
+        var logger = Logger(label: "test.webhook")
+        logger.logLevel = .warning
+        var backends: [String] = []
+        var servers: [WebhookServer] = []
+        for _ in 0..<2 {
+            var configuration = WebhookConfiguration(publicURL: publicURL)
+            configuration.port = try freeLoopbackPort()
+            configuration.llm = llm
+            backends.append("http://127.0.0.1:\(configuration.port)")
+            servers.append(try WebhookServer(configuration: configuration, pool: db.pool, accounts: accounts, logger: logger))
+        }
+        let proxy = RoundRobinProxy(port: proxyPort, backends: backends)
+        let (first, second) = (servers[0], servers[1])
+        let running = [Task { try await first.run() }, Task { try await second.run() }, Task { try await proxy.run() }]
+        defer { for task in running { task.cancel() } }
+        guard await eventually(timeout: .seconds(10), { first.port != nil && second.port != nil }) else {
+            throw WebhookHarness.HarnessError(description: "the webhook servers did not start")
+        }
+        return try await body(publicURL, proxy)
+    }
+}
