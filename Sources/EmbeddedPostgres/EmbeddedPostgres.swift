@@ -185,7 +185,9 @@ public final class EmbeddedPostgres: Sendable {
         return path
     }
 
-    private static func freePort() throws -> Int {
+    /// A TCP port on 127.0.0.1 that was free a moment ago (for servers whose URL must be known
+    /// before they start, e.g. to sign requests over it).
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket() failed") }
         defer { close(fd) }

@@ -130,6 +130,36 @@ public struct SessionStore: Sendable {
         }
     }
 
+    /// Ends sessions whose call should long be over (its time limit, counted from the answer or,
+    /// if it never was, from its creation, plus `grace`) but that no status callback closed — a lost
+    /// callback must not leave a session running for ever. Any webhook host may run this; sessions
+    /// another host is handling are skipped. Returns how many ended.
+    @discardableResult
+    public func expire(grace: Duration = .seconds(300), limit: Int = 100) async throws -> Int {
+        try await pool.transaction { connection in
+            let rows = try await connection.query(
+                """
+                \(unescaped: Self.select)
+                WHERE status <> 'ended'
+                  AND coalesce(answered_at, created_at)
+                      + ((spec->>'timeLimit')::float8 + \(grace.seconds)) * interval '1 second' < now()
+                ORDER BY id LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+                """)
+            for row in rows {
+                let session = try Self.session(row)
+                try await connection.query(
+                    """
+                    UPDATE switchboard.voice_sessions SET status = 'ended', outcome = 'timeout', ended_at = now(),
+                        version = version + 1, updated_at = now()
+                    WHERE id = \(session.id)
+                    """)
+                try await Self.finish(session, state: session.state, outcome: "timeout", on: connection)
+            }
+            return rows.count
+        }
+    }
+
     /// Writes the answers (also as top-level workflow variables by question id, where no other key
     /// has that name), the transcript and the outcome into the job's result, and announces it.
     static func finish(

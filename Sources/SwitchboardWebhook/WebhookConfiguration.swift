@@ -19,6 +19,8 @@ public struct WebhookConfiguration: Sendable {
     public var replies = KeywordReplies()
     /// The model LLM voice agents talk with.
     public var llm = LLMConfiguration()
+    /// How often a webhook process ends voice sessions left running past their time limit.
+    public var sessionSweepInterval: Duration = .seconds(60)
 
     /// Answers to keyword messages (empty: answer nothing). With Twilio's default opt-out handling
     /// on a long code, Twilio also answers STOP/START/HELP itself: set these empty there.

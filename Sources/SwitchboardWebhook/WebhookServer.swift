@@ -51,6 +51,24 @@ public final class WebhookServer: Service, Sendable {
                 self.boundPort.withLock { $0 = channel.localAddress?.port }
             },
             logger: logger)
-        try await app.run()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await self.expireSessions() }
+            try await app.run()
+            group.cancelAll()
+        }
+    }
+
+    /// Every minute, ends voice sessions whose call must be over but that no callback closed.
+    private func expireSessions() async {
+        let sessions = SessionStore(pool: pool)
+        while !Task.isCancelled {
+            do {
+                let ended = try await sessions.expire()
+                if ended > 0 { logger.notice("ended voice sessions past their time limit", metadata: ["count": "\(ended)"]) }
+            } catch {
+                logger.warning("could not end expired voice sessions", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: configuration.sessionSweepInterval)
+        }
     }
 }

@@ -1,19 +1,4 @@
-import Foundation
+import EmbeddedPostgres
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (for servers whose URL must be known before
-/// they start, e.g. to sign requests over it).
-public func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-    }
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+public func freeLoopbackPort() throws -> Int { try EmbeddedPostgres.freePort() }

@@ -66,6 +66,24 @@ import Twilio
         }
     }
 
+    @Test func sessionsNoCallbackClosedEndAfterTheirTimeLimit() async throws {
+        try await WebhookHarness.with { (hooks: WebhookHarness) async throws in
+            let (job, session) = try await survey(hooks)
+            let (_, fresh) = try await survey(hooks)
+            let store = SessionStore(pool: hooks.db.pool)
+            #expect(try await store.expire() == 0, "nothing is over yet")
+            // The call was never answered and its status callback was lost, an hour ago.
+            try await hooks.db.pool.query(
+                "UPDATE switchboard.voice_sessions SET created_at = now() - interval '1 hour' WHERE id = \(session)")
+            #expect(try await store.expire(grace: .seconds(60)) == 1)
+            #expect(try await store.session(id: session)?.status == "ended")
+            #expect(try await store.session(id: fresh)?.status == "pending")
+            let result = try await hooks.db.store.job(id: job)?.result?.decode([String: JSONValue].self)
+            #expect(result?["agentOutcome"] == .string("timeout"))
+            #expect(try await store.expire(grace: .seconds(60)) == 0)
+        }
+    }
+
     @Test(arguments: [
         (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "llm"}"#, "model"),
         (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "llm", "model": "gpt-4o-mini", "systemPrompt": "Be brief.", "temperature": 2.5}"#,

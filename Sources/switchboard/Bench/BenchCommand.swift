@@ -13,7 +13,7 @@ struct BenchCommand: AsyncParsableCommand {
             settings (fsync and synchronous_commit on). With --json the last line is one JSON object.
             Example: swift build -c release && .build/release/switchboard bench queue --json
             """,
-        subcommands: [QueueBench.self, SendBench.self, RateLimitBench.self])
+        subcommands: [QueueBench.self, SendBench.self, RateLimitBench.self, WebhookBench.self])
 }
 
 /// Options every benchmark shares.
