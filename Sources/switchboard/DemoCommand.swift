@@ -6,6 +6,7 @@ import Postgres
 import SwitchboardCore
 import SwitchboardSending
 import SwitchboardStore
+import SwitchboardWebhook
 import SwitchboardWorker
 import Twilio
 import TwilioSimulator
@@ -14,7 +15,7 @@ struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract:
-            "Send a small campaign end to end: throwaway PostgreSQL, Twilio simulator, worker (no credentials needed).",
+            "Send a small campaign and run a voice survey end to end: throwaway PostgreSQL, Twilio simulator, worker, webhook (no credentials needed).",
         discussion: """
             Uses $DATABASE_URL when set, otherwise starts PostgreSQL in a temporary directory. The
             Twilio simulator stands in for api.twilio.com; nothing leaves this machine.
@@ -58,6 +59,15 @@ struct DemoCommand: AsyncParsableCommand {
         try await accounts.upsert(name: "demo", accountSID: DemoScenario.accountSID, secret: DemoScenario.authToken)
         say("account 'demo' stored with its auth token sealed (AES-GCM)")
 
+        // The webhook Twilio calls back: delivery statuses, and the voice agent's turns.
+        var hooks = WebhookConfiguration(publicURL: "http://127.0.0.1:\(try EmbeddedPostgres.freePort())")
+        hooks.port = URL(string: hooks.publicURL)!.port!
+        let webhook = try WebhookServer(configuration: hooks, pool: pool, accounts: accounts, logger: quiet("demo.webhook"))
+        let webhookTask = Task { try await webhook.run() }
+        defer { webhookTask.cancel() }
+        _ = await eventually(timeout: .seconds(10)) { webhook.port != nil }
+        say("webhook listening on \(hooks.publicURL) (status callbacks, voice-agent turns)")
+
         let store = JobStore(pool: pool)
         let (jobIDs, rejected) = try await scenario.enqueue(store: store)
         say("queued \(jobIDs.count) jobs: \(scenario.description)")
@@ -67,7 +77,9 @@ struct DemoCommand: AsyncParsableCommand {
         let client = TwilioClient(
             configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(10)), httpClient: http)
         var handlers = HandlerRegistry.standard
-        TwilioSender(client: client, accounts: accounts, deliveries: DeliveryStore(pool: pool)).register(in: &handlers)
+        TwilioSender(
+            client: client, accounts: accounts, deliveries: DeliveryStore(pool: pool), webhookBaseURL: hooks.publicURL
+        ).register(in: &handlers)
         var workerConfiguration = WorkerConfiguration()
         workerConfiguration.concurrency = 50
         workerConfiguration.retryPolicy = RetryPolicy(
@@ -80,12 +92,15 @@ struct DemoCommand: AsyncParsableCommand {
         try await running.value
         try await http.shutdown()
 
-        // Delivery outcomes as Twilio reports them (status callbacks reach the webhook process,
-        // which is not part of this demo; the simulator's records hold the same statuses).
-        _ = await eventually(timeout: .seconds(10)) {
-            await simulator.messages().allSatisfy {
-                ["delivered", "undelivered", "failed"].contains($0.resource.status)
-            }
+        // Delivery outcomes arrive as status callbacks; the survey ends when the call does.
+        _ = await eventually(timeout: .seconds(15)) {
+            let open = try await pool.query(
+                """
+                SELECT (SELECT count(*) FROM switchboard.messages
+                        WHERE status NOT IN ('delivered', 'undelivered', 'failed', 'read'))
+                     + (SELECT count(*) FROM switchboard.voice_sessions WHERE status <> 'ended')
+                """)[0].decode(Int.self, at: 0)
+            return open == 0
         }
         try await DemoReport(pool: pool, simulator: simulator, elapsed: ContinuousClock.now - started).print()
         await pool.close()

@@ -12,7 +12,11 @@ struct DemoReport {
     func print() async throws {
         let messages = await simulator.messages()
         let calls = await simulator.calls()
-        let byStatus = Dictionary(grouping: messages, by: \.resource.status).mapValues(\.count)
+        // As the status callbacks recorded them in Postgres.
+        let statuses = try await pool.query(
+            "SELECT status, count(*) FROM switchboard.messages GROUP BY 1 ORDER BY 1")
+        let byStatus = Dictionary(
+            uniqueKeysWithValues: try statuses.map { (try $0.decode(String.self, at: 0), try $0.decode(Int.self, at: 1)) })
         let segments = messages.reduce(0) { $0 + $1.segments }
         let jobs = try await pool.query(
             "SELECT state::text, count(*), count(*) FILTER (WHERE attempt > 1) FROM switchboard.jobs GROUP BY 1 ORDER BY 1"
@@ -43,6 +47,16 @@ struct DemoReport {
             say(
                 "    \(try row.decode(String.self, at: 0)) to \(try row.decode(String?.self, at: 1) ?? "?"): \(try row.decode(String?.self, at: 2) ?? "")"
             )
+        }
+        let surveys = try await pool.query(
+            """
+            SELECT j.payload->>'to', s.outcome, j.result->'answers', jsonb_array_length(j.result->'transcript')
+            FROM switchboard.voice_sessions s JOIN switchboard.jobs j ON j.id = s.job_id ORDER BY s.id
+            """)
+        for row in surveys {
+            say(
+                "  voice-agent survey to \(try row.decode(String?.self, at: 0) ?? "?"): \(try row.decode(String?.self, at: 1) ?? "running"), "
+                    + "answers \(try row.decode(String?.self, at: 2) ?? "{}"), \(try row.decode(Int?.self, at: 3) ?? 0) transcript lines")
         }
         let sample = try await pool.query(
             "SELECT body FROM switchboard.messages WHERE channel = 'sms' ORDER BY id LIMIT 1")

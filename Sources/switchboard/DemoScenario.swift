@@ -18,12 +18,17 @@ struct DemoScenario {
     static let filtered = "+15557770002"  // failed, 30007
     static let optedOut = "+15005550004"  // Twilio answers 21610
     static let notMobile = "+15005550009"  // Twilio answers 21614
+    /// Answers the voice-agent survey.
+    static let surveyed = "+15557770100"
 
     var simulatorConfiguration: SimulatorConfiguration {
         var configuration = SimulatorConfiguration()
         configuration.accounts = [Self.accountSID: Self.authToken]
         configuration.callbackStep = .milliseconds(20)
         configuration.outcomes = [Self.unreachable: .undelivered(code: 30003), Self.filtered: .failed(code: 30007)]
+        configuration.callers[Self.surveyed] = [
+            .speech("Hmm, I'd say nine"), .silence, .speech("Yeah, sure"), .speech("Faster shipping would be nice"),
+        ]
         // A few throttled requests, so retries with backoff show up.
         configuration.faults.tooManyRequests = 0.03
         configuration.seed = 2026
@@ -32,7 +37,7 @@ struct DemoScenario {
 
     var description: String {
         "\(recipients) order updates, appointment reminders and verification codes (SMS), 3 WhatsApp confirmations, "
-            + "2 voice reminder calls"
+            + "2 voice reminder calls, 1 voice-agent satisfaction survey"
     }
 
     static let names = ["Ana", "Ben", "Chloé", "Dmitri", "Emeka", "Fatima", "Gustavo", "Hana", "Ivan", "Jun"]
@@ -97,6 +102,11 @@ struct DemoScenario {
             call.voice = "alice"
             ids.append(try await SendJobs.enqueue(call, store: store).id)
         }
+        let survey = try JSONDecoder().decode(JSONValue.self, from: Data(Self.surveyFlow.utf8))
+        var agent = VoiceAgentRequest(
+            account: "demo", to: Self.surveyed, from: Self.sender, questions: survey, variables: ["name": .string("Ana")])
+        agent.greeting = "Hi {{name}}, this is Acme with a one-minute survey."
+        ids.append(try await SendJobs.enqueue(agent, store: store).id)
         // Inputs a careless producer might send: refused before anything is written.
         var rejected: [(String, String)] = []
         let bad: [(String, MessageRequest)] = [
@@ -120,4 +130,15 @@ struct DemoScenario {
         }
         return (ids, rejected)
     }
+
+    /// The workflow description's satisfaction survey.
+    static let surveyFlow = """
+        [{"id": "satisfaction_rating", "question": "On a scale of 1 to 10, how would you rate your recent experience with our service?",
+          "expectedAnswerType": "number",
+          "conditionalActions": [
+            {"condition": {"field": "satisfaction_rating", "operator": "contains", "value": "9"}, "action": "continue_flow", "nextQuestionId": "testimonial_request"},
+            {"condition": {"field": "satisfaction_rating", "operator": "contains", "value": "1,2,3,4,5"}, "action": "continue_flow", "nextQuestionId": "improvement_feedback"}]},
+         {"id": "testimonial_request", "question": "Would you be willing to provide a testimonial about your experience?", "expectedAnswerType": "yes_no"},
+         {"id": "improvement_feedback", "question": "What could we have done better to improve your experience?", "expectedAnswerType": "text"}]
+        """
 }
