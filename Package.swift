@@ -103,7 +103,8 @@ let package = Package(
         ),
         // Runs the built `switchboard` executable as a subprocess, as users do.
         .testTarget(
-            name: "CLITests", dependencies: ["TestSupport", "EmbeddedPostgres", "Postgres", "SwitchboardStore"]),
+            name: "CLITests",
+            dependencies: ["TestSupport", "EmbeddedPostgres", "Postgres", "SwitchboardStore", "SwitchboardCore"]),
         .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore", "TestSupport"]),
         .testTarget(
             name: "TwilioTests",

@@ -102,7 +102,7 @@ struct DemoScenario {
             call.voice = "alice"
             ids.append(try await SendJobs.enqueue(call, store: store).id)
         }
-        let survey = try JSONDecoder().decode(JSONValue.self, from: Data(Self.surveyFlow.utf8))
+        let survey = try JSONDecoder().decode(JSONValue.self, from: Data(ExampleFlows.survey.utf8))
         var agent = VoiceAgentRequest(
             account: "demo", to: Self.surveyed, from: Self.sender, questions: survey, variables: ["name": .string("Ana")])
         agent.greeting = "Hi {{name}}, this is Acme with a one-minute survey."
@@ -130,15 +130,4 @@ struct DemoScenario {
         }
         return (ids, rejected)
     }
-
-    /// The workflow description's satisfaction survey.
-    static let surveyFlow = """
-        [{"id": "satisfaction_rating", "question": "On a scale of 1 to 10, how would you rate your recent experience with our service?",
-          "expectedAnswerType": "number",
-          "conditionalActions": [
-            {"condition": {"field": "satisfaction_rating", "operator": "contains", "value": "9"}, "action": "continue_flow", "nextQuestionId": "testimonial_request"},
-            {"condition": {"field": "satisfaction_rating", "operator": "contains", "value": "1,2,3,4,5"}, "action": "continue_flow", "nextQuestionId": "improvement_feedback"}]},
-         {"id": "testimonial_request", "question": "Would you be willing to provide a testimonial about your experience?", "expectedAnswerType": "yes_no"},
-         {"id": "improvement_feedback", "question": "What could we have done better to improve your experience?", "expectedAnswerType": "text"}]
-        """
 }

@@ -1,7 +1,8 @@
 import Foundation
-import SwitchboardCore
 
-/// The three example flows of the user's description, as JSON.
+/// The three example interviews of the workflow description (support triage, job screening,
+/// satisfaction survey), as the JSON a `voice_agent` job carries in `questions`. The demo runs the
+/// survey; the tests run all three; docs/VOICE_AGENTS.md shows them with their paths.
 public enum ExampleFlows {
     public static let triage = """
         [{"id": "issue_type", "question": "What type of issue are you experiencing today? You can say billing, technical, or general inquiry.",
