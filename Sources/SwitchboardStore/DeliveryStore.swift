@@ -93,19 +93,25 @@ public struct DeliveryStore: Sendable {
     /// Records many messages in one statement (one commit); SIDs already recorded are kept.
     public func record(_ messages: [MessageRow]) async throws {
         guard !messages.isEmpty else { return }
-        try await pool.query(
+        let pending = try await pool.query(
             """
-            INSERT INTO switchboard.messages (sid, job_id, account_id, channel, to_address, from_address,
-                messaging_service_sid, body, segments, status, origin)
-            SELECT * FROM unnest(\(messages.map(\.sid))::text[], \(messages.map { Nullable($0.jobID) })::bigint[],
+            WITH inserted AS (
+                INSERT INTO switchboard.messages (sid, job_id, account_id, channel, to_address, from_address,
+                    messaging_service_sid, body, segments, status, origin)
+                SELECT * FROM unnest(\(messages.map(\.sid))::text[], \(messages.map { Nullable($0.jobID) })::bigint[],
                 \(messages.map(\.accountID))::bigint[], \(messages.map(\.channel))::text[], \(messages.map(\.to))::text[],
                 \(messages.map { Nullable($0.from) })::text[], \(messages.map { Nullable($0.messagingServiceSID) })::text[],
                 \(messages.map { Nullable($0.body) })::text[], \(messages.map { Nullable($0.segments) })::int[],
                 \(messages.map(\.status))::text[], \(messages.map(\.origin))::text[])
-            ON CONFLICT (sid) DO NOTHING
-            """)
-        // Status callbacks that outran this insert wait in pending_statuses.
-        try await StatusStore(pool: pool).applyPending(sids: messages.map(\.sid))
+                ON CONFLICT (sid) DO NOTHING
+                RETURNING sid
+            )
+            SELECT EXISTS (SELECT 1 FROM switchboard.pending_statuses WHERE sid IN (SELECT sid FROM inserted))
+            """
+        )[0].decode(Bool.self, at: 0)
+        // Status callbacks that outran this insert wait in pending_statuses (rarely: checked in the
+        // same statement, applied only when there are some).
+        if pending { try await StatusStore(pool: pool).applyPending(sids: messages.map(\.sid)) }
     }
 
     // MARK: suppressions

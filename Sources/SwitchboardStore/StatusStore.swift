@@ -50,8 +50,13 @@ public struct StatusStore: Sendable {
     public func apply(_ update: StatusUpdate) async throws -> StatusApplication {
         try await pool.transaction { connection in
             if let applied = try await Self.apply(update, on: connection) { return applied }
+            // Callbacks for messages this system never records (sent by something else on the
+            // account) would wait for ever: a day is plenty for a worker's insert.
             try await connection.query(
                 """
+                WITH expired AS (
+                    DELETE FROM switchboard.pending_statuses WHERE received_at < now() - interval '1 day'
+                )
                 INSERT INTO switchboard.pending_statuses (resource, sid, status, error_code, duration_s)
                 VALUES (\(update.resource.rawValue), \(update.sid), \(update.status), \(update.errorCode), \(update.duration))
                 """)
@@ -60,14 +65,13 @@ public struct StatusStore: Sendable {
     }
 
     /// Applies callbacks that arrived before these SIDs were recorded (called right after the
-    /// worker records them), oldest first; a day-old pending callback is dropped.
+    /// worker records them), oldest first.
     public func applyPending(sids: [String]) async throws {
         guard !sids.isEmpty else { return }
         try await pool.transaction { connection in
             let rows = try await connection.query(
                 """
-                DELETE FROM switchboard.pending_statuses
-                WHERE sid = ANY(\(sids)::text[]) OR received_at < now() - interval '1 day'
+                DELETE FROM switchboard.pending_statuses WHERE sid = ANY(\(sids)::text[])
                 RETURNING resource, sid, status, error_code, duration_s, received_at, id
                 """)
             let updates = try rows.map { row in
@@ -78,7 +82,7 @@ public struct StatusStore: Sendable {
                         sid: try row.decode(String.self, at: 1), status: try row.decode(String.self, at: 2),
                         errorCode: try row.decode(Int?.self, at: 3), duration: try row.decode(Int?.self, at: 4))
                 )
-            }.filter { sids.contains($0.update.sid) }.sorted { $0.id < $1.id }
+            }.sorted { $0.id < $1.id }
             for (_, update) in updates { _ = try await Self.apply(update, on: connection) }
         }
     }

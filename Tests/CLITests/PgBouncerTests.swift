@@ -28,6 +28,7 @@ import Testing
         default_pool_size = 8
         ignore_startup_parameters = extra_float_digits,options,application_name
         logfile = \(directory)/pgbouncer.log
+        pidfile = \(directory)/pgbouncer.pid
         """.write(toFile: directory + "/pgbouncer.ini", atomically: true, encoding: .utf8)
         let asRoot = getuid() == 0
         if asRoot {
@@ -45,7 +46,15 @@ import Testing
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let (bouncer, bouncerPort) = try Self.startBouncer(db, directory: directory)
-            defer { bouncer.signal(SIGKILL) }
+            defer {
+                // As root, `runuser` is the child we started; pgbouncer is its child: stop it by its pid.
+                if let text = try? String(contentsOfFile: directory + "/pgbouncer.pid", encoding: .utf8),
+                    let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+                {
+                    kill(pid, SIGKILL)
+                }
+                bouncer.signal(SIGKILL)
+            }
             let dbname = db.configuration.parameters.first { $0.key == "dbname" }?.value ?? db.name
             let throughBouncer = "host=127.0.0.1 port=\(bouncerPort) dbname=\(dbname) user=postgres"
             let bouncerPool = PostgresPool(
