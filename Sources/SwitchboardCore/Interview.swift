@@ -35,12 +35,6 @@ public struct Interview: Sendable, Equatable, Codable {
         return (interview, step)
     }
 
-    /// The step to repeat (the call reconnected, or the caller pressed `*`).
-    public func current(_ flow: VoiceFlow) -> Step {
-        guard let position else { return .end(message: Self.closing) }
-        return .ask(prompt: flow.questions[position].question, question: flow.questions[position])
-    }
-
     /// Takes the caller's answer to the current question and says what comes next.
     public mutating func answer(_ input: CallerInput, flow: VoiceFlow) -> Step {
         guard let position else { return .end(message: Self.closing) }

@@ -43,23 +43,10 @@ extension TwilioSender {
         request.timeLimit = spec.timeLimit
         request.statusCallback = base + "/twilio/calls/status"
         request.statusCallbackEvents = ["initiated", "ringing", "answered", "completed"]
-        do {
-            let (call, _) = try await client.createCall(request, credentials: account.credentials)
-            do {
-                try await deliveries.recordCall(
-                    sid: call.sid, jobID: job.id, accountID: account.record.id, to: spec.to, from: spec.from,
-                    status: call.status, origin: "created")
-                try await sessions.attach(sessionID: sessionID, callSID: call.sid)
-            } catch {
-                // The call is placed; its first turn binds the session to it anyway.
-                context.logger.error(
-                    "agent call placed but not recorded",
-                    metadata: ["twilio.call_sid": "\(call.sid)", "error": "\(error)"])
-            }
-            return .completed(result: Self.agentResult(call, spec, sessionID))
-        } catch {
-            return try await outcome(for: error, account: account.record, recipient: spec.to, context: context)
-        }
+        return try await createAndRecordCall(
+            request, job: job, account: account, context,
+            recorded: { call in try await sessions.attach(sessionID: sessionID, callSID: call.sid) },
+            result: { call in Self.agentResult(call, spec, sessionID) })
     }
 
     static func agentResult(_ call: TwilioCall, _ spec: VoiceAgentSpec, _ sessionID: Int64) -> String {

@@ -201,21 +201,34 @@ public final class TwilioSender: Sendable {
         if request.statusCallback != nil {
             request.statusCallbackEvents = ["initiated", "ringing", "answered", "completed"]
         }
-        do {
-            let (call, _) = try await client.createCall(request, credentials: account.credentials)
-            do {
-                try await deliveries.recordCall(
-                    sid: call.sid, jobID: job.id, accountID: account.record.id, to: spec.to, from: spec.from,
-                    status: call.status, origin: "created")
-            } catch {
-                // The call is placed; failing the job now would only invite a second call.
-                context.logger.error(
-                    "call placed but not recorded", metadata: ["twilio.call_sid": "\(call.sid)", "error": "\(error)"])
-            }
-            return .completed(result: Self.result(call, spec))
-        } catch {
-            return try await outcome(for: error, account: account.record, recipient: spec.to, context: context)
+        return try await createAndRecordCall(request, job: job, account: account, context) { call in
+            Self.result(call, spec)
         }
+    }
+
+    /// Places the call and records it. Twilio's errors become the job's outcome; a failure to
+    /// record is only logged, since the call exists and failing the job would invite a second one.
+    /// `recorded` runs after the row is written (e.g. to bind a session to the call).
+    func createAndRecordCall(
+        _ request: CreateCallRequest, job: ClaimedJob, account: AccountCache.Entry, _ context: JobContext,
+        recorded: (TwilioCall) async throws -> Void = { _ in }, result: (TwilioCall) -> String
+    ) async throws -> JobOutcome {
+        let call: TwilioCall
+        do {
+            (call, _) = try await client.createCall(request, credentials: account.credentials)
+        } catch {
+            return try await outcome(for: error, account: account.record, recipient: request.to, context: context)
+        }
+        do {
+            try await deliveries.recordCall(
+                sid: call.sid, jobID: job.id, accountID: account.record.id, to: request.to, from: request.from,
+                status: call.status, origin: "created")
+            try await recorded(call)
+        } catch {
+            context.logger.error(
+                "call placed but not recorded", metadata: ["twilio.call_sid": "\(call.sid)", "error": "\(error)"])
+        }
+        return .completed(result: result(call))
     }
 
     enum CallGate {

@@ -44,15 +44,7 @@ public struct DeliveryStore: Sendable {
 
     /// Records a message; recording the same SID twice keeps the first row.
     public func record(_ message: MessageRow) async throws {
-        try await pool.query(
-            """
-            INSERT INTO switchboard.messages (sid, job_id, account_id, channel, to_address, from_address,
-                messaging_service_sid, body, segments, status, origin)
-            VALUES (\(message.sid), \(message.jobID), \(message.accountID), \(message.channel), \(message.to), \(message.from),
-                \(message.messagingServiceSID), \(message.body), \(message.segments), \(message.status), \(message.origin))
-            ON CONFLICT (sid) DO NOTHING
-            """)
-        try await StatusStore(pool: pool).applyPending(sids: [message.sid])
+        try await record([message])
     }
 
     public func recordCall(
@@ -60,13 +52,18 @@ public struct DeliveryStore: Sendable {
     )
         async throws
     {
-        try await pool.query(
+        let pending = try await pool.query(
             """
-            INSERT INTO switchboard.calls (sid, job_id, account_id, to_address, from_address, status, origin)
-            VALUES (\(sid), \(jobID), \(accountID), \(to), \(from), \(status), \(origin))
-            ON CONFLICT (sid) DO NOTHING
-            """)
-        try await StatusStore(pool: pool).applyPending(sids: [sid])
+            WITH inserted AS (
+                INSERT INTO switchboard.calls (sid, job_id, account_id, to_address, from_address, status, origin)
+                VALUES (\(sid), \(jobID), \(accountID), \(to), \(from), \(status), \(origin))
+                ON CONFLICT (sid) DO NOTHING
+                RETURNING sid
+            )
+            \(unescaped: Self.pendingCheck)
+            """
+        )[0].decode(Bool.self, at: 0)
+        if pending { try await StatusStore(pool: pool).applyPending(sids: [sid]) }
     }
 
     /// Which of these SIDs are already recorded (reconciliation must not adopt another job's message).
@@ -106,13 +103,17 @@ public struct DeliveryStore: Sendable {
                 ON CONFLICT (sid) DO NOTHING
                 RETURNING sid
             )
-            SELECT EXISTS (SELECT 1 FROM switchboard.pending_statuses WHERE sid IN (SELECT sid FROM inserted))
+            \(unescaped: Self.pendingCheck)
             """
         )[0].decode(Bool.self, at: 0)
-        // Status callbacks that outran this insert wait in pending_statuses (rarely: checked in the
-        // same statement, applied only when there are some).
         if pending { try await StatusStore(pool: pool).applyPending(sids: messages.map(\.sid)) }
     }
+
+    /// Follows an `inserted` CTE returning the recorded SIDs: is a status callback that outran the
+    /// insert waiting for one of them? (Checked in the insert's statement; applied only when so.)
+    static let pendingCheck = """
+        SELECT EXISTS (SELECT 1 FROM switchboard.pending_statuses WHERE sid IN (SELECT sid FROM inserted))
+        """
 
     // MARK: suppressions
 

@@ -28,7 +28,7 @@ public struct StatusUpdate: Sendable, Equatable {
 /// What applying a status callback did.
 public enum StatusApplication: Sendable, Equatable {
     /// The row moved forward; `final` when the status is a final one (then a NOTIFY went out).
-    case applied(jobID: Int64?, accountID: Int64, to: String, final: Bool)
+    case applied(jobID: Int64?, final: Bool)
     /// The row is already at or past this status (callbacks arrive out of order): nothing changed.
     case stale(current: String)
     /// No such message or call yet: kept until the worker records it.
@@ -72,11 +72,11 @@ public struct StatusStore: Sendable {
             let rows = try await connection.query(
                 """
                 DELETE FROM switchboard.pending_statuses WHERE sid = ANY(\(sids)::text[])
-                RETURNING resource, sid, status, error_code, duration_s, received_at, id
+                RETURNING resource, sid, status, error_code, duration_s, id
                 """)
             let updates = try rows.map { row in
                 (
-                    id: try row.decode(Int64.self, at: 6),
+                    id: try row.decode(Int64.self, at: 5),
                     update: StatusUpdate(
                         resource: StatusUpdate.Resource(rawValue: try row.decode(String.self, at: 0)) ?? .message,
                         sid: try row.decode(String.self, at: 1), status: try row.decode(String.self, at: 2),
@@ -118,6 +118,15 @@ public struct StatusStore: Sendable {
                     status_at = now(), updated_at = now()
                 WHERE sid = \(update.sid)
                 """)
+            // The recipient opted out, or the number cannot receive messages: in the same
+            // transaction, so a callback applied late (pending) suppresses too.
+            if let code = update.errorCode, DeliveryStatus.suppressingErrorCodes.contains(code) {
+                try await connection.query(
+                    DeliveryStore.suppressQuery(
+                        accountID: accountID, address: to, scope: "account", scopeValue: "",
+                        reason: "Twilio error \(code): \(TwilioErrorClassification.summary(forCode: code) ?? update.status)",
+                        source: "twilio_error", sourceMessageSID: update.sid))
+            }
         case .call:
             try await connection.query(
                 """
@@ -148,6 +157,6 @@ public struct StatusStore: Sendable {
             try await connection.query(
                 "SELECT pg_notify(\(Self.channel), \(JSONValue.object(payload).jsonText))")
         }
-        return .applied(jobID: jobID, accountID: accountID, to: to, final: final)
+        return .applied(jobID: jobID, final: final)
     }
 }

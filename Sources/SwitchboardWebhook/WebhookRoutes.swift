@@ -13,7 +13,6 @@ struct WebhookRoutes: Sendable {
     let verifier: WebhookVerifier
     let statuses: StatusStore
     let inbound: InboundStore
-    let deliveries: DeliveryStore
     let sessions: SessionStore
     let pool: PostgresPool
     let logger: Logger
@@ -55,14 +54,6 @@ struct WebhookRoutes: Sendable {
         }
         let applied = try await statuses.apply(
             StatusUpdate(resource: .message, sid: sid, status: status, errorCode: errorCode))
-        if case .applied(_, let accountID, let to, _) = applied, let errorCode,
-            DeliveryStatus.suppressingErrorCodes.contains(errorCode)
-        {
-            try await deliveries.suppress(
-                accountID: accountID, address: to,
-                reason: "Twilio error \(errorCode): \(TwilioErrorClassification.summary(forCode: errorCode) ?? status)",
-                source: "twilio_error", sourceMessageSID: sid)
-        }
         logger.debug(
             "message status", metadata: ["twilio.message_sid": "\(sid)", "twilio.status": "\(status)", "applied": "\(applied)"])
         return Self.noContent

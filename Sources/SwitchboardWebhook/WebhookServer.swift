@@ -33,7 +33,7 @@ public final class WebhookServer: Service, Sendable {
             tokens: TokenCache(accounts: accounts), logger: logger)
         WebhookRoutes(
             configuration: configuration, verifier: verifier, statuses: StatusStore(pool: pool),
-            inbound: InboundStore(pool: pool), deliveries: DeliveryStore(pool: pool), sessions: SessionStore(pool: pool),
+            inbound: InboundStore(pool: pool), sessions: SessionStore(pool: pool),
             pool: pool, logger: logger
         ).register(on: router)
         let llm = configuration.llm.apiKey.map {
