@@ -165,8 +165,10 @@ public final class TwilioSender: Sendable {
             (spec.body == nil || bodies.contains(message.body ?? ""))
                 && (message.dateCreated.flatMap(TwilioDate.parse) ?? .distantPast) >= since
         }
-        let known = try await deliveries.knownSIDs(matching.map(\.sid))
-        guard let adopted = matching.last(where: { !known.contains($0.sid) }) else { return nil }
+        let recorded = try await deliveries.recordedJobs(matching.map(\.sid))
+        // Sent and recorded by an earlier attempt whose completion was lost: nothing to adopt.
+        if let earlier = matching.last(where: { recorded[$0.sid] == job.id }) { return earlier }
+        guard let adopted = matching.last(where: { recorded[$0.sid] == nil }) else { return nil }
         try await deliveries.record(row(adopted, spec, account.record.id, job.id, origin: "reconciled"))
         return adopted
     }
@@ -280,8 +282,9 @@ public final class TwilioSender: Sendable {
         }
         let since = job.createdAt.addingTimeInterval(-300)
         let recent = candidates.filter { ($0.dateCreated.flatMap(TwilioDate.parse) ?? .distantPast) >= since }
-        let known = try await deliveries.knownSIDs(recent.map(\.sid))
-        guard let adopted = recent.last(where: { !known.contains($0.sid) }) else { return nil }
+        let recorded = try await deliveries.recordedJobs(recent.map(\.sid))
+        if let earlier = recent.last(where: { recorded[$0.sid] == job.id }) { return earlier }
+        guard let adopted = recent.last(where: { recorded[$0.sid] == nil }) else { return nil }
         try await deliveries.recordCall(
             sid: adopted.sid, jobID: job.id, accountID: account.record.id, to: to, from: from,
             status: adopted.status, origin: "reconciled")

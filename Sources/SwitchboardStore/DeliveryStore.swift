@@ -66,15 +66,20 @@ public struct DeliveryStore: Sendable {
         if pending { try await StatusStore(pool: pool).applyPending(sids: [sid]) }
     }
 
-    /// Which of these SIDs are already recorded (reconciliation must not adopt another job's message).
-    public func knownSIDs(_ sids: [String]) async throws -> Set<String> {
-        guard !sids.isEmpty else { return [] }
+    /// Which of these SIDs are already recorded, and for which job: reconciliation must not adopt
+    /// another job's message, and must recognise its own job's (recorded, but the job's completion
+    /// was lost, e.g. to a database restart).
+    /// (A row without a job reads as job 0.)
+    public func recordedJobs(_ sids: [String]) async throws -> [String: Int64] {
+        guard !sids.isEmpty else { return [:] }
         let rows = try await pool.query(
             """
-            SELECT sid FROM switchboard.messages WHERE sid = ANY(\(sids)::text[])
-            UNION ALL SELECT sid FROM switchboard.calls WHERE sid = ANY(\(sids)::text[])
+            SELECT sid, coalesce(job_id, 0) FROM switchboard.messages WHERE sid = ANY(\(sids)::text[])
+            UNION ALL SELECT sid, coalesce(job_id, 0) FROM switchboard.calls WHERE sid = ANY(\(sids)::text[])
             """)
-        return Set(try rows.map { try $0.decode(String.self, at: 0) })
+        return Dictionary(
+            try rows.map { (try $0.decode(String.self, at: 0), try $0.decode(Int64.self, at: 1)) },
+            uniquingKeysWith: { first, _ in first })
     }
 
     public func messages(jobID: Int64) async throws -> [(sid: String, status: String, origin: String)] {

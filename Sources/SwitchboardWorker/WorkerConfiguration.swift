@@ -46,5 +46,6 @@ public struct WorkerConfiguration: Sendable {
         guard heartbeatInterval > .zero, heartbeatInterval * 2 <= lease else {
             throw .init(field: "heartbeat_interval", problem: "must be positive and at most half the lease")
         }
+        guard rescueInterval > .zero else { throw .init(field: "rescue_interval", problem: "must be positive") }
     }
 }

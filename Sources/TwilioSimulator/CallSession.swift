@@ -42,6 +42,9 @@ struct CallSession {
                     seconds += Int(verb.attributes["length"] ?? "1") ?? 1
                 case "Gather":
                     for nested in verb.children where nested.name == "Say" { await note(.said(nested.text)) }
+                    if simulator.configuration.answerDelay > .zero {
+                        try? await Task.sleep(for: simulator.configuration.answerDelay)
+                    }
                     let answer = await simulator.state.nextAnswer(for: call.resource.to)
                     var parameters = FormParameters()
                     switch answer {
@@ -96,6 +99,11 @@ struct CallSession {
     }
 
     private func note(_ event: CallEvent) async {
+        if case .error(let code, let detail) = event {
+            // What Twilio's debugger would show for this call.
+            simulator.logger.warning(
+                "call TwiML error", metadata: ["call.sid": "\(call.resource.sid)", "code": "\(code)", "detail": "\(detail)"])
+        }
         await simulator.state.appendEvent(sid: call.resource.sid, event)
     }
 

@@ -36,6 +36,8 @@ public struct SimulatorConfiguration: Sendable {
     /// What the person who answers a call says at each `<Gather>`, per called number, in order.
     /// A number without a script (or past its end) stays silent.
     public var callers: [String: [CallerAnswer]] = [:]
+    /// How long the caller takes before answering each `<Gather>` (people think before they speak).
+    public var answerDelay: Duration = .zero
 
     public enum CallerAnswer: Sendable, Equatable {
         case speech(String, confidence: Double = 0.92)

@@ -42,6 +42,21 @@ public enum CallEvent: Sendable, Equatable {
     case error(code: Int, detail: String)
 }
 
+extension CallEvent: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .said(let text): "said: \(text)"
+        case .played(let url): "played: \(url)"
+        case .gathered(let speech, let digits): "gathered: \(speech ?? "") \(digits.map { "#" + $0 } ?? "")"
+        case .silence: "silence"
+        case .recorded: "recorded"
+        case .fetched(let url): "fetched: \(url)"
+        case .hungUp: "hung up"
+        case .error(let code, let detail): "error \(code): \(detail)"
+        }
+    }
+}
+
 /// Twilio's formats: SIDs (`SM` + 32 hex), RFC 2822 dates.
 enum TwilioFormat {
     static func rfc2822(_ date: Date) -> String {

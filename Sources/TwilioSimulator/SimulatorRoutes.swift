@@ -28,6 +28,14 @@ struct SimulatorRoutes: Sendable {
             }
             return Self.json(messages)
         }
+        router.get("_simulator/calls") { _, _ in
+            let calls = await simulator.calls().map { call in
+                SimulatorCallRecord(
+                    sid: call.resource.sid, to: call.resource.to, from: call.resource.from,
+                    status: call.resource.status, events: call.transcript.map(\.description))
+            }
+            return Self.json(calls)
+        }
     }
 
     // MARK: handlers
@@ -193,6 +201,15 @@ struct SimulatorHTTPError: HTTPResponseError {
 }
 
 /// One accepted message as `GET /_simulator/messages` reports it.
+/// A call as `_simulator/calls` reports it: what was said, gathered, fetched, and any TwiML errors.
+public struct SimulatorCallRecord: Codable, Sendable {
+    public var sid: String
+    public var to: String
+    public var from: String?
+    public var status: String
+    public var events: [String]
+}
+
 public struct SimulatorRecord: Codable, Sendable {
     public var sid: String
     public var to: String

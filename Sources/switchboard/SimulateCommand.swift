@@ -18,9 +18,13 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on.") var port = 4010
     @Option(name: .customLong("account"), help: "An account the simulator accepts, as SID:token (repeatable).")
     var accounts: [String] = []
-    @Option(help: "Probability of a 429 per create request (0…1).") var fail429 = 0.0
-    @Option(help: "Probability of a 500 per create request (0…1).") var fail500 = 0.0
+    @Option(name: .customLong("fail-429"), help: "Probability of a 429 per create request (0…1).") var fail429 = 0.0
+    @Option(name: .customLong("fail-500"), help: "Probability of a 500 per create request (0…1).") var fail500 = 0.0
+    @Option(help: "Probability that a created message's or call's response is held back (the client times out).")
+    var dropResponse = 0.0
+    @Option(help: "How long a held-back response is delayed.") var dropHold = "30s"
     @Option(help: "Seed for SIDs and faults.") var seed: UInt64 = 42
+    @Option(help: "How long a scripted caller waits before answering each prompt.") var answerDelay = "0s"
     @Option(
         name: .customLong("caller"),
         help: """
@@ -36,9 +40,11 @@ struct SimulateCommand: AsyncParsableCommand {
             throw ValidationError("--account '\(account.prefix(8))…' must look like ACxxxx:token")
         }
         for caller in callers { _ = try Self.parseCaller(caller) }
-        guard (0...1).contains(fail429), (0...1).contains(fail500) else {
-            throw ValidationError("--fail-429 and --fail-500 are probabilities in 0…1")
+        guard (0...1).contains(fail429), (0...1).contains(fail500), (0...1).contains(dropResponse) else {
+            throw ValidationError("--fail-429, --fail-500 and --drop-response are probabilities in 0…1")
         }
+        _ = try parseDuration(dropHold, flag: "--drop-hold")
+        _ = try parseDuration(answerDelay, flag: "--answer-delay")
     }
 
     func run() async throws {
@@ -48,6 +54,9 @@ struct SimulateCommand: AsyncParsableCommand {
         configuration.seed = seed
         configuration.faults.tooManyRequests = fail429
         configuration.faults.serverError = fail500
+        configuration.faults.dropResponse = dropResponse
+        configuration.faults.dropHold = try parseDuration(dropHold, flag: "--drop-hold")
+        configuration.answerDelay = try parseDuration(answerDelay, flag: "--answer-delay")
         for account in accounts {
             let parts = account.split(separator: ":", maxSplits: 1)
             configuration.accounts[String(parts[0])] = String(parts[1])

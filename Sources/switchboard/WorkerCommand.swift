@@ -40,6 +40,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "How long a claimed job is held without a heartbeat.")
     var lease: String = "60s"
 
+    @Option(help: "How often this worker looks for jobs whose worker died (their lease expired).")
+    var rescueInterval: String = "15s"
+
     @Option(help: "On shutdown, how long running jobs may take before they go back to the queue.")
     var gracePeriod: String = "10s"
 
@@ -79,6 +82,7 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.listen = listen
         configuration.lease = try parseDuration(lease, flag: "--lease")
         configuration.heartbeatInterval = configuration.lease / 4
+        configuration.rescueInterval = try parseDuration(rescueInterval, flag: "--rescue-interval")
         configuration.shutdownGracePeriod = try parseDuration(gracePeriod, flag: "--grace-period")
         configuration.retention = retention == "off" ? nil : try parseDuration(retention, flag: "--retention")
         do { try configuration.validate() } catch { throw ValidationError(error.description) }

@@ -13,14 +13,26 @@ struct CLISandbox {
     let environment: [String: String]
 
     static func start(
-        _ db: TestDatabase, accountSID: String, token: String, simulatorArguments: [String] = []
+        _ db: TestDatabase, accountSID: String, token: String, simulatorHost: String = "127.0.0.1",
+        simulatorArguments: [String] = []
+    ) async throws -> CLISandbox {
+        let conninfo = db.configuration.parameters.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
+        return try await start(
+            conninfo: conninfo, accountSID: accountSID, token: token, simulatorHost: simulatorHost,
+            simulatorArguments: simulatorArguments)
+    }
+
+    /// The same on any database (e.g. a cluster of the test's own that it restarts).
+    static func start(
+        conninfo: String, accountSID: String, token: String, simulatorHost: String = "127.0.0.1",
+        simulatorArguments: [String] = []
     ) async throws -> CLISandbox {
         let port = try freeLoopbackPort()
         let simulator = try ChildProcess(
             try switchboardBinary(),
-            ["simulate", "--port", "\(port)", "--account", "\(accountSID):\(token)"] + simulatorArguments)
-        let conninfo = db.configuration.parameters.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
-        let baseURL = "http://127.0.0.1:\(port)"
+            ["simulate", "--host", simulatorHost, "--port", "\(port)", "--account", "\(accountSID):\(token)"]
+                + simulatorArguments)
+        let baseURL = "http://\(simulatorHost):\(port)"
         let environment = [
             "SWITCHBOARD_DATABASE_URL": conninfo,
             "SWITCHBOARD_MASTER_KEY": "k1:" + Data(repeating: 9, count: 32).base64EncodedString(),
@@ -48,4 +60,28 @@ struct CLISandbox {
     }
 
     func stop() { simulator.signal(SIGKILL) }
+
+    /// Runs `switchboard <arguments>` to completion; throws with its output unless it exits 0.
+    @discardableResult
+    func run(_ arguments: [String]) async throws -> String {
+        let child = try launch(arguments)
+        guard await child.wait() == 0 else {
+            throw ChildProcess.Failure(description: "switchboard \(arguments.joined(separator: " ")): \(child.output)")
+        }
+        return child.output
+    }
+
+    /// What the simulator received, from its `_simulator/messages` record (curl, as a user would).
+    func receivedMessages() async throws -> [SimulatorMessage] {
+        let list = try ChildProcess("/usr/bin/curl", ["-sf", "\(baseURL)/_simulator/messages"])
+        guard await list.wait() == 0 else { throw ChildProcess.Failure(description: "curl: \(list.output)") }
+        return try JSONDecoder().decode([SimulatorMessage].self, from: Data(list.output.utf8))
+    }
+
+    struct SimulatorMessage: Decodable {
+        var sid: String
+        var to: String
+        var from: String?
+        var body: String?
+    }
 }

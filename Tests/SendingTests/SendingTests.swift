@@ -98,6 +98,27 @@ import TwilioSimulator
         }
     }
 
+    /// The message was sent and recorded, but the job's completion never reached the database
+    /// (it restarted): the rescued job must recognise its own message, not send another.
+    @Test func aRecordedMessageWhoseCompletionWasLostIsNotSentAgain() async throws {
+        try await SendingHarness.with { harness, _ in
+            let id = try await harness.sms("+15559876543", "Once, even across a database restart")
+            #expect(try await harness.finished(id).state == .completed)
+            // What a rescue leaves after a lost completion: the job due again, outcome unknown.
+            try await harness.db.pool.query(
+                """
+                UPDATE switchboard.jobs SET state = 'available', outcome_unknown = true, run_at = now(),
+                    finished_at = NULL, result = NULL WHERE id = \(id)
+                """)
+            let job = try await harness.finished(id)
+            #expect(job.state == .completed, "\(job.errors)")
+            #expect(await harness.simulator.messages().count == 1, "sent once")
+            let rows = try await harness.deliveries.messages(jobID: id)
+            #expect(rows.map(\.origin) == ["created"])
+            #expect(try harness.result(job)["messageSid"]?.stringValue == rows.first?.sid)
+        }
+    }
+
     @Test func aLostCallResponseNeverPlacesASecondCall() async throws {
         try await SendingHarness.with(
             simulator: {
