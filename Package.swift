@@ -2,6 +2,7 @@
 import PackageDescription
 
 // Dependencies point one way: SwitchboardCore (pure) ← Postgres ← SwitchboardStore ← SwitchboardWorker ← switchboard.
+// SwitchboardMetrics (pure) is used by the worker, sending, Twilio and webhook layers.
 let package = Package(
     name: "switchboard",
     platforms: [.macOS(.v15)],
@@ -27,12 +28,14 @@ let package = Package(
             providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
         ),
         .target(name: "SwitchboardCore"),
+        // Prometheus counters, gauges and histograms; no dependencies, no I/O.
+        .target(name: "SwitchboardMetrics"),
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "EmbeddedPostgres"),
         .target(
             name: "Twilio",
             dependencies: [
-                "SwitchboardCore",
+                "SwitchboardCore", "SwitchboardMetrics",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -57,7 +60,7 @@ let package = Package(
         .target(
             name: "SwitchboardWorker",
             dependencies: [
-                "SwitchboardStore", "SwitchboardCore", "Postgres",
+                "SwitchboardStore", "SwitchboardCore", "Postgres", "SwitchboardMetrics",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -65,7 +68,7 @@ let package = Package(
         .target(
             name: "SwitchboardSending",
             dependencies: [
-                "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres",
+                "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres", "SwitchboardMetrics",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -73,7 +76,7 @@ let package = Package(
         .target(
             name: "SwitchboardWebhook",
             dependencies: [
-                "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres",
+                "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres", "SwitchboardMetrics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,7 +87,8 @@ let package = Package(
             name: "switchboard",
             dependencies: [
                 "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Postgres", "EmbeddedPostgres",
-                "SwitchboardSending", "Twilio", "TwilioSimulator", "SwitchboardWebhook",
+                "SwitchboardSending", "Twilio", "TwilioSimulator", "SwitchboardWebhook", "SwitchboardMetrics",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -105,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: ["TestSupport", "EmbeddedPostgres", "Postgres", "SwitchboardStore", "SwitchboardCore"]),
-        .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore", "TestSupport"]),
+        .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore", "SwitchboardMetrics", "TestSupport"]),
         .testTarget(
             name: "TwilioTests",
             dependencies: [

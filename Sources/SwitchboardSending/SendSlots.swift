@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import SwitchboardCore
+import SwitchboardMetrics
 import SwitchboardStore
 
 /// Per-number rate limiting for sends: books a slot on the sender (or the best sender of a pool)
@@ -149,6 +150,12 @@ struct SendSlots: Sendable {
         } else {
             // A From that is not a registered sender has no configured limit.
             return .send(from: nil)
+        }
+        switch result {
+        case .reserved(let reservation):
+            SwitchboardMetrics.rateLimitWait.observe(max(0, reservation.slot.timeIntervalSinceNow), [spec.pool ?? ""])
+        case .saturated: SwitchboardMetrics.rateLimitSaturated.increment([spec.pool ?? ""])
+        case .noSender: break
         }
         return try await act(on: result, units: units, keeping: campaign, saturatedRounds: saturatedRounds)
     }

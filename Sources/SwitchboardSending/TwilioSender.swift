@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Postgres
 import SwitchboardCore
+import SwitchboardMetrics
 import SwitchboardStore
 import SwitchboardWorker
 import Twilio
@@ -71,6 +72,7 @@ public final class TwilioSender: Sendable {
 
     func sendMessage(_ job: ClaimedJob, _ context: JobContext, channel: MessageSpec.Channel) async throws -> JobOutcome
     {
+        let started = ContinuousClock.now
         let spec: MessageSpec
         do { spec = try Self.messageSpec(job.payload, channel: channel) } catch {
             return .failed(error: "invalid payload: \(error)", permanent: true)
@@ -132,6 +134,7 @@ public final class TwilioSender: Sendable {
         let message: TwilioMessage
         do {
             (message, _) = try await client.createMessage(request, credentials: account.credentials)
+            SwitchboardMetrics.sendLatency.observe(ContinuousClock.now - started, [spec.channel.rawValue])
         } catch {
             return try await outcome(for: error, account: account.record, recipient: spec.to, context: context)
         }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import SwitchboardCore
+import SwitchboardMetrics
 
 /// Where the LLM agents' model is: an OpenAI-compatible chat-completions API.
 public struct LLMConfiguration: Sendable {
@@ -34,6 +35,24 @@ struct ChatCompletions: Sendable {
     }
 
     func complete(
+        model: String, messages: [ChatMessage], temperature: Double, maxTokens: Int, deadline: ContinuousClock.Instant
+    ) async throws -> Reply {
+        let started = ContinuousClock.now
+        do {
+            let reply = try await attempts(
+                model: model, messages: messages, temperature: temperature, maxTokens: maxTokens, deadline: deadline)
+            SwitchboardMetrics.llmRequestDuration.observe(ContinuousClock.now - started, ["ok"])
+            SwitchboardMetrics.llmTokens.increment(["prompt"], by: Double(reply.promptTokens))
+            SwitchboardMetrics.llmTokens.increment(["completion"], by: Double(reply.completionTokens))
+            return reply
+        } catch {
+            let outcome = ContinuousClock.now >= deadline - .milliseconds(100) ? "timeout" : "error"
+            SwitchboardMetrics.llmRequestDuration.observe(ContinuousClock.now - started, [outcome])
+            throw error
+        }
+    }
+
+    private func attempts(
         model: String, messages: [ChatMessage], temperature: Double, maxTokens: Int, deadline: ContinuousClock.Instant
     ) async throws -> Reply {
         let body = JSONValue.object([

@@ -28,6 +28,8 @@ public final class WebhookServer: Service, Sendable {
 
     public func run() async throws {
         let router = Router()
+        router.add(middleware: RequestMetricsMiddleware())
+        MetricsEndpoint(pool: pool, logger: logger).register(on: router)
         let verifier = WebhookVerifier(
             publicURL: configuration.base, maxBodyBytes: configuration.maxBodyBytes,
             tokens: TokenCache(accounts: accounts), logger: logger)

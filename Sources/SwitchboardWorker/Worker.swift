@@ -2,6 +2,7 @@ import Logging
 import Postgres
 import ServiceLifecycle
 import SwitchboardCore
+import SwitchboardMetrics
 import SwitchboardStore
 import Synchronization
 
@@ -148,8 +149,11 @@ public final class Worker: Service, Sendable {
         jobLogger[metadataKey: "job.id"] = "\(job.id)"
         jobLogger[metadataKey: "job.kind"] = "\(job.kind)"
         let context = JobContext(job: job, logger: jobLogger, workerID: configuration.workerID)
+        let started = ContinuousClock.now
         let outcome = await runHandler(job, context)
         let interruption = running.end(job.id)
+        SwitchboardMetrics.jobDuration.observe(ContinuousClock.now - started, [job.kind])
+        if interruption != nil { SwitchboardMetrics.jobs.increment([job.kind, "interrupted"]) }
         wakeupContinuation.yield()
         switch interruption {
         case .leaseLost:
@@ -169,6 +173,7 @@ public final class Worker: Service, Sendable {
                     "job attempt failed",
                     metadata: ["job.attempt": "\(job.attempt)", "error": "\(error)", "next": "\(transition.state)"])
             }
+            SwitchboardMetrics.jobs.increment([job.kind, outcome.metricLabel(then: transition.state)])
             completer.add(JobFinish(id: job.id, attempt: job.attempt, transition: transition))
         }
     }
@@ -296,6 +301,21 @@ public final class Worker: Service, Sendable {
                 if !Task.isCancelled { logger.warning("maintenance failed", metadata: ["error": "\(error)"]) }
             }
             try? await Task.sleep(for: configuration.rescueInterval)
+        }
+    }
+}
+
+extension JobOutcome {
+    /// The `outcome` label of `switchboard_jobs_total`: completed, failed (for good), retried,
+    /// snoozed, cancelled or outcome_unknown.
+    func metricLabel(then state: JobState) -> String {
+        switch (self, state) {
+        case (.completed, _): "completed"
+        case (.snoozed, _): "snoozed"
+        case (_, .failed): "failed"
+        case (_, .cancelled): "cancelled"
+        case (.outcomeUnknown, _): "outcome_unknown"
+        default: "retried"
         }
     }
 }

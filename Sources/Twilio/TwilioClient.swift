@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import SwitchboardMetrics
 
 /// Twilio's REST API over AsyncHTTPClient (pooled keep-alive connections, timeouts).
 ///
@@ -59,13 +60,13 @@ public struct TwilioClient: Sendable {
     public func createMessage(
         _ request: CreateMessageRequest, credentials: TwilioCredentials
     ) async throws(Failure) -> (TwilioMessage, ResponseInfo) {
-        try await send(.POST, path: "Messages.json", form: request.form, credentials: credentials)
+        try await send(.POST, "create_message", path: "Messages.json", form: request.form, credentials: credentials)
     }
 
     public func createCall(
         _ request: CreateCallRequest, credentials: TwilioCredentials
     ) async throws(Failure) -> (TwilioCall, ResponseInfo) {
-        try await send(.POST, path: "Calls.json", form: request.form, credentials: credentials)
+        try await send(.POST, "create_call", path: "Calls.json", form: request.form, credentials: credentials)
     }
 
     /// Messages filtered by To, From and the UTC day sent (`DateSent=YYYY-MM-DD`), newest first:
@@ -79,7 +80,7 @@ public struct TwilioClient: Sendable {
         query.append("DateSent", dateSent.map(Self.day))
         query.append("PageSize", String(pageSize))
         let (page, _): (TwilioMessagePage, ResponseInfo) = try await send(
-            .GET, path: "Messages.json?" + query.encoded, form: nil, credentials: credentials)
+            .GET, "list_messages", path: "Messages.json?" + query.encoded, form: nil, credentials: credentials)
         return page.messages
     }
 
@@ -92,7 +93,7 @@ public struct TwilioClient: Sendable {
         query.append("From", from)
         query.append("PageSize", String(pageSize))
         let (page, _): (TwilioCallPage, ResponseInfo) = try await send(
-            .GET, path: "Calls.json?" + query.encoded, form: nil, credentials: credentials)
+            .GET, "list_calls", path: "Calls.json?" + query.encoded, form: nil, credentials: credentials)
         return page.calls
     }
 
@@ -104,7 +105,7 @@ public struct TwilioClient: Sendable {
     }
 
     private func send<Resource: Decodable>(
-        _ method: HTTPMethod, path: String, form: FormParameters?, credentials: TwilioCredentials
+        _ method: HTTPMethod, _ operation: String, path: String, form: FormParameters?, credentials: TwilioCredentials
     ) async throws(Failure) -> (Resource, ResponseInfo) {
         let url = "\(configuration.baseURL)/2010-04-01/Accounts/\(credentials.accountSID)/\(path)"
         var request = HTTPClientRequest(url: url)
@@ -127,8 +128,11 @@ public struct TwilioClient: Sendable {
             let neverSent =
                 (error as? HTTPClientError) == .connectTimeout || "\(error)".contains("connectionRefused")
                 || "\(error)".contains("Connection refused")
+            SwitchboardMetrics.twilioRequestDuration.observe(ContinuousClock.now - start, [operation, "error"])
             throw .transport(message: "\(error)", mayHaveBeenProcessed: method == .POST && !neverSent)
         }
+        SwitchboardMetrics.twilioRequestDuration.observe(
+            ContinuousClock.now - start, [operation, String(response.status.code)])
         let info = ResponseInfo(
             httpStatus: Int(response.status.code),
             requestDuration: response.headers.first(name: "Twilio-Request-Duration").flatMap(Double.init),
@@ -136,7 +140,9 @@ public struct TwilioClient: Sendable {
             elapsed: ContinuousClock.now - start)
         let data = Data(body.readableBytesView)
         guard (200..<300).contains(response.status.code) else {
-            throw .api(TwilioAPIError.decode(httpStatus: Int(response.status.code), body: data))
+            let error = TwilioAPIError.decode(httpStatus: Int(response.status.code), body: data)
+            SwitchboardMetrics.twilioErrors.increment([error.code.map(String.init) ?? "http_\(error.httpStatus)"])
+            throw .api(error)
         }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase

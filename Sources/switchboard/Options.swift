@@ -57,20 +57,38 @@ struct DatabaseOptions: ParsableArguments {
 }
 
 struct LogOptions: ParsableArguments {
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = ProcessInfo.processInfo.environment["SWITCHBOARD_LOG_LEVEL"] ?? "info"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: $SWITCHBOARD_LOG_LEVEL, else info).")
+    var logLevel: String?
+
+    @Option(help: "Log format: human or json (default: $SWITCHBOARD_LOG_FORMAT, else human).")
+    var logFormat: String?
+
+    private var resolvedLevel: (value: String, source: String) {
+        if let logLevel { return (logLevel, "--log-level") }
+        return (ProcessInfo.processInfo.environment["SWITCHBOARD_LOG_LEVEL"] ?? "info", "SWITCHBOARD_LOG_LEVEL")
+    }
+
+    private var resolvedFormat: (value: String, source: String) {
+        if let logFormat { return (logFormat, "--log-format") }
+        return (ProcessInfo.processInfo.environment["SWITCHBOARD_LOG_FORMAT"] ?? "human", "SWITCHBOARD_LOG_FORMAT")
+    }
 
     func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else {
+        let (level, levelSource) = resolvedLevel
+        guard Logger.Level(rawValue: level) != nil else {
             throw ValidationError(
-                "--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+                "\(levelSource) '\(level)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        let (format, formatSource) = resolvedFormat
+        guard SwitchboardLogHandler.Format(rawValue: format) != nil else {
+            throw ValidationError("\(formatSource) '\(format)' is not one of human, json")
         }
     }
 
     func makeLogger(_ label: String) -> Logger {
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        return logger
+        let level = Logger.Level(rawValue: resolvedLevel.value) ?? .info
+        let format = SwitchboardLogHandler.Format(rawValue: resolvedFormat.value) ?? .human
+        return Logger(label: label) { SwitchboardLogHandler(label: $0, format: format, logLevel: level) }
     }
 }
 

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 
-@main
 struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SwitchboardStore
+import SwitchboardWebhook
 import SwitchboardWorker
 import Twilio
 
@@ -57,12 +58,38 @@ struct WorkerCommand: AsyncParsableCommand {
             """)
     var publicURL: String?
 
+    @Option(
+        help: """
+            Serve Prometheus metrics on this port at /metrics (default: $SWITCHBOARD_METRICS_PORT; none if unset). \
+            Several workers on one host need one port each.
+            """)
+    var metricsPort: Int?
+
+    @Option(help: "Address the metrics port listens on (default: $SWITCHBOARD_METRICS_HOST, else 0.0.0.0).")
+    var metricsHost: String?
+
+    /// The metrics port from the flag or the environment; a bad value names its source.
+    func resolvedMetricsPort() throws -> Int? {
+        if let metricsPort {
+            guard (1...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be in 1…65535") }
+            return metricsPort
+        }
+        guard let text = ProcessInfo.processInfo.environment["SWITCHBOARD_METRICS_PORT"], !text.isEmpty else {
+            return nil
+        }
+        guard let port = Int(text), (1...65535).contains(port) else {
+            throw ValidationError("SWITCHBOARD_METRICS_PORT: '\(text)' is not a port number (1…65535)")
+        }
+        return port
+    }
+
     var resolvedPublicURL: String? {
         publicURL ?? ProcessInfo.processInfo.environment["SWITCHBOARD_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     func validate() throws {
         _ = try workerConfiguration()
+        _ = try resolvedMetricsPort()
         if let url = resolvedPublicURL {
             guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil,
                 parsed.query == nil
@@ -85,7 +112,11 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.rescueInterval = try parseDuration(rescueInterval, flag: "--rescue-interval")
         configuration.shutdownGracePeriod = try parseDuration(gracePeriod, flag: "--grace-period")
         configuration.retention = retention == "off" ? nil : try parseDuration(retention, flag: "--retention")
-        do { try configuration.validate() } catch { throw ValidationError(error.description) }
+        do { try configuration.validate() } catch {
+            // Name the flag: the heartbeat follows from the lease; the others are flags of their own.
+            let flag = error.field == "heartbeat_interval" ? "lease" : error.field.replacingOccurrences(of: "_", with: "-")
+            throw ValidationError("--\(flag): \(error.problem)")
+        }
         return configuration
     }
 
@@ -109,9 +140,15 @@ struct WorkerCommand: AsyncParsableCommand {
                 pool: pool, twilio: client, vault: vault, publicURL: resolvedPublicURL, logger: logger)
             let worker = try Worker(
                 store: JobStore(pool: pool), handlers: handlers, configuration: configuration, logger: logger)
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
+            if let port = try resolvedMetricsPort() {
+                let host = metricsHost ?? ProcessInfo.processInfo.environment["SWITCHBOARD_METRICS_HOST"] ?? "0.0.0.0"
+                services.append(.init(service: MetricsServer(host: host, port: port, pool: pool, logger: logger)))
+                logger.info("serving metrics", metadata: ["url": "http://\(host):\(port)/metrics"])
+            }
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint],
+                    services: services, gracefulShutdownSignals: [.sigterm, .sigint],
                     cancellationSignals: [], logger: logger))
             try await group.run()
         }

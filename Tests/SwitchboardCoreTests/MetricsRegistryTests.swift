@@ -1,0 +1,64 @@
+import SwitchboardCore
+import SwitchboardMetrics
+import Testing
+
+@Suite struct MetricsRegistryTests {
+    @Test func countersAndGaugesRenderWithHelpTypeAndEscapedLabels() {
+        let registry = MetricsRegistry()
+        let jobs = registry.counter("test_jobs_total", help: "Jobs.\nSecond line \\ end", labels: ["kind", "outcome"])
+        jobs.increment(["sms", "completed"])
+        jobs.increment(["sms", "completed"], by: 2)
+        jobs.increment(["voice", "fai\"led\n"])
+        jobs.increment(["sms", "completed"], by: -5)  // counters never go down
+        let depth = registry.gauge("test_depth", help: "Depth.", labels: ["queue"])
+        depth.set(7, ["default"])
+        depth.replaceAll([["other"]: 1.5])
+        #expect(
+            registry.exposition() == """
+                # HELP test_jobs_total Jobs.\\nSecond line \\\\ end
+                # TYPE test_jobs_total counter
+                test_jobs_total{kind="sms",outcome="completed"} 3
+                test_jobs_total{kind="voice",outcome="fai\\"led\\n"} 1
+                # HELP test_depth Depth.
+                # TYPE test_depth gauge
+                test_depth{queue="other"} 1.5
+
+                """)
+    }
+
+    @Test func histogramBucketsAreCumulativeWithSumAndCount() {
+        let registry = MetricsRegistry()
+        let latency = registry.histogram("test_seconds", help: "Latency.", labels: ["route"], buckets: [0.1, 1])
+        latency.observe(0.05, ["/a"])
+        latency.observe(0.5, ["/a"])
+        latency.observe(.seconds(3), ["/a"])
+        #expect(latency.count(["/a"]) == 3)
+        #expect(
+            registry.exposition() == """
+                # HELP test_seconds Latency.
+                # TYPE test_seconds histogram
+                test_seconds_bucket{route="/a",le="0.1"} 1
+                test_seconds_bucket{route="/a",le="1"} 2
+                test_seconds_bucket{route="/a",le="+Inf"} 3
+                test_seconds_sum{route="/a"} 3.55
+                test_seconds_count{route="/a"} 3
+
+                """)
+    }
+}
+
+@Suite struct LogRedactionTests {
+    @Test func phoneNumbersAreMaskedButSIDsAndSmallNumbersAreNot() {
+        #expect(
+            LogRedaction.maskingPhoneNumbers("The 'To' number +15005550001 is not a valid phone number.")
+                == "The 'To' number +*********01 is not a valid phone number.")
+        #expect(LogRedaction.maskingPhoneNumbers("to=whatsapp:+447911123456") == "to=whatsapp:+**********56")
+        #expect(LogRedaction.maskingPhoneNumbers("call +1 555-123-4567 now") == "call +*********67 now")
+        #expect(LogRedaction.maskingPhoneNumbers("5551234567") == "********67")
+        let untouched = [
+            "SM47526757130f9f52581ce1ff0e4ae394", "job 123456 attempt 3", "2026-11-29T22:30:33+0000", "code=21612",
+            "twilio 30006", "ACdeadbeef1234567890",
+        ]
+        for text in untouched { #expect(LogRedaction.maskingPhoneNumbers(text) == text) }
+    }
+}
