@@ -60,3 +60,31 @@ public enum InterviewTurn {
         }
     }
 }
+
+extension SessionState {
+    /// One line of what was said, by "agent" or "caller".
+    public struct SpokenLine: Sendable, Equatable, Codable {
+        public var speaker: String
+        public var text: String
+        /// Interviews: the question the line belongs to.
+        public var questionId: String?
+    }
+
+    /// What was said, in order.
+    public var spokenLines: [SpokenLine] {
+        switch self {
+        case .interview(let interview):
+            interview.transcript.map { SpokenLine(speaker: $0.speaker, text: $0.text, questionId: $0.questionId) }
+        case .conversation(let conversation):
+            conversation.history.map {
+                SpokenLine(speaker: $0.role == "user" ? "caller" : "agent", text: $0.content, questionId: nil)
+            }
+        }
+    }
+
+    /// Interviews: the answers by question id (LLM conversations have none).
+    public var answers: [String: String] {
+        if case .interview(let interview) = self { return interview.answers }
+        return [:]
+    }
+}

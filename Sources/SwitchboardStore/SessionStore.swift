@@ -166,27 +166,18 @@ public struct SessionStore: Sendable {
         _ session: VoiceSession, state: SessionState?, outcome: String, on connection: PostgresConnection
     ) async throws {
         guard let jobID = session.jobID else { return }
-        var answers: [String: JSONValue] = [:]
-        var transcript: [JSONValue] = []
+        let answers = (state?.answers ?? [:]).mapValues { JSONValue.string($0) }
+        let transcript: [JSONValue] = (state?.spokenLines ?? []).map { line in
+            var object: [String: JSONValue] = ["speaker": .string(line.speaker), "text": .string(line.text)]
+            if case .interview = state { object["questionId"] = line.questionId.map { .string($0) } ?? .null }
+            return .object(object)
+        }
         var fields: [String: JSONValue] = ["agentOutcome": .string(outcome), "sessionId": .int(session.id)]
-        switch state {
-        case .interview(let interview)?:
-            answers = interview.answers.mapValues { JSONValue.string($0) }
-            transcript = interview.transcript.map { line in
-                .object([
-                    "speaker": .string(line.speaker), "text": .string(line.text),
-                    "questionId": line.questionId.map { .string($0) } ?? .null,
-                ])
-            }
-            fields["answers"] = .object(answers)
-        case .conversation(let conversation)?:
-            transcript = conversation.history.map { message in
-                .object(["speaker": .string(message.role == "user" ? "caller" : "agent"), "text": .string(message.content)])
-            }
+        if case .conversation(let conversation)? = state {
             fields["promptTokens"] = .int(Int64(conversation.promptTokens))
             fields["completionTokens"] = .int(Int64(conversation.completionTokens))
-        case nil:
-            fields["answers"] = .object([:])
+        } else {
+            fields["answers"] = .object(answers)
         }
         fields["transcript"] = .array(transcript)
         let result: JSONValue = .object(fields)
@@ -200,6 +191,21 @@ public struct SessionStore: Sendable {
             "jobId": .int(jobID), "sessionId": .int(session.id), "outcome": .string(outcome),
         ])
         try await connection.query("SELECT pg_notify(\(Self.channel), \(payload.jsonText))")
+    }
+
+    /// A session by its id, its call's SID or its job's id (for `sessions show` and the dashboard).
+    public func find(id: Int64? = nil, callSID: String? = nil, jobID: Int64? = nil) async throws -> VoiceSession? {
+        try await pool.query(
+            """
+            \(unescaped: Self.select)
+            WHERE id = \(id) OR call_sid = \(callSID) OR job_id = \(jobID) ORDER BY id DESC LIMIT 1
+            """
+        ).first.map(Self.session)
+    }
+
+    /// The latest sessions, newest first.
+    public func recent(limit: Int = 20) async throws -> [VoiceSession] {
+        try await pool.query("\(unescaped: Self.select) ORDER BY id DESC LIMIT \(limit)").map(Self.session)
     }
 
     static let select = """

@@ -13,13 +13,16 @@ struct Switchboard: AsyncParsableCommand {
               switchboard migrate                    # create or upgrade the schema
               switchboard worker --concurrency 50    # run jobs until SIGTERM
               switchboard webhook --port 8080        # Twilio's callbacks (SWITCHBOARD_PUBLIC_URL)
-              switchboard enqueue noop --key order-42
+              switchboard send sms --account main --from +15557654321 --to +15559876543 --body "Hi"
+              switchboard status                     # queue depth, throughput, sender load, errors
+              switchboard jobs list --state failed
               switchboard bench queue --json         # after swift build -c release
             """,
         subcommands: [
-            DemoCommand.self, MigrateCommand.self, WorkerCommand.self, SendCommand.self, EnqueueCommand.self,
-            JobsCommand.self, AccountsCommand.self, NumbersCommand.self, PoolsCommand.self, CampaignCommand.self,
-            WebhookCommand.self, SimulateCommand.self, BenchCommand.self,
+            DemoCommand.self, MigrateCommand.self, WorkerCommand.self, WebhookCommand.self, SendCommand.self,
+            EnqueueCommand.self, CampaignCommand.self, StatusCommand.self, JobsCommand.self, SessionsCommand.self,
+            AccountsCommand.self, NumbersCommand.self, PoolsCommand.self, OptoutsCommand.self, SimulateCommand.self,
+            BenchCommand.self,
         ]
     )
 }

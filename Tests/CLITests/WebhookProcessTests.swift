@@ -68,6 +68,17 @@ import Testing
             let none = try rows[1].decode(PostgresJSON.self, at: 1).decode([String: String].self)
             #expect(none == ["name": "Ana Lima", "experience": "0"], "silence re-prompted, then 'None.' ended the call")
             #expect(proxy.servedPerBackend.allSatisfy { $0 >= 3 }, "both processes served turns: \(proxy.servedPerBackend)")
+            // An operator reads the interview back.
+            let jobID = try await db.integer(
+                "SELECT job_id FROM switchboard.voice_sessions WHERE spec->>'to' = '+15550009012'")
+            let shown = try sandbox.launch(["sessions", "show", "--job", "\(jobID)"])
+            #expect(await shown.wait() == 0)
+            #expect(shown.output.contains("Caller: Bo Chen") && shown.output.contains("outcome  completed"), "\(shown.output)")
+            #expect(shown.output.contains("senior level") && shown.output.contains("Agent:  Please state your full name."), "\(shown.output)")
+            let listed = try sandbox.launch(["sessions", "list", "--json"])
+            #expect(await listed.wait() == 0)
+            let sessions = try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [[String: Any]]
+            #expect(sessions?.count == 2, "\(listed.output)")
             for process in processes { process.signal(SIGTERM) }
             for process in processes { #expect(await process.wait() == 0, "\(process.tool): \(process.output)") }
         }

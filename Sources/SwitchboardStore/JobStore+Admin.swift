@@ -1,0 +1,110 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+
+/// What operators do to jobs by hand: list, retry, cancel, purge.
+extension JobStore {
+    public struct JobSummary: Sendable, Equatable, Codable {
+        public var id: Int64
+        public var kind: String
+        public var queue: String
+        public var state: String
+        public var attempt: Int
+        public var maxAttempts: Int
+        public var runAt: Date
+        public var createdAt: Date
+        public var lastError: String?
+    }
+
+    public struct JobFilter: Sendable {
+        public var states: [JobState] = []
+        public var kind: String?
+        public var queue: String?
+        public var limit = 50
+
+        public init(states: [JobState] = [], kind: String? = nil, queue: String? = nil, limit: Int = 50) {
+            self.states = states
+            self.kind = kind
+            self.queue = queue
+            self.limit = limit
+        }
+    }
+
+    /// Newest first.
+    public func list(_ filter: JobFilter) async throws -> [JobSummary] {
+        let states = filter.states.map(\.rawValue)
+        return try await pool.query(
+            """
+            SELECT id, kind, queue, state::text, attempt, max_attempts, run_at, created_at, errors->-1->>'error'
+            FROM switchboard.jobs
+            WHERE (cardinality(\(states)::text[]) = 0 OR state::text = ANY(\(states)::text[]))
+              AND (\(filter.kind)::text IS NULL OR kind = \(filter.kind))
+              AND (\(filter.queue)::text IS NULL OR queue = \(filter.queue))
+            ORDER BY id DESC LIMIT \(filter.limit)
+            """
+        ).map {
+            JobSummary(
+                id: try $0.decode(Int64.self, at: 0), kind: try $0.decode(String.self, at: 1),
+                queue: try $0.decode(String.self, at: 2), state: try $0.decode(String.self, at: 3),
+                attempt: try $0.decode(Int.self, at: 4), maxAttempts: try $0.decode(Int.self, at: 5),
+                runAt: try $0.decode(Date.self, at: 6), createdAt: try $0.decode(Date.self, at: 7),
+                lastError: try $0.decode(String?.self, at: 8))
+        }
+    }
+
+    /// Failed or cancelled jobs run again now, with one more attempt if they had used them all.
+    /// Returns the ids that were retried (others were not failed or cancelled).
+    public func retry(ids: [Int64]) async throws -> [Int64] {
+        try await pool.query(
+            """
+            WITH retried AS (
+                UPDATE switchboard.jobs SET state = 'available', run_at = now(), finished_at = NULL,
+                    max_attempts = greatest(max_attempts, attempt + 1)
+                WHERE id = ANY(\(ids)::bigint[]) AND state IN ('failed', 'cancelled')
+                RETURNING id, queue
+            ), woken AS (
+                SELECT pg_notify(\(Self.notificationChannel), queue) FROM (SELECT DISTINCT queue FROM retried) q
+            )
+            SELECT id FROM retried, (SELECT count(*) FROM woken) w ORDER BY id
+            """
+        ).map { try $0.decode(Int64.self, at: 0) }
+    }
+
+    /// Available or running jobs stop for good. A running job's current attempt is not
+    /// interrupted (a message already handed to Twilio still goes out), but its outcome is
+    /// no longer recorded. Returns the ids cancelled.
+    public func cancel(ids: [Int64], reason: String = "cancelled by an operator") async throws -> [Int64] {
+        try await pool.query(
+            """
+            UPDATE switchboard.jobs SET state = 'cancelled', finished_at = now(), locked_by = NULL, locked_until = NULL,
+                errors = errors || jsonb_build_array(jsonb_build_object(
+                    'attempt', attempt, 'at', now(), 'error', \(reason)::text, 'kind', 'cancelled'))
+            WHERE id = ANY(\(ids)::bigint[]) AND state IN ('available', 'running')
+            RETURNING id
+            """
+        ).map { try $0.decode(Int64.self, at: 0) }.sorted()
+    }
+
+    /// Deletes finished jobs (in `states`) that finished more than `olderThan` ago; returns how many.
+    public func purge(states: [JobState], olderThan: Duration) async throws -> Int {
+        let finished = states.filter(\.isFinished).map(\.rawValue)
+        guard !finished.isEmpty else { return 0 }
+        var total = 0
+        while true {
+            // In batches, so a large purge does not hold one long transaction.
+            let deleted = try await pool.query(
+                """
+                WITH doomed AS (
+                    SELECT id FROM switchboard.jobs
+                    WHERE state::text = ANY(\(finished)::text[])
+                      AND finished_at < now() - make_interval(secs => \(olderThan.seconds))
+                    LIMIT 5000
+                )
+                DELETE FROM switchboard.jobs j USING doomed WHERE j.id = doomed.id
+                """
+            ).affectedRows
+            total += deleted
+            if deleted < 5000 { return total }
+        }
+    }
+}

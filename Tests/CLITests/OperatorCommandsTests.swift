@@ -1,0 +1,85 @@
+import EmbeddedPostgres
+import Foundation
+import TestSupport
+import Testing
+
+/// The commands an operator runs against a live system: status, jobs, optouts.
+@Suite struct OperatorCommandsTests {
+    @Test func statusJobsAndOptouts() async throws {
+        try await TestDatabase.with { db in
+            let sandbox = try await CLISandbox.start(
+                db, accountSID: "AC" + String(repeating: "0be7", count: 8), token: "operator-token-0123456")
+            defer { sandbox.stop() }
+            func run(_ arguments: [String]) async throws -> (Int32, String) {
+                let child = try sandbox.launch(arguments)
+                return (await child.wait(), child.output)
+            }
+            try await sandbox.run(["numbers", "add", "--account", "main", "--number", "+15557654321", "--rate", "5"])
+            // Delivered, refused by Twilio (21211 names the number), and one that stays waiting.
+            for to in ["+15559876543", "+15005550001"] {
+                try await sandbox.run(["send", "sms", "--account", "main", "--from", "+15557654321", "--to", to, "--body", "Hi"])
+            }
+            let worker = try sandbox.launch(["worker", "--poll-interval", "200ms"])
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    let completed = try await db.jobCount(state: "completed")
+                    let failed = try await db.jobCount(state: "failed")
+                    return completed == 1 && failed == 1
+                }, "\(worker.output)")
+            worker.signal(SIGTERM)
+            #expect(await worker.wait() == 0)
+            try await db.pool.query("SELECT switchboard.enqueue('noop', '{}'::jsonb, queue => 'later')")
+
+            let status = try await run(["status"])
+            #expect(status.0 == 0, "\(status.1)")
+            #expect(status.1.contains("later  noop  available  1"), "\(status.1)")
+            #expect(status.1.contains("sms   completed  1"), "\(status.1)")
+            #expect(status.1.contains("sms   failed     1"), "\(status.1)")
+            #expect(status.1.contains("main     +15557654321  5"), "\(status.1)")
+            #expect(status.1.contains("send   21211  1"), "\(status.1)")
+            let statusJSON = try await run(["status", "--json"])
+            let report = try JSONSerialization.jsonObject(with: Data(statusJSON.1.utf8)) as? [String: Any]
+            #expect((report?["queue"] as? [[String: Any]])?.first?["queue"] as? String == "later", "\(statusJSON.1)")
+
+            let failed = try await run(["jobs", "list", "--state", "failed", "--json"])
+            let failedJobs = try JSONSerialization.jsonObject(with: Data(failed.1.utf8)) as? [[String: Any]] ?? []
+            #expect(failedJobs.count == 1 && failedJobs[0]["kind"] as? String == "sms", "\(failed.1)")
+            let failedID = failedJobs.first?["id"] as? Int ?? 0
+            let table = try await run(["jobs", "list"])
+            #expect(table.1.hasPrefix("ID  KIND  QUEUE    STATE"), "\(table.1)")
+            #expect(table.1.contains("twilio 21211"), "\(table.1)")
+
+            let waitingID = try await db.integer("SELECT id FROM switchboard.jobs WHERE queue = 'later'")
+            let cancelled = try await run(["jobs", "cancel", "\(waitingID)", "\(failedID)"])
+            #expect(cancelled.1.contains("cancelled 1 job(s): \(waitingID)"), "\(cancelled.1)")
+            #expect(cancelled.1.contains("skipped \(failedID): already finished"), "\(cancelled.1)")
+            let retried = try await run(["jobs", "retry", "\(failedID)", "\(waitingID)"])
+            #expect(retried.1.contains("retried 2 job(s)"), "\(retried.1)")
+            #expect(try await db.jobCount(state: "available") == 2)
+            let shown = try await run(["jobs", "show", "\(failedID)", "--json"])
+            #expect(shown.1.contains(#""state":"available""#) && shown.1.contains(#""maxAttempts":10"#), "\(shown.1)")
+            try await db.pool.query("UPDATE switchboard.jobs SET finished_at = now() - interval '40 days' WHERE state = 'completed'")
+            let purged = try await run(["jobs", "purge", "--older-than", "30d"])
+            #expect(purged.1.contains("deleted 1 job(s)"), "\(purged.1)")
+            let badState = try await run(["jobs", "list", "--state", "done"])
+            #expect(badState.0 == 64 && badState.1.contains("--state: 'done' is not one of available"), "\(badState.1)")
+            let noJob = try await run(["jobs", "show", "999999"])
+            #expect(noJob.0 == 64 && noJob.1.contains("see `switchboard jobs list`"), "\(noJob.1)")
+
+            let added = try await run([
+                "optouts", "add", "--account", "main", "--number", "+15551112222", "--reason", "asked by email",
+            ])
+            #expect(added.0 == 0, "\(added.1)")
+            let listed = try await run(["optouts", "list", "--account", "main"])
+            #expect(listed.1.contains("+15551112222  account  asked by email"), "\(listed.1)")
+            let removed = try await run(["optouts", "remove", "--account", "main", "--number", "+15551112222"])
+            #expect(removed.1.contains("removed 1 suppression(s)"), "\(removed.1)")
+            let history = try await run(["optouts", "history", "--account", "main", "--number", "+15551112222"])
+            #expect(history.1.contains("opt_out") && history.1.contains("opt_in"), "\(history.1)")
+            let badNumber = try await run(["optouts", "add", "--account", "main", "--number", "12"])
+            #expect(badNumber.0 == 64 && badNumber.1.contains("--number"), "\(badNumber.1)")
+            let badSession = try await run(["sessions", "show"])
+            #expect(badSession.0 == 64 && badSession.1.contains("give one of: a session id"), "\(badSession.1)")
+        }
+    }
+}
