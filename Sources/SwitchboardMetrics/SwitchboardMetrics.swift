@@ -3,6 +3,20 @@
 public enum SwitchboardMetrics {
     public static let registry = MetricsRegistry()
 
+    /// The exposition with every family listed (static members are created on first use, so a
+    /// process that never sent anything still declares what it can report).
+    public static func exposition() -> String {
+        _ = registered
+        return registry.exposition()
+    }
+
+    /// Touches every family once, in this order.
+    private static let registered: [any Sendable] = [
+        jobs, jobDuration, sendLatency, rateLimitWait, rateLimitSaturated, twilioRequestDuration, twilioErrors,
+        queueJobs, queueOldestAvailableAge, voiceSessionsActive, scrapeErrors, webhookRequestDuration,
+        llmRequestDuration, llmTokens,
+    ]
+
     /// Latency buckets in seconds: 1 ms … 60 s.
     static let latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
     /// Waiting buckets in seconds: 10 ms … 1 h (rate-limit slots can be far ahead).

@@ -47,6 +47,12 @@ public struct Migration: Sendable {
         Migration(
             version: 8, name: "0008_voice_sessions.sql",
             sql: String(decoding: PackageResources._008_voice_sessions_sql, as: UTF8.self)),
+        Migration(
+            version: 9, name: "0009_operations.sql",
+            sql: String(decoding: PackageResources._009_operations_sql, as: UTF8.self)),
+        Migration(
+            version: 10, name: "0010_queue_samples.sql",
+            sql: String(decoding: PackageResources._010_queue_samples_sql, as: UTF8.self)),
     ]
 }
 

@@ -37,7 +37,7 @@ public final class MetricsEndpoint: Sendable {
             return false
         }
         if due { await self.readDatabase() }
-        return SwitchboardMetrics.registry.exposition()
+        return SwitchboardMetrics.exposition()
     }
 
     private func readDatabase() async {

@@ -21,6 +21,11 @@ public struct WebhookConfiguration: Sendable {
     public var llm = LLMConfiguration()
     /// How often a webhook process ends voice sessions left running past their time limit.
     public var sessionSweepInterval: Duration = .seconds(60)
+    /// `SWITCHBOARD_DASHBOARD_TOKEN`: serve /dashboard to whoever gives it (never printed). Without
+    /// one, there is no dashboard.
+    public var dashboardToken: String?
+    /// How often the queue depth is sampled for the dashboard's history.
+    public var queueSampleInterval: Duration = .seconds(60)
 
     /// Answers to keyword messages (empty: answer nothing). With Twilio's default opt-out handling
     /// on a long code, Twilio also answers STOP/START/HELP itself: set these empty there.
@@ -51,5 +56,10 @@ public struct WebhookConfiguration: Sendable {
             throw InputError(field: "max_body_bytes", problem: "\(maxBodyBytes) is below 1024")
         }
         guard replyWindow > .zero else { throw InputError(field: "reply_window", problem: "must be positive") }
+        if let dashboardToken, dashboardToken.count < 16 {
+            throw InputError(
+                field: "SWITCHBOARD_DASHBOARD_TOKEN",
+                problem: "is \(dashboardToken.count) characters; use at least 16 (e.g. openssl rand -hex 16)")
+        }
     }
 }

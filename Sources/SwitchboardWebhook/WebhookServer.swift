@@ -45,6 +45,9 @@ public final class WebhookServer: Service, Sendable {
             base: configuration.base, verifier: verifier, sessions: SessionStore(pool: pool), llm: llm,
             turnDeadline: configuration.llm.turnDeadline, logger: logger
         ).register(on: router)
+        if let token = configuration.dashboardToken {
+            DashboardRoutes(token: token, pool: pool, logger: logger).register(on: router)
+        }
         let app = Application(
             router: router,
             configuration: .init(
@@ -55,8 +58,20 @@ public final class WebhookServer: Service, Sendable {
             logger: logger)
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await self.expireSessions() }
+            group.addTask { await self.sampleQueueDepth() }
             try await app.run()
             group.cancelAll()
+        }
+    }
+
+    /// The dashboard's queue-depth history (one sample per minute across all hosts).
+    private func sampleQueueDepth() async {
+        let dashboard = DashboardStore(pool: pool)
+        while !Task.isCancelled {
+            do { try await dashboard.sampleQueueDepth() } catch {
+                logger.debug("could not sample the queue depth", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: configuration.queueSampleInterval)
         }
     }
 

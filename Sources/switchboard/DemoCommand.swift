@@ -3,6 +3,7 @@ import EmbeddedPostgres
 import Foundation
 import Logging
 import Postgres
+import ServiceLifecycle
 import SwitchboardCore
 import SwitchboardSending
 import SwitchboardStore
@@ -22,11 +23,14 @@ struct DemoCommand: AsyncParsableCommand {
             """)
 
     @Option(help: "Recipients of the SMS campaign.") var recipients = 200
+    @Flag(help: "Afterwards, keep the webhook and its dashboard running until Ctrl-C.") var serve = false
+    @Option(help: "Port of the webhook and dashboard (default: any free port).") var port: Int?
 
     func validate() throws {
         guard (1...100_000).contains(recipients) else {
             throw ValidationError("--recipients must be between 1 and 100000")
         }
+        if let port, !(1...65535).contains(port) { throw ValidationError("--port must be in 1…65535") }
     }
 
     func run() async throws {
@@ -56,12 +60,22 @@ struct DemoCommand: AsyncParsableCommand {
 
         let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification(id: "demo"))
         let accounts = AccountStore(pool: pool, vault: vault)
-        try await accounts.upsert(name: "demo", accountSID: DemoScenario.accountSID, secret: DemoScenario.authToken)
+        let accountID = try await accounts.upsert(
+            name: "demo", accountSID: DemoScenario.accountSID, secret: DemoScenario.authToken)
         say("account 'demo' stored with its auth token sealed (AES-GCM)")
+        // Its SMS number, with a rate limit the workers keep to (shown on the dashboard's senders panel).
+        _ = try await SenderStore(pool: pool).addSender(
+            accountID: accountID, address: DemoScenario.sender, kind: .longCode, rate: 100, burst: 10)
+        say("sender \(DemoScenario.sender) limited to 100 segments per second")
 
         // The webhook Twilio calls back: delivery statuses, and the voice agent's turns.
-        var hooks = WebhookConfiguration(publicURL: "http://127.0.0.1:\(try EmbeddedPostgres.freePort())")
+        var hooks = WebhookConfiguration(publicURL: "http://127.0.0.1:\(try port ?? EmbeddedPostgres.freePort())")
         hooks.port = URL(string: hooks.publicURL)!.port!
+        let environmentToken = ProcessInfo.processInfo.environment["SWITCHBOARD_DASHBOARD_TOKEN"].flatMap {
+            $0.isEmpty ? nil : $0
+        }
+        // A throwaway demo gets a throwaway token, which it may print; a configured one never is.
+        hooks.dashboardToken = environmentToken ?? (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let webhook = try WebhookServer(configuration: hooks, pool: pool, accounts: accounts, logger: quiet("demo.webhook"))
         let webhookTask = Task { try await webhook.run() }
         defer { webhookTask.cancel() }
@@ -103,6 +117,15 @@ struct DemoCommand: AsyncParsableCommand {
             return open == 0
         }
         try await DemoReport(pool: pool, simulator: simulator, elapsed: ContinuousClock.now - started).print()
+        if serve {
+            let login = environmentToken == nil ? "user any, password \(hooks.dashboardToken!)" : "password: SWITCHBOARD_DASHBOARD_TOKEN"
+            say("dashboard: \(hooks.publicURL)/dashboard (\(login)); Ctrl-C to stop")
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: UntilSignalled())], gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: quiet("demo")))
+            try await group.run()
+        }
         await pool.close()
     }
 
@@ -133,6 +156,11 @@ struct DemoCommand: AsyncParsableCommand {
         logger.logLevel = .critical
         return logger
     }
+}
+
+/// A service that only waits for SIGINT/SIGTERM (the demo's `--serve`).
+struct UntilSignalled: Service {
+    func run() async throws { try? await gracefulShutdown() }
 }
 
 /// Polls until `condition` holds or `timeout` passes.

@@ -69,13 +69,16 @@ struct WebhookCommand: AsyncParsableCommand {
             configuration.llm.baseURL = base.hasSuffix("/") ? String(base.dropLast()) : base
         }
         configuration.llm.apiKey = environment["OPENAI_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        // A secret: from the environment only (flags show up in process lists).
+        configuration.dashboardToken = environment["SWITCHBOARD_DASHBOARD_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         configuration.llm.turnDeadline = try parseDuration(llmDeadline, flag: "--llm-deadline")
         guard configuration.llm.turnDeadline >= .seconds(1), configuration.llm.turnDeadline <= .seconds(13) else {
             throw ValidationError("--llm-deadline must be between 1s and 13s (Twilio waits 15 s for a turn)")
         }
         do { try configuration.validate() } catch let error as InputError {
             throw ValidationError(
-                error.field == "SWITCHBOARD_PUBLIC_URL" ? "--public-url / \(error.description)" : "--\(error.description)")
+                error.field == "SWITCHBOARD_PUBLIC_URL" ? "--public-url / \(error.description)"
+                    : error.field.hasPrefix("SWITCHBOARD_") ? error.description : "--\(error.description)")
         }
         return configuration
     }
@@ -94,6 +97,7 @@ struct WebhookCommand: AsyncParsableCommand {
                 metadata: [
                     "address": "\(configuration.host):\(configuration.port)", "public_url": "\(configuration.publicURL)",
                     "llm": "\(configuration.llm.apiKey == nil ? "no OPENAI_API_KEY" : configuration.llm.baseURL)",
+                    "dashboard": "\(configuration.dashboardToken == nil ? "off (no SWITCHBOARD_DASHBOARD_TOKEN)" : "/dashboard")",
                 ])
             let group = ServiceGroup(
                 configuration: .init(

@@ -1,5 +1,6 @@
 import SwitchboardCore
 import SwitchboardMetrics
+import Foundation
 import Testing
 
 @Suite struct MetricsRegistryTests {
@@ -60,5 +61,40 @@ import Testing
             "twilio 30006", "ACdeadbeef1234567890",
         ]
         for text in untouched { #expect(LogRedaction.maskingPhoneNumbers(text) == text) }
+    }
+}
+
+/// The README's metrics table and the Grafana dashboard name exactly the metrics that exist.
+@Suite struct MetricsCatalogueTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..")
+
+    static func names(in text: String) -> Set<String> {
+        var names: Set<String> = []
+        var scanner = Substring(text)
+        while let range = scanner.range(of: "switchboard_") {
+            let name = scanner[range.lowerBound...].prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+            scanner = scanner[range.upperBound...]
+            var family = String(name)
+            for suffix in ["_bucket", "_sum", "_count"] where family.hasSuffix(suffix) && family != "switchboard_jobs_count" {
+                family = String(family.dropLast(suffix.count))
+            }
+            names.insert(family)
+        }
+        return names
+    }
+
+    @Test func readmeAndGrafanaNameTheRegisteredMetrics() throws {
+        let registered = Set(
+            SwitchboardMetrics.exposition().split(separator: "\n")
+                .filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
+        #expect(registered.count >= 14)
+        let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
+        // Only the metrics table's rows: lines starting with "| `switchboard_".
+        let table = readme.split(separator: "\n").filter { $0.hasPrefix("| `switchboard_") }.joined(separator: "\n")
+        #expect(Self.names(in: table) == registered, "README metrics table vs registered families")
+        let grafana = try String(
+            contentsOf: Self.root.appendingPathComponent("Deploy/grafana/switchboard-dashboard.json"), encoding: .utf8)
+        let used = Self.names(in: grafana)
+        #expect(used.isSubset(of: registered), "unknown in Grafana: \(used.subtracting(registered))")
     }
 }

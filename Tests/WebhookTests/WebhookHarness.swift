@@ -24,7 +24,8 @@ struct WebhookHarness {
 
     /// `publicURL` nil: the server's own loopback address.
     static func with<T: Sendable>(
-        publicURL: String? = nil, maxBodyBytes: Int? = nil, llm: LLMConfiguration? = nil, _ body: (WebhookHarness) async throws -> T
+        publicURL: String? = nil, maxBodyBytes: Int? = nil, llm: LLMConfiguration? = nil, dashboardToken: String? = nil,
+        _ body: (WebhookHarness) async throws -> T
     ) async throws -> T {
         try await TestDatabase.with { db in
             let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
@@ -36,6 +37,7 @@ struct WebhookHarness {
             configuration.port = port
             if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
             if let llm { configuration.llm = llm }
+            configuration.dashboardToken = dashboardToken
             var logger = Logger(label: "test.webhook")
             logger.logLevel = .warning
             let server = try WebhookServer(configuration: configuration, pool: db.pool, accounts: accounts, logger: logger)
@@ -80,8 +82,10 @@ struct WebhookHarness {
         return Answer(status: Int(response.status.code), body: String(buffer: body))
     }
 
-    func get(_ path: String) async throws -> Answer {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: address + path), timeout: .seconds(10))
+    func get(_ path: String, authorization: String? = nil) async throws -> Answer {
+        var request = HTTPClientRequest(url: address + path)
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 1 << 20)
         return Answer(status: Int(response.status.code), body: String(buffer: body))
     }

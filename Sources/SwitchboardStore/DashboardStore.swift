@@ -1,0 +1,130 @@
+import Foundation
+import Postgres
+
+/// The dashboard's readings: history of queue depth and throughput, campaign progress, recent
+/// failures. Each is one query over indexes of unfinished or recently finished rows.
+public struct DashboardStore: Sendable {
+    public let pool: PostgresPool
+
+    public init(pool: PostgresPool) { self.pool = pool }
+
+    /// Records this minute's queue depth (once per minute across all hosts: later writers find the
+    /// minute taken) and forgets samples older than seven days.
+    public func sampleQueueDepth() async throws {
+        try await pool.query(
+            """
+            WITH sampled AS (
+                INSERT INTO switchboard.queue_samples (minute, queue, state, jobs)
+                SELECT date_trunc('minute', now()), queue, state, count(*) FROM (
+                    SELECT queue, state::text FROM switchboard.jobs WHERE state IN ('available', 'running')
+                    UNION ALL SELECT '', 'sampled'
+                ) j GROUP BY 1, 2, 3
+                ON CONFLICT DO NOTHING
+            )
+            DELETE FROM switchboard.queue_samples WHERE minute < now() - interval '7 days'
+            """)
+    }
+
+    public struct Point: Sendable, Equatable {
+        public var minute: Date
+        public var series: String
+        public var value: Double
+    }
+
+    /// Unfinished jobs per minute by state (available, running) over the last `hours`.
+    public func depthHistory(hours: Int) async throws -> [Point] {
+        try await points(
+            """
+            SELECT minute, state, sum(jobs)::float8 FROM switchboard.queue_samples
+            WHERE minute > now() - make_interval(hours => \(hours))
+            GROUP BY 1, 2 ORDER BY 1, 2
+            """)
+    }
+
+    /// Jobs finished per minute by final state over the last `hours`.
+    public func throughputHistory(hours: Int) async throws -> [Point] {
+        try await points(
+            """
+            SELECT date_trunc('minute', finished_at), state::text, count(*)::float8 FROM switchboard.jobs
+            WHERE state IN ('completed', 'failed', 'cancelled') AND finished_at > now() - make_interval(hours => \(hours))
+            GROUP BY 1, 2 ORDER BY 1, 2
+            """)
+    }
+
+    private func points(_ query: PostgresQuery) async throws -> [Point] {
+        try await pool.query(query).map {
+            Point(
+                minute: try $0.decode(Date.self, at: 0), series: try $0.decode(String.self, at: 1),
+                value: try $0.decode(Double.self, at: 2))
+        }
+    }
+
+    public struct CampaignProgress: Sendable, Equatable {
+        public var account: String
+        public var name: String
+        public var state: String
+        public var recipients: Int
+        public var remaining: Int
+        public var optedOut: Int
+        public var rateCap: Double?
+    }
+
+    /// Campaigns active or touched in the last week: recipients, jobs still to run.
+    public func campaigns() async throws -> [CampaignProgress] {
+        try await pool.query(
+            """
+            WITH unfinished AS (
+                SELECT (payload ->> 'campaignId')::bigint AS id, count(*) AS jobs FROM switchboard.jobs
+                WHERE state IN ('available', 'running') AND payload ? 'campaignId' GROUP BY 1
+            ), recipients AS (
+                SELECT campaign_id, count(*) FILTER (WHERE status = 'queued') AS queued,
+                       count(*) FILTER (WHERE status = 'opted_out') AS opted_out
+                FROM switchboard.campaign_recipients GROUP BY 1
+            )
+            SELECT a.name, c.name, c.state, coalesce(r.queued, 0)::bigint, coalesce(u.jobs, 0)::bigint,
+                   coalesce(r.opted_out, 0)::bigint, c.rate_cap
+            FROM switchboard.campaigns c JOIN switchboard.accounts a ON a.id = c.account_id
+            LEFT JOIN recipients r ON r.campaign_id = c.id LEFT JOIN unfinished u ON u.id = c.id
+            WHERE c.state = 'active' OR c.updated_at > now() - interval '7 days' OR u.jobs > 0
+            ORDER BY c.id DESC LIMIT 20
+            """
+        ).map {
+            CampaignProgress(
+                account: try $0.decode(String.self, at: 0), name: try $0.decode(String.self, at: 1),
+                state: try $0.decode(String.self, at: 2), recipients: try $0.decode(Int.self, at: 3),
+                remaining: try $0.decode(Int.self, at: 4), optedOut: try $0.decode(Int.self, at: 5),
+                rateCap: try $0.decode(Double?.self, at: 6))
+        }
+    }
+
+    public struct Failure: Sendable, Equatable {
+        public var at: Date
+        /// `job` (the attempt failed for good) or `delivery` (a callback reported it).
+        public var stage: String
+        public var kind: String
+        public var jobID: Int64?
+        public var recipient: String?
+        public var reason: String
+    }
+
+    /// The latest failures: jobs that failed for good and deliveries that failed.
+    public func recentFailures(limit: Int = 20) async throws -> [Failure] {
+        try await pool.query(
+            """
+            (SELECT finished_at, 'job', kind, id, payload ->> 'to', coalesce(errors -> -1 ->> 'error', 'failed')
+             FROM switchboard.jobs WHERE state = 'failed' AND finished_at > now() - interval '7 days'
+             ORDER BY finished_at DESC LIMIT \(limit))
+            UNION ALL
+            (SELECT updated_at, 'delivery', channel, job_id, to_address, status || ' (error ' || error_code || ')'
+             FROM switchboard.messages WHERE error_code IS NOT NULL AND updated_at > now() - interval '7 days'
+             ORDER BY updated_at DESC LIMIT \(limit))
+            ORDER BY 1 DESC LIMIT \(limit)
+            """
+        ).map {
+            Failure(
+                at: try $0.decode(Date.self, at: 0), stage: try $0.decode(String.self, at: 1),
+                kind: try $0.decode(String.self, at: 2), jobID: try $0.decode(Int64?.self, at: 3),
+                recipient: try $0.decode(String?.self, at: 4), reason: try $0.decode(String.self, at: 5))
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import EmbeddedPostgres
+import Foundation
+import TestSupport
+import Testing
+
+/// Settings from the environment: every worker/webhook flag as SWITCHBOARD_<FLAG>, errors that
+/// name the variable, and `switchboard config` with secrets masked.
+@Suite struct ConfigurationTests {
+    @Test func environmentVariablesSetFlagsAndFlagsWin() async throws {
+        try await TestDatabase.with { db in
+            let conninfo = db.configuration.parameters.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
+            try await db.pool.query("SELECT switchboard.enqueue('noop', '{}'::jsonb, queue => 'slow')")
+            // SWITCHBOARD_QUEUES picks the queue; the bad SWITCHBOARD_CONCURRENCY is overridden by the flag.
+            let worker = try ChildProcess(
+                try switchboardBinary(), ["worker", "--concurrency", "5"],
+                environment: [
+                    "SWITCHBOARD_DATABASE_URL": conninfo, "SWITCHBOARD_QUEUES": "slow", "SWITCHBOARD_CONCURRENCY": "abc",
+                    "SWITCHBOARD_POLL_INTERVAL": "100ms", "SWITCHBOARD_LISTEN": "false",
+                ])
+            defer { worker.signal(SIGKILL) }
+            #expect(
+                await eventually(timeout: .seconds(20)) { try await db.jobCount(state: "completed") == 1 },
+                "\(worker.output)")
+            worker.signal(SIGTERM)
+            #expect(await worker.wait() == 0)
+        }
+    }
+
+    @Test func aBadValueFromTheEnvironmentNamesItsVariable() async throws {
+        let concurrency = try ChildProcess(
+            try switchboardBinary(), ["worker", "--database-url", "postgres://x@127.0.0.1:1/x"],
+            environment: ["SWITCHBOARD_CONCURRENCY": "abc"])
+        #expect(await concurrency.wait() == 64)
+        #expect(concurrency.output.contains("set by the environment variable SWITCHBOARD_CONCURRENCY"), "\(concurrency.output)")
+        let listen = try ChildProcess(
+            try switchboardBinary(), ["webhook", "--database-url", "postgres://x@127.0.0.1:1/x"],
+            environment: ["SWITCHBOARD_REPLY_WINDOW": "forever", "SWITCHBOARD_PUBLIC_URL": "https://hooks.example.com"])
+        #expect(await listen.wait() == 64)
+        #expect(listen.output.contains("SWITCHBOARD_REPLY_WINDOW"), "\(listen.output)")
+        let token = try ChildProcess(
+            try switchboardBinary(), ["webhook", "--database-url", "postgres://x@127.0.0.1:1/x"],
+            environment: ["SWITCHBOARD_DASHBOARD_TOKEN": "short", "SWITCHBOARD_PUBLIC_URL": "https://hooks.example.com"])
+        #expect(await token.wait() == 64)
+        #expect(token.output.contains("SWITCHBOARD_DASHBOARD_TOKEN: is 5 characters"), "\(token.output)")
+        #expect(!token.output.contains("short"), "the token itself is not printed")
+    }
+
+    @Test func configShowsSettingsWithSecretsMasked() async throws {
+        let key = "k1:" + Data(repeating: 7, count: 32).base64EncodedString()
+        let config = try ChildProcess(
+            try switchboardBinary(), ["config"],
+            environment: [
+                "DATABASE_URL": "postgres://app:hunter2-secret@db.internal:5432/sb", "SWITCHBOARD_MASTER_KEY": key,
+                "OPENAI_API_KEY": "sk-test-very-secret-key", "SWITCHBOARD_DASHBOARD_TOKEN": "0123456789abcdef-token",
+                "SWITCHBOARD_GRACE_PERIOD": "30s", "SWITCHBOARD_LOG_FORMAT": "xml",
+            ])
+        #expect(await config.wait() == 64, "an invalid setting fails the check")
+        let output = config.output
+        for secret in ["hunter2-secret", key, "sk-test-very-secret-key", "0123456789abcdef-token"] {
+            #expect(!output.contains(secret), "\(secret.prefix(6))… is masked")
+        }
+        #expect(output.contains("password=********") && output.contains("host=db.internal"), "\(output)")
+        #expect(output.contains("SWITCHBOARD_GRACE_PERIOD") && output.contains("30s"))
+        #expect(output.contains("SWITCHBOARD_LOG_FORMAT") && output.contains("✗ not one of human, json"))
+    }
+}
