@@ -86,7 +86,9 @@ extension JobStore {
     }
 
     /// Deletes finished jobs (in `states`) that finished more than `olderThan` ago; returns how many.
-    public func purge(states: [JobState], olderThan: Duration) async throws -> Int {
+    public func purge(
+        states: [JobState], olderThan: Duration, progress: (@Sendable (Int) -> Void)? = nil
+    ) async throws -> Int {
         let finished = states.filter(\.isFinished).map(\.rawValue)
         guard !finished.isEmpty else { return 0 }
         var total = 0
@@ -105,6 +107,7 @@ extension JobStore {
             ).affectedRows
             total += deleted
             if deleted < 5000 { return total }
+            progress?(total)
         }
     }
 }

@@ -84,7 +84,7 @@ extension OperationsStore {
                 SELECT account_id, from_address, count(*) AS sent FROM switchboard.messages
                 WHERE created_at > now() - interval '1 minute' GROUP BY 1, 2
             )
-            SELECT a.name, s.address, s.rate, greatest(0, extract(epoch FROM s.tat - now()))::float8,
+            SELECT a.name, s.address, s.rate, extract(epoch FROM greatest(s.tat, now()) - now())::float8,
                    coalesce(r.sent, 0)::bigint, s.enabled
             FROM switchboard.senders s JOIN switchboard.accounts a ON a.id = s.account_id
             LEFT JOIN recent r ON r.account_id = s.account_id AND r.from_address = s.address

@@ -36,49 +36,19 @@ public struct SenderStore: Sendable {
         accountID: Int64, address: String, kind: SenderKind, rate: Double? = nil, burst: Double = 1,
         capabilities: [String]? = nil
     ) async throws -> Int64 {
-        var countryCode: Int?
-        var areaCode: String?
-        switch kind {
-        case .longCode, .tollFree, .whatsapp:
-            let parsed = try ChannelAddress(parsing: address, field: "address")
-            if kind == .whatsapp && !parsed.isWhatsApp {
-                throw InputError(
-                    field: "address", problem: "'\(address)' must be a whatsapp:+… address for a WhatsApp sender")
-            }
-            countryCode = parsed.number.countryCode
-            areaCode = parsed.number.areaCode
-        case .shortCode:
-            guard (3...8).contains(address.count), address.allSatisfy(\.isNumber) else {
-                throw InputError(field: "address", problem: "'\(address)' is not a short code (3 to 8 digits)")
-            }
-        case .alphanumeric:
-            guard (1...11).contains(address.count), address.contains(where: \.isLetter) else {
-                throw InputError(
-                    field: "address",
-                    problem: "'\(address)' is not an alphanumeric sender ID (1–11 characters with a letter)")
-            }
-        }
-        let rate = rate ?? kind.defaultRate
-        guard rate > 0, rate.isFinite else {
-            throw InputError(field: "rate", problem: "\(rate) must be a positive number of segments per second")
-        }
-        guard burst >= 1 else { throw InputError(field: "burst", problem: "\(burst) must be at least 1 segment") }
-        let capabilities = capabilities ?? kind.defaultCapabilities
-        for capability in capabilities where !SenderKind.capabilities.contains(capability) {
-            throw InputError(field: "capabilities", problem: "'\(capability)' is not one of sms, mms, voice, whatsapp")
-        }
-        let normalized =
-            kind == .longCode || kind == .tollFree
-            ? (try ChannelAddress(parsing: address, field: "address")).description : address
-        return try await pool.query(
-            """
-            INSERT INTO switchboard.senders (account_id, address, kind, capabilities, rate, burst, country_code, area_code)
-            VALUES (\(accountID), \(normalized), \(kind.rawValue), \(capabilities)::text[], \(rate), \(burst), \(countryCode), \(areaCode))
-            ON CONFLICT (account_id, address) DO UPDATE SET kind = excluded.kind, capabilities = excluded.capabilities,
-                rate = excluded.rate, burst = excluded.burst, enabled = true
-            RETURNING id
-            """
-        )[0].decode(Int64.self, at: 0)
+        let spec = try SenderSpec(address: address, kind: kind, rate: rate, burst: burst, capabilities: capabilities)
+        return try await pool.query(Self.upsert(spec, accountID: accountID))[0].decode(Int64.self, at: 0)
+    }
+
+    static func upsert(_ spec: SenderSpec, accountID: Int64) -> PostgresQuery {
+        """
+        INSERT INTO switchboard.senders (account_id, address, kind, capabilities, rate, burst, country_code, area_code)
+        VALUES (\(accountID), \(spec.address), \(spec.kind.rawValue), \(spec.capabilities)::text[], \(spec.rate),
+                \(spec.burst), \(spec.countryCode), \(spec.areaCode))
+        ON CONFLICT (account_id, address) DO UPDATE SET kind = excluded.kind, capabilities = excluded.capabilities,
+            rate = excluded.rate, burst = excluded.burst, enabled = true
+        RETURNING id
+        """
     }
 
     /// Creates a pool (or returns the existing one) and adds senders to it.

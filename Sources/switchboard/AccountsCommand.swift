@@ -6,6 +6,15 @@ struct AccountsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "accounts",
         abstract: "Manage Twilio accounts (secrets are encrypted with SWITCHBOARD_MASTER_KEY).",
+        discussion: """
+            Secrets are read from standard input, never from flags.
+            Examples:
+              printf '%s' "$TWILIO_AUTH_TOKEN" | switchboard accounts add --name main --sid ACxxxxxxxx…
+              printf '%s' "$API_KEY_SECRET" | switchboard accounts add --name main --sid ACxxxx… --api-key SKxxxx…
+              switchboard accounts list
+              printf '%s' "$TWILIO_AUTH_TOKEN" | switchboard accounts set-webhook-token --name main
+              switchboard accounts rotate-key          # after putting the new key first in SWITCHBOARD_MASTER_KEY
+            """,
         subcommands: [Add.self, List.self, SetWebhookToken.self, RotateKey.self])
 
     struct Add: AsyncParsableCommand {

@@ -142,8 +142,11 @@ struct JobsCommand: AsyncParsableCommand {
         func run() async throws {
             let age = try parseDuration(olderThan, flag: "--older-than")
             let deleted = try await database.withPool {
-                try await JobStore(pool: $0).purge(states: try parseStates(state), olderThan: age)
+                try await JobStore(pool: $0).purge(states: try parseStates(state), olderThan: age) { total in
+                    FileHandle.standardError.write(Data("\rdeleted \(total) jobs…".utf8))
+                }
             }
+            if deleted >= 5000 { FileHandle.standardError.write(Data("\n".utf8)) }
             print("deleted \(deleted) job(s)")
         }
     }

@@ -17,7 +17,15 @@ struct NumbersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "numbers",
         abstract: "Manage senders (numbers, short codes, WhatsApp senders) and their throughput.",
-        subcommands: [Add.self, List.self])
+        discussion: """
+            Examples:
+              switchboard numbers add --account main --number +15551234567 --kind long_code --rate 1
+              switchboard numbers import --account main --file numbers.csv --pool marketing
+              switchboard numbers list
+              switchboard numbers update --account main --number +15551234567 --rate 3
+              switchboard numbers remove --account main --number +15551234567
+            """,
+        subcommands: [Add.self, List.self, Update.self, Remove.self, Import.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -58,71 +66,114 @@ struct NumbersCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List senders with their rate and current booking.")
         @OptionGroup var database: DatabaseOptions
+        @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            let rows = try await database.withPool { pool in
-                try await pool.query(
-                    """
-                    SELECT a.name, s.address, s.kind, s.rate, s.burst, array_to_string(s.capabilities, ','),
-                           greatest(extract(epoch FROM s.tat - now()), 0)::float8, s.enabled
-                    FROM switchboard.senders s JOIN switchboard.accounts a ON a.id = s.account_id ORDER BY a.name, s.address
-                    """)
-            }
-            print("account\tnumber\tkind\trate/s\tburst\tcapabilities\tbooked ahead (s)\tenabled")
-            for row in rows {
-                print(
+            let senders = try await database.withPool { try await OperationsStore(pool: $0).senderLoad() }
+            if output.json { return try printJSON(senders) }
+            printTable(
+                ["account", "number", "limit/s", "sent last min", "booked ahead", "enabled"],
+                senders.map {
                     [
-                        try row.decode(String.self, at: 0), try row.decode(String.self, at: 1),
-                        try row.decode(String.self, at: 2),
-                        String(try row.decode(Double.self, at: 3)), String(try row.decode(Double.self, at: 4)),
-                        try row.decode(String.self, at: 5), String(format: "%.1f", try row.decode(Double.self, at: 6)),
-                        String(try row.decode(Bool.self, at: 7)),
-                    ].joined(separator: "\t"))
-            }
+                        $0.account, $0.address, String(format: "%g", $0.rate), "\($0.sentLastMinute)",
+                        String(format: "%.1fs", $0.bookedAhead), $0.enabled ? "yes" : "no",
+                    ]
+                }, emptyMessage: "no senders (add one with `switchboard numbers add`)")
         }
     }
-}
 
-struct PoolsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "pools",
-        abstract: "Manage number pools (senders used together, like a Messaging Service).",
-        subcommands: [Create.self])
-
-    struct Create: AsyncParsableCommand {
+    struct Update: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create a pool (or add numbers to it).",
-            discussion:
-                "Example: switchboard pools create --account main --name marketing --number +15551230001 --number +15551230002"
-        )
+            abstract: "Change a sender's rate or burst, or take it out of (and back into) service.",
+            discussion: """
+                Examples:
+                  switchboard numbers update --account main --number +15551234567 --rate 3
+                  switchboard numbers update --account main --number +15551234567 --disable   # pools skip it
+                """)
         @OptionGroup var database: DatabaseOptions
         @Option(help: "Account name.") var account: String
-        @Option(help: "Pool name.") var name: String
-        @Option(help: "A sender to include (repeatable); add it with `numbers add` first.") var number: [String] = []
-        @Flag(inversion: .prefixedNo, help: "Keep each recipient on the number that last wrote to it.") var sticky =
-            true
+        @Option(help: "The sender.") var number: String
+        @Option(help: "Segments per second.") var rate: Double?
+        @Option(help: "Segments that may be booked at once ahead of the rate.") var burst: Double?
+        @Flag(help: "Stop sending from it (pools choose other numbers).") var disable = false
+        @Flag(help: "Send from it again.") var enable = false
+
+        func validate() throws {
+            guard !(disable && enable) else { throw ValidationError("give --disable or --enable, not both") }
+            guard rate != nil || burst != nil || disable || enable else {
+                throw ValidationError("nothing to change: give --rate, --burst, --disable or --enable")
+            }
+        }
 
         func run() async throws {
-            let count = try await database.withPool { pool in
-                let account = try await accountID(named: account, pool: pool)
-                let senders = SenderStore(pool: pool)
-                var ids: [Int64] = []
-                for address in number {
-                    guard let id = try await senders.senderID(accountID: account, address: address) else {
-                        throw ValidationError(
-                            "--number \(address) is not a sender of this account; add it with `switchboard numbers add`"
-                        )
-                    }
-                    ids.append(id)
-                }
+            let updated = try await database.withPool { pool in
                 do {
-                    try await senders.createPool(accountID: account, name: name, senderIDs: ids, sticky: sticky)
-                } catch let error as InputError {
-                    throw ValidationError(error.description)
-                }
-                return ids.count
+                    return try await SenderStore(pool: pool).updateSender(
+                        accountID: try await accountID(named: account, pool: pool), address: number, rate: rate,
+                        burst: burst, enabled: disable ? false : enable ? true : nil)
+                } catch let error as InputError { throw ValidationError("--\(error.description)") }
             }
-            print("pool '\(name)' saved with \(count) number(s) added")
+            guard updated else {
+                throw ValidationError("--number \(number) is not a sender of '\(account)' (see `switchboard numbers list`)")
+            }
+            print("sender \(number) updated")
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a sender (and its pool memberships); its messages keep their history.",
+            discussion: "Example: switchboard numbers remove --account main --number +15551234567")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Account name.") var account: String
+        @Option(help: "The sender.") var number: String
+
+        func run() async throws {
+            let removed = try await database.withPool { pool in
+                try await SenderStore(pool: pool).removeSender(
+                    accountID: try await accountID(named: account, pool: pool), address: number)
+            }
+            guard removed else {
+                throw ValidationError("--number \(number) is not a sender of '\(account)' (see `switchboard numbers list`)")
+            }
+            print("sender \(number) removed")
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add or update many senders from a CSV file (e.g. Twilio's phone-number export).",
+            discussion: """
+                Columns, by header name: PhoneNumber (required), Type (long_code, toll_free, short_code, whatsapp,
+                alphanumeric; inferred when absent), Capabilities ("sms, mms, voice") or SmsEnabled/MmsEnabled/
+                VoiceEnabled, Rate, Burst. Every line is checked first; if any is wrong, nothing is stored.
+                Example:
+                  switchboard numbers import --account main --file numbers.csv --pool marketing
+                """)
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Account name.") var account: String
+        @Option(help: "The CSV file.") var file: String
+        @Option(help: "Also put every number into this pool (created if needed).") var pool: String?
+        @Flag(help: "Only check the file.") var dryRun = false
+
+        func run() async throws {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ValidationError("--file: cannot read '\(file)'")
+            }
+            let (senders, failures) = SenderImport.parse(String(decoding: data, as: UTF8.self))
+            guard failures.isEmpty else {
+                for failure in failures.prefix(50) { print(failure.description) }
+                if failures.count > 50 { print("… and \(failures.count - 50) more") }
+                throw ValidationError("\(failures.count) line(s) of \(file) are wrong; nothing was stored")
+            }
+            if dryRun { return print("\(senders.count) sender(s) would be stored; nothing was written (--dry-run)") }
+            let stored = try await database.withPool { connections in
+                do {
+                    return try await SenderStore(pool: connections).importSenders(
+                        senders, accountID: try await accountID(named: account, pool: connections), poolName: pool)
+                } catch let error as InputError { throw ValidationError("--\(error.description)") }
+            }
+            print("stored \(stored) sender(s)" + (pool.map { ", all in pool '\($0)'" } ?? ""))
         }
     }
 }

@@ -83,3 +83,57 @@ import Testing
         }
     }
 }
+
+/// Numbers and pools managed from the command line, including a CSV import that stores all or nothing.
+@Suite struct NumbersAndPoolsCommandsTests {
+    @Test func importUpdateRemoveAndPools() async throws {
+        try await TestDatabase.with { db in
+            let sandbox = try await CLISandbox.start(
+                db, accountSID: "AC" + String(repeating: "9a1e", count: 8), token: "numbers-token-0123456")
+            defer { sandbox.stop() }
+            func run(_ arguments: [String]) async throws -> (Int32, String) {
+                let child = try sandbox.launch(arguments)
+                return (await child.wait(), child.output)
+            }
+            let directory = NSTemporaryDirectory() + "numbers-\(UInt32.random(in: 0...UInt32.max))"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try "PhoneNumber,SmsEnabled,VoiceEnabled\n+15551230001,true,true\n+15551230002,yes,no\n+1555,true,true\n".write(
+                toFile: directory + "/bad.csv", atomically: true, encoding: .utf8)
+            let refused = try await run(["numbers", "import", "--account", "main", "--file", directory + "/bad.csv"])
+            #expect(refused.0 == 64 && refused.1.contains("line 4: address: '+1555'"), "\(refused.1)")
+            #expect(refused.1.contains("nothing was stored"))
+            #expect(try await db.integer("SELECT count(*) FROM switchboard.senders") == 0, "all or nothing")
+
+            try "PhoneNumber,SmsEnabled,VoiceEnabled,Rate\n+15551230001,true,true,2\n+15551230002,yes,no,\n".write(
+                toFile: directory + "/good.csv", atomically: true, encoding: .utf8)
+            let imported = try await run([
+                "numbers", "import", "--account", "main", "--file", directory + "/good.csv", "--pool", "marketing",
+            ])
+            #expect(imported.1.contains("stored 2 sender(s), all in pool 'marketing'"), "\(imported.1)")
+            let pools = try await run(["pools", "list"])
+            #expect(pools.1.contains("main     marketing  yes     +15551230001 +15551230002"), "\(pools.1)")
+
+            let updated = try await run(["numbers", "update", "--account", "main", "--number", "+15551230002", "--rate", "5", "--disable"])
+            #expect(updated.0 == 0, "\(updated.1)")
+            let listed = try await run(["numbers", "list", "--json"])
+            #expect(listed.1.contains(#""rate" : 5"#) && listed.1.contains(#""enabled" : false"#), "\(listed.1)")
+            let badRate = try await run(["numbers", "update", "--account", "main", "--number", "+15551230002", "--rate", "0"])
+            #expect(badRate.0 == 64 && badRate.1.contains("--rate: 0.0 must be a positive number"), "\(badRate.1)")
+            let nothing = try await run(["numbers", "update", "--account", "main", "--number", "+15551230002"])
+            #expect(nothing.0 == 64 && nothing.1.contains("nothing to change"), "\(nothing.1)")
+
+            let out = try await run(["pools", "remove-number", "--account", "main", "--name", "marketing", "--number", "+15551230001"])
+            #expect(out.1.contains("took 1 number(s) out of pool 'marketing'"), "\(out.1)")
+            let removed = try await run(["numbers", "remove", "--account", "main", "--number", "+15551230002"])
+            #expect(removed.0 == 0)
+            #expect(try await run(["pools", "list"]).1.contains("marketing  yes"))
+            #expect(try await db.integer("SELECT count(*) FROM switchboard.pool_senders") == 0)
+            let missing = try await run(["numbers", "remove", "--account", "main", "--number", "+15551230002"])
+            #expect(missing.0 == 64 && missing.1.contains("is not a sender of 'main'"), "\(missing.1)")
+            #expect(try await run(["pools", "delete", "--account", "main", "--name", "marketing"]).0 == 0)
+            let gone = try await run(["pools", "delete", "--account", "main", "--name", "marketing"])
+            #expect(gone.0 == 64 && gone.1.contains("has no pool 'marketing'"), "\(gone.1)")
+        }
+    }
+}

@@ -32,6 +32,9 @@ import Testing
             let db = harness.db
             try await db.pool.query("SELECT switchboard.enqueue('sms', '{}'::jsonb, queue => 'marketing')")
             try await DashboardStore(pool: db.pool).sampleQueueDepth()
+            // A sender that never sent (its booking time is -infinity).
+            try await SenderStore(pool: db.pool).addSender(
+                accountID: harness.accountID, address: "+15557654321", kind: .longCode, rate: 4)
             // A failure whose reason tries to inject markup, to a recipient whose number must not show.
             let failed = try await db.integer(
                 """
@@ -45,6 +48,7 @@ import Testing
             #expect(page.status == 200)
             #expect(page.body.contains("<td>marketing</td><td>sms</td><td>available</td><td>1</td>"), "\(page.body)")
             #expect(page.body.contains("<polyline"))
+            #expect(page.body.contains("<td>+15557654321</td><td>4/s</td><td>0</td>"), "the sender's load")
             #expect(page.body.contains("<td>\(failed)</td>"))
             #expect(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
             #expect(!page.body.contains("<script>"))
