@@ -7,7 +7,7 @@ import SwitchboardStore
 struct SendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "send",
-        abstract: "Queue one SMS, WhatsApp message or voice call (a worker sends it).",
+        abstract: "Queue one SMS, WhatsApp message, voice call or voice-agent call (a worker sends it).",
         discussion: """
             Examples:
               switchboard send sms --account main --from +15551234567 --to +15559876543 \\
@@ -15,15 +15,21 @@ struct SendCommand: AsyncParsableCommand {
               switchboard send whatsapp --account main --from +14155238886 --to +15559876543 --body 'Your code: 123456'
               switchboard send voice --account main --from +15551234567 --to +15559876543 \\
                   --message 'Hello {{name}}, this is a reminder.' --var name=Ana --voice alice --language en-US
+              switchboard send voice-agent --account main --from +15551234567 --to +15559876543 \\
+                  --questions survey.json --var name=Ana             # a scripted interview (docs/VOICE_AGENTS.md)
+              switchboard send voice-agent --account main --from +15551234567 --to +15559876543 \\
+                  --system-prompt 'You are a friendly scheduling assistant for {{company}}.' --var company=Acme \\
+                  --model gpt-4o-mini
             Templates are checked and rendered now: a missing variable is an error, nothing is queued.
             """)
 
     enum Kind: String, ExpressibleByArgument, CaseIterable {
         case sms, whatsapp, voice
+        case voiceAgent = "voice-agent"
     }
 
     @OptionGroup var database: DatabaseOptions
-    @Argument(help: "sms, whatsapp or voice.") var kind: Kind
+    @Argument(help: "sms, whatsapp, voice or voice-agent.") var kind: Kind
     @Option(help: "Account name (see `switchboard accounts list`).") var account: String
     @Option(help: "Recipient, E.164 (+15559876543); a template is allowed.") var to: String
     @Option(help: "Sender number, E.164.") var from: String?
@@ -34,6 +40,11 @@ struct SendCommand: AsyncParsableCommand {
     @Option(name: .customLong("var"), help: "A template variable, name=value (repeatable).") var variables: [String] =
         []
     @Option(help: "Media URL (repeatable, at most 10).") var mediaUrl: [String] = []
+    @Option(help: "Voice agent: a JSON file with the interview's questions (a scripted agent).") var questions: String?
+    @Option(help: "Voice agent: the LLM agent's instructions (an LLM agent, needs OPENAI_API_KEY on the webhook).")
+    var systemPrompt: String?
+    @Option(help: "Voice agent: the model of an LLM agent (required for one, e.g. gpt-4o-mini).") var model: String?
+    @Option(help: "Voice agent: what it says first; a template.") var greeting: String?
     @Option(help: "Voice: alice, man, woman, Polly.*, Google.*.") var voice: String?
     @Option(help: "Language, e.g. en-US.") var language: String?
     @Option(help: "Status callback URL.") var statusCallback: String?
@@ -92,6 +103,12 @@ struct SendCommand: AsyncParsableCommand {
                 enqueued = try await database.withPool { pool in
                     try await SendJobs.enqueue(request, store: JobStore(pool: pool), idempotencyKey: idempotencyKey)
                 }
+            case .voiceAgent:
+                let request = try voiceAgentRequest(variables)
+                _ = try SendJobs.withQuietHours(try request.resolve())  // validate first, as above
+                enqueued = try await database.withPool { pool in
+                    try await SendJobs.enqueue(request, store: JobStore(pool: pool), idempotencyKey: idempotencyKey)
+                }
             }
         } catch let error as InputError {
             throw ValidationError(error.description)
@@ -100,5 +117,36 @@ struct SendCommand: AsyncParsableCommand {
             json
                 ? #"{"id": \#(enqueued.id), "existing": \#(enqueued.existing)}"#
                 : "queued \(kind.rawValue) job \(enqueued.id)")
+    }
+
+    /// A scripted interview (`--questions file.json`) or an LLM agent (`--system-prompt`).
+    func voiceAgentRequest(_ variables: [String: JSONValue]) throws -> VoiceAgentRequest {
+        guard let from else { throw ValidationError("--from is required for voice-agent calls") }
+        var request: VoiceAgentRequest
+        switch (questions, systemPrompt) {
+        case (let path?, nil):
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("--questions: cannot read '\(path)'")
+            }
+            guard let flow = try? JSONDecoder().decode(JSONValue.self, from: data) else {
+                throw ValidationError("--questions: '\(path)' is not JSON (see docs/VOICE_AGENTS.md for the format)")
+            }
+            request = VoiceAgentRequest(account: account, to: to, from: from, questions: flow, variables: variables)
+        case (nil, let prompt?):
+            request = VoiceAgentRequest(account: account, to: to, from: from, questions: .null, variables: variables)
+            request.questions = nil
+            request.agentType = "llm"
+            request.systemPrompt = prompt
+            request.model = model
+        default:
+            throw ValidationError(
+                "voice-agent needs either --questions flow.json (a scripted interview) or --system-prompt '…' (an LLM agent)")
+        }
+        request.greeting = greeting
+        request.voice = voice
+        request.language = language
+        request.sendWindow = sendWindow
+        request.timezone = timezone
+        return request
     }
 }

@@ -137,3 +137,39 @@ import Testing
         }
     }
 }
+
+/// `send voice-agent`: a scripted interview from a JSON file, or an LLM agent; checked before queueing.
+@Suite struct SendVoiceAgentTests {
+    @Test func interviewsAndLLMAgentsAreQueuedAndBadFlowsRefused() async throws {
+        try await TestDatabase.with { db in
+            let sandbox = try await CLISandbox.start(
+                db, accountSID: "AC" + String(repeating: "a9e7", count: 8), token: "voice-agent-token-0123")
+            defer { sandbox.stop() }
+            func run(_ arguments: [String]) async throws -> (Int32, String) {
+                let child = try sandbox.launch(arguments)
+                return (await child.wait(), child.output)
+            }
+            let path = NSTemporaryDirectory() + "flow-\(UInt32.random(in: 0...UInt32.max)).json"
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let base = ["send", "voice-agent", "--account", "main", "--from", "+15557654321", "--to", "+15559876543"]
+            try #"[{"id": "name", "question": "What is your name, {{caller}}?", "expectedAnswerType": "text"}]"#.write(
+                toFile: path, atomically: true, encoding: .utf8)
+            let queued = try await run(base + ["--questions", path, "--var", "caller=friend", "--json"])
+            #expect(queued.0 == 0, "\(queued.1)")
+            let llm = try await run(base + ["--system-prompt", "You help {{company}} customers.", "--var", "company=Acme", "--model", "gpt-4o-mini"])
+            #expect(llm.0 == 0 && llm.1.contains("queued voice-agent job"), "\(llm.1)")
+            #expect(try await db.integer("SELECT count(*) FROM switchboard.jobs WHERE kind = 'voice_agent'") == 2)
+
+            try #"[{"id": "name", "question": "Name?", "expectedAnswerType": "colour"}]"#.write(
+                toFile: path, atomically: true, encoding: .utf8)
+            let badFlow = try await run(base + ["--questions", path])
+            #expect(badFlow.0 == 64 && badFlow.1.contains("expectedAnswerType"), "\(badFlow.1)")
+            let neither = try await run(base)
+            #expect(neither.0 == 64 && neither.1.contains("needs either --questions"), "\(neither.1)")
+            let missingVariable = try await run(
+                base + ["--system-prompt", "You help {{company}} customers.", "--model", "gpt-4o-mini"])
+            #expect(missingVariable.0 == 64 && missingVariable.1.contains("company"), "\(missingVariable.1)")
+            #expect(try await db.integer("SELECT count(*) FROM switchboard.jobs") == 2, "nothing queued by the refusals")
+        }
+    }
+}
