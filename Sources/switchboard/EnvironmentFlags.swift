@@ -94,6 +94,48 @@ enum EnvironmentFlags {
     }
 }
 
+/// "Did you mean …?" for a mistyped subcommand: `switchboard sned` → `switchboard send`.
+enum SubcommandSuggestion {
+    static func suggestion(for arguments: [String]) -> String? {
+        var command: any ParsableCommand.Type = Switchboard.self
+        var path = ["switchboard"]
+        for argument in arguments where !argument.hasPrefix("-") {
+            let subcommands = command.configuration.subcommands
+            guard !subcommands.isEmpty else { return nil }
+            if let next = subcommands.first(where: { name(of: $0) == argument }) {
+                command = next
+                path.append(argument)
+                continue
+            }
+            let names = subcommands.map(name(of:))
+            let ranked = names.map { ($0, distance($0, argument)) }.sorted { $0.1 < $1.1 }
+            guard let best = ranked.first, best.1 <= max(2, argument.count / 3) || best.0.hasPrefix(argument) else {
+                return "\(path.joined(separator: " ")) has: \(names.joined(separator: ", "))"
+            }
+            return "did you mean `\((path + [best.0]).joined(separator: " "))`?"
+        }
+        return nil
+    }
+
+    static func name(of command: any ParsableCommand.Type) -> String {
+        command.configuration.commandName ?? String(describing: command).lowercased()
+    }
+
+    /// Levenshtein distance.
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var previous = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var current = [i + 1]
+            for (j, y) in b.enumerated() {
+                current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1)))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}
+
 @main
 enum SwitchboardMain {
     static func main() async {
@@ -108,8 +150,13 @@ enum SwitchboardMain {
             command = try Switchboard.parseAsRoot(expansion.arguments)
         } catch {
             let code = Switchboard.exitCode(for: error)
-            guard code != .success, !expansion.sources.isEmpty else { Switchboard.exit(withError: error) }
-            let message = EnvironmentFlags.explain(Switchboard.fullMessage(for: error), sources: expansion.sources)
+            let unexpected = Switchboard.fullMessage(for: error).lowercased().contains("unexpected argument")
+            let suggestion = unexpected ? SubcommandSuggestion.suggestion(for: arguments) : nil
+            guard code != .success, !expansion.sources.isEmpty || suggestion != nil else {
+                Switchboard.exit(withError: error)
+            }
+            var message = EnvironmentFlags.explain(Switchboard.fullMessage(for: error), sources: expansion.sources)
+            if let suggestion { message += "\n" + suggestion }
             FileHandle.standardError.write(Data((message + "\n").utf8))
             Switchboard.exit(withError: ExitCode(code.rawValue))
         }

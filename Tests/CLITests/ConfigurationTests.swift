@@ -64,3 +64,17 @@ import Testing
         #expect(output.contains("SWITCHBOARD_LOG_FORMAT") && output.contains("✗ not one of human, json"))
     }
 }
+
+/// A mistyped command exits 64 and says what to type instead.
+@Suite struct UsageErrorTests {
+    @Test func mistypedSubcommandsGetASuggestion() async throws {
+        let typo = try await switchboard(["sned", "sms"])
+        #expect(typo.status == 64)
+        #expect(typo.output.contains("did you mean `switchboard send`?"), "\(typo.output)")
+        let nested = try await switchboard(["jobs", "lst"])
+        #expect(nested.status == 64 && nested.output.contains("did you mean `switchboard jobs list`?"), "\(nested.output)")
+        let unknown = try await switchboard(["numbers", "frobnicate"])
+        #expect(unknown.status == 64)
+        #expect(unknown.output.contains("switchboard numbers has: add, list, update, remove, import"), "\(unknown.output)")
+    }
+}
