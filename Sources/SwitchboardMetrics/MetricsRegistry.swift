@@ -78,71 +78,68 @@ private func checked(_ values: LabelValues, _ names: [String], _ metric: String)
     return values
 }
 
-/// A value that only goes up (`*_total`).
-public final class Counter: MetricFamily {
-    public let name: String
+/// One value per label set, rendered as `name{labels} value` lines: what counters and gauges share.
+final class Samples: Sendable {
+    let name: String
     let help: String
+    let type: String
     let labelNames: [String]
     private let values = Mutex<[LabelValues: Double]>([:])
 
-    init(name: String, help: String, labelNames: [String]) {
+    init(name: String, help: String, type: String, labelNames: [String]) {
         self.name = name
         self.help = help
+        self.type = type
         self.labelNames = labelNames
     }
 
-    public func increment(_ labels: LabelValues = [], by amount: Double = 1) {
+    func update(_ labels: LabelValues, _ change: (inout Double) -> Void) {
         let key = checked(labels, labelNames, name)
-        values.withLock { $0[key, default: 0] += max(0, amount) }
+        values.withLock { change(&$0[key, default: 0]) }
     }
 
-    public func value(_ labels: LabelValues = []) -> Double { values.withLock { $0[labels] ?? 0 } }
+    func replaceAll(_ series: [LabelValues: Double]) {
+        for key in series.keys { _ = checked(key, labelNames, name) }
+        values.withLock { $0 = series }
+    }
 
     func render(into text: inout String) {
-        header(name, help, "counter", into: &text)
+        header(name, help, type, into: &text)
         for (labels, value) in values.withLock({ $0 }).sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
             text += "\(name)\(labelText(labelNames, labels)) \(number(value))\n"
         }
     }
 }
 
+/// A value that only goes up (`*_total`).
+public final class Counter: MetricFamily {
+    let samples: Samples
+
+    init(name: String, help: String, labelNames: [String]) {
+        samples = Samples(name: name, help: help, type: "counter", labelNames: labelNames)
+    }
+
+    public func increment(_ labels: LabelValues = [], by amount: Double = 1) {
+        samples.update(labels) { $0 += max(0, amount) }
+    }
+
+    func render(into text: inout String) { samples.render(into: &text) }
+}
+
 /// A value that goes up and down; `replaceAll` swaps every series at once (snapshots read at
 /// scrape time, where a series that disappeared must not linger).
 public final class Gauge: MetricFamily {
-    public let name: String
-    let help: String
-    let labelNames: [String]
-    private let values = Mutex<[LabelValues: Double]>([:])
+    let samples: Samples
 
     init(name: String, help: String, labelNames: [String]) {
-        self.name = name
-        self.help = help
-        self.labelNames = labelNames
+        samples = Samples(name: name, help: help, type: "gauge", labelNames: labelNames)
     }
 
-    public func set(_ value: Double, _ labels: LabelValues = []) {
-        let key = checked(labels, labelNames, name)
-        values.withLock { $0[key] = value }
-    }
+    public func set(_ value: Double, _ labels: LabelValues = []) { samples.update(labels) { $0 = value } }
 
-    public func add(_ amount: Double, _ labels: LabelValues = []) {
-        let key = checked(labels, labelNames, name)
-        values.withLock { $0[key, default: 0] += amount }
-    }
+    public func replaceAll(_ series: [LabelValues: Double]) { samples.replaceAll(series) }
 
-    public func replaceAll(_ series: [LabelValues: Double]) {
-        for key in series.keys { _ = checked(key, labelNames, name) }
-        values.withLock { $0 = series }
-    }
-
-    public func value(_ labels: LabelValues = []) -> Double? { values.withLock { $0[labels] } }
-
-    func render(into text: inout String) {
-        header(name, help, "gauge", into: &text)
-        for (labels, value) in values.withLock({ $0 }).sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-            text += "\(name)\(labelText(labelNames, labels)) \(number(value))\n"
-        }
-    }
+    func render(into text: inout String) { samples.render(into: &text) }
 }
 
 /// Observations counted into cumulative buckets (`le`), with their sum and count.

@@ -9,7 +9,7 @@ public struct DashboardStore: Sendable {
     public init(pool: PostgresPool) { self.pool = pool }
 
     /// Records this minute's queue depth (once per minute across all hosts: later writers find the
-    /// minute taken) and forgets samples older than seven days.
+    /// minute taken and skip the count) and forgets samples older than seven days.
     public func sampleQueueDepth() async throws {
         try await pool.query(
             """
@@ -18,7 +18,10 @@ public struct DashboardStore: Sendable {
                 SELECT date_trunc('minute', now()), queue, state, count(*) FROM (
                     SELECT queue, state::text FROM switchboard.jobs WHERE state IN ('available', 'running')
                     UNION ALL SELECT '', 'sampled'
-                ) j GROUP BY 1, 2, 3
+                ) j
+                -- A one-time check: hosts that arrive after this minute's sample count nothing.
+                WHERE NOT EXISTS (SELECT 1 FROM switchboard.queue_samples WHERE minute = date_trunc('minute', now()))
+                GROUP BY 1, 2, 3
                 ON CONFLICT DO NOTHING
             )
             DELETE FROM switchboard.queue_samples WHERE minute < now() - interval '7 days'

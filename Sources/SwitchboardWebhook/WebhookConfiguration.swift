@@ -44,9 +44,7 @@ public struct WebhookConfiguration: Sendable {
     var base: String { publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL }
 
     public func validate() throws {
-        guard let url = URL(string: publicURL), let scheme = url.scheme, ["http", "https"].contains(scheme),
-            url.host != nil, url.query == nil
-        else {
+        guard HTTPURL.isValidBase(publicURL) else {
             throw InputError(
                 field: "SWITCHBOARD_PUBLIC_URL",
                 problem: "'\(publicURL)' is not an http(s) URL without a query (the address Twilio calls)")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SwitchboardCore
 import Postgres
 import SwitchboardStore
 
@@ -62,21 +63,16 @@ struct ConfigCommand: AsyncParsableCommand {
         }
         for name in ["SWITCHBOARD_PUBLIC_URL", "SWITCHBOARD_TWILIO_BASE_URL", "OPENAI_BASE_URL"] {
             guard let value = environment[name], !value.isEmpty else { continue }
-            let url = URL(string: value)
-            let valid = url.map { ["http", "https"].contains($0.scheme ?? "") && $0.host != nil && $0.query == nil } ?? false
-            add(name, value, valid ? nil : "not an http(s) URL without a query")
+            add(name, value, HTTPURL.isValidBase(value) ? nil : "not an http(s) URL without a query")
         }
         for name in ["OPENAI_API_KEY", "SWITCHBOARD_DASHBOARD_TOKEN"] {
             guard let value = environment[name], !value.isEmpty else { continue }
             let short = name == "SWITCHBOARD_DASHBOARD_TOKEN" && value.count < 16
             add(name, "(set, \(value.count) characters, masked)", short ? "use at least 16 characters" : nil)
         }
-        if let level = environment["SWITCHBOARD_LOG_LEVEL"] {
-            let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
-            add("SWITCHBOARD_LOG_LEVEL", level, levels.contains(level) ? nil : "not one of \(levels.joined(separator: ", "))")
-        }
-        if let format = environment["SWITCHBOARD_LOG_FORMAT"] {
-            add("SWITCHBOARD_LOG_FORMAT", format, ["human", "json"].contains(format) ? nil : "not one of human, json")
+        for (name, allowed) in [("SWITCHBOARD_LOG_LEVEL", LogOptions.levels), ("SWITCHBOARD_LOG_FORMAT", LogOptions.formats)] {
+            guard let value = environment[name] else { continue }
+            add(name, value, allowed.contains(value) ? nil : "not one of \(allowed.joined(separator: ", "))")
         }
         if let port = environment["SWITCHBOARD_METRICS_PORT"] {
             add("SWITCHBOARD_METRICS_PORT", port, Int(port).map { (1...65535).contains($0) } == true ? nil : "not a port")

@@ -63,6 +63,9 @@ struct LogOptions: ParsableArguments {
     @Option(help: "Log format: human or json (default: $SWITCHBOARD_LOG_FORMAT, else human).")
     var logFormat: String?
 
+    static let levels = Logger.Level.allCases.map(\.rawValue)
+    static let formats = SwitchboardLogHandler.Format.allCases.map(\.rawValue)
+
     private var resolvedLevel: (value: String, source: String) {
         if let logLevel { return (logLevel, "--log-level") }
         return (ProcessInfo.processInfo.environment["SWITCHBOARD_LOG_LEVEL"] ?? "info", "SWITCHBOARD_LOG_LEVEL")
@@ -77,11 +80,11 @@ struct LogOptions: ParsableArguments {
         let (level, levelSource) = resolvedLevel
         guard Logger.Level(rawValue: level) != nil else {
             throw ValidationError(
-                "\(levelSource) '\(level)' is not one of trace, debug, info, notice, warning, error, critical")
+                "\(levelSource) '\(level)' is not one of \(Self.levels.joined(separator: ", "))")
         }
         let (format, formatSource) = resolvedFormat
         guard SwitchboardLogHandler.Format(rawValue: format) != nil else {
-            throw ValidationError("\(formatSource) '\(format)' is not one of human, json")
+            throw ValidationError("\(formatSource) '\(format)' is not one of \(Self.formats.joined(separator: ", "))")
         }
     }
 

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import Postgres
+import SwitchboardCore
 import SwitchboardSending
 import SwitchboardStore
 import SwitchboardWorker
@@ -23,7 +24,7 @@ struct TwilioOptions: ParsableArguments {
 
     func validate() throws {
         let url = resolvedBaseURL
-        guard url.hasPrefix("https://") || url.hasPrefix("http://"), URL(string: url)?.host != nil else {
+        guard HTTPURL.isValidBase(url, allowQuery: true) else {
             throw ValidationError("--twilio-base-url / SWITCHBOARD_TWILIO_BASE_URL: '\(url)' is not an http(s) URL")
         }
         _ = try parseDuration(timeout, flag: "--twilio-timeout")

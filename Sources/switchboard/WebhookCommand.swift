@@ -63,7 +63,7 @@ struct WebhookCommand: AsyncParsableCommand {
         if let helpReply { configuration.replies.help = helpReply }
         let environment = ProcessInfo.processInfo.environment
         if let base = environment["OPENAI_BASE_URL"], !base.isEmpty {
-            guard let url = URL(string: base), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+            guard HTTPURL.isValidBase(base, allowQuery: true) else {
                 throw ValidationError("OPENAI_BASE_URL: '\(base)' is not an http(s) URL")
             }
             configuration.llm.baseURL = base.hasSuffix("/") ? String(base.dropLast()) : base

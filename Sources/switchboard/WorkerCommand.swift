@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SwitchboardCore
 import Logging
 import ServiceLifecycle
 import SwitchboardStore
@@ -91,9 +92,7 @@ struct WorkerCommand: AsyncParsableCommand {
         _ = try workerConfiguration()
         _ = try resolvedMetricsPort()
         if let url = resolvedPublicURL {
-            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil,
-                parsed.query == nil
-            else {
+            guard HTTPURL.isValidBase(url) else {
                 throw ValidationError("--public-url / SWITCHBOARD_PUBLIC_URL: '\(url)' is not an http(s) URL without a query")
             }
         }

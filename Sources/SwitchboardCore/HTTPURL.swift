@@ -1,0 +1,12 @@
+import Foundation
+
+/// The check every configured base URL gets (public URL, Twilio, the model API): http or https,
+/// with a host, and (for bases that paths are appended to) no query string.
+public enum HTTPURL {
+    public static func isValidBase(_ text: String, allowQuery: Bool = false) -> Bool {
+        guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+            return false
+        }
+        return allowQuery || url.query == nil
+    }
+}
