@@ -64,6 +64,7 @@ final class RawConnection {
     // MARK: statements
 
     func execute(_ query: PostgresQuery) throws -> PostgresRows {
+        try Self.refuseNUL(in: query)
         let result = withParameters(query.binds) { count, values in
             PQexecParams(conn, query.sql, count, nil, values, nil, nil, 0)
         }
@@ -88,6 +89,7 @@ final class RawConnection {
     /// Sends every query, then one sync, then reads all results: one round trip for the batch.
     /// A failing query makes the later ones come back as `pipelineAborted`.
     func pipeline(_ queries: [PostgresQuery]) throws -> [Result<PostgresRows, PostgresError>] {
+        for query in queries { try Self.refuseNUL(in: query) }
         guard PQenterPipelineMode(conn) == 1 else { throw connectionError() }
         defer { PQexitPipelineMode(conn) }
         for query in queries {
@@ -204,6 +206,16 @@ final class RawConnection {
     }
 
     // MARK: helpers
+
+    /// Parameters travel as C strings: a NUL byte would silently end the value there (and
+    /// PostgreSQL's text cannot hold one anyway). Refused, as the server refuses it in a literal.
+    static func refuseNUL(in query: PostgresQuery) throws(PostgresError) {
+        for (index, bind) in query.binds.enumerated() where bind?.utf8.contains(0) == true {
+            throw PostgresError(
+                .server, message: "parameter $\(index + 1) contains a NUL byte, which text cannot hold",
+                sqlState: "22021")
+        }
+    }
 
     private func withParameters<R>(
         _ binds: [String?], _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>?) -> R

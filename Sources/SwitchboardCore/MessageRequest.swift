@@ -117,68 +117,24 @@ extension MessageRequest {
             let rendered = try Template(from, field: "from").render(variables, field: "from")
             fromAddress = try ChannelAddress(parsing: rendered, field: "from").description
         }
-        switch channel {
-        case .sms:
-            if toAddress.isWhatsApp {
-                throw InputError(field: "to", problem: "'\(renderedTo)' is a WhatsApp address; use a whatsapp job")
-            }
-            if fromAddress?.hasPrefix("whatsapp:") == true {
-                throw InputError(field: "from", problem: "'\(fromAddress!)' is a WhatsApp address; use a whatsapp job")
-            }
-        case .whatsapp:
+        if channel == .whatsapp {
             // Plain numbers are accepted and addressed on WhatsApp.
             toAddress = .whatsapp(toAddress.number)
             fromAddress = fromAddress.map { $0.hasPrefix("whatsapp:") ? $0 : "whatsapp:" + $0 }
-        }
-        if let sid = messagingServiceSid, !(sid.hasPrefix("MG") && sid.count == 34) {
-            throw InputError(
-                field: "messagingServiceSid", problem: "'\(sid)' is not a Messaging Service SID (MG + 32 hex digits)")
-        }
-        if let pool { try JobSpec.validateName(pool, field: "pool") }
-        guard fromAddress != nil || messagingServiceSid != nil || pool != nil else {
-            throw InputError(field: "from", problem: "is required (or give pool or messagingServiceSid)")
-        }
-        if pool != nil && (fromAddress != nil || messagingServiceSid != nil) {
-            throw InputError(field: "pool", problem: "give either pool or from/messagingServiceSid, not both")
-        }
-        let media = mediaUrls ?? []
-        guard media.count <= 10 else {
-            throw InputError(field: "mediaUrls", problem: "\(media.count) URLs; Twilio allows at most 10")
-        }
-        for url in media where !(url.hasPrefix("https://") || url.hasPrefix("http://")) {
-            throw InputError(field: "mediaUrls", problem: "'\(url)' is not an http(s) URL")
-        }
-        if let validityPeriod, !(1...36000).contains(validityPeriod) {
-            throw InputError(field: "validityPeriod", problem: "\(validityPeriod) is outside 1…36000 seconds")
-        }
-        if let statusCallback, !(statusCallback.hasPrefix("https://") || statusCallback.hasPrefix("http://")) {
-            throw InputError(field: "statusCallback", problem: "'\(statusCallback)' is not an http(s) URL")
-        }
-        if let contentSid, !(contentSid.hasPrefix("HX") && contentSid.count == 34) {
-            throw InputError(
-                field: "contentSid", problem: "'\(contentSid)' is not a Content Template SID (HX + 32 hex digits)")
         }
         var text: String?
         if let body {
             let source = try body.text(for: language, field: "body")
             text = try Template(source, field: "body").render(variables, field: "body")
         }
-        guard text != nil || !media.isEmpty || contentSid != nil else {
-            throw InputError(field: "body", problem: "is required (or give mediaUrls or contentSid)")
-        }
-        var count = Segments.count("")
-        if let text { count = try Segments.validate(text, field: "body", smartEncoding: smartEncoding ?? false) }
-        var contentJSON: String?
-        if let contentVariables {
-            contentJSON = JSONValue.object(contentVariables).jsonText
-        }
-        return MessageSpec(
+        let spec = MessageSpec(
             channel: channel, account: account, to: toAddress.description, from: fromAddress,
-            messagingServiceSid: messagingServiceSid, pool: pool, body: text, mediaUrls: media,
+            messagingServiceSid: messagingServiceSid, pool: pool, body: text, mediaUrls: mediaUrls ?? [],
             smartEncoding: smartEncoding ?? false,
             validityPeriod: validityPeriod, statusCallback: statusCallback, contentSid: contentSid,
-            contentVariables: contentJSON, segments: text == nil ? 1 : count.segments, encoding: count.encoding,
+            contentVariables: contentVariables.map { JSONValue.object($0).jsonText }, segments: 1, encoding: .gsm7,
             sendWindow: sendWindow, timezone: timezone)
+        return try spec.validated()
     }
 
     /// Checks a request object for fields this version does not know (typos).

@@ -9,6 +9,25 @@ public struct SenderSpec: Sendable, Equatable {
     public var countryCode: Int?
     public var areaCode: String?
 
+    /// Segments per second a sender can be given. Below one segment in about 17 minutes a slot's
+    /// interval no longer fits PostgreSQL's interval arithmetic usefully; above 10,000 no Twilio
+    /// sender is provisioned (short codes start at 100).
+    public static let rates: ClosedRange<Double> = 0.001...10_000
+    public static let bursts: ClosedRange<Double> = 1...10_000
+
+    public static func check(rate: Double, field: String = "rate") throws(InputError) {
+        guard rate.isFinite, rates.contains(rate) else {
+            throw InputError(
+                field: field, problem: "\(rate) is outside \(rates.lowerBound)…\(Int(rates.upperBound)) segments per second")
+        }
+    }
+
+    public static func check(burst: Double, field: String = "burst") throws(InputError) {
+        guard burst.isFinite, bursts.contains(burst) else {
+            throw InputError(field: field, problem: "\(burst) is outside 1…\(Int(bursts.upperBound)) segments")
+        }
+    }
+
     public init(
         address: String, kind: SenderKind, rate: Double? = nil, burst: Double = 1, capabilities: [String]? = nil
     ) throws(InputError) {
@@ -35,10 +54,8 @@ public struct SenderSpec: Sendable, Equatable {
             }
         }
         let rate = rate ?? kind.defaultRate
-        guard rate > 0, rate.isFinite else {
-            throw InputError(field: "rate", problem: "\(rate) must be a positive number of segments per second")
-        }
-        guard burst >= 1 else { throw InputError(field: "burst", problem: "\(burst) must be at least 1 segment") }
+        try Self.check(rate: rate)
+        try Self.check(burst: burst)
         let capabilities = capabilities ?? kind.defaultCapabilities
         guard !capabilities.isEmpty else { throw InputError(field: "capabilities", problem: "name at least one") }
         for capability in capabilities where !SenderKind.capabilities.contains(capability) {

@@ -18,14 +18,20 @@ struct TemplateParser {
         case value(Template.Expression)
     }
 
+    /// Blocks nested deeper than this are refused: parsing, rendering and freeing nodes recurse once
+    /// per level, and a hostile payload must not be able to exhaust a worker's stack.
+    static let maxNesting = 32
+
     mutating func parseAll() throws(InputError) -> [Template.Node] {
-        let (nodes, terminator) = try parseNodes(inside: nil)
+        let (nodes, terminator) = try parseNodes(inside: nil, depth: 0)
         if let terminator { throw error("'{{\(terminator)}}' without a matching opening block", at: index) }
         return nodes
     }
 
     /// Parses until the end of input or an `else`/close tag, which is returned.
-    private mutating func parseNodes(inside block: String?) throws(InputError) -> ([Template.Node], String?) {
+    private mutating func parseNodes(inside block: String?, depth: Int) throws(InputError) -> (
+        [Template.Node], String?
+    ) {
         var nodes: [Template.Node] = []
         var text = ""
         while index < chars.count {
@@ -39,11 +45,15 @@ struct TemplateParser {
                 case .open(let negated, let test):
                     if !text.isEmpty { nodes.append(.text(text)); text = "" }
                     let name = negated ? "unless" : "if"
-                    let (then, first) = try parseNodes(inside: name)
+                    guard depth < Self.maxNesting else {
+                        throw error(
+                            "blocks are nested more than \(Self.maxNesting) deep", at: tagStart)
+                    }
+                    let (then, first) = try parseNodes(inside: name, depth: depth + 1)
                     var otherwise: [Template.Node] = []
                     var end = first
                     if first == "else" {
-                        (otherwise, end) = try parseNodes(inside: name)
+                        (otherwise, end) = try parseNodes(inside: name, depth: depth + 1)
                     }
                     guard end == "/" + name else {
                         throw error("'{{#\(name)}}' is never closed with '{{/\(name)}}'", at: tagStart)

@@ -81,11 +81,12 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
         guard (60...14400).contains(timeLimit) else {
             throw InputError(field: "timeLimit", problem: "\(timeLimit) is outside 60…14400 seconds")
         }
-        return VoiceAgentSpec(
+        return try VoiceAgentSpec(
             account: account, to: to.e164, from: from.e164, agentType: agentType, flow: flow, llm: llm,
             greeting: greeting,
             voice: voice, language: language, timeout: timeout, timeLimit: timeLimit, sendWindow: sendWindow,
-            timezone: timezone)
+            timezone: timezone
+        ).validated()
     }
 }
 
@@ -120,29 +121,14 @@ extension VoiceAgentRequest {
         guard let systemPrompt, !systemPrompt.trimmingSpaces().isEmpty else {
             throw InputError(field: "systemPrompt", problem: "is required for an llm agent")
         }
-        let temperature = self.temperature ?? 0.7
-        guard (0...2).contains(temperature) else {
-            throw InputError(field: "temperature", problem: "\(temperature) is outside 0…2")
-        }
-        let maxTokens = self.maxTokens ?? 150
-        guard (1...4096).contains(maxTokens) else {
-            throw InputError(field: "maxTokens", problem: "\(maxTokens) is outside 1…4096")
-        }
-        let turns = maxConversationTurns ?? 10
-        guard (1...100).contains(turns) else {
-            throw InputError(field: "maxConversationTurns", problem: "\(turns) is outside 1…100")
-        }
-        let minutes = conversationTimeout ?? 10
-        guard minutes >= 0.5 && minutes <= 240 else {
-            throw InputError(field: "conversationTimeout", problem: "\(minutes) minutes is outside 0.5…240")
-        }
-        return LLMSettings(
+        let settings = LLMSettings(
             model: model, systemPrompt: try Template(systemPrompt, field: "systemPrompt").render(variables, field: "systemPrompt"),
-            temperature: temperature, maxTokens: maxTokens, maxConversationTurns: turns, conversationTimeout: minutes,
-            allowUserHangup: allowUserHangup ?? true)
+            temperature: temperature ?? 0.7, maxTokens: maxTokens ?? 150, maxConversationTurns: maxConversationTurns ?? 10,
+            conversationTimeout: conversationTimeout ?? 10, allowUserHangup: allowUserHangup ?? true)
+        try settings.validate()
+        return settings
     }
 }
-
 /// A validated voice agent call: the job's payload, and what its session plays.
 public struct VoiceAgentSpec: Sendable, Codable, Equatable {
     public var account: String

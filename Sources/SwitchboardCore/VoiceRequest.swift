@@ -72,10 +72,11 @@ public struct VoiceRequest: Sendable, Codable, Equatable {
                 field: "message",
                 problem: "is too long: the call's TwiML would be \(twiml.count) characters; Twilio allows 4000")
         }
-        return VoiceSpec(
+        return try VoiceSpec(
             account: account, to: to.e164, from: from.e164, twiml: twiml, record: record ?? false, timeout: timeout,
             timeLimit: timeLimit, machineDetection: machineDetection, statusCallback: statusCallback,
-            sendWindow: sendWindow, timezone: timezone)
+            sendWindow: sendWindow, timezone: timezone
+        ).validated()
     }
 }
 

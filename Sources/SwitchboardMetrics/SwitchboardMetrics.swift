@@ -12,7 +12,8 @@ public enum SwitchboardMetrics {
 
     /// Touches every family once, in this order.
     private static let registered: [any Sendable] = [
-        jobs, jobDuration, sendLatency, rateLimitWait, rateLimitSaturated, twilioRequestDuration, twilioErrors,
+        jobs, jobDuration, sendLatency, rateLimitWait, rateLimitSaturated, rateLimitMissed, twilioRequestDuration,
+        twilioErrors,
         queueJobs, queueOldestAvailableAge, voiceSessionsActive, scrapeErrors, webhookRequestDuration,
         llmRequestDuration, llmTokens,
     ]
@@ -41,6 +42,10 @@ public enum SwitchboardMetrics {
     public static let rateLimitSaturated = registry.counter(
         "switchboard_rate_limit_saturated_total",
         help: "Bookings that found every sender booked out beyond the horizon, by pool.", labels: ["pool"])
+    public static let rateLimitMissed = registry.counter(
+        "switchboard_rate_limit_missed_slots_total",
+        help: "Slots kept across a snooze that had passed when the job was claimed again (and were booked anew), by pool ('campaign' for a campaign cap, 'calls' for calls per second).",
+        labels: ["pool"])
 
     // MARK: Twilio
 

@@ -9,20 +9,21 @@ extension TwilioSender {
     /// session on `switchboard webhook`, and completes once Twilio has the call; the webhook then
     /// runs the interview and writes the answers into the job's result when the session ends.
     func placeAgentCall(_ job: ClaimedJob, _ context: JobContext) async throws -> JobOutcome {
-        guard let base = webhookBaseURL else {
-            return .failed(
-                error: "voice_agent: this worker has no SWITCHBOARD_PUBLIC_URL (where `switchboard webhook` answers "
-                    + "the call's turns)", permanent: true)
-        }
         let spec: VoiceAgentSpec
         do {
             if let stored = try? job.payload.decode(VoiceAgentSpec.self) {
-                spec = stored
+                // Checked again: a producer's plain INSERT can look validated without being so.
+                spec = try SendJobs.withQuietHours(try stored.validated())
             } else {
                 spec = try SendJobs.withQuietHours(try job.payload.decode(VoiceAgentRequest.self).resolve())
             }
         } catch {
             return .failed(error: "invalid payload: \(error)", permanent: true)
+        }
+        guard let base = webhookBaseURL else {
+            return .failed(
+                error: "voice_agent: this worker has no SWITCHBOARD_PUBLIC_URL (where `switchboard webhook` answers "
+                    + "the call's turns)", permanent: true)
         }
         let account: AccountCache.Entry
         switch try await usableAccount(spec.account) {

@@ -14,20 +14,18 @@ public enum LimiterProbe {
         sent: @escaping @Sendable (_ from: String, _ at: ContinuousClock.Instant) -> Void
     ) {
         let slots = SendSlots(senders: senders, horizon: horizon)
-        registry.register(kind) { job, _ in
+        registry.register(kind) { job, context in
             let spec = try job.payload.decode(MessageSpec.self)
             let accountID = (try? job.payload.decode([String: JSONValue].self))?["accountId"].flatMap {
                 if case .int(let id) = $0 { return id } else { return nil }
             }
             guard let accountID else { return .failed(error: "accountId missing", permanent: true) }
-            switch try await slots.decide(job: job, spec: spec, accountID: accountID) {
+            switch try await slots.decide(job: job, spec: spec, accountID: accountID, logger: context.logger) {
             case .send(let from):
                 sent(from ?? spec.from ?? "?", .now)
                 return .completed(result: nil)
             case .outcome(let outcome):
                 return outcome
-            case .rebook:
-                return .snoozed(delay: .milliseconds(50), metadata: "{}")
             }
         }
     }

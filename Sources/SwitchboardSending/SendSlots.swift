@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Postgres
 import SwitchboardCore
 import SwitchboardMetrics
@@ -20,9 +21,10 @@ struct SendSlots: Sendable {
         self.horizon = horizon
         poolBookings = Batcher(maxBatch: 200) { requests in try await senders.reserve(batch: requests, horizon: horizon) }
     }
-    /// A send may leave at most half a slot interval after its slot; later than that (the job was
-    /// paused, the machine is busy) it would crowd the next slot, so the slot is given up and a new
-    /// one booked. This is what keeps every 1-second window within the rate at the receiving end.
+    /// A kept slot (booked before a snooze) may be used at most half a slot interval after it; found
+    /// later than that when the job is claimed again (the job was paused, the workers are busy), it
+    /// would crowd the next slot, so it is given up and a new one booked. This is what keeps every
+    /// 1-second window within the rate at the receiving end.
     static func tolerance(_ reservation: SenderReservation, units: Int) -> Double {
         0.5 * Double(units) / reservation.rate
     }
@@ -32,8 +34,6 @@ struct SendSlots: Sendable {
         /// Send now from this address (`nil`: the From as given, unthrottled).
         case send(from: String?)
         case outcome(JobOutcome)
-        /// The slot was missed; book another.
-        case rebook
     }
 
     /// What a job keeps in its metadata while it waits: its sender slot, and its campaign slot
@@ -46,86 +46,163 @@ struct SendSlots: Sendable {
         var campaignDone: Bool?
         /// Consecutive times this job found every sender booked beyond the horizon.
         var saturated: Int?
+        /// Consecutive kept slots this job found already passed when it was claimed again.
+        var missed: Int?
+    }
+
+    /// How a plan was carried out.
+    private enum Step {
+        /// The slot has come (after an inline wait, if any): send.
+        case go
+        case snooze(JobOutcome)
+        /// A kept slot had passed: book a new one.
+        case missed
+    }
+
+    private func carry(_ plan: SlotPlan, keeping kept: () throws -> Kept) async throws -> Step {
+        switch plan {
+        case .sendNow: return .go
+        case .wait(let wait):
+            // After the wait the slot has come: a sleep that overslept by a fraction of a
+            // millisecond is not a missed slot.
+            try await Task.sleep(for: wait)
+            return .go
+        case .snooze(let wait): return .snooze(.snoozed(delay: wait, metadata: try PostgresJSON.encoding(try kept()).text))
+        case .missed: return .missed
+        }
+    }
+
+    /// How far away a kept slot is, judged on the database's clock at the claim.
+    private static func secondsUntil(_ slot: Date, claimed job: ClaimedJob) -> Double {
+        slot.timeIntervalSince(job.claimedAt ?? Date())
+    }
+
+    /// A fresh booking's wait, on the database's clock.
+    private static func secondsUntil(_ reservation: SenderReservation) -> Double {
+        reservation.secondsUntilSlotAtBooking ?? reservation.slot.timeIntervalSinceNow
+    }
+
+    /// Counts a missed kept slot; a job that keeps missing them is worth a warning (the workers
+    /// cannot claim jobs as fast as their slots come: add workers or concurrency).
+    private func noteMissed(_ job: ClaimedJob, slot: Date, pool: String, count: Int, logger: Logger) {
+        SwitchboardMetrics.rateLimitMissed.increment([pool])
+        let late = Int((-Self.secondsUntil(slot, claimed: job) * 1000).rounded())
+        if count >= 3 {
+            logger.warning(
+                "a job keeps missing its rate-limit slots; booking another (workers may be too busy to claim on time)",
+                metadata: ["job.id": "\(job.id)", "missed": "\(count)", "late_ms": "\(late)", "pool": "\(pool)"])
+        } else {
+            logger.debug(
+                "kept slot passed; booking another", metadata: ["job.id": "\(job.id)", "late_ms": "\(late)"])
+        }
+    }
+
+    private enum KeptSlot {
+        case decided(Decision)
+        /// The slot had passed: book another (the job's consecutive misses so far).
+        case missed(Int)
+    }
+
+    /// A sender slot kept across a snooze: used (after an inline wait), snoozed for again, or given up.
+    private func useKept(
+        _ reservation: SenderReservation, of job: ClaimedJob, kept: Kept?, units: Int, pool: String, logger: Logger,
+        keeping: () -> Kept
+    ) async throws -> KeptSlot {
+        let plan = SlotPlan.planKept(
+            secondsUntilSlot: Self.secondsUntil(reservation.slot, claimed: job),
+            tolerance: Self.tolerance(reservation, units: units))
+        switch try await carry(plan, keeping: keeping) {
+        case .go: return .decided(.send(from: reservation.address))
+        case .snooze(let outcome): return .decided(.outcome(outcome))
+        case .missed:
+            let count = (kept?.missed ?? 0) + 1
+            noteMissed(job, slot: reservation.slot, pool: pool, count: count, logger: logger)
+            return .missed(count)
+        }
     }
 
     /// Under a campaign-wide cap: books the campaign's slot first. Returns nil to go on to the
     /// sender's slot, or the outcome (a snooze keeping the booking) to return now.
-    func campaignGate(job: ClaimedJob, campaigns: CampaignStore, campaignID: Int64) async throws -> JobOutcome? {
-        if (try? job.metadata.decode(Kept.self))?.campaignDone == true { return nil }
-        var kept = (try? job.metadata.decode(Kept.self))?.campaign
-        for _ in 0..<3 {
-            let reservation: SenderReservation
-            if let booked = kept {
-                reservation = booked
-            } else {
-                switch try await campaigns.reserveSlot(id: campaignID, horizon: horizon) {
-                case .reserved(let booked): reservation = booked
-                case .saturated(let retryAt):
-                    return .snoozed(
-                        delay: .milliseconds(Int64(max(0.05, retryAt.timeIntervalSinceNow) * 1000)), metadata: "{}")
-                case .noSender: return nil
-                }
-            }
-            kept = nil
+    func campaignGate(job: ClaimedJob, campaigns: CampaignStore, campaignID: Int64, logger: Logger) async throws
+        -> JobOutcome?
+    {
+        let kept = try? job.metadata.decode(Kept.self)
+        if kept?.campaignDone == true { return nil }
+        var missed = 0
+        if let booked = kept?.campaign {
             // Like a sender's slot: used on time or not at all, so the campaign never bunches up.
-            let tolerance = Self.tolerance(reservation, units: 1)
-            switch SlotPlan.plan(secondsUntilSlot: reservation.slot.timeIntervalSinceNow) {
-            case .sendNow:
-                if -reservation.slot.timeIntervalSinceNow <= tolerance { return nil }
-            case .wait(let wait):
-                try await Task.sleep(for: wait)
-                if -reservation.slot.timeIntervalSinceNow <= tolerance { return nil }
-            case .snooze(let wait):
-                return .snoozed(
-                    delay: wait, metadata: try PostgresJSON.encoding(Kept(reservation: nil, campaign: reservation)).text
-                )
+            let plan = SlotPlan.planKept(
+                secondsUntilSlot: Self.secondsUntil(booked.slot, claimed: job),
+                tolerance: Self.tolerance(booked, units: 1))
+            switch try await carry(plan, keeping: { Kept(campaign: booked, missed: kept?.missed) }) {
+            case .go: return nil
+            case .snooze(let outcome): return outcome
+            case .missed:
+                missed = (kept?.missed ?? 0) + 1
+                noteMissed(job, slot: booked.slot, pool: "campaign", count: missed, logger: logger)
             }
         }
-        return .snoozed(delay: .milliseconds(50), metadata: "{}")
+        switch try await campaigns.reserveSlot(id: campaignID, horizon: horizon) {
+        case .reserved(let booked):
+            switch try await carry(
+                SlotPlan.plan(secondsUntilSlot: Self.secondsUntil(booked)),
+                keeping: { Kept(campaign: booked, missed: missed) })
+            {
+            case .go, .missed: return nil
+            case .snooze(let outcome): return outcome
+            }
+        case .saturated(let retryAt, let bookedAt):
+            return .snoozed(
+                delay: .milliseconds(Int64(max(0.05, min(retryAt.timeIntervalSince(bookedAt), 86400)) * 1000)),
+                metadata: "{}")
+        case .noSender: return nil
+        }
     }
 
-    func decide(job: ClaimedJob, spec: MessageSpec, accountID: Int64, campaignDone: Bool = false) async throws
-        -> Decision
-    {
+    func decide(
+        job: ClaimedJob, spec: MessageSpec, accountID: Int64, campaignDone: Bool = false, logger: Logger
+    ) async throws -> Decision {
         let units = spec.channel == .whatsapp ? 1 : max(1, spec.segments)
         // Carried into any snooze below, so a used campaign slot is not booked again.
         let keptCampaign: Bool? = campaignDone ? true : nil
-        if let kept = (try? job.metadata.decode(Kept.self))?.reservation,
-            Date().timeIntervalSince(kept.slot) <= Self.tolerance(kept, units: units)
-        {
-            let decision = try await act(on: .reserved(kept), units: units, keeping: keptCampaign)
-            if case .rebook = decision {} else { return decision }
+        let kept = try? job.metadata.decode(Kept.self)
+        var missed = 0
+        if let reservation = kept?.reservation {
+            switch try await useKept(
+                reservation, of: job, kept: kept, units: units, pool: spec.pool ?? "", logger: logger,
+                keeping: { Kept(reservation: reservation, campaignDone: keptCampaign, missed: kept?.missed) })
+            {
+            case .decided(let decision): return decision
+            case .missed(let count): missed = count
+            }
         }
-        // Book a slot; if it is missed by more than the tolerance (a slow wake-up), book again.
-        for _ in 0..<3 {
-            let decision = try await book(
-                spec: spec, accountID: accountID, units: units, keeping: keptCampaign,
-                saturatedRounds: (try? job.metadata.decode(Kept.self))?.saturated)
-            if case .rebook = decision { continue }
-            return decision
-        }
-        return .outcome(.snoozed(delay: .milliseconds(50), metadata: "{}"))
+        return try await book(
+            spec: spec, accountID: accountID, units: units, keeping: keptCampaign, saturatedRounds: kept?.saturated,
+            missed: missed)
     }
 
     /// Calls: one slot per call on the account's calls-per-second limit.
-    func decideCall(job: ClaimedJob, accounts: AccountStore, accountID: Int64) async throws -> Decision {
-        if let kept = (try? job.metadata.decode(Kept.self))?.reservation,
-            Date().timeIntervalSince(kept.slot) <= Self.tolerance(kept, units: 1)
-        {
-            let decision = try await act(on: .reserved(kept), units: 1)
-            if case .rebook = decision {} else { return decision }
+    func decideCall(job: ClaimedJob, accounts: AccountStore, accountID: Int64, logger: Logger) async throws
+        -> Decision
+    {
+        let kept = try? job.metadata.decode(Kept.self)
+        var missed = 0
+        if let reservation = kept?.reservation {
+            switch try await useKept(
+                reservation, of: job, kept: kept, units: 1, pool: "calls", logger: logger,
+                keeping: { Kept(reservation: reservation, missed: kept?.missed) })
+            {
+            case .decided(let decision): return decision
+            case .missed(let count): missed = count
+            }
         }
-        for _ in 0..<3 {
-            let decision = try await act(
-                on: try await accounts.reserveCallSlot(accountID: accountID, horizon: horizon), units: 1)
-            if case .rebook = decision { continue }
-            return decision
-        }
-        return .outcome(.snoozed(delay: .milliseconds(50), metadata: "{}"))
+        return try await act(
+            on: try await accounts.reserveCallSlot(accountID: accountID, horizon: horizon), units: 1,
+            saturatedRounds: kept?.saturated, missed: missed)
     }
 
     private func book(
-        spec: MessageSpec, accountID: Int64, units: Int, keeping campaign: Bool?, saturatedRounds: Int?
+        spec: MessageSpec, accountID: Int64, units: Int, keeping campaign: Bool?, saturatedRounds: Int?, missed: Int
     ) async throws -> Decision {
         let result: ReservationResult
         if let poolName = spec.pool {
@@ -153,40 +230,35 @@ struct SendSlots: Sendable {
         }
         switch result {
         case .reserved(let reservation):
-            SwitchboardMetrics.rateLimitWait.observe(max(0, reservation.slot.timeIntervalSinceNow), [spec.pool ?? ""])
+            SwitchboardMetrics.rateLimitWait.observe(max(0, Self.secondsUntil(reservation)), [spec.pool ?? ""])
         case .saturated: SwitchboardMetrics.rateLimitSaturated.increment([spec.pool ?? ""])
         case .noSender: break
         }
-        return try await act(on: result, units: units, keeping: campaign, saturatedRounds: saturatedRounds)
+        return try await act(
+            on: result, units: units, keeping: campaign, saturatedRounds: saturatedRounds, missed: missed)
     }
 
+    /// Carries out a fresh booking: its slot is used however late the answer came (see `SlotPlan.plan`).
     private func act(
-        on result: ReservationResult, units: Int, keeping campaign: Bool? = nil,
-        saturatedRounds: Int? = nil
+        on result: ReservationResult, units: Int, keeping campaign: Bool? = nil, saturatedRounds: Int?, missed: Int
     ) async throws -> Decision {
-        let now = Date()
         switch result {
         case .reserved(let reservation):
-            let tolerance = Self.tolerance(reservation, units: units)
-            switch SlotPlan.plan(secondsUntilSlot: reservation.slot.timeIntervalSince(now)) {
-            case .sendNow:
-                return now.timeIntervalSince(reservation.slot) <= tolerance ? .send(from: reservation.address) : .rebook
-            case .wait(let wait):
-                try await Task.sleep(for: wait)
-                return Date().timeIntervalSince(reservation.slot) <= tolerance
-                    ? .send(from: reservation.address) : .rebook
-            case .snooze(let wait):
-                let kept = try PostgresJSON.encoding(Kept(reservation: reservation, campaignDone: campaign)).text
-                return .outcome(.snoozed(delay: wait, metadata: kept))
+            let plan = SlotPlan.plan(secondsUntilSlot: Self.secondsUntil(reservation))
+            switch try await carry(
+                plan, keeping: { Kept(reservation: reservation, campaignDone: campaign, missed: missed) })
+            {
+            case .go, .missed: return .send(from: reservation.address)
+            case .snooze(let outcome): return .outcome(outcome)
             }
-        case .saturated(let retryAt):
+        case .saturated(let retryAt, let bookedAt):
             // A long backlog must not poll: each time a job finds the senders booked out, its retry
             // is spread over a window twice as long (1 s, 2 s, 4 s … up to half the horizon), so the
             // retry rate of a backlog decays instead of staying proportional to its size.
             let rounds = (saturatedRounds ?? 0) + 1
             let window = min(horizon.seconds / 2, pow(2, Double(min(rounds, 20)) - 1))
-            let delay = max(0.05, retryAt.timeIntervalSince(now)) + Double.random(in: 0...window)
-            let kept = try PostgresJSON.encoding(Kept(reservation: nil, campaignDone: campaign, saturated: rounds)).text
+            let delay = max(0.05, min(retryAt.timeIntervalSince(bookedAt), 86400)) + Double.random(in: 0...window)
+            let kept = try PostgresJSON.encoding(Kept(campaignDone: campaign, saturated: rounds)).text
             return .outcome(.snoozed(delay: .milliseconds(Int64(delay * 1000)), metadata: kept))
         case .noSender:
             return .outcome(.failed(error: "no sender can send this message", permanent: true))

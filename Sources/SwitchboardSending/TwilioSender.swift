@@ -110,16 +110,18 @@ public final class TwilioSender: Sendable {
         }
         var campaignDone = false
         if let campaignID = spec.campaignId, campaignCap != nil {
-            if let outcome = try await slots.campaignGate(job: job, campaigns: campaigns, campaignID: campaignID) {
+            if let outcome = try await slots.campaignGate(
+                job: job, campaigns: campaigns, campaignID: campaignID, logger: context.logger) {
                 return outcome
             }
             campaignDone = true
         }
         var from = spec.from
-        switch try await slots.decide(job: job, spec: spec, accountID: account.record.id, campaignDone: campaignDone) {
+        switch try await slots.decide(
+            job: job, spec: spec, accountID: account.record.id, campaignDone: campaignDone, logger: context.logger)
+        {
         case .send(let reserved): from = reserved ?? spec.from
         case .outcome(let outcome): return outcome
-        case .rebook: return .snoozed(delay: .milliseconds(50), metadata: "{}")
         }
         // Waiting for the slot may have taken a moment: a pause in the meantime still holds.
         if let campaignID = spec.campaignId, let held = try await campaignHold(campaignID, job) { return held }
@@ -265,10 +267,11 @@ public final class TwilioSender: Sendable {
         if let wait = SendJobs.quietWait(window: quietHours.sendWindow, timezone: quietHours.timezone) {
             return .hold(.snoozed(delay: wait, metadata: "{}"))
         }
-        switch try await slots.decideCall(job: job, accounts: accounts, accountID: account.record.id) {
+        switch try await slots.decideCall(
+            job: job, accounts: accounts, accountID: account.record.id, logger: context.logger)
+        {
         case .send: return .proceed
         case .outcome(let outcome): return .hold(outcome)
-        case .rebook: return .hold(.snoozed(delay: .milliseconds(50), metadata: "{}"))
         }
     }
 
@@ -364,14 +367,20 @@ public final class TwilioSender: Sendable {
     // MARK: helpers
 
     static func messageSpec(_ payload: PostgresJSON, channel: MessageSpec.Channel) throws -> MessageSpec {
-        if let spec = try? payload.decode(MessageSpec.self) { return spec }
+        // A stored spec is checked again: a producer's plain INSERT can look validated without being so.
+        if let spec = try? payload.decode(MessageSpec.self) {
+            guard spec.channel == channel else {
+                throw InputError(field: "channel", problem: "'\(spec.channel.rawValue)' in a \(channel.rawValue) job")
+            }
+            return try SendJobs.withQuietHours(try spec.validated())
+        }
         // A producer wrote the request itself (plain INSERT): validate it now.
         return try SendJobs.withQuietHours(
             try PostgresJSON(text: payload.text).decode(MessageRequest.self).resolve(channel: channel))
     }
 
     static func voiceSpec(_ payload: PostgresJSON) throws -> VoiceSpec {
-        if let spec = try? payload.decode(VoiceSpec.self) { return spec }
+        if let spec = try? payload.decode(VoiceSpec.self) { return try SendJobs.withQuietHours(try spec.validated()) }
         return try SendJobs.withQuietHours(try payload.decode(VoiceRequest.self).resolve())
     }
 

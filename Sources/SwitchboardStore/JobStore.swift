@@ -74,7 +74,7 @@ public struct JobStore: Sendable {
                 locked_until = now() + \(lease.seconds) * interval '1 second'
             FROM locked WHERE j.id = locked.id
             RETURNING j.id, j.kind, j.queue, j.attempt, j.max_attempts, j.payload, j.outcome_unknown, j.created_at,
-                      j.metadata
+                      j.metadata, now()
             """)
         return try rows.map { row in
             ClaimedJob(
@@ -82,7 +82,7 @@ public struct JobStore: Sendable {
                 queue: try row.decode(String.self, at: 2), attempt: try row.decode(Int.self, at: 3),
                 maxAttempts: try row.decode(Int.self, at: 4), payload: try row.decode(PostgresJSON.self, at: 5),
                 previousOutcomeUnknown: try row.decode(Bool.self, at: 6), createdAt: try row.decode(Date.self, at: 7),
-                metadata: try row.decode(PostgresJSON.self, at: 8))
+                metadata: try row.decode(PostgresJSON.self, at: 8), claimedAt: try row.decode(Date.self, at: 9))
         }
         // RETURNING order is unspecified; run in claim order.
         .sorted { $0.id < $1.id }

@@ -53,6 +53,9 @@ public struct Migration: Sendable {
         Migration(
             version: 10, name: "0010_queue_samples.sql",
             sql: String(decoding: PackageResources._010_queue_samples_sql, as: UTF8.self)),
+        Migration(
+            version: 11, name: "0011_hardening.sql",
+            sql: String(decoding: PackageResources._011_hardening_sql, as: UTF8.self)),
     ]
 }
 

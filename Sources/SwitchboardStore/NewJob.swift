@@ -107,6 +107,9 @@ public struct ClaimedJob: Sendable {
     public var createdAt: Date
     /// What the handler stored at its last snooze (`{}` at first).
     public var metadata: PostgresJSON = PostgresJSON(text: "{}")
+    /// The database's clock at the claim: what times stored in the metadata (a booked slot) are
+    /// compared with, so no host's own clock enters.
+    public var claimedAt: Date? = nil
 }
 
 /// A finished attempt to record.

@@ -28,15 +28,18 @@ struct RowRateLimit: Sendable {
             )
             SELECT b.slot, b.rate,
                    (SELECT greatest(\(unescaped: tatColumn), now()) - \(horizon.seconds) * interval '1 second'
-                    FROM \(unescaped: table) WHERE id = \(id))
+                    FROM \(unescaped: table) WHERE id = \(id)),
+                   clock_timestamp()
             FROM (SELECT 1) AS one LEFT JOIN booked b ON true
             """)
         guard let row = rows.first else { return .noSender }
+        let bookedAt = try row.decode(Date.self, at: 3)
         if let slot = try row.decode(Date?.self, at: 0) {
             return .reserved(
-                SenderReservation(senderID: id, address: "", slot: slot, rate: try row.decode(Double.self, at: 1)))
+                SenderReservation(
+                    senderID: id, address: "", slot: slot, rate: try row.decode(Double.self, at: 1), bookedAt: bookedAt))
         }
         guard let retry = try row.decode(Date?.self, at: 2) else { return .noSender }
-        return .saturated(retryAt: retry)
+        return .saturated(retryAt: retry, bookedAt: bookedAt)
     }
 }

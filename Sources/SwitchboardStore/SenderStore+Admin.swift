@@ -9,10 +9,8 @@ extension SenderStore {
     public func updateSender(
         accountID: Int64, address: String, rate: Double?, burst: Double?, enabled: Bool?
     ) async throws -> Bool {
-        if let rate, !(rate > 0 && rate.isFinite) {
-            throw InputError(field: "rate", problem: "\(rate) must be a positive number of segments per second")
-        }
-        if let burst, burst < 1 { throw InputError(field: "burst", problem: "\(burst) must be at least 1 segment") }
+        if let rate { try SenderSpec.check(rate: rate) }
+        if let burst { try SenderSpec.check(burst: burst) }
         return try await pool.query(
             """
             UPDATE switchboard.senders SET rate = coalesce(\(rate)::float8, rate), burst = coalesce(\(burst)::float8, burst),

@@ -33,11 +33,15 @@ extension SenderStore {
             // the same rows without taking a pool's turn.
             let rows = try await connection.query(
                 """
-                SELECT ps.pool_id, s.id, s.address, greatest(s.tat, now()), s.rate, s.burst, s.capabilities,
-                       s.country_code, s.area_code, p.sticky, now()
+                -- One reading of the clock now (not the transaction's start: the pool's turn may have been
+                -- waited for), materialised so every row sees the same instant.
+                WITH t AS MATERIALIZED (SELECT clock_timestamp() AS now)
+                SELECT ps.pool_id, s.id, s.address, greatest(s.tat, t.now), s.rate, s.burst, s.capabilities,
+                       s.country_code, s.area_code, p.sticky, t.now
                 FROM switchboard.pools p
                 JOIN switchboard.pool_senders ps ON ps.pool_id = p.id
                 JOIN switchboard.senders s ON s.id = ps.sender_id
+                CROSS JOIN t
                 WHERE p.id = ANY(\(poolIDs)::bigint[]) AND s.enabled
                 ORDER BY s.id
                 FOR UPDATE OF s
@@ -80,8 +84,9 @@ extension SenderStore {
             let results = requests.map { request -> ReservationResult in
                 switch selection.book(request) {
                 case .reserved(let senderID, let address, let slot, let rate):
-                    return .reserved(SenderReservation(senderID: senderID, address: address, slot: slot, rate: rate))
-                case .saturated(let retryAt): return .saturated(retryAt: retryAt)
+                    return .reserved(
+                        SenderReservation(senderID: senderID, address: address, slot: slot, rate: rate, bookedAt: now))
+                case .saturated(let retryAt): return .saturated(retryAt: retryAt, bookedAt: now)
                 case .noSender: return .noSender
                 }
             }

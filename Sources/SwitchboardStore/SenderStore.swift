@@ -11,13 +11,30 @@ public struct SenderReservation: Sendable, Equatable, Codable {
     /// The sender's rate (segments per second): how late a send may be before it would crowd
     /// the next slot.
     public var rate: Double
+    /// The database's clock when the slot was booked. `slot` is on that clock too, so the wait is
+    /// `slot - bookedAt`, counted from when the answer arrived: no host's own clock enters.
+    public var bookedAt: Date?
+
+    public init(senderID: Int64, address: String, slot: Date, rate: Double, bookedAt: Date? = nil) {
+        self.senderID = senderID
+        self.address = address
+        self.slot = slot
+        self.rate = rate
+        self.bookedAt = bookedAt
+    }
+
+    /// Seconds from the booking to the slot, on the database's clock (negative: already due).
+    public var secondsUntilSlotAtBooking: Double? {
+        bookedAt.map { slot.timeIntervalSince($0) }
+    }
 }
 
 /// The answer to a reservation request.
 public enum ReservationResult: Sendable, Equatable {
     case reserved(SenderReservation)
-    /// Every candidate is booked beyond the horizon; ask again at `retryAt`.
-    case saturated(retryAt: Date)
+    /// Every candidate is booked beyond the horizon; ask again at `retryAt`, which is on the
+    /// database's clock: `bookedAt` is that clock when the answer was given.
+    case saturated(retryAt: Date, bookedAt: Date)
     /// No sender can send this (pool empty, or nothing with the capability).
     case noSender
 }
@@ -87,25 +104,19 @@ public struct SenderStore: Sendable {
     /// Books `segments` on one sender, at most `horizon` ahead.
     public func reserve(senderID: Int64, segments: Int, horizon: Duration) async throws -> ReservationResult {
         let rows = try await pool.query(
-            "SELECT * FROM switchboard.reserve_sender(\(senderID), \(Double(segments)), \(horizon.seconds))")
-        return try Self.result(rows)
-    }
-
-    static func result(_ rows: PostgresRows) throws -> ReservationResult {
+            """
+            SELECT r.*, clock_timestamp()
+            FROM switchboard.reserve_sender(\(senderID), \(Double(segments)), \(horizon.seconds)) AS r
+            """)
         guard let row = rows.first else { return .noSender }
-        return try result(row, offset: 0)
-    }
-
-    /// Decodes (sender_id, address, slot, next_free, rate) starting at column `offset`.
-    static func result(_ row: PostgresRow, offset: Int) throws -> ReservationResult {
-        if let slot = try row.decode(Date?.self, at: offset + 2) {
+        let bookedAt = try row.decode(Date.self, at: 5)
+        if let slot = try row.decode(Date?.self, at: 2) {
             return .reserved(
                 SenderReservation(
-                    senderID: try row.decode(Int64.self, at: offset), address: try row.decode(String.self, at: offset + 1),
-                    slot: slot,
-                    rate: try row.decode(Double.self, at: offset + 4)))
+                    senderID: try row.decode(Int64.self, at: 0), address: try row.decode(String.self, at: 1),
+                    slot: slot, rate: try row.decode(Double.self, at: 4), bookedAt: bookedAt))
         }
-        guard let retry = try row.decode(Date?.self, at: offset + 3) else { return .noSender }
-        return .saturated(retryAt: retry)
+        guard let retry = try row.decode(Date?.self, at: 3) else { return .noSender }
+        return .saturated(retryAt: retry, bookedAt: bookedAt)
     }
 }

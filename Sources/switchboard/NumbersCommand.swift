@@ -44,6 +44,13 @@ struct NumbersCommand: AsyncParsableCommand {
         @Option(help: "Segments that may be booked at once ahead of the rate.") var burst: Double = 1
         @Option(help: "Comma-separated: sms, mms, voice, whatsapp (default by kind).") var capabilities: String?
 
+        func validate() throws {
+            do {
+                if let rate { try SenderSpec.check(rate: rate, field: "--rate") }
+                try SenderSpec.check(burst: burst, field: "--burst")
+            } catch { throw ValidationError(error.description) }
+        }
+
         func run() async throws {
             guard let kind = SenderKind(rawValue: kind) else {
                 throw ValidationError(
@@ -103,6 +110,10 @@ struct NumbersCommand: AsyncParsableCommand {
             guard rate != nil || burst != nil || disable || enable else {
                 throw ValidationError("nothing to change: give --rate, --burst, --disable or --enable")
             }
+            do {
+                if let rate { try SenderSpec.check(rate: rate, field: "--rate") }
+                if let burst { try SenderSpec.check(burst: burst, field: "--burst") }
+            } catch { throw ValidationError(error.description) }
         }
 
         func run() async throws {

@@ -119,7 +119,7 @@ import Testing
             let listed = try await run(["numbers", "list", "--json"])
             #expect(listed.1.contains(#""rate" : 5"#) && listed.1.contains(#""enabled" : false"#), "\(listed.1)")
             let badRate = try await run(["numbers", "update", "--account", "main", "--number", "+15551230002", "--rate", "0"])
-            #expect(badRate.0 == 64 && badRate.1.contains("--rate: 0.0 must be a positive number"), "\(badRate.1)")
+            #expect(badRate.0 == 64 && badRate.1.contains("--rate: 0.0 is outside 0.001…10000 segments per second"), "\(badRate.1)")
             let nothing = try await run(["numbers", "update", "--account", "main", "--number", "+15551230002"])
             #expect(nothing.0 == 64 && nothing.1.contains("nothing to change"), "\(nothing.1)")
 

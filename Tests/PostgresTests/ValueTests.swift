@@ -70,3 +70,18 @@ import Testing
         }
     }
 }
+
+/// Issue 11 §8: parameters travel as C strings, so a NUL byte used to cut a value short silently.
+@Suite struct NULParameterTests {
+    @Test func aNULInATextParameterIsRefusedNotTruncated() async throws {
+        try await TestDatabase.with { db in
+            try await db.pool.query("CREATE TABLE t (v text)")
+            let error = await #expect(throws: PostgresError.self) {
+                try await db.pool.query("INSERT INTO t VALUES (\("before\u{0}after"))")
+            }
+            #expect(error?.sqlState == "22021" && error?.message.contains("$1") == true)
+            let rows = try await db.integer("SELECT count(*) FROM t")
+            #expect(rows == 0)
+        }
+    }
+}

@@ -109,5 +109,17 @@ import Testing
         #expect(SlotPlan.plan(secondsUntilSlot: 0.4) == .wait(.milliseconds(400)))
         #expect(SlotPlan.plan(secondsUntilSlot: 1.5) == .wait(.milliseconds(1500)))
         #expect(SlotPlan.plan(secondsUntilSlot: 10) == .snooze(.milliseconds(9400)))
+        #expect(SlotPlan.plan(secondsUntilSlot: 0.0005 * 7) == .wait(.microseconds(3500)))
+        #expect(SlotPlan.plan(secondsUntilSlot: .infinity) == .snooze(.seconds(10_000_000) - .milliseconds(600)))
+    }
+
+    /// Issue 11 §3: a fresh slot is never given up, however late its booking's answer arrived (a
+    /// 2,000/s sender's half-interval is 0.25 ms, less than any round trip); a kept one is, once.
+    @Test func freshSlotsAreNeverMissedKeptOnesAreJudgedAgainstTheTolerance() {
+        #expect(SlotPlan.plan(secondsUntilSlot: -5) == .sendNow)
+        #expect(SlotPlan.planKept(secondsUntilSlot: -0.0002, tolerance: 0.00025) == .sendNow)
+        #expect(SlotPlan.planKept(secondsUntilSlot: -0.0003, tolerance: 0.00025) == .missed)
+        #expect(SlotPlan.planKept(secondsUntilSlot: 0.5, tolerance: 0.00025) == .wait(.milliseconds(500)))
+        #expect(SlotPlan.planKept(secondsUntilSlot: 30, tolerance: 0.5) == .snooze(.milliseconds(29400)))
     }
 }

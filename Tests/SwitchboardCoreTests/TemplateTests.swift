@@ -26,6 +26,19 @@ import Testing
         #expect(try template.render(shipped) == "Track: 1Z999. Join VIP!")
     }
 
+    /// Issue 11 §2: 5,000 nested blocks crashed every worker that claimed the job (stack overflow).
+    @Test func deepNestingIsRefusedNamingTheField() throws {
+        let hostile = String(repeating: "{{#if a}}", count: 5000) + "x" + String(repeating: "{{/if}}", count: 5000)
+        #expect {
+            _ = try Template(hostile, field: "body")
+        } throws: { error in
+            let input = error as? InputError
+            return input?.field == "body" && input?.problem.contains("nested more than 32 deep") == true
+        }
+        let deepest = String(repeating: "{{#if a}}", count: 32) + "x" + String(repeating: "{{/if}}", count: 32)
+        #expect(try Template(deepest).render(["a": .bool(true)]) == "x")
+    }
+
     @Test func nestedBlocks() throws {
         let template = try Template("{{#if vip}}{{#if order}}VIP order {{orderNumber}}{{/if}}{{else}}regular{{/if}}")
         #expect(try template.render(customer) == "VIP order 1042")

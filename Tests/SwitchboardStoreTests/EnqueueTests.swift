@@ -180,3 +180,40 @@ import Testing
         }
     }
 }
+
+/// Issue 11 §5: an infinite run_at made `status`, the dashboard and every /metrics scrape fail.
+@Suite struct RunAtBoundsTests {
+    @Test(arguments: ["-infinity", "infinity", "5000-01-01", "0001-01-01", "1969-12-31"])
+    func enqueueRefusesTimesThatAreNotASchedule(runAt: String) async throws {
+        try await TestDatabase.with { db in
+            let error = await #expect(throws: PostgresError.self) {
+                try await db.pool.query(
+                    "SELECT * FROM switchboard.enqueue('noop', '{}'::jsonb, run_at => \(runAt)::timestamptz)")
+            }
+            #expect(error?.message.hasPrefix("run_at: ") == true, "\(String(describing: error))")
+            // A plain INSERT (or COPY) is held by the table's own check.
+            await #expect(throws: PostgresError.self) {
+                try await db.pool.query(
+                    "INSERT INTO switchboard.jobs (kind, run_at) VALUES ('noop', \(runAt)::timestamptz)")
+            }
+            let count = try await db.jobCount()
+            #expect(count == 0)
+        }
+    }
+
+    @Test func operatorReadingsCopeWithTheOldestAndFurthestAllowedTimes() async throws {
+        try await TestDatabase.with { db in
+            try await db.pool.query(
+                """
+                INSERT INTO switchboard.jobs (kind, run_at)
+                VALUES ('noop', '1970-01-01 00:00:01+00'), ('noop', '2199-12-31 00:00:00+00')
+                """)
+            let operations = OperationsStore(pool: db.pool)
+            let counts = try await operations.queueCounts()
+            #expect(counts.reduce(0) { $0 + $1.count } == 2)
+            try await DashboardStore(pool: db.pool).sampleQueueDepth()
+            let enqueued = try await db.store.enqueue(NewJob(kind: "noop", runAt: Date(timeIntervalSince1970: 1)))
+            #expect(!enqueued.existing)
+        }
+    }
+}

@@ -134,7 +134,7 @@ import Testing
             let results = try await senders.reserve(
                 batch: try (0..<20).map { try request(pool, $0) }, horizon: .seconds(1))
             #expect(results.filter { $0.reservation != nil }.count == 15)
-            guard case .saturated(let retryAt) = results.last! else {
+            guard case .saturated(let retryAt, _) = results.last! else {
                 Issue.record("expected saturated, got \(String(describing: results.last!))")
                 return
             }
