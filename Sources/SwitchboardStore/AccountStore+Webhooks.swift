@@ -28,6 +28,12 @@ extension AccountStore {
         return (id, try vault.open(sealed, keyID: keyID, accountSID: accountSID))
     }
 
+    /// Every account's SID: which webhooks can be for us at all (a forged SID is refused without
+    /// a lookup of its own).
+    public func accountSIDs() async throws -> Set<String> {
+        Set(try await pool.query("SELECT DISTINCT account_sid FROM switchboard.accounts").map { try $0.decode(String.self, at: 0) })
+    }
+
     /// Stores the auth token of an account that sends with an API key, so its webhooks can be
     /// verified. Returns false when there is no such account.
     @discardableResult

@@ -111,11 +111,14 @@ public struct SessionStore: Sendable {
     /// The call ended (status callback): a session still running ends with `outcome` and what it
     /// gathered so far. Returns whether it was still running.
     @discardableResult
-    public func endCall(callSID: String, outcome: String) async throws -> Bool {
+    public func endCall(callSID: String, accountID: Int64, outcome: String) async throws -> Bool {
         try await pool.transaction { connection in
             guard
                 let row = try await connection.query(
-                    "\(unescaped: Self.select) WHERE call_sid = \(callSID) AND status <> 'ended' FOR UPDATE"
+                    """
+                    \(unescaped: Self.select)
+                    WHERE call_sid = \(callSID) AND account_id = \(accountID) AND status <> 'ended' FOR UPDATE
+                    """
                 ).first
             else { return false }
             let session = try Self.session(row)

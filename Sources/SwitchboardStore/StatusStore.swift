@@ -10,14 +10,19 @@ public struct StatusUpdate: Sendable, Equatable {
     }
 
     public var resource: Resource
+    /// The account whose auth token signed the callback: only its rows are touched.
+    public var accountID: Int64
     public var sid: String
     public var status: String
     public var errorCode: Int?
     /// Calls: seconds, on completion.
     public var duration: Int?
 
-    public init(resource: Resource, sid: String, status: String, errorCode: Int? = nil, duration: Int? = nil) {
+    public init(
+        resource: Resource, accountID: Int64, sid: String, status: String, errorCode: Int? = nil, duration: Int? = nil
+    ) {
         self.resource = resource
+        self.accountID = accountID
         self.sid = sid
         self.status = status
         self.errorCode = errorCode
@@ -57,8 +62,9 @@ public struct StatusStore: Sendable {
                 WITH expired AS (
                     DELETE FROM switchboard.pending_statuses WHERE received_at < now() - interval '1 day'
                 )
-                INSERT INTO switchboard.pending_statuses (resource, sid, status, error_code, duration_s)
-                VALUES (\(update.resource.rawValue), \(update.sid), \(update.status), \(update.errorCode), \(update.duration))
+                INSERT INTO switchboard.pending_statuses (resource, account_id, sid, status, error_code, duration_s)
+                VALUES (\(update.resource.rawValue), \(update.accountID), \(update.sid), \(update.status),
+                    \(update.errorCode), \(update.duration))
                 """)
             return .pending
         }
@@ -72,13 +78,15 @@ public struct StatusStore: Sendable {
             let rows = try await connection.query(
                 """
                 DELETE FROM switchboard.pending_statuses WHERE sid = ANY(\(sids)::text[])
-                RETURNING resource, sid, status, error_code, duration_s, id
+                RETURNING resource, sid, status, error_code, duration_s, id, account_id
                 """)
+            // Rows from before 0011 have no account (-1 matches none: they are dropped).
             let updates = try rows.map { row in
                 (
                     id: try row.decode(Int64.self, at: 5),
                     update: StatusUpdate(
                         resource: StatusUpdate.Resource(rawValue: try row.decode(String.self, at: 0)) ?? .message,
+                        accountID: try row.decode(Int64?.self, at: 6) ?? -1,
                         sid: try row.decode(String.self, at: 1), status: try row.decode(String.self, at: 2),
                         errorCode: try row.decode(Int?.self, at: 3), duration: try row.decode(Int?.self, at: 4))
                 )
@@ -87,13 +95,15 @@ public struct StatusStore: Sendable {
         }
     }
 
-    /// nil when the row does not exist.
+    /// nil when the row does not exist (in the update's account).
     static func apply(_ update: StatusUpdate, on connection: PostgresConnection) async throws -> StatusApplication? {
         let table = update.resource == .message ? "switchboard.messages" : "switchboard.calls"
         guard
             let row = try await connection.query(
                 """
-                SELECT status, job_id, account_id, to_address FROM \(unescaped: table) WHERE sid = \(update.sid) FOR UPDATE
+                SELECT status, job_id, account_id, to_address FROM \(unescaped: table)
+                WHERE sid = \(update.sid) AND account_id = \(update.accountID)
+                FOR UPDATE
                 """
             ).first
         else { return nil }

@@ -90,10 +90,19 @@ public final class MetricsServer: Service, Sendable {
     let port: Int
     let endpoint: MetricsEndpoint
     let logger: Logger
+    let limits: ConnectionLimits
 
-    public init(host: String, port: Int, pool: PostgresPool, logger: Logger) {
+    /// Scrapers are few: by default at most 256 connections, idle ones closed after 30 s.
+    public static let defaultLimits: ConnectionLimits = {
+        var limits = ConnectionLimits()
+        limits.maxConnections = 256
+        return limits
+    }()
+
+    public init(host: String, port: Int, pool: PostgresPool, logger: Logger, limits: ConnectionLimits = defaultLimits) {
         self.host = host
         self.port = port
+        self.limits = limits
         endpoint = MetricsEndpoint(pool: pool, logger: logger)
         self.logger = logger
     }
@@ -105,7 +114,9 @@ public final class MetricsServer: Service, Sendable {
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .notice)
         let app = Application(
-            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "switchboard-metrics"),
+            router: router, server: limits.server,
+            configuration: limits.applicationConfiguration(
+                host: host, port: port, serverName: "switchboard-metrics", logger: quiet),
             logger: quiet)
         try await app.run()
     }

@@ -26,6 +26,10 @@ public struct WebhookConfiguration: Sendable {
     public var dashboardToken: String?
     /// How often the queue depth is sampled for the dashboard's history.
     public var queueSampleInterval: Duration = .seconds(60)
+    /// Idle and body timeouts, and the cap on open connections.
+    public var limits = ConnectionLimits()
+    /// `/ready` answers 503 when the database does not answer within this long.
+    public var readinessTimeout: Duration = .seconds(1)
 
     /// Answers to keyword messages (empty: answer nothing). With Twilio's default opt-out handling
     /// on a long code, Twilio also answers STOP/START/HELP itself: set these empty there.
@@ -53,6 +57,7 @@ public struct WebhookConfiguration: Sendable {
         guard maxBodyBytes >= 1024 else {
             throw InputError(field: "max_body_bytes", problem: "\(maxBodyBytes) is below 1024")
         }
+        try limits.validate()
         guard replyWindow > .zero else { throw InputError(field: "reply_window", problem: "must be positive") }
         if let dashboardToken, dashboardToken.count < 16 {
             throw InputError(

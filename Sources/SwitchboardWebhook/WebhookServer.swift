@@ -29,10 +29,11 @@ public final class WebhookServer: Service, Sendable {
     public func run() async throws {
         let router = Router()
         router.add(middleware: RequestMetricsMiddleware())
+        router.add(middleware: ServerErrorMiddleware(logger: logger))
         MetricsEndpoint(pool: pool, logger: logger).register(on: router)
         let verifier = WebhookVerifier(
             publicURL: configuration.base, maxBodyBytes: configuration.maxBodyBytes,
-            tokens: TokenCache(accounts: accounts), logger: logger)
+            bodyTimeout: configuration.limits.bodyTimeout, tokens: TokenCache(accounts: accounts), logger: logger)
         WebhookRoutes(
             configuration: configuration, verifier: verifier, statuses: StatusStore(pool: pool),
             inbound: InboundStore(pool: pool), sessions: SessionStore(pool: pool),
@@ -49,9 +50,9 @@ public final class WebhookServer: Service, Sendable {
             DashboardRoutes(token: token, pool: pool, logger: logger).register(on: router)
         }
         let app = Application(
-            router: router,
-            configuration: .init(
-                address: .hostname(configuration.host, port: configuration.port), serverName: "switchboard-webhook"),
+            router: router, server: configuration.limits.server,
+            configuration: configuration.limits.applicationConfiguration(
+                host: configuration.host, port: configuration.port, serverName: "switchboard-webhook", logger: logger),
             onServerRunning: { channel in
                 self.boundPort.withLock { $0 = channel.localAddress?.port }
             },

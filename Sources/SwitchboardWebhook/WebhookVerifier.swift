@@ -18,6 +18,7 @@ struct VerifiedWebhook: Sendable {
 struct WebhookVerifier: Sendable {
     let publicURL: String
     let maxBodyBytes: Int
+    let bodyTimeout: Duration
     let tokens: TokenCache
     let logger: Logger
 
@@ -25,12 +26,7 @@ struct WebhookVerifier: Sendable {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
             throw HTTPError(.contentTooLarge, message: "request body over \(maxBodyBytes) bytes")
         }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: maxBodyBytes)
-        } catch {
-            throw HTTPError(.contentTooLarge, message: "request body over \(maxBodyBytes) bytes")
-        }
+        let buffer = try await request.collectBody(upTo: maxBodyBytes, within: bodyTimeout)
         let body = String(buffer: buffer)
         let url = publicURL + request.uri.description
         let isJSON = (request.headers[.contentType] ?? "").lowercased().hasPrefix("application/json")
@@ -43,6 +39,7 @@ struct WebhookVerifier: Sendable {
             }
             form = decoded
         }
+        try Self.checkFields(form)
         guard let signature = request.headers.first(where: { $0.name.canonicalName == "x-twilio-signature" })?.value,
             !signature.isEmpty
         else {
@@ -71,6 +68,27 @@ struct WebhookVerifier: Sendable {
         return VerifiedWebhook(accountID: account.accountID, accountSID: accountSID, form: form)
     }
 
+    /// Refuses what no genuine Twilio request carries, before anything is looked up or written:
+    /// a NUL byte (PostgreSQL text cannot hold one, and a C string would silently end there),
+    /// SIDs that are not SIDs, addresses longer than any address.
+    static func checkFields(_ form: FormParameters) throws {
+        for (name, value) in form.pairs {
+            if name.utf8.contains(0) || value.utf8.contains(0) {
+                throw HTTPError(.badRequest, message: "\(name.utf8.contains(0) ? "a field name" : name) contains a NUL byte")
+            }
+        }
+        for name in ["AccountSid", "MessageSid", "SmsSid", "SmsMessageSid", "CallSid", "MessagingServiceSid"] {
+            if let value = form[name], !value.isEmpty, !TwilioSID.isValid(value) {
+                throw HTTPError(.badRequest, message: "\(name) is not a Twilio SID (two letters and 32 hex digits)")
+            }
+        }
+        for name in ["From", "To", "CallStatus", "MessageStatus", "SmsStatus"] {
+            if let value = form[name], value.utf8.count > 256 {
+                throw HTTPError(.badRequest, message: "\(name) is longer than 256 bytes")
+            }
+        }
+    }
+
     private func forbidden(_ reason: String) -> HTTPError {
         logger.notice("webhook refused", metadata: ["reason": "\(reason)"])
         return HTTPError(.forbidden, message: "invalid Twilio signature")
@@ -78,28 +96,79 @@ struct WebhookVerifier: Sendable {
 }
 
 /// Auth tokens by Account SID, kept briefly so a busy webhook does not unseal one per request.
-actor TokenCache {
-    struct Entry: Sendable {
-        var accountID: Int64
-        var token: String
+///
+/// Forged requests must not cost a query each (issue 11): an `AccountSid` that is not shaped like
+/// one is refused without a lookup, and unknown SIDs are answered from the set of the accounts'
+/// SIDs, read again at most every `directoryRefresh`. Only known accounts enter the cache, so its
+/// size is bounded by the number of accounts, not by what strangers send.
+public actor TokenCache {
+    public struct Entry: Sendable, Equatable {
+        public var accountID: Int64
+        public var token: String
+        public init(accountID: Int64, token: String) {
+            self.accountID = accountID
+            self.token = token
+        }
     }
 
-    private let accounts: AccountStore
-    private var entries: [String: (entry: Entry?, at: ContinuousClock.Instant)] = [:]
-    private let ttl = Duration.seconds(30)
+    /// Where tokens come from (the accounts table; a counting fake in tests).
+    public struct Source: Sendable {
+        public var token: @Sendable (_ accountSID: String) async throws -> Entry?
+        public var knownSIDs: @Sendable () async throws -> Set<String>
+        public init(
+            token: @escaping @Sendable (String) async throws -> Entry?,
+            knownSIDs: @escaping @Sendable () async throws -> Set<String>
+        ) {
+            self.token = token
+            self.knownSIDs = knownSIDs
+        }
+    }
+
+    private let source: Source
+    private let ttl: Duration
+    private let directoryRefresh: Duration
+    private var entries: [String: (entry: Entry, at: ContinuousClock.Instant)] = [:]
+    private var directory: (sids: Set<String>, at: ContinuousClock.Instant)?
+
+    public init(source: Source, ttl: Duration = .seconds(30), directoryRefresh: Duration = .seconds(2)) {
+        self.source = source
+        self.ttl = ttl
+        self.directoryRefresh = directoryRefresh
+    }
 
     init(accounts: AccountStore) {
-        self.accounts = accounts
+        self.init(
+            source: Source(
+                token: { sid in
+                    try await accounts.webhookToken(accountSID: sid).map { Entry(accountID: $0.accountID, token: $0.token) }
+                },
+                knownSIDs: { try await accounts.accountSIDs() }))
     }
 
-    func token(accountSID: String) async throws -> Entry? {
-        if let hit = entries[accountSID], ContinuousClock.now - hit.at < ttl { return hit.entry }
-        let found = try await accounts.webhookToken(accountSID: accountSID).map {
-            Entry(accountID: $0.accountID, token: $0.token)
+    /// The account's token, or nil for a SID that is malformed or belongs to no account.
+    public func token(accountSID: String) async throws -> Entry? {
+        guard TwilioSID.isValid(accountSID, prefix: "AC") else { return nil }
+        let now = ContinuousClock.now
+        if let hit = entries[accountSID], now - hit.at < ttl { return hit.entry }
+        if directory == nil || now - directory!.at >= directoryRefresh {
+            directory = (try await source.knownSIDs(), now)
         }
-        // Unknown SIDs are remembered too (briefly), so forged requests cost no query each.
-        if entries.count > 10_000 { entries.removeAll() }
-        entries[accountSID] = (found, .now)
+        guard directory?.sids.contains(accountSID) == true else {
+            entries[accountSID] = nil
+            return nil
+        }
+        guard let found = try await source.token(accountSID) else { return nil }
+        entries[accountSID] = (found, now)
         return found
+    }
+}
+
+/// Twilio's resource identifiers: two capital letters and 32 hexadecimal digits.
+public enum TwilioSID {
+    public static func isValid(_ sid: String, prefix: String? = nil) -> Bool {
+        let bytes = Array(sid.utf8)
+        guard bytes.count == 34, bytes[0] >= 65, bytes[0] <= 90, bytes[1] >= 65, bytes[1] <= 90 else { return false }
+        if let prefix, !sid.hasPrefix(prefix) { return false }
+        return bytes[2...].allSatisfy { (48...57).contains($0) || (97...102).contains($0) || (65...70).contains($0) }
     }
 }

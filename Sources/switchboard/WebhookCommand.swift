@@ -40,6 +40,11 @@ struct WebhookCommand: AsyncParsableCommand {
     @Option(help: "Answer to HELP/INFO ('' for none).") var helpReply: String?
     @Option(help: "An LLM agent's budget per turn for the model, retries included (well inside Twilio's 15 s).")
     var llmDeadline = "8s"
+    @Option(help: "Close a connection that sends nothing (or stops mid-headers) for this long.")
+    var idleTimeout = "30s"
+    @Option(help: "A request's body must arrive within this long (else 408).") var bodyTimeout = "10s"
+    @Option(help: "At most this many open connections (lowered to fit the descriptor limit); others wait to be accepted.")
+    var maxConnections = 4096
 
     func validate() throws {
         _ = try webhookConfiguration()
@@ -72,6 +77,9 @@ struct WebhookCommand: AsyncParsableCommand {
         // A secret: from the environment only (flags show up in process lists).
         configuration.dashboardToken = environment["SWITCHBOARD_DASHBOARD_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         configuration.llm.turnDeadline = try parseDuration(llmDeadline, flag: "--llm-deadline")
+        configuration.limits.idleTimeout = try parseDuration(idleTimeout, flag: "--idle-timeout")
+        configuration.limits.bodyTimeout = try parseDuration(bodyTimeout, flag: "--body-timeout")
+        configuration.limits.maxConnections = maxConnections
         guard configuration.llm.turnDeadline >= .seconds(1), configuration.llm.turnDeadline <= .seconds(13) else {
             throw ValidationError("--llm-deadline must be between 1s and 13s (Twilio waits 15 s for a turn)")
         }
@@ -87,6 +95,7 @@ struct WebhookCommand: AsyncParsableCommand {
         let configuration = try webhookConfiguration()
         let vault = try masterKey()
         let logger = log.makeLogger("switchboard.webhook")
+        let descriptors = ConnectionLimits.raiseDescriptorLimit()
         try await database.withPool { pool in
             try await Migrator(pool: pool).requireUpToDate()
             let server = try WebhookServer(
@@ -98,6 +107,8 @@ struct WebhookCommand: AsyncParsableCommand {
                     "address": "\(configuration.host):\(configuration.port)", "public_url": "\(configuration.publicURL)",
                     "llm": "\(configuration.llm.apiKey == nil ? "no OPENAI_API_KEY" : configuration.llm.baseURL)",
                     "dashboard": "\(configuration.dashboardToken == nil ? "off (no SWITCHBOARD_DASHBOARD_TOKEN)" : "/dashboard")",
+                    "max_connections": "\(configuration.limits.effectiveMaxConnections)",
+                    "descriptor_limit": "\(descriptors.map(String.init) ?? "unlimited")",
                 ])
             let group = ServiceGroup(
                 configuration: .init(

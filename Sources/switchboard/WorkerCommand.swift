@@ -141,6 +141,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 store: JobStore(pool: pool), handlers: handlers, configuration: configuration, logger: logger)
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
             if let port = try resolvedMetricsPort() {
+                ConnectionLimits.raiseDescriptorLimit()
                 let host = metricsHost ?? ProcessInfo.processInfo.environment["SWITCHBOARD_METRICS_HOST"] ?? "0.0.0.0"
                 services.append(.init(service: MetricsServer(host: host, port: port, pool: pool, logger: logger)))
                 logger.info("serving metrics", metadata: ["url": "http://\(host):\(port)/metrics"])

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import InMemoryLogging
 import Logging
 import NIOCore
 import Postgres
@@ -25,7 +26,7 @@ struct WebhookHarness {
     /// `publicURL` nil: the server's own loopback address.
     static func with<T: Sendable>(
         publicURL: String? = nil, maxBodyBytes: Int? = nil, llm: LLMConfiguration? = nil, dashboardToken: String? = nil,
-        _ body: (WebhookHarness) async throws -> T
+        logs: InMemoryLogHandler? = nil, _ body: (WebhookHarness) async throws -> T
     ) async throws -> T {
         try await TestDatabase.with { db in
             let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
@@ -38,7 +39,8 @@ struct WebhookHarness {
             if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
             if let llm { configuration.llm = llm }
             configuration.dashboardToken = dashboardToken
-            var logger = Logger(label: "test.webhook")
+            var logger = logs.map { handler in Logger(label: "test.webhook", factory: { _ in handler }) }
+                ?? Logger(label: "test.webhook")
             logger.logLevel = .warning
             let server = try WebhookServer(configuration: configuration, pool: db.pool, accounts: accounts, logger: logger)
             let running = Task { try await server.run() }

@@ -1,0 +1,116 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import SwitchboardCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How much a public-facing HTTP listener lets its clients hold: without these, idle connections,
+/// half-sent headers and half-sent bodies stayed open for ever, and enough of them exhausted the
+/// process's file descriptors (issue 11).
+///
+/// - `idleTimeout`: a connection that sends nothing, or stops in the middle of its headers, is
+///   closed after this long (also between requests on a kept-alive connection).
+/// - `bodyTimeout`: a request's whole body must arrive within this long (a body dripping a byte
+///   at a time otherwise keeps a connection busy for ever); late bodies get 408.
+/// - `maxConnections`: at most this many connections are open at once; further clients wait in
+///   the kernel's accept queue (and time out there) instead of costing memory and descriptors.
+///   Never more than the process's descriptor limit allows, less a reserve for the database pool
+///   and the process itself.
+public struct ConnectionLimits: Sendable, Equatable {
+    public var idleTimeout: Duration = .seconds(30)
+    public var bodyTimeout: Duration = .seconds(10)
+    public var maxConnections = 4096
+
+    public init() {}
+
+    /// Descriptors kept for everything but HTTP clients: the database pool, LISTEN connections,
+    /// outbound HTTP (Twilio, the model), logs.
+    public static let reservedDescriptors = 128
+
+    public func validate() throws {
+        guard idleTimeout >= .milliseconds(100) else {
+            throw InputError(field: "idle-timeout", problem: "\(idleTimeout) is below 100ms")
+        }
+        guard bodyTimeout >= .milliseconds(100) else {
+            throw InputError(field: "body-timeout", problem: "\(bodyTimeout) is below 100ms")
+        }
+        guard (1...1_000_000).contains(maxConnections) else {
+            throw InputError(field: "max-connections", problem: "\(maxConnections) is outside 1…1000000")
+        }
+    }
+
+    /// The connection cap in force: `maxConnections`, lowered to fit the descriptor limit.
+    public var effectiveMaxConnections: Int {
+        guard let limit = Self.descriptorLimit() else { return maxConnections }
+        return max(1, min(maxConnections, limit - Self.reservedDescriptors))
+    }
+
+    /// Raises the soft descriptor limit to the hard one (as Go's runtime does), so a unit's
+    /// `LimitNOFILE` is what counts; returns the limit now in force.
+    @discardableResult
+    public static func raiseDescriptorLimit() -> Int? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return descriptorLimit()
+    }
+
+    static func descriptorLimit() -> Int? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        // RLIM_INFINITY is all ones.
+        return limit.rlim_cur == rlim_t.max ? nil : Int(clamping: limit.rlim_cur)
+    }
+
+    /// The server's settings with these limits applied.
+    func applicationConfiguration(host: String, port: Int, serverName: String, logger: Logger)
+        -> ApplicationConfiguration
+    {
+        ApplicationConfiguration(
+            address: .hostname(host, port: port), serverName: serverName,
+            availableConnectionsDelegate: MaximumAvailableConnections(effectiveMaxConnections, logger: logger))
+    }
+
+    var server: HTTPServerBuilder {
+        .http1(configuration: .init(idleTimeout: TimeAmount(idleTimeout)))
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+extension Request {
+    /// The body, up to `limit` bytes, within `timeout`: 413 when larger, 408 when slower.
+    func collectBody(upTo limit: Int, within timeout: Duration) async throws -> ByteBuffer {
+        let body = self.body
+        return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask {
+                do { return try await body.collect(upTo: limit) } catch is CancellationError { throw CancellationError() } catch {
+                    throw HTTPError(.contentTooLarge, message: "request body over \(limit) bytes")
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let buffer = first else {
+                throw HTTPError(.requestTimeout, message: "the request body did not arrive within \(timeout)")
+            }
+            return buffer
+        }
+    }
+}
