@@ -65,7 +65,8 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
         guard let options = PQconninfoParse(string, &errorMessage) else {
             var message = "malformed conninfo string"
             if let errorMessage {
-                message += ": " + String(cString: errorMessage).trimmingCharacters(in: .whitespacesAndNewlines)
+                // libpq quotes the text it stumbled on, which may be part of a password.
+                message += ": " + Self.unquoted(String(cString: errorMessage).trimmingCharacters(in: .whitespacesAndNewlines))
                 PQfreemem(errorMessage)
             }
             throw PostgresError(.invalidConfiguration, message: message)
@@ -80,6 +81,22 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
             cursor += 1
         }
         return result
+    }
+
+    /// `missing "=" after "S3cret" in connection info string` → `missing "=" after "…" in …`.
+    static func unquoted(_ message: String) -> String {
+        var out = ""
+        var inQuote = false
+        for character in message {
+            if character == "\"" {
+                out.append(character)
+                if !inQuote { out += "…" }
+                inQuote.toggle()
+            } else if !inQuote {
+                out.append(character)
+            }
+        }
+        return out
     }
 
     /// Keywords libpq knows, for validating URL query parameters before connecting.

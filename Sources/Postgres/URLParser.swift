@@ -1,9 +1,31 @@
 /// Parses the part of a `postgres://` URL after the scheme into libpq keywords, following libpq's
 /// URI rules (percent-encoding, `[v6]:port`, comma-separated hosts, query parameters as keywords).
 enum URLParser {
+    ///
+    /// Errors never quote the user information: a password with an unencoded `/`, `?`, `#` or `@`
+    /// would otherwise be split into "host", "port" or "database" and echoed in the message.
     static func parse(_ rest: String) throws -> [(key: String, value: String)] {
         var result: [(key: String, value: String)] = []
+        // As libpq does: user information runs up to an '@' met before any '/'. A '?' or '#' in a
+        // password is part of it.
+        var userInfo: Substring?
         var remainder = Substring(rest)
+        if let end = remainder.firstIndex(where: { $0 == "@" || $0 == "/" }), remainder[end] == "@" {
+            // The last '@' before the first '/' after it ends the user information (an '@' in a password).
+            let afterFirst = remainder[remainder.index(after: end)...]
+            let slash = afterFirst.firstIndex(of: "/") ?? afterFirst.endIndex
+            let at = remainder[..<slash].lastIndex(of: "@") ?? end
+            userInfo = remainder[..<at]
+            remainder = remainder[remainder.index(after: at)...]
+        } else if let slash = remainder.firstIndex(of: "/"), remainder[slash...].contains("@"),
+            remainder[..<slash].contains(":")
+        {
+            // `user:pa/ss@host`: the '/' ended the authority inside the password.
+            throw PostgresError(
+                .invalidConfiguration,
+                message: "database URL: the user name or password seems to contain an unencoded '/'; "
+                    + "percent-encode it (/ as %2F, ? as %3F, # as %23, @ as %40)")
+        }
         var query: Substring = ""
         if let q = remainder.firstIndex(of: "?") {
             query = remainder[remainder.index(after: q)...]
@@ -15,10 +37,8 @@ enum URLParser {
             authority = remainder[..<slash]
             path = remainder[remainder.index(after: slash)...]
         }
-        var hostPart = authority
-        if let at = authority.lastIndex(of: "@") {
-            let userInfo = authority[..<at]
-            hostPart = authority[authority.index(after: at)...]
+        let hostPart = authority
+        if let userInfo {
             if let colon = userInfo.firstIndex(of: ":") {
                 let user = try decode(userInfo[..<colon], field: "user")
                 let password = try decode(userInfo[userInfo.index(after: colon)...], field: "password")
@@ -43,14 +63,14 @@ enum URLParser {
             let database = try decode(path, field: "database name")
             if database.contains("/") {
                 throw PostgresError(
-                    .invalidConfiguration, message: "database URL: database name '\(database)' must not contain '/'")
+                    .invalidConfiguration, message: "database URL: the database name must not contain '/'")
             }
             result.append(("dbname", database))
         }
         for item in query.split(separator: "&") where !item.isEmpty {
             guard let eq = item.firstIndex(of: "=") else {
                 throw PostgresError(
-                    .invalidConfiguration, message: "database URL: query parameter '\(item)' has no '=value'")
+                    .invalidConfiguration, message: "database URL: a query parameter has no '=value'")
             }
             var key = try decode(item[..<eq], field: "query parameter name")
             var value = try decode(item[item.index(after: eq)...], field: "query parameter '\(key)'")
@@ -74,14 +94,14 @@ enum URLParser {
         if spec.hasPrefix("[") {
             guard let close = spec.firstIndex(of: "]") else {
                 throw PostgresError(
-                    .invalidConfiguration, message: "database URL: IPv6 host '\(spec)' is missing its closing ']'")
+                    .invalidConfiguration, message: "database URL: an IPv6 host is missing its closing ']'")
             }
             host = spec[spec.index(after: spec.startIndex)..<close]
             let after = spec[spec.index(after: close)...]
             if !after.isEmpty {
                 guard after.hasPrefix(":") else {
                     throw PostgresError(
-                        .invalidConfiguration, message: "database URL: unexpected text after IPv6 host '\(spec)'")
+                        .invalidConfiguration, message: "database URL: unexpected text after an IPv6 host")
                 }
                 port = after.dropFirst()
             }
@@ -95,7 +115,7 @@ enum URLParser {
             guard let number = Int(port), (1...65535).contains(number) else {
                 throw PostgresError(
                     .invalidConfiguration,
-                    message: "database URL: port '\(port)' is not a number between 1 and 65535")
+                    message: "database URL: the port is not a number between 1 and 65535")
             }
         }
         return (try decode(host, field: "host"), port.map(String.init))
@@ -112,10 +132,8 @@ enum URLParser {
             guard iterator.count >= 2, let high = hexValue(iterator.popFirst()!),
                 let low = hexValue(iterator.popFirst()!)
             else {
-                // Never echo the password, even partially.
-                let shown = field == "password" ? "" : " in '\(text)'"
-                throw PostgresError(
-                    .invalidConfiguration, message: "database URL: invalid percent-encoding in \(field)\(shown)")
+                // Never echo the URL's text: a misplaced separator can put part of a password anywhere.
+                throw PostgresError(.invalidConfiguration, message: "database URL: invalid percent-encoding in the \(field)")
             }
             bytes.append(high << 4 | low)
         }

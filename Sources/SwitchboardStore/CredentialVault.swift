@@ -31,6 +31,13 @@ public struct CredentialVault: Sendable {
             let trimmed = entry.trimmingCharacters(in: .whitespacesAndNewlines)
             let parts = trimmed.split(separator: ":", maxSplits: 1)
             let (id, encoded) = parts.count == 2 ? (String(parts[0]), String(parts[1])) : ("k\(index + 1)", trimmed)
+            // The id is named in errors only when it looks like one: written the wrong way round
+            // (`<base64>:k1`), the "id" is the key itself.
+            guard Self.isKeyID(id) else {
+                throw Failure(
+                    description: "\(source): entry \(index + 1) must be written id:base64 (e.g. k1:…), the id being "
+                        + "1–32 letters, digits, '-' or '_'")
+            }
             guard let data = Data(base64Encoded: encoded), data.count == 32 else {
                 throw Failure(
                     description:
@@ -43,6 +50,11 @@ public struct CredentialVault: Sendable {
         }
         guard !keys.isEmpty else { throw Failure(description: "\(source) is empty") }
         self.keys = keys
+    }
+
+    static func isKeyID(_ id: String) -> Bool {
+        (1...32).contains(id.utf8.count)
+            && id.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }
     }
 
     /// From the environment: `SWITCHBOARD_MASTER_KEY`, else the file in `SWITCHBOARD_MASTER_KEY_FILE`.
@@ -92,5 +104,11 @@ public struct CredentialVault: Sendable {
                     "the secret of account \(accountSID) does not decrypt with key '\(keyID)' (wrong key or tampered row)"
             )
         }
+    }
+}
+
+extension UInt8 {
+    fileprivate var isASCIIAlphanumeric: Bool {
+        (48...57).contains(self) || (65...90).contains(self) || (97...122).contains(self)
     }
 }

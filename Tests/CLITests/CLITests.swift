@@ -47,7 +47,7 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
         #expect(noDatabase.output.contains("--database-url"))
         let badURL = try await switchboard(["migrate", "--database-url", "postgres://u:pw@localhost:notaport/db"])
         #expect(badURL.status == 64)
-        #expect(badURL.output.contains("port 'notaport'"))
+        #expect(badURL.output.contains("the port is not a number"), "\(badURL.output)")
         #expect(!badURL.output.contains("pw@"))
         let badFlag = try await switchboard(["worker", "--database-url", "postgres://localhost/db", "--lease", "soon"])
         #expect(badFlag.status == 64)

@@ -65,6 +65,45 @@ import Testing
     }
 }
 
+/// Issue 11 §9: no part of a secret in any message, on every path a configuration error takes.
+@Suite struct SecretsInErrorsTests {
+    static let key = Data((0..<32).map { UInt8($0 * 7 % 251) }).base64EncodedString()
+
+    @Test func malformedSecretsAreNeverEchoed() async throws {
+        let urls = [
+            "postgres://app:MyS3cret/Value@127.0.0.1:1/sb", "postgres://app:MyS3cretValue/@127.0.0.1:1/sb",
+            "postgres://app:MyS3cret%zzValue@127.0.0.1:1/sb", "host=127.0.0.1 port=1 password=MyS3cret Value",
+        ]
+        let keys = [
+            "\(Self.key):k1", "k1:\(Self.key.dropLast(4))", "\(Self.key.prefix(20))", "k1:\(Self.key),k1:\(Self.key)",
+        ]
+        var runs: [(arguments: [String], environment: [String: String], secrets: [String])] = []
+        for url in urls {
+            let environment = ["DATABASE_URL": url, "SWITCHBOARD_MASTER_KEY": "k1:" + Self.key]
+            for command in [["config"], ["worker"], ["migrate"], ["status"]] {
+                runs.append((command, environment, ["S3cr", "cret", "Valu", "alue"]))
+            }
+        }
+        for key in keys {
+            let environment = ["DATABASE_URL": "postgres://app@127.0.0.1:1/sb", "SWITCHBOARD_MASTER_KEY": key]
+            let pieces = stride(from: 0, to: Self.key.count - 8, by: 8).map {
+                String(Self.key.dropFirst($0).prefix(8))
+            }
+            for command in [["config"], ["worker"], ["webhook", "--public-url", "http://127.0.0.1:9"]] {
+                runs.append((command, environment, pieces))
+            }
+        }
+        for run in runs {
+            let child = try ChildProcess(try switchboardBinary(), run.arguments, environment: run.environment)
+            let status = await child.wait()
+            #expect(status != 0, "\(run.arguments) with a malformed secret fails")
+            for piece in run.secrets {
+                #expect(!child.output.contains(piece), "\(run.arguments): \(child.output)")
+            }
+        }
+    }
+}
+
 /// A mistyped command exits 64 and says what to type instead.
 @Suite struct UsageErrorTests {
     @Test func mistypedSubcommandsGetASuggestion() async throws {

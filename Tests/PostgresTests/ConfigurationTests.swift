@@ -31,12 +31,12 @@ import Testing
 
     @Test(arguments: [
         ("mysql://localhost/db", "scheme 'mysql'"),
-        ("postgres://localhost:99999/db", "port '99999'"),
-        ("postgres://localhost:abc/db", "port 'abc'"),
+        ("postgres://localhost:99999/db", "the port is not a number between 1 and 65535"),
+        ("postgres://localhost:abc/db", "the port is not a number"),
         ("postgres://[::1/db", "closing ']'"),
         ("postgres://localhost/db?nonsense=1", "unknown query parameter 'nonsense'"),
         ("postgres://localhost/db?sslmode", "has no '=value'"),
-        ("postgres://u%zz@localhost/db", "percent-encoding in user"),
+        ("postgres://u%zz@localhost/db", "percent-encoding in the user"),
         ("just-a-hostname", "must look like postgres://"),
         ("", "empty"),
         ("host=localhost port", "malformed conninfo"),
@@ -54,5 +54,41 @@ import Testing
             try PostgresConfiguration("postgres://app:hun%zzter2@localhost:x/db")
         }
         #expect(bad?.description.contains("hun") == false)
+    }
+
+    /// Issue 11 §9: a password with an unencoded '/' or '?' was split into "port" or "database"
+    /// and echoed ("port 'MyS3cretValue' is not a number"). No part of it may appear in any error.
+    @Test(arguments: [
+        "postgres://app:MyS3cret/Value@db.example.com:5432/switchboard",
+        "postgres://app:MyS3cret/Value@db.example.com/switchboard?sslmode=require",
+        "postgres://app:MyS3cretValue/@db.example.com/switchboard",
+        "postgres://app:MyS3cret%zzValue@db.example.com/switchboard",
+        "postgres://app:MyS3cret@Value/x@db.example.com:notaport/switchboard",
+        "postgres://app:MyS3cret@Value@db.example.com:99999/switchboard",
+        "postgres://app:MyS3cret/Val?ue@[::1/switchboard",
+        "host=db.example.com password=MyS3cret Value",
+        "host=db.example.com password='MyS3cretValue",
+    ])
+    func noPartOfAPasswordAppearsInAnError(input: String) {
+        do {
+            let configuration = try PostgresConfiguration(input)
+            // Parsed (a '?' or '@' inside a password is fine): it must have kept the password whole.
+            #expect(configuration["password"]?.hasPrefix("MyS3cret") == true, "\(configuration)")
+            #expect(!configuration.description.contains("S3cret"))
+        } catch let error as PostgresError {
+            for piece in ["MyS3", "S3cr", "cret", "Value", "Valu", "alue"] {
+                #expect(!error.description.contains(piece), "\(error.description)")
+                #expect(!error.debugDescription.contains(piece), "\(error.debugDescription)")
+            }
+        } catch {
+            Issue.record("unexpected error \(type(of: error))")
+        }
+    }
+
+    @Test func passwordsWithQuestionMarksAndAtSignsParseAsLibpqDoes() throws {
+        let question = try PostgresConfiguration("postgres://app:pa?ss@db.example.com/switchboard")
+        #expect(question["password"] == "pa?ss" && question["host"] == "db.example.com" && question["dbname"] == "switchboard")
+        let at = try PostgresConfiguration("postgres://app:p@ss@db.example.com:6543/switchboard")
+        #expect(at["password"] == "p@ss" && at["port"] == "6543")
     }
 }
