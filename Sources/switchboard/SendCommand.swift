@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Postgres
 import SwitchboardCore
 import SwitchboardSending
 import SwitchboardStore
@@ -86,7 +87,8 @@ struct SendCommand: AsyncParsableCommand {
                 // Validate before touching the database, so bad input is a usage error.
                 _ = try SendJobs.withQuietHours(try request.resolve(channel: kind == .sms ? .sms : .whatsapp))
                 enqueued = try await database.withPool { pool in
-                    try await SendJobs.enqueue(
+                    try await checkTargets(pool)
+                    return try await SendJobs.enqueue(
                         request, channel: kind == .sms ? .sms : .whatsapp, store: JobStore(pool: pool),
                         idempotencyKey: idempotencyKey)
                 }
@@ -101,13 +103,17 @@ struct SendCommand: AsyncParsableCommand {
                 request.statusCallback = statusCallback
                 _ = try SendJobs.withQuietHours(try request.resolve())  // validate first, as above
                 enqueued = try await database.withPool { pool in
-                    try await SendJobs.enqueue(request, store: JobStore(pool: pool), idempotencyKey: idempotencyKey)
+                    try await checkTargets(pool)
+                    return try await SendJobs.enqueue(
+                        request, store: JobStore(pool: pool), idempotencyKey: idempotencyKey)
                 }
             case .voiceAgent:
                 let request = try voiceAgentRequest(variables)
                 _ = try SendJobs.withQuietHours(try request.resolve())  // validate first, as above
                 enqueued = try await database.withPool { pool in
-                    try await SendJobs.enqueue(request, store: JobStore(pool: pool), idempotencyKey: idempotencyKey)
+                    try await checkTargets(pool)
+                    return try await SendJobs.enqueue(
+                        request, store: JobStore(pool: pool), idempotencyKey: idempotencyKey)
                 }
             }
         } catch let error as InputError {
@@ -117,6 +123,15 @@ struct SendCommand: AsyncParsableCommand {
             json
                 ? #"{"id": \#(enqueued.id), "existing": \#(enqueued.existing)}"#
                 : "queued \(kind.rawValue) job \(enqueued.id)")
+    }
+
+    /// A job for an account (or pool) that does not exist could only fail at the worker: refused
+    /// here, naming the flag.
+    func checkTargets(_ pool: PostgresPool) async throws {
+        let id = try await accountID(named: account, pool: pool)
+        if let poolName = self.pool, try await SenderStore(pool: pool).poolID(accountID: id, name: poolName) == nil {
+            throw ValidationError("--pool: account '\(account)' has no pool named '\(poolName)' (see `switchboard pools list`)")
+        }
     }
 
     /// A scripted interview (`--questions file.json`) or an LLM agent (`--system-prompt`).

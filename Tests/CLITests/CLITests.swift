@@ -165,6 +165,25 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
             let unknownKind = try await switchboard(["enqueue", "smss", "--payload", "{}"], database: db)
             #expect(unknownKind.status == 64)
             #expect(unknownKind.output.contains("kind: 'smss' is not a known job kind"))
+            // Issue 11 §2: 5,000 nested blocks segfaulted `send`; §12: a job for an account or pool
+            // that does not exist could only fail at the worker.
+            let deep = String(repeating: "{{#if a}}", count: 5000) + "x" + String(repeating: "{{/if}}", count: 5000)
+            let nested = try await switchboard(
+                ["send", "sms", "--account", "main", "--from", "+15557654321", "--to", "+15559876543", "--body", deep],
+                database: db)
+            #expect(nested.status == 64 && nested.output.contains("body: blocks are nested more than 32 deep"))
+            let nobody = try await switchboard(
+                ["send", "sms", "--account", "nosuch", "--from", "+15557654321", "--to", "+15559876543", "--body", "Hi"],
+                database: db)
+            #expect(nobody.status == 64 && nobody.output.contains("--account: no account named 'nosuch'"), "\(nobody.output)")
+            try await AccountStore(
+                pool: db.pool, vault: try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
+            ).upsert(name: "main", accountSID: "AC" + String(repeating: "5e0d", count: 8), secret: "send-test-token-0123")
+            let noPool = try await switchboard(
+                ["send", "sms", "--account", "main", "--pool", "nosuch", "--to", "+15559876543", "--body", "Hi"],
+                database: db)
+            #expect(noPool.status == 64 && noPool.output.contains("--pool: account 'main' has no pool named 'nosuch'"))
+            #expect(try await db.jobCount() == 0, "nothing was queued")
             let ok = try await switchboard(
                 [
                     "send", "sms", "--account", "main", "--from", "+15557654321", "--to", "+15559876543", "--body",

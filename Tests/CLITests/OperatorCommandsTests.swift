@@ -120,6 +120,11 @@ import Testing
             #expect(listed.1.contains(#""rate" : 5"#) && listed.1.contains(#""enabled" : false"#), "\(listed.1)")
             let badRate = try await run(["numbers", "update", "--account", "main", "--number", "+15551230002", "--rate", "0"])
             #expect(badRate.0 == 64 && badRate.1.contains("--rate: 0.0 is outside 0.001…10000 segments per second"), "\(badRate.1)")
+            // Issue 11 §12: 1e-300 was accepted and then failed every send ("interval out of range").
+            for rate in ["1e-300", "1e12", "1e308", "nan"] {
+                let added = try await run(["numbers", "add", "--account", "main", "--number", "+15551230009", "--rate", rate])
+                #expect(added.0 == 64 && added.1.contains("--rate: "), "\(rate): \(added.1)")
+            }
             let nothing = try await run(["numbers", "update", "--account", "main", "--number", "+15551230002"])
             #expect(nothing.0 == 64 && nothing.1.contains("nothing to change"), "\(nothing.1)")
 
