@@ -26,17 +26,20 @@ struct SwitchboardLogHandler: LogHandler {
     ) {
         let redact = level > .debug
         func clean(_ text: String) -> String { redact ? LogRedaction.maskingPhoneNumbers(text) : text }
+        func clean(_ value: Logger.MetadataValue, key: String) -> String {
+            redact ? LogRedaction.masking("\(value)", key: key) : "\(value)"
+        }
         var merged = metadata
         if let explicit { merged.merge(explicit) { _, new in new } }
         let timestamp = Self.timestamp()
         let text: String
         switch format {
         case .human:
-            let pairs = merged.keys.sorted().map { "\($0)=\(clean("\(merged[$0]!)"))" }.joined(separator: " ")
+            let pairs = merged.keys.sorted().map { "\($0)=\(clean(merged[$0]!, key: $0))" }.joined(separator: " ")
             text = "\(timestamp) \(level) \(label): \(pairs.isEmpty ? "" : pairs + " ")[\(source)] \(clean("\(message)"))\n"
         case .json:
             var object: [String: JSONValue] = [:]
-            for (key, value) in merged { object[key] = .string(clean("\(value)")) }
+            for (key, value) in merged { object[key] = .string(clean(value, key: key)) }
             object["time"] = .string(timestamp)
             object["level"] = .string(level.rawValue)
             object["logger"] = .string(label)

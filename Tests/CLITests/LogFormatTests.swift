@@ -11,6 +11,8 @@ import Testing
             let sandbox = try await CLISandbox.start(
                 db, accountSID: "AC" + String(repeating: "109f", count: 8), token: "log-format-token-0123")
             defer { sandbox.stop() }
+            // Job ids of a long-running system (issue 11 §13: they were masked like phone numbers).
+            try await db.pool.query("ALTER TABLE switchboard.jobs ALTER COLUMN id RESTART WITH 12345678")
             // The simulator refuses this number with "The 'To' number +15005550001 is not a valid phone number."
             try await sandbox.run([
                 "send", "sms", "--account", "main", "--from", "+15557654321", "--to", "+15005550001", "--body", "Hi",
@@ -27,6 +29,7 @@ import Testing
             #expect(failure?["level"] as? String == "notice")
             #expect((failure?["error"] as? String)?.contains("+*********01") == true, "\(failure ?? [:])")
             #expect(!worker.output.contains("5005550001"), "no phone number above debug level")
+            #expect(failure?["job.id"] as? String == "12345678", "ids stay readable: \(failure ?? [:])")
         }
     }
 

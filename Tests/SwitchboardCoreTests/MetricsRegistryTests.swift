@@ -55,12 +55,24 @@ import Testing
                 == "The 'To' number +*********01 is not a valid phone number.")
         #expect(LogRedaction.maskingPhoneNumbers("to=whatsapp:+447911123456") == "to=whatsapp:+**********56")
         #expect(LogRedaction.maskingPhoneNumbers("call +1 555-123-4567 now") == "call +*********67 now")
-        #expect(LogRedaction.maskingPhoneNumbers("5551234567") == "********67")
         let untouched = [
             "SM47526757130f9f52581ce1ff0e4ae394", "job 123456 attempt 3", "2026-11-29T22:30:33+0000", "code=21612",
             "twilio 30006", "ACdeadbeef1234567890",
+            // Issue 11 §13: ids, counts and times became `******71`.
+            "job.id=12345678 attempt=1", "deleted 2500000 jobs; pid 4194301; at 1764093522", "concurrency=10000000",
         ]
         for text in untouched { #expect(LogRedaction.maskingPhoneNumbers(text) == text) }
+    }
+
+    @Test func addressKeysAreMaskedWhateverTheFormat() {
+        #expect(LogRedaction.masking("5551234567", key: "recipient") == "********67")
+        #expect(LogRedaction.masking("+15551234567", key: "twilio.to") == "+*********67")
+        #expect(LogRedaction.masking("whatsapp:+447911123456", key: "from") == "whatsapp:+**********56")
+        #expect(LogRedaction.masking("12345678", key: "job.id") == "12345678")
+        #expect(LogRedaction.masking("4194301", key: "session.id") == "4194301")
+        #expect(
+            LogRedaction.masking("twilio 21211: The 'To' number +15005550001 is not valid", key: "error")
+                == "twilio 21211: The 'To' number +*********01 is not valid")
     }
 }
 
