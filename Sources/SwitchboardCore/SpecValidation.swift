@@ -11,7 +11,9 @@ extension MessageSpec {
     public func validated() throws(InputError) -> MessageSpec {
         try JobSpec.validateName(account, field: "account")
         let toAddress = try ChannelAddress(parsing: to, field: "to")
-        let fromAddress = try from.map { address throws(InputError) in try ChannelAddress(parsing: address, field: "from") }
+        let fromAddress = try from.map { address throws(InputError) in
+            try ChannelAddress(parsing: address, field: "from")
+        }
         switch channel {
         case .sms:
             if toAddress.isWhatsApp {
@@ -25,7 +27,8 @@ extension MessageSpec {
                 throw InputError(field: "to", problem: "'\(to)' must be a whatsapp: address in a whatsapp job")
             }
             if let fromAddress, !fromAddress.isWhatsApp {
-                throw InputError(field: "from", problem: "'\(from ?? "")' must be a whatsapp: address in a whatsapp job")
+                throw InputError(
+                    field: "from", problem: "'\(from ?? "")' must be a whatsapp: address in a whatsapp job")
             }
         }
         if let sid = messagingServiceSid, !Self.isSID(sid, prefix: "MG") {
@@ -90,13 +93,15 @@ extension VoiceSpec {
         }
         try VoiceRequest.validate(voice: say.voice, language: say.language, ringTimeout: timeout)
         guard twiml.count <= 4000 else {
-            throw InputError(field: "message", problem: "is too long: \(twiml.count) characters of TwiML; Twilio allows 4000")
+            throw InputError(
+                field: "message", problem: "is too long: \(twiml.count) characters of TwiML; Twilio allows 4000")
         }
         if let timeLimit, !(1...14400).contains(timeLimit) {
             throw InputError(field: "timeLimit", problem: "\(timeLimit) is outside 1…14400 seconds")
         }
         if let machineDetection, !["Enable", "DetectMessageEnd"].contains(machineDetection) {
-            throw InputError(field: "machineDetection", problem: "'\(machineDetection)' must be Enable or DetectMessageEnd")
+            throw InputError(
+                field: "machineDetection", problem: "'\(machineDetection)' must be Enable or DetectMessageEnd")
         }
         if let statusCallback, !HTTPURL.isHTTP(statusCallback) {
             throw InputError(field: "statusCallback", problem: "'\(statusCallback.prefix(100))' is not an http(s) URL")

@@ -98,7 +98,9 @@ extension Request {
         let body = self.body
         return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
             group.addTask {
-                do { return try await body.collect(upTo: limit) } catch is CancellationError { throw CancellationError() } catch {
+                do { return try await body.collect(upTo: limit) } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
                     throw HTTPError(.contentTooLarge, message: "request body over \(limit) bytes")
                 }
             }

@@ -18,7 +18,8 @@ import TwilioSimulator
     @Test func aFastSenderBehindASlowDatabaseSendsEveryMessage() async throws {
         try await TestDatabase.with { db in
             let proxy = try DelayingProxy(
-                targetHost: db.configuration["host"] ?? "127.0.0.1", targetPort: Int(db.configuration["port"] ?? "") ?? 5432,
+                targetHost: db.configuration["host"] ?? "127.0.0.1",
+                targetPort: Int(db.configuration["port"] ?? "") ?? 5432,
                 delay: .milliseconds(3))
             defer { proxy.stop() }
             var distant = db.configuration

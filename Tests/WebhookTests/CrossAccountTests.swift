@@ -31,7 +31,10 @@ import Twilio
             #expect(
                 try await hooks.post(
                     "/twilio/messages/status",
-                    ["MessageSid": early, "MessageStatus": "undelivered", "ErrorCode": "21610", "AccountSid": otherSID],
+                    [
+                        "MessageSid": early, "MessageStatus": "undelivered", "ErrorCode": "21610",
+                        "AccountSid": otherSID,
+                    ],
                     token: otherToken
                 ).status == 204)
             try await hooks.recordMessage(sid: early, jobID: nil, to: "+15550004444")

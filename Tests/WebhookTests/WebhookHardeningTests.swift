@@ -4,10 +4,11 @@ import InMemoryLogging
 import Logging
 import Postgres
 import SwitchboardStore
-@testable import SwitchboardWebhook
 import TestSupport
 import Testing
 import Twilio
+
+@testable import SwitchboardWebhook
 
 /// Issue 11 §6, §7, §8, §10: what hostile or broken conditions get from the webhook process.
 @Suite struct WebhookHardeningTests {
@@ -27,7 +28,9 @@ import Twilio
             ]
             let refused = try await hooks.post("/twilio/messages/inbound", nul)
             #expect(refused.status == 400 && refused.body.contains("Body contains a NUL byte"), "\(refused)")
-            let badAccount: FormParameters = ["MessageSid": sid("SM", 42), "MessageStatus": "sent", "AccountSid": "ACnope"]
+            let badAccount: FormParameters = [
+                "MessageSid": sid("SM", 42), "MessageStatus": "sent", "AccountSid": "ACnope",
+            ]
             #expect(try await hooks.post("/twilio/messages/status", badAccount).status == 400)
             #expect(try await hooks.db.integer("SELECT count(*) FROM switchboard.inbound_messages") == 0)
             #expect(try await hooks.db.integer("SELECT count(*) FROM switchboard.pending_statuses") == 0)
@@ -46,7 +49,9 @@ import Twilio
             #expect(!answer.body.contains("pending_statuses"), "no internals in the answer: \(answer.body)")
             let errors = logs.entries.filter { $0.level == .error }
             #expect(
-                errors.contains { "\($0.message)" == "request failed" && "\($0.metadata["error"] ?? "")".contains("pending_statuses") },
+                errors.contains {
+                    "\($0.message)" == "request failed" && "\($0.metadata["error"] ?? "")".contains("pending_statuses")
+                },
                 "\(logs.entries)")
         }
     }
@@ -71,7 +76,8 @@ import Twilio
             logger.logLevel = .critical
             let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
             let server = try WebhookServer(
-                configuration: configuration, pool: pool, accounts: AccountStore(pool: pool, vault: vault), logger: logger)
+                configuration: configuration, pool: pool, accounts: AccountStore(pool: pool, vault: vault),
+                logger: logger)
             let running = Task { try await server.run() }
             defer { running.cancel() }
             #expect(await eventually(timeout: .seconds(10)) { server.port != nil })
