@@ -72,14 +72,19 @@ struct SendSlots: Sendable {
         }
     }
 
-    /// How far away a kept slot is, judged on the database's clock at the claim.
+    /// How far away a kept slot is now, on the database's clock: its time at the claim, advanced by
+    /// this process's monotonic clock since the claim's answer arrived (a handler may start a while
+    /// after its batch was claimed).
     private static func secondsUntil(_ slot: Date, claimed job: ClaimedJob) -> Double {
-        slot.timeIntervalSince(job.claimedAt ?? Date())
+        guard let claimedAt = job.claimedAt, let arrived = job.claimArrived else { return slot.timeIntervalSinceNow }
+        return slot.timeIntervalSince(claimedAt) - (ContinuousClock.now - arrived).seconds
     }
 
-    /// A fresh booking's wait, on the database's clock.
-    private static func secondsUntil(_ reservation: SenderReservation) -> Double {
-        reservation.secondsUntilSlotAtBooking ?? reservation.slot.timeIntervalSinceNow
+    /// A fresh booking's wait now, on the database's clock: the slot less the booking's time, less
+    /// what has elapsed here since the answer arrived.
+    private static func secondsUntil(_ reservation: SenderReservation, answered: ContinuousClock.Instant) -> Double {
+        guard let atBooking = reservation.secondsUntilSlotAtBooking else { return reservation.slot.timeIntervalSinceNow }
+        return atBooking - (ContinuousClock.now - answered).seconds
     }
 
     /// Counts a missed kept slot; a job that keeps missing them is worth a warning (the workers
@@ -142,10 +147,12 @@ struct SendSlots: Sendable {
                 noteMissed(job, slot: booked.slot, pool: "campaign", count: missed, logger: logger)
             }
         }
-        switch try await campaigns.reserveSlot(id: campaignID, horizon: horizon) {
+        let booking = try await campaigns.reserveSlot(id: campaignID, horizon: horizon)
+        let answered = ContinuousClock.now
+        switch booking {
         case .reserved(let booked):
             switch try await carry(
-                SlotPlan.plan(secondsUntilSlot: Self.secondsUntil(booked)),
+                SlotPlan.plan(secondsUntilSlot: Self.secondsUntil(booked, answered: answered)),
                 keeping: { Kept(campaign: booked, missed: missed) })
             {
             case .go, .missed: return nil
@@ -196,9 +203,9 @@ struct SendSlots: Sendable {
             case .missed(let count): missed = count
             }
         }
+        let booking = try await accounts.reserveCallSlot(accountID: accountID, horizon: horizon)
         return try await act(
-            on: try await accounts.reserveCallSlot(accountID: accountID, horizon: horizon), units: 1,
-            saturatedRounds: kept?.saturated, missed: missed)
+            on: booking, answered: .now, units: 1, saturatedRounds: kept?.saturated, missed: missed)
     }
 
     private func book(
@@ -228,23 +235,27 @@ struct SendSlots: Sendable {
             // A From that is not a registered sender has no configured limit.
             return .send(from: nil)
         }
+        let answered = ContinuousClock.now
         switch result {
         case .reserved(let reservation):
-            SwitchboardMetrics.rateLimitWait.observe(max(0, Self.secondsUntil(reservation)), [spec.pool ?? ""])
+            SwitchboardMetrics.rateLimitWait.observe(
+                max(0, Self.secondsUntil(reservation, answered: answered)), [spec.pool ?? ""])
         case .saturated: SwitchboardMetrics.rateLimitSaturated.increment([spec.pool ?? ""])
         case .noSender: break
         }
         return try await act(
-            on: result, units: units, keeping: campaign, saturatedRounds: saturatedRounds, missed: missed)
+            on: result, answered: answered, units: units, keeping: campaign, saturatedRounds: saturatedRounds,
+            missed: missed)
     }
 
     /// Carries out a fresh booking: its slot is used however late the answer came (see `SlotPlan.plan`).
     private func act(
-        on result: ReservationResult, units: Int, keeping campaign: Bool? = nil, saturatedRounds: Int?, missed: Int
+        on result: ReservationResult, answered: ContinuousClock.Instant, units: Int, keeping campaign: Bool? = nil,
+        saturatedRounds: Int?, missed: Int
     ) async throws -> Decision {
         switch result {
         case .reserved(let reservation):
-            let plan = SlotPlan.plan(secondsUntilSlot: Self.secondsUntil(reservation))
+            let plan = SlotPlan.plan(secondsUntilSlot: Self.secondsUntil(reservation, answered: answered))
             switch try await carry(
                 plan, keeping: { Kept(reservation: reservation, campaignDone: campaign, missed: missed) })
             {

@@ -76,13 +76,15 @@ public struct JobStore: Sendable {
             RETURNING j.id, j.kind, j.queue, j.attempt, j.max_attempts, j.payload, j.outcome_unknown, j.created_at,
                       j.metadata, now()
             """)
+        let arrived = ContinuousClock.now
         return try rows.map { row in
             ClaimedJob(
                 id: try row.decode(Int64.self, at: 0), kind: try row.decode(String.self, at: 1),
                 queue: try row.decode(String.self, at: 2), attempt: try row.decode(Int.self, at: 3),
                 maxAttempts: try row.decode(Int.self, at: 4), payload: try row.decode(PostgresJSON.self, at: 5),
                 previousOutcomeUnknown: try row.decode(Bool.self, at: 6), createdAt: try row.decode(Date.self, at: 7),
-                metadata: try row.decode(PostgresJSON.self, at: 8), claimedAt: try row.decode(Date.self, at: 9))
+                metadata: try row.decode(PostgresJSON.self, at: 8), claimedAt: try row.decode(Date.self, at: 9),
+                claimArrived: arrived)
         }
         // RETURNING order is unspecified; run in claim order.
         .sorted { $0.id < $1.id }

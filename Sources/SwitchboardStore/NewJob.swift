@@ -110,6 +110,9 @@ public struct ClaimedJob: Sendable {
     /// The database's clock at the claim: what times stored in the metadata (a booked slot) are
     /// compared with, so no host's own clock enters.
     public var claimedAt: Date? = nil
+    /// This process's monotonic clock when the claim's answer arrived: the database's clock now is
+    /// `claimedAt` plus the time elapsed since.
+    public var claimArrived: ContinuousClock.Instant? = nil
 }
 
 /// A finished attempt to record.

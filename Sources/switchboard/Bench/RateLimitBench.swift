@@ -86,6 +86,7 @@ struct RateLimitBench: AsyncParsableCommand {
         let ideal = Double(messages) / (Double(senders) * rate)
         let achieved = ideal / max(span + 1 / rate, 1e-9)
         var violations = 0
+        var busiestWindow = 0
         for (_, times) in Dictionary(grouping: all, by: \.0) {
             let sorted = times.map(\.1)
             var start = 0
@@ -93,6 +94,7 @@ struct RateLimitBench: AsyncParsableCommand {
                 while sorted[end] - sorted[start] >= .seconds(1) { start += 1 }
                 // Rate plus the burst of 1 at a window boundary.
                 if Double(end - start + 1) > rate + 1 { violations += 1 }
+                busiestWindow = max(busiestWindow, end - start + 1)
             }
         }
         let queriesPerMessage = Double(transactionsAfter - transactionsBefore) / Double(messages)
@@ -100,7 +102,9 @@ struct RateLimitBench: AsyncParsableCommand {
         say(
             "sent \(all.count) in \(formatted(span, decimals: 2)) s (ideal \(formatted(ideal, decimals: 2)) s): "
                 + "achieved \(formatted(achieved * 100, decimals: 1))% of the configured rate")
-        say("violations (a sender above rate + burst in some 1-second window): \(violations)")
+        say(
+            "violations (a sender above rate + burst in some 1-second window): \(violations); "
+                + "busiest 1-second window of one sender: \(busiestWindow) sends")
         say(
             "Postgres transactions per message: \(formatted(queriesPerMessage, decimals: 2)) (claims, reservations, snoozes, "
                 + "completions); \(formatted(queriesPerSecond, decimals: 1)) per second")
@@ -111,6 +115,7 @@ struct RateLimitBench: AsyncParsableCommand {
         if options.json {
             say(
                 "{\"achieved_fraction\": \(formatted(achieved, decimals: 4)), \"violations\": \(violations), "
+                    + "\"busiest_window\": \(busiestWindow), "
                     + "\"queries_per_message\": \(formatted(queriesPerMessage, decimals: 3)), "
                     + "\"queries_per_s\": \(formatted(queriesPerSecond, decimals: 1)), \"senders\": \(senders), "
                     + "\"rate\": \(rate), \"horizon_s\": \(horizon)}"
