@@ -28,7 +28,11 @@ import Testing
                 ], environment: environment)
             defer { webhook.signal(SIGKILL) }
             #expect(await eventually(timeout: .seconds(20)) { try await Self.health(port) }, "\(webhook.output)")
-            raiseOwnDescriptorLimit()
+            // Room for the clients, given back afterwards: later tests' processes inherit this
+            // process's limit, and a test balancer with thousands of descriptors behaves differently
+            // under a flood of callbacks (it stops pushing back at accept).
+            let ownLimit = raiseOwnDescriptorLimit()
+            defer { restoreOwnDescriptorLimit(ownLimit) }
 
             let clients = try (0..<350).map { n in try RawClient(port: port, kind: n % 3) }
             defer { clients.forEach { $0.close() } }
@@ -48,10 +52,18 @@ import Testing
         return await probe.wait() == 0 && probe.output == "ok"
     }
 
-    func raiseOwnDescriptorLimit() {
+    /// Raises the soft limit to the hard one; returns the limit as it was.
+    func raiseOwnDescriptorLimit() -> rlimit {
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        limit.rlim_cur = limit.rlim_max
+        var raised = limit
+        raised.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised)
+        return limit
+    }
+
+    func restoreOwnDescriptorLimit(_ limit: rlimit) {
+        var limit = limit
         setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 }

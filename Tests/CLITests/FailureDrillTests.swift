@@ -18,7 +18,7 @@ import Testing
         try await TestDatabase.with { db in
             let sandbox = try await CLISandbox.start(
                 db, accountSID: "AC" + String(repeating: "d0e1", count: 8), token: "drill-kill-token-0123",
-                simulatorHost: Self.simulatorHost)
+                simulatorHost: Self.simulatorHost, simulatorArguments: ["--log-level", "debug"])
             defer { sandbox.stop() }
             let webhooks = try await WebhookHosts.start(sandbox, hosts: ["127.0.0.3", "127.0.0.4"], balancer: "127.0.0.5")
             defer { webhooks.stop() }
@@ -46,10 +46,19 @@ import Testing
             #expect(finished, "\(states) \(hostB.output.suffix(3000))")
             try await Self.auditExactlyOnce(db, sandbox, expected: 2000)
             // The surviving webhook hosts applied every message's status callbacks.
+            let delivered = await eventually(timeout: .seconds(30)) {
+                try await db.integer("SELECT count(*) FROM switchboard.messages WHERE status = 'delivered'") == 2000
+            }
+            let statuses = try await db.pool.query(
+                """
+                SELECT status || ' ' || count(*) FROM switchboard.messages GROUP BY status
+                UNION ALL SELECT 'pending ' || status || ' ' || count(*) FROM switchboard.pending_statuses GROUP BY status
+                """
+            ).map { try $0.decode(String.self, at: 0) }
+            let failedCallbacks = sandbox.simulator.output.split(separator: "\n").filter { $0.contains("callback failed") }
             #expect(
-                await eventually(timeout: .seconds(30)) {
-                    try await db.integer("SELECT count(*) FROM switchboard.messages WHERE status = 'delivered'") == 2000
-                }, "\(webhooks.output)")
+                delivered,
+                "\(statuses); \(failedCallbacks.count) callbacks failed: \(failedCallbacks.prefix(3)) \(webhooks.output)")
             hostB.signal(SIGTERM)
             #expect(await hostB.wait() == 0)
         }

@@ -20,6 +20,8 @@ public final class RoundRobinProxy: Sendable {
     private let client: HTTPClient = {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
+        // Like nginx's upstreams: as many connections as the load needs, not AsyncHTTPClient's eight.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
