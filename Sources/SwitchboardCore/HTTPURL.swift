@@ -9,4 +9,10 @@ public enum HTTPURL {
         }
         return allowQuery || url.query == nil
     }
+
+    /// An http(s) URL with a host (callbacks, media).
+    public static func isHTTP(_ text: String) -> Bool {
+        guard text.hasPrefix("https://") || text.hasPrefix("http://") else { return false }
+        return isValidBase(text, allowQuery: true)
+    }
 }

@@ -31,7 +31,7 @@ extension MessageSpec {
                     field: "from", problem: "'\(from ?? "")' must be a whatsapp: address in a whatsapp job")
             }
         }
-        if let sid = messagingServiceSid, !Self.isSID(sid, prefix: "MG") {
+        if let sid = messagingServiceSid, !TwilioSID.isValid(sid, prefix: "MG") {
             throw InputError(
                 field: "messagingServiceSid", problem: "'\(sid)' is not a Messaging Service SID (MG + 32 hex digits)")
         }
@@ -54,7 +54,7 @@ extension MessageSpec {
         if let statusCallback, !HTTPURL.isHTTP(statusCallback) {
             throw InputError(field: "statusCallback", problem: "'\(statusCallback.prefix(100))' is not an http(s) URL")
         }
-        if let contentSid, !Self.isSID(contentSid, prefix: "HX") {
+        if let contentSid, !TwilioSID.isValid(contentSid, prefix: "HX") {
             throw InputError(
                 field: "contentSid", problem: "'\(contentSid)' is not a Content Template SID (HX + 32 hex digits)")
         }
@@ -73,11 +73,6 @@ extension MessageSpec {
         checked.segments = count?.segments ?? 1
         checked.encoding = count?.encoding ?? .gsm7
         return checked
-    }
-
-    /// `MG…`, `HX…`: two letters and 32 hexadecimal digits.
-    static func isSID(_ sid: String, prefix: String) -> Bool {
-        sid.utf8.count == 34 && sid.hasPrefix(prefix) && sid.dropFirst(2).allSatisfy(\.isHexDigit)
     }
 }
 
@@ -203,13 +198,5 @@ extension LLMSettings {
             throw InputError(
                 field: "conversationTimeout", problem: "\(conversationTimeout) minutes is outside 0.5…240")
         }
-    }
-}
-
-extension HTTPURL {
-    /// An http(s) URL with a host (callbacks, media).
-    public static func isHTTP(_ text: String) -> Bool {
-        guard text.hasPrefix("https://") || text.hasPrefix("http://") else { return false }
-        return isValidBase(text, allowQuery: true)
     }
 }

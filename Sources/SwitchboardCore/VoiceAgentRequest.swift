@@ -74,18 +74,11 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
         let greeting = try greeting.map { text throws(InputError) in
             try Template(text, field: "greeting").render(variables, field: "greeting")
         }
-        let voice = self.voice ?? "Polly.Joanna"
-        let language = self.language ?? "en-US"
-        try VoiceRequest.validate(voice: voice, language: language, ringTimeout: timeout)
-        let timeLimit = self.timeLimit ?? 1800
-        guard (60...14400).contains(timeLimit) else {
-            throw InputError(field: "timeLimit", problem: "\(timeLimit) is outside 60…14400 seconds")
-        }
+        // Voice, language, ring time and time limit are checked by `validated()`.
         return try VoiceAgentSpec(
             account: account, to: to.e164, from: from.e164, agentType: agentType, flow: flow, llm: llm,
-            greeting: greeting,
-            voice: voice, language: language, timeout: timeout, timeLimit: timeLimit, sendWindow: sendWindow,
-            timezone: timezone
+            greeting: greeting, voice: voice ?? "Polly.Joanna", language: language ?? "en-US", timeout: timeout,
+            timeLimit: timeLimit ?? 1800, sendWindow: sendWindow, timezone: timezone
         ).validated()
     }
 }

@@ -56,16 +56,6 @@ public struct VoiceRequest: Sendable, Codable, Equatable {
         guard !text.allSatisfy(\.isWhitespace) else { throw InputError(field: "message", problem: "is empty") }
         let voice = self.voice ?? "alice"
         try Self.validate(voice: voice, language: language, ringTimeout: timeout)
-        if let timeLimit, !(1...14400).contains(timeLimit) {
-            throw InputError(field: "timeLimit", problem: "\(timeLimit) is outside 1…14400 seconds")
-        }
-        if let machineDetection, !["Enable", "DetectMessageEnd"].contains(machineDetection) {
-            throw InputError(
-                field: "machineDetection", problem: "'\(machineDetection)' must be Enable or DetectMessageEnd")
-        }
-        if let statusCallback, !(statusCallback.hasPrefix("https://") || statusCallback.hasPrefix("http://")) {
-            throw InputError(field: "statusCallback", problem: "'\(statusCallback)' is not an http(s) URL")
-        }
         let twiml = TwiML.say(text, voice: voice, language: language)
         guard twiml.count <= 4000 else {
             throw InputError(

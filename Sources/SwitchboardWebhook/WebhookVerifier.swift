@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import SwitchboardCore
 import SwitchboardStore
 import Twilio
 
@@ -129,6 +130,9 @@ public actor TokenCache {
     private let directoryRefresh: Duration
     private var entries: [String: (entry: Entry, at: ContinuousClock.Instant)] = [:]
     private var directory: (sids: Set<String>, at: ContinuousClock.Instant)?
+    /// The read in flight, shared by every request that needs it meanwhile (the actor is reentrant
+    /// across the query, so without it each concurrent miss would read the directory again).
+    private var directoryRead: Task<Set<String>, any Error>?
 
     public init(source: Source, ttl: Duration = .seconds(30), directoryRefresh: Duration = .seconds(2)) {
         self.source = source
@@ -151,7 +155,10 @@ public actor TokenCache {
         let now = ContinuousClock.now
         if let hit = entries[accountSID], now - hit.at < ttl { return hit.entry }
         if directory == nil || now - directory!.at >= directoryRefresh {
-            directory = (try await source.knownSIDs(), now)
+            let read = directoryRead ?? Task { [source] in try await source.knownSIDs() }
+            directoryRead = read
+            defer { directoryRead = nil }
+            directory = (try await read.value, now)
         }
         guard directory?.sids.contains(accountSID) == true else {
             entries[accountSID] = nil
@@ -160,15 +167,5 @@ public actor TokenCache {
         guard let found = try await source.token(accountSID) else { return nil }
         entries[accountSID] = (found, now)
         return found
-    }
-}
-
-/// Twilio's resource identifiers: two capital letters and 32 hexadecimal digits.
-public enum TwilioSID {
-    public static func isValid(_ sid: String, prefix: String? = nil) -> Bool {
-        let bytes = Array(sid.utf8)
-        guard bytes.count == 34, bytes[0] >= 65, bytes[0] <= 90, bytes[1] >= 65, bytes[1] <= 90 else { return false }
-        if let prefix, !sid.hasPrefix(prefix) { return false }
-        return bytes[2...].allSatisfy { (48...57).contains($0) || (97...102).contains($0) || (65...70).contains($0) }
     }
 }

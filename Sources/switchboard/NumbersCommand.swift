@@ -13,6 +13,14 @@ func accountID(named name: String, pool: PostgresPool) async throws -> Int64 {
     return id
 }
 
+/// `--rate` and `--burst` within what a sender can be given, named as flags.
+func checkThroughputFlags(rate: Double?, burst: Double?) throws {
+    do {
+        if let rate { try SenderSpec.check(rate: rate, field: "--rate") }
+        if let burst { try SenderSpec.check(burst: burst, field: "--burst") }
+    } catch { throw ValidationError(error.description) }
+}
+
 struct NumbersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "numbers",
@@ -44,12 +52,7 @@ struct NumbersCommand: AsyncParsableCommand {
         @Option(help: "Segments that may be booked at once ahead of the rate.") var burst: Double = 1
         @Option(help: "Comma-separated: sms, mms, voice, whatsapp (default by kind).") var capabilities: String?
 
-        func validate() throws {
-            do {
-                if let rate { try SenderSpec.check(rate: rate, field: "--rate") }
-                try SenderSpec.check(burst: burst, field: "--burst")
-            } catch { throw ValidationError(error.description) }
-        }
+        func validate() throws { try checkThroughputFlags(rate: rate, burst: burst) }
 
         func run() async throws {
             guard let kind = SenderKind(rawValue: kind) else {
@@ -110,10 +113,7 @@ struct NumbersCommand: AsyncParsableCommand {
             guard rate != nil || burst != nil || disable || enable else {
                 throw ValidationError("nothing to change: give --rate, --burst, --disable or --enable")
             }
-            do {
-                if let rate { try SenderSpec.check(rate: rate, field: "--rate") }
-                if let burst { try SenderSpec.check(burst: burst, field: "--burst") }
-            } catch { throw ValidationError(error.description) }
+            try checkThroughputFlags(rate: rate, burst: burst)
         }
 
         func run() async throws {

@@ -17,15 +17,8 @@ import TwilioSimulator
 @Suite struct RateLimitLatencyTests {
     @Test func aFastSenderBehindASlowDatabaseSendsEveryMessage() async throws {
         try await TestDatabase.with { db in
-            let proxy = try DelayingProxy(
-                targetHost: db.configuration["host"] ?? "127.0.0.1",
-                targetPort: Int(db.configuration["port"] ?? "") ?? 5432,
-                delay: .milliseconds(3))
+            let (proxy, distant) = try DelayingProxy.inFront(of: db.configuration, delay: .milliseconds(3))
             defer { proxy.stop() }
-            var distant = db.configuration
-            distant["host"] = "127.0.0.1"
-            distant["hostaddr"] = nil
-            distant["port"] = "\(proxy.port)"
             let slowPool = PostgresPool(configuration: distant, options: .init(maxConnections: 10))
             defer { Task { await slowPool.close() } }
             let started = ContinuousClock.now

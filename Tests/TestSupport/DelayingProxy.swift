@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import Synchronization
 
 #if canImport(Glibc)
@@ -39,6 +40,20 @@ public final class DelayingProxy: Sendable {
         let target = Self.address(targetHost, targetPort)
         let thread = Thread { [self] in acceptLoop(target: target, delay: delay) }
         thread.start()
+    }
+
+    /// A proxy in front of `configuration`'s server, and the configuration that goes through it.
+    public static func inFront(of configuration: PostgresConfiguration, delay: Duration) throws
+        -> (proxy: DelayingProxy, configuration: PostgresConfiguration)
+    {
+        let proxy = try DelayingProxy(
+            targetHost: configuration["host"] ?? "127.0.0.1", targetPort: Int(configuration["port"] ?? "") ?? 5432,
+            delay: delay)
+        var through = configuration
+        through["host"] = "127.0.0.1"
+        through["hostaddr"] = nil
+        through["port"] = "\(proxy.port)"
+        return (proxy, through)
     }
 
     /// Closes the listener and every proxied connection.

@@ -60,14 +60,8 @@ import Twilio
     @Test func readinessAnswersWhileTheDatabaseHangs() async throws {
         try await TestDatabase.with { db in
             // A server that accepts connections and never answers: a database behind a dead link.
-            let blackhole = try DelayingProxy(
-                targetHost: db.configuration["host"] ?? "127.0.0.1",
-                targetPort: Int(db.configuration["port"] ?? "") ?? 5432, delay: .seconds(120))
+            let (blackhole, unreachable) = try DelayingProxy.inFront(of: db.configuration, delay: .seconds(120))
             defer { blackhole.stop() }
-            var unreachable = db.configuration
-            unreachable["host"] = "127.0.0.1"
-            unreachable["hostaddr"] = nil
-            unreachable["port"] = "\(blackhole.port)"
             let pool = PostgresPool(configuration: unreachable, options: .init(maxConnections: 2))
             let port = try freeLoopbackPort()
             var configuration = WebhookConfiguration(publicURL: "http://127.0.0.1:\(port)")
