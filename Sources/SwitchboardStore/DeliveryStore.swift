@@ -95,29 +95,35 @@ public struct DeliveryStore: Sendable {
     /// Records many messages in one statement (one commit); SIDs already recorded are kept.
     public func record(_ messages: [MessageRow]) async throws {
         guard !messages.isEmpty else { return }
-        let pending = try await pool.query(
-            """
-            WITH inserted AS (
-                INSERT INTO switchboard.messages (sid, job_id, account_id, channel, to_address, from_address,
-                    messaging_service_sid, body, segments, status, origin)
-                SELECT * FROM unnest(\(messages.map(\.sid))::text[], \(messages.map { Nullable($0.jobID) })::bigint[],
-                \(messages.map(\.accountID))::bigint[], \(messages.map(\.channel))::text[], \(messages.map(\.to))::text[],
-                \(messages.map { Nullable($0.from) })::text[], \(messages.map { Nullable($0.messagingServiceSID) })::text[],
-                \(messages.map { Nullable($0.body) })::text[], \(messages.map { Nullable($0.segments) })::int[],
-                \(messages.map(\.status))::text[], \(messages.map(\.origin))::text[])
-                ON CONFLICT (sid) DO NOTHING
-                RETURNING sid
-            )
-            \(unescaped: Self.pendingCheck)
-            """
-        )[0].decode(Bool.self, at: 0)
+        let pending = try await pool.query(Self.recordQuery(messages))[0].decode(Bool.self, at: 0)
         if pending { try await StatusStore(pool: pool).applyPending(sids: messages.map(\.sid)) }
+    }
+
+    /// Inserts the messages and answers whether a status callback is waiting for one of them
+    /// (then `StatusStore.applyPending` must follow once this has committed).
+    public static func recordQuery(_ messages: [MessageRow]) -> PostgresQuery {
+        """
+        WITH inserted AS (
+            INSERT INTO switchboard.messages (sid, job_id, account_id, channel, to_address, from_address,
+                messaging_service_sid, body, segments, status, origin)
+            SELECT * FROM unnest(\(messages.map(\.sid))::text[], \(messages.map { Nullable($0.jobID) })::bigint[],
+            \(messages.map(\.accountID))::bigint[], \(messages.map(\.channel))::text[], \(messages.map(\.to))::text[],
+            \(messages.map { Nullable($0.from) })::text[], \(messages.map { Nullable($0.messagingServiceSID) })::text[],
+            \(messages.map { Nullable($0.body) })::text[], \(messages.map { Nullable($0.segments) })::int[],
+            \(messages.map(\.status))::text[], \(messages.map(\.origin))::text[])
+            ON CONFLICT (sid) DO NOTHING
+            RETURNING sid
+        )
+        \(unescaped: Self.pendingCheck)
+        """
     }
 
     /// Follows an `inserted` CTE returning the recorded SIDs: is a status callback that outran the
     /// insert waiting for one of them? (Checked in the insert's statement; applied only when so.)
+    /// The function holds the SIDs' status buckets until the insert commits and looks with a snapshot
+    /// taken once it holds them, so a callback filed meanwhile is seen here or finds the row (0012).
     static let pendingCheck = """
-        SELECT EXISTS (SELECT 1 FROM switchboard.pending_statuses WHERE sid IN (SELECT sid FROM inserted))
+        SELECT switchboard.statuses_waiting_for(ARRAY(SELECT sid FROM inserted))
         """
 
     // MARK: suppressions

@@ -56,6 +56,9 @@ public struct Migration: Sendable {
         Migration(
             version: 11, name: "0011_hardening.sql",
             sql: String(decoding: PackageResources._011_hardening_sql, as: UTF8.self)),
+        Migration(
+            version: 12, name: "0012_status_meeting.sql",
+            sql: String(decoding: PackageResources._012_status_meeting_sql, as: UTF8.self)),
     ]
 }
 

@@ -55,6 +55,10 @@ public struct StatusStore: Sendable {
     public func apply(_ update: StatusUpdate) async throws -> StatusApplication {
         try await pool.transaction { connection in
             if let applied = try await Self.apply(update, on: connection) { return applied }
+            // The worker's insert may be in flight, its own look at pending_statuses already taken:
+            // wait for inserts into this SID's bucket to commit, then look again (0012).
+            try await connection.query("SELECT switchboard.lock_status_bucket(\(update.sid))")
+            if let applied = try await Self.apply(update, on: connection) { return applied }
             // Callbacks for messages this system never records (sent by something else on the
             // account) would wait for ever: a day is plenty for a worker's insert.
             try await connection.query(
@@ -134,7 +138,8 @@ public struct StatusStore: Sendable {
                 try await connection.query(
                     DeliveryStore.suppressQuery(
                         accountID: accountID, address: to, scope: "account", scopeValue: "",
-                        reason: "Twilio error \(code): \(TwilioErrorClassification.summary(forCode: code) ?? update.status)",
+                        reason:
+                            "Twilio error \(code): \(TwilioErrorClassification.summary(forCode: code) ?? update.status)",
                         source: "twilio_error", sourceMessageSID: update.sid))
             }
         case .call:

@@ -61,6 +61,82 @@ import Twilio
         }
     }
 
+    /// Backends of this test's database waiting for a status bucket (0012's advisory locks).
+    static let waitingOnStatusBuckets: PostgresQuery = """
+        SELECT count(*) FROM pg_locks
+        WHERE locktype = 'advisory' AND NOT granted AND classid = 1398227539
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        """
+
+    /// The race the worker-kill drill hit once in 2,000: the callback arrives while the worker's
+    /// insert is in flight. Its row is not visible yet, and the insert's own look for waiting
+    /// callbacks is already taken; without a meeting point the status waited for ever.
+    @Test func aCallbackArrivingWhileTheSendIsBeingRecordedIsApplied() async throws {
+        try await WebhookHarness.with { hooks in
+            let jobID = try await job(hooks.db)
+            let message = sid("SM", 4)
+            let row = MessageRow(
+                sid: message, jobID: jobID, accountID: hooks.accountID, channel: "sms", to: "+15550002222",
+                from: "+14155550100", messagingServiceSID: nil, body: "Hello", segments: 1, status: "queued")
+            let answer = Locked<Int?>(nil)
+            let (waiting, posted) = try await hooks.db.pool.transaction { connection in
+                let waiting = try await connection.query(DeliveryStore.recordQuery([row]))[0].decode(
+                    Bool.self, at: 0)
+                let posted = Task {
+                    let status = try await hooks.post("/twilio/messages/status", callback(message, "delivered")).status
+                    answer.withLock { $0 = status }
+                }
+                // Hold the insert uncommitted until the callback has either been answered or is
+                // waiting for this insert to commit.
+                let settled = await eventually(timeout: .seconds(10)) {
+                    if answer.value != nil { return true }
+                    return try await hooks.db.integer(
+                        Self.waitingOnStatusBuckets) > 0
+                }
+                #expect(settled)
+                return (waiting, posted)
+            }
+            if waiting { try await StatusStore(pool: hooks.db.pool).applyPending(sids: [message]) }
+            try await posted.value
+            #expect(answer.value == 204)
+            #expect(try await hooks.status(of: message) == "delivered")
+            #expect(try await hooks.db.integer("SELECT count(*) FROM switchboard.pending_statuses") == 0)
+            #expect(try await result(hooks.db, jobID)["messageStatus"] == .string("delivered"))
+        }
+    }
+
+    /// The other order: the webhook is filing the status (uncommitted) when the insert looks.
+    @Test func anInsertWhileACallbackIsBeingFiledSeesIt() async throws {
+        try await WebhookHarness.with { hooks in
+            let jobID = try await job(hooks.db)
+            let message = sid("SM", 5)
+            let recorded = Locked(false)
+            let recording = try await hooks.db.pool.transaction { connection in
+                // What StatusStore.apply does when it finds no row, stopped before its commit.
+                try await connection.query("SELECT switchboard.lock_status_bucket(\(message))")
+                try await connection.query(
+                    """
+                    INSERT INTO switchboard.pending_statuses (resource, account_id, sid, status)
+                    VALUES ('message', \(hooks.accountID), \(message), 'delivered')
+                    """)
+                let recording = Task {
+                    try await hooks.recordMessage(sid: message, jobID: jobID, to: "+15550002222")
+                    recorded.withLock { $0 = true }
+                }
+                #expect(
+                    await eventually(timeout: .seconds(10)) {
+                        try await hooks.db.integer(
+                            Self.waitingOnStatusBuckets) > 0
+                    })
+                #expect(!recorded.value)
+                return recording
+            }
+            try await recording.value
+            #expect(try await hooks.status(of: message) == "delivered")
+            #expect(try await hooks.db.integer("SELECT count(*) FROM switchboard.pending_statuses") == 0)
+        }
+    }
+
     @Test func aCallbackThatOutrunsTheSendIsAppliedWhenTheSendIsRecorded() async throws {
         try await WebhookHarness.with { hooks in
             let jobID = try await job(hooks.db)
@@ -74,13 +150,17 @@ import Twilio
             #expect(try await hooks.db.integer("SELECT count(*) FROM switchboard.pending_statuses") == 0)
             // The worker completes the job afterwards: its result keeps the newer status.
             let store = hooks.db.store
-            let claimed = try await store.claim(queue: "default", kinds: ["noop"], limit: 1, workerID: "w", lease: .seconds(30))
+            let claimed = try await store.claim(
+                queue: "default", kinds: ["noop"], limit: 1, workerID: "w", lease: .seconds(30))
             try await store.finish(
-                [JobFinish(
-                    id: jobID, attempt: claimed[0].attempt,
-                    transition: JobTransition.after(
-                        .completed(result: #"{"messageSid": "\#(message)", "messageStatus": "queued"}"#), attempt: 1,
-                        maxAttempts: 3, policy: RetryPolicy(), unitRandom: 0.5))],
+                [
+                    JobFinish(
+                        id: jobID, attempt: claimed[0].attempt,
+                        transition: JobTransition.after(
+                            .completed(result: #"{"messageSid": "\#(message)", "messageStatus": "queued"}"#),
+                            attempt: 1,
+                            maxAttempts: 3, policy: RetryPolicy(), unitRandom: 0.5))
+                ],
                 workerID: "w")
             let final = try await result(hooks.db, jobID)
             #expect(final["messageStatus"] == .string("delivered"))
@@ -96,7 +176,8 @@ import Twilio
             {
                 let message = sid("SM", 100 + n)
                 try await hooks.recordMessage(sid: message, jobID: nil, to: to, status: "sent")
-                #expect(try await hooks.post(path, callback(message, "undelivered", errorCode: code, to: to)).status == 204)
+                #expect(
+                    try await hooks.post(path, callback(message, "undelivered", errorCode: code, to: to)).status == 204)
             }
             let deliveries = DeliveryStore(pool: hooks.db.pool)
             let suppressed = try await deliveries.suppressed([
@@ -120,7 +201,9 @@ import Twilio
                 sid: call, jobID: jobID, accountID: hooks.accountID, to: "+15550004444", from: "+14155550100",
                 status: "queued", origin: "created")
             let path = "/twilio/calls/status"
-            for (status, duration) in [("ringing", nil), ("completed", "42"), ("in-progress", nil)] as [(String, String?)] {
+            for (status, duration) in [("ringing", nil), ("completed", "42"), ("in-progress", nil)]
+                as [(String, String?)]
+            {
                 var form: FormParameters = ["CallSid": call, "CallStatus": status, "AccountSid": accountSID]
                 form.append("CallDuration", duration)
                 #expect(try await hooks.post(path, form).status == 204)
@@ -131,7 +214,9 @@ import Twilio
             #expect(try row.decode(Int.self, at: 1) == 42)
             let result = try await result(hooks.db, jobID)
             #expect(result["callStatus"] == .string("completed") && result["callDuration"] == .int(42))
-            let bad: FormParameters = ["CallSid": call, "CallStatus": "completed", "CallDuration": "long", "AccountSid": accountSID]
+            let bad: FormParameters = [
+                "CallSid": call, "CallStatus": "completed", "CallDuration": "long", "AccountSid": accountSID,
+            ]
             #expect(try await hooks.post(path, bad).status == 400)
         }
     }
