@@ -14,7 +14,9 @@ import SwitchboardCore
 /// process's file descriptors (issue 11).
 ///
 /// - `idleTimeout`: a connection that sends nothing, or stops in the middle of its headers, is
-///   closed after this long (also between requests on a kept-alive connection).
+///   closed after this long (also between requests on a kept-alive connection). Hummingbird's idle
+///   timer restarts on decoded request parts, not on bytes, so headers trickled a byte at a time
+///   (slowloris) are closed then too; ConnectionLimitsTests holds it to that.
 /// - `bodyTimeout`: a request's whole body must arrive within this long (a body dripping a byte
 ///   at a time otherwise keeps a connection busy for ever); late bodies get 408.
 /// - `maxConnections`: at most this many connections are open at once; further clients wait in

@@ -9,7 +9,8 @@ import Testing
 
 /// Issue 11 §1: idle connections, half-sent headers and half-sent bodies stayed open for ever, and
 /// enough of them made the process run out of file descriptors and die. Here `switchboard webhook`
-/// runs with 256 descriptors and 1-2 second timeouts while 350 such clients connect: each is closed
+/// runs with 256 descriptors and 1-2 second timeouts while 350 such clients connect (a quarter of them
+/// trickling their headers, which must not count as activity): each is closed
 /// by the server, the process lives, and it answers afterwards.
 @Suite struct ConnectionLimitsTests {
     @Test func hostileClientsAreClosedAndNeverExhaustTheDescriptors() async throws {
@@ -34,8 +35,10 @@ import Testing
             let ownLimit = raiseOwnDescriptorLimit()
             defer { restoreOwnDescriptorLimit(ownLimit) }
 
-            let clients = try (0..<350).map { n in try RawClient(port: port, kind: n % 3) }
+            let clients = try (0..<350).map { n in try RawClient(port: port, kind: n % 4) }
             defer { clients.forEach { $0.close() } }
+            let trickler = RawClient.trickling(clients)
+            defer { trickler.cancel() }
             let closed = await eventually(timeout: .seconds(60)) { clients.allSatisfy { $0.serverClosed() } }
             let open = clients.filter { !$0.serverClosed() }.count
             #expect(closed, "\(open) of \(clients.count) connections still open")
@@ -44,6 +47,56 @@ import Testing
             #expect(kill(webhook.pid, 0) == 0, "the webhook process is alive: \(webhook.output)")
             #expect(await eventually(timeout: .seconds(10)) { try await Self.health(port) }, "\(webhook.output)")
             #expect(!webhook.output.contains("Fatal error"), "\(webhook.output)")
+        }
+    }
+
+    /// The worker's metrics port has the same limits. When it had none, hostile clients there took
+    /// the descriptors the worker needs for PostgreSQL and Twilio, and the worker died with jobs
+    /// `running`. Here 300 such clients (a quarter trickling) hold the port of a worker with 256 descriptors while it
+    /// sends 60 messages: every message is sent once, no job is left running, the worker lives.
+    @Test func hostileClientsOnTheMetricsPortDoNotStopAWorker() async throws {
+        try await TestDatabase.with { db in
+            let sandbox = try await CLISandbox.start(
+                db, accountSID: "AC" + String(repeating: "3e7c", count: 8), token: "metrics-limits-token-001")
+            defer { sandbox.stop() }
+            let port = try freeLoopbackPort()
+            let worker = try ChildProcess(
+                "/usr/bin/prlimit",
+                [
+                    "--nofile=256:256", try switchboardBinary(), "worker", "--metrics-host", "127.0.0.1",
+                    "--metrics-port", "\(port)", "--poll-interval", "200ms",
+                ], environment: sandbox.environment)
+            defer { worker.signal(SIGKILL) }
+            #expect(await eventually(timeout: .seconds(20)) { try await Self.health(port) }, "\(worker.output)")
+            let ownLimit = raiseOwnDescriptorLimit()
+            defer { restoreOwnDescriptorLimit(ownLimit) }
+
+            let clients = try (0..<300).map { n in try RawClient(port: port, kind: n % 4) }
+            defer { clients.forEach { $0.close() } }
+            let trickler = RawClient.trickling(clients)
+            defer { trickler.cancel() }
+            try await db.pool.query(
+                """
+                SELECT count(*) FROM (
+                    SELECT switchboard.enqueue('sms', jsonb_build_object('account', 'main', 'from', '+15557654321',
+                        'to', '+1555010' || lpad(n::text, 4, '0'), 'body', 'Hello'))
+                    FROM generate_series(1, 60) AS n) AS enqueued
+                """)
+            let completed = await eventually(timeout: .seconds(60)) { try await db.jobCount(state: "completed") == 60 }
+            let completedCount = try await db.jobCount(state: "completed")
+            #expect(completed, "\(completedCount) of 60 completed: \(worker.output)")
+            #expect(kill(worker.pid, 0) == 0, "the worker is alive: \(worker.output)")
+            #expect(try await db.jobCount(state: "running") == 0)
+            // Sent while every hostile client still held its connection (the port closes them only
+            // after its 30 s idle timeout): they never had the descriptors the sends needed.
+            let closedByTheWorker = clients.filter { $0.serverClosed() }.count
+            #expect(closedByTheWorker == 0, "\(closedByTheWorker) hostile connections closed before the sends finished")
+            let received = try await sandbox.receivedMessages()
+            #expect(received.count == 60 && Set(received.map(\.to)).count == 60)
+            // Once the clients are gone, the port serves again.
+            clients.forEach { $0.close() }
+            #expect(await eventually(timeout: .seconds(40)) { try await Self.health(port) }, "\(worker.output)")
+            #expect(!worker.output.contains("Fatal error"), "\(worker.output)")
         }
     }
 
@@ -69,7 +122,7 @@ import Testing
 }
 
 /// One hostile client: 0 sends nothing, 1 stops in the middle of its headers, 2 sends headers and
-/// a tenth of the body it announced.
+/// a tenth of the body it announced, 3 sends its headers a byte at a time (`trickle()`, slowloris).
 final class RawClient: @unchecked Sendable {
     let fd: Int32
     let kind: Int
@@ -95,7 +148,7 @@ final class RawClient: @unchecked Sendable {
         }
         let text: String
         switch kind {
-        case 1: text = "POST /twilio/messages/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Twilio-Sig"
+        case 1, 3: text = "POST /twilio/messages/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Twilio-Sig"
         case 2:
             text =
                 "POST /twilio/messages/status HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
@@ -121,6 +174,24 @@ final class RawClient: @unchecked Sendable {
             }
             if count == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) { sawEOF = true }
             return sawEOF
+        }
+    }
+
+    /// One more byte of an endless header (never idle, never complete).
+    func trickle() {
+        lock.lock()
+        defer { lock.unlock() }
+        if !sawEOF { _ = "a".withCString { send(fd, $0, 1, Int32(MSG_NOSIGNAL)) } }
+    }
+
+    /// Sends a byte every 200 ms on each trickling client until cancelled.
+    static func trickling(_ clients: [RawClient]) -> Task<Void, Never> {
+        let tricklers = clients.filter { $0.kind == 3 }
+        return Task {
+            while !Task.isCancelled {
+                tricklers.forEach { $0.trickle() }
+                try? await Task.sleep(for: .milliseconds(200))
+            }
         }
     }
 
