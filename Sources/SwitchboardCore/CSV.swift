@@ -1,35 +1,129 @@
 import Foundation
 
-/// One CSV line: comma-separated, fields optionally in double quotes ("" inside quotes is a quote).
+/// CSV as Excel, Google Sheets and Python's csv module write it (RFC 4180): comma-separated fields,
+/// optionally in double quotes ("" inside quotes is a quote), lines ending in LF or CRLF, a quoted
+/// field may contain line breaks, and the file may start with a UTF-8 byte-order mark.
 public enum CSV {
+    /// The fields of one line (no line breaks inside quotes).
     public static func fields(_ line: String, line number: Int) throws(InputError) -> [String] {
+        let parsed = parse(withoutLineEnding(line))
+        if parsed.open { throw InputError(field: "row", problem: "has an unterminated quoted field (line \(number))") }
+        return parsed.fields
+    }
+
+    /// Splits `text` into fields; `open` when a quoted field is still open at its end.
+    static func parse(_ text: String) -> (fields: [String], open: Bool) {
         var fields: [String] = []
         var current = ""
         var quoted = false
-        var iterator = Array(line)[...]
-        while let character = iterator.popFirst() {
+        // Scalars, not Characters: "\r\n" is one Character, and a quote followed by a combining
+        // mark would be too.
+        var iterator = Array(text.unicodeScalars)[...]
+        while let scalar = iterator.popFirst() {
             if quoted {
-                if character == "\"" {
+                if scalar == "\"" {
                     if iterator.first == "\"" {
-                        current.append("\"")
+                        current.unicodeScalars.append("\"")
                         iterator.removeFirst()
                     } else {
                         quoted = false
                     }
                 } else {
-                    current.append(character)
+                    current.unicodeScalars.append(scalar)
                 }
-            } else if character == "\"" && current.isEmpty {
+            } else if scalar == "\"" && current.unicodeScalars.allSatisfy({ $0 == " " || $0 == "\t" }) {
+                // `a, "b,c"`: a space after the comma does not stop the quote from opening.
+                current = ""
                 quoted = true
-            } else if character == "," {
+            } else if scalar == "," {
                 fields.append(current.trimmingCharacters(in: .whitespaces))
                 current = ""
             } else {
-                current.append(character)
+                current.unicodeScalars.append(scalar)
             }
         }
-        if quoted { throw InputError(field: "row", problem: "has an unterminated quoted field (line \(number))") }
-        fields.append(current.trimmingCharacters(in: .whitespaces))
-        return fields
+        fields.append(quoted ? current : current.trimmingCharacters(in: .whitespaces))
+        return (fields, quoted)
+    }
+
+    /// The line without a trailing LF, CRLF or CR.
+    static func withoutLineEnding(_ line: String) -> String {
+        var scalars = line.unicodeScalars[...]
+        if scalars.last == "\n" { scalars = scalars.dropLast() }
+        if scalars.last == "\r" { scalars = scalars.dropLast() }
+        return String(String.UnicodeScalarView(scalars))
+    }
+}
+
+/// Groups the lines of a CSV file into records, one line at a time (a file of millions of rows is
+/// never held whole). A line break inside a quoted field belongs to the field; blank lines between
+/// records are skipped; a byte-order mark before the first record is dropped.
+///
+/// A quoted field still open after `maximumLinesPerRecord` lines (or at the end of the file) is a
+/// stray quote, not a field: that record is refused, naming its first line, and the lines after its
+/// first are read again as records of their own, so one mistake costs one row, not the rest of the
+/// file.
+public struct CSVRecordReader: Sendable {
+    public enum Item: Sendable, Equatable {
+        /// A record and the line it starts on.
+        case record([String], line: Int)
+        case invalid(line: Int, InputError)
+    }
+
+    public static let maximumLinesPerRecord = 20
+
+    /// Lines of the record being read (a quoted field is open across them).
+    private var pending: [String] = []
+    private var startLine: Int
+    private var atStartOfFile: Bool
+
+    public init() {
+        self.init(firstLine: 1, atStartOfFile: true)
+    }
+
+    private init(firstLine: Int, atStartOfFile: Bool) {
+        startLine = firstLine
+        self.atStartOfFile = atStartOfFile
+    }
+
+    /// Reads the next line of the file (with or without its line ending).
+    public mutating func add(_ line: String) -> [Item] {
+        var text = CSV.withoutLineEnding(line)
+        if atStartOfFile {
+            atStartOfFile = false
+            if text.unicodeScalars.first == "\u{FEFF}" { text.unicodeScalars.removeFirst() }
+        }
+        if pending.isEmpty && text.trimmingCharacters(in: .whitespaces).isEmpty {
+            startLine += 1
+            return []
+        }
+        pending.append(text)
+        let parsed = CSV.parse(pending.joined(separator: "\n"))
+        if !parsed.open {
+            let item = Item.record(parsed.fields, line: startLine)
+            startLine += pending.count
+            pending = []
+            return [item]
+        }
+        guard pending.count >= Self.maximumLinesPerRecord else { return [] }
+        return strayQuote(
+            "has a quoted field that is not closed within \(Self.maximumLinesPerRecord) lines (a stray '\"'?)")
+    }
+
+    /// The end of the file: a record still open there is refused.
+    public mutating func finish() -> [Item] {
+        guard !pending.isEmpty else { return [] }
+        var items = strayQuote("has a quoted field that is never closed")
+        items += finish()
+        return items
+    }
+
+    /// Refuses the open record and reads its lines after the first again.
+    private mutating func strayQuote(_ problem: String) -> [Item] {
+        var items = [Item.invalid(line: startLine, InputError(field: "row", problem: problem))]
+        var again = CSVRecordReader(firstLine: startLine + 1, atStartOfFile: false)
+        for line in pending.dropFirst() { items += again.add(line) }
+        self = again
+        return items
     }
 }

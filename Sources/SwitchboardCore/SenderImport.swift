@@ -18,31 +18,45 @@ public enum SenderImport {
     }
 
     public static func parse(_ text: String) -> (senders: [SenderSpec], failures: [Failure]) {
-        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init)
-        guard let headerLine = lines.first, !headerLine.trimmed.isEmpty else {
+        var reader = CSVRecordReader()
+        var items = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).flatMap {
+            reader.add(String(String.UnicodeScalarView($0)))
+        }
+        items += reader.finish()
+        guard let first = items.first else {
             return ([], [Failure(line: 1, error: InputError(field: "header", problem: "the file is empty"))])
         }
-        let header: [String]
-        do { header = try CSV.fields(headerLine, line: 1).map(key) } catch {
-            return ([], [Failure(line: 1, error: error)])
+        guard case .record(let headerFields, _) = first else {
+            if case .invalid(let line, let error) = first { return ([], [Failure(line: line, error: error)]) }
+            return ([], [])
         }
+        let header = headerFields.map(key)
         func column(_ names: String...) -> Int? { header.firstIndex { names.contains($0) } }
         guard let number = column("phonenumber", "number", "address") else {
             return ([], [Failure(line: 1, error: InputError(field: "header", problem: "needs a PhoneNumber column"))])
         }
         let kindColumn = column("type", "kind")
         let capabilitiesColumn = column("capabilities")
-        let flags = [("sms", column("smsenabled", "sms")), ("mms", column("mmsenabled", "mms")), ("voice", column("voiceenabled", "voice"))]
+        let flags = [
+            ("sms", column("smsenabled", "sms")), ("mms", column("mmsenabled", "mms")),
+            ("voice", column("voiceenabled", "voice")),
+        ]
         let rateColumn = column("rate")
         let burstColumn = column("burst")
 
         var senders: [SenderSpec] = []
         var failures: [Failure] = []
         var seen: Set<String> = []
-        for (index, line) in lines.enumerated().dropFirst() where !line.trimmed.isEmpty {
-            let lineNumber = index + 1
+        for item in items.dropFirst() {
+            let lineNumber: Int
+            let fields: [String]
+            switch item {
+            case .record(let record, let line): (fields, lineNumber) = (record, line)
+            case .invalid(let line, let error):
+                failures.append(Failure(line: line, error: error))
+                continue
+            }
             do {
-                let fields = try CSV.fields(line, line: lineNumber)
                 func value(_ column: Int?) -> String? {
                     guard let column, column < fields.count, !fields[column].isEmpty else { return nil }
                     return fields[column]
@@ -60,7 +74,8 @@ public enum SenderImport {
                 }
                 let rate = try value(rateColumn).map { try parseNumber($0, field: "rate") }
                 let burst = try value(burstColumn).map { try parseNumber($0, field: "burst") } ?? 1
-                let spec = try SenderSpec(address: address, kind: kind, rate: rate, burst: burst, capabilities: capabilities)
+                let spec = try SenderSpec(
+                    address: address, kind: kind, rate: rate, burst: burst, capabilities: capabilities)
                 guard seen.insert(spec.address).inserted else {
                     throw InputError(field: "PhoneNumber", problem: "'\(address)' appears more than once")
                 }
@@ -86,7 +101,9 @@ public enum SenderImport {
         case "whatsapp": return .whatsapp
         case "alphanumeric", "alphanumericsenderid": return .alphanumeric
         default:
-            throw InputError(field: "Type", problem: "'\(text)' is not one of long_code, toll_free, short_code, whatsapp, alphanumeric")
+            throw InputError(
+                field: "Type",
+                problem: "'\(text)' is not one of long_code, toll_free, short_code, whatsapp, alphanumeric")
         }
     }
 
@@ -99,7 +116,9 @@ public enum SenderImport {
             return .alphanumeric
         }
         let digits = address.filter(\.isNumber)
-        if digits.count == 11, digits.hasPrefix("1"), ["800", "833", "844", "855", "866", "877", "888"].contains(String(digits.dropFirst().prefix(3))) {
+        if digits.count == 11, digits.hasPrefix("1"),
+            ["800", "833", "844", "855", "866", "877", "888"].contains(String(digits.dropFirst().prefix(3)))
+        {
             return .tollFree
         }
         return .longCode
@@ -123,8 +142,4 @@ public enum SenderImport {
         guard let number = Double(text) else { throw InputError(field: field, problem: "'\(text)' is not a number") }
         return number
     }
-}
-
-extension String {
-    fileprivate var trimmed: String { String(drop { $0 == " " || $0 == "\t" }) }
 }

@@ -35,8 +35,16 @@ public struct CampaignImport: Sendable {
         }
         defer { fclose(file) }
         let reader = LineReader(file: file)
-        guard let header = reader.next() else { throw InputError(field: "file", problem: "\(path) is empty") }
-        let columns = try CSV.fields(header, line: 1)
+        var records = CSVRecordReader()
+        var header: CSVRecordReader.Item?
+        while header == nil, let text = reader.next() { header = records.add(text).first }
+        if header == nil { header = records.finish().first }
+        let columns: [String]
+        switch header {
+        case .record(let fields, _): columns = fields
+        case .invalid(let line, let error): throw InputError(field: "file", problem: "line \(line): \(error)")
+        case nil: throw InputError(field: "file", problem: "\(path) is empty")
+        }
         guard let phoneColumn = columns.firstIndex(of: "phone") ?? columns.firstIndex(of: "to") else {
             throw InputError(
                 field: "file", problem: "the header has no 'phone' (or 'to') column: \(columns.joined(separator: ","))")
@@ -45,9 +53,8 @@ public struct CampaignImport: Sendable {
         template["to"] = .string("{{phone}}")
         let state = ImportState()
         let rows = CampaignRows(
-            reader: reader, columns: columns, phoneColumn: phoneColumn, template: template, campaign: campaign,
-            state: state,
-            progress: progress)
+            reader: reader, records: records, columns: columns, phoneColumn: phoneColumn, template: template,
+            campaign: campaign, state: state, progress: progress)
         let counts = try await campaigns.importRecipients(
             campaignID: campaign.id, accountID: campaign.accountID, kind: campaign.channel, rows: rows,
             pacing: try await campaigns.pacing(campaign))
@@ -78,6 +85,8 @@ final class ImportState: Sendable {
 struct CampaignRows: AsyncSequence {
     typealias Element = [UInt8]
     let reader: LineReader
+    /// The reader's state after the header.
+    let records: CSVRecordReader
     let columns: [String]
     let phoneColumn: Int
     let template: [String: JSONValue]
@@ -89,23 +98,41 @@ struct CampaignRows: AsyncSequence {
 
     struct Iterator: AsyncIteratorProtocol {
         let rows: CampaignRows
-        var line = 1
+        var records: CSVRecordReader
+        var finished = false
+
+        init(rows: CampaignRows) {
+            self.rows = rows
+            records = rows.records
+        }
 
         mutating func next() async throws -> [UInt8]? {
             var chunk: [UInt8] = []
             var count = 0
-            while count < CampaignImport.chunkRows, let text = rows.reader.next() {
-                line += 1
-                if text.isEmpty { continue }
-                rows.state.row()
-                count += 1
-                do {
-                    let (recipient, payload) = try rows.render(text, line: line)
-                    chunk.append(contentsOf: "\(line)\t\(recipient)\t".utf8)
-                    JobStore.appendField(payload, to: &chunk)
-                    chunk.append(10)
-                } catch let error as InputError {
-                    rows.state.invalid(line: line, error)
+            while count < CampaignImport.chunkRows, !finished {
+                let items: [CSVRecordReader.Item]
+                if let text = rows.reader.next() {
+                    items = records.add(text)
+                } else {
+                    items = records.finish()
+                    finished = true
+                }
+                for item in items {
+                    rows.state.row()
+                    count += 1
+                    switch item {
+                    case .record(let fields, let line):
+                        do {
+                            let (recipient, payload) = try rows.render(fields, line: line)
+                            chunk.append(contentsOf: "\(line)\t\(recipient)\t".utf8)
+                            JobStore.appendField(payload, to: &chunk)
+                            chunk.append(10)
+                        } catch let error as InputError {
+                            rows.state.invalid(line: line, error)
+                        }
+                    case .invalid(let line, let error):
+                        rows.state.invalid(line: line, error)
+                    }
                 }
             }
             if count == 0 { return nil }
@@ -114,10 +141,12 @@ struct CampaignRows: AsyncSequence {
         }
     }
 
-    func render(_ text: String, line: Int) throws -> (String, String) {
-        let fields = try CSV.fields(text, line: line)
+    func render(_ fields: [String], line: Int) throws -> (String, String) {
         guard fields.count == columns.count else {
             throw InputError(field: "row", problem: "has \(fields.count) fields; the header has \(columns.count)")
+        }
+        if let column = fields.firstIndex(where: { $0.unicodeScalars.contains("\0") }) {
+            throw InputError(field: columns[column], problem: "contains a NUL byte")
         }
         var variables: [String: JSONValue] = [:]
         for (name, value) in zip(columns, fields) { variables[name] = .string(value) }
@@ -145,8 +174,8 @@ final class LineReader: @unchecked Sendable {
         defer { free(buffer) }
         let length = getline(&buffer, &capacity, file)
         guard length >= 0, let buffer else { return nil }
-        var text = String(cString: buffer)
-        while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
-        return text
+        // With its line ending (CSVRecordReader drops LF and CRLF); decoded by length, so a NUL
+        // byte does not cut the line short.
+        return String(decoding: UnsafeRawBufferPointer(start: buffer, count: length), as: UTF8.self)
     }
 }

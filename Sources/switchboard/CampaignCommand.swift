@@ -104,6 +104,12 @@ struct CampaignCommand: AsyncParsableCommand {
             if report.invalidCount > report.invalid.count {
                 print("  … and \(report.invalidCount - report.invalid.count) more")
             }
+            // Rows were given and not one could be queued: a wrong file or a wrong template, not a
+            // success for a script to carry on after.
+            if report.invalidCount > 0 && report.invalidCount == report.rows {
+                FileHandle.standardError.write(Data("error: no row of \(file) is valid; nothing was queued\n".utf8))
+                throw ExitCode.failure
+            }
         }
     }
 

@@ -52,7 +52,6 @@ import Testing
     }
 }
 
-
 @Suite struct CampaignCLITests {
     @Test func createImportAndStatus() async throws {
         try await TestDatabase.with { db in
@@ -88,6 +87,48 @@ import Testing
             let missing = try await run(["campaign", "pause", "--account", "main", "--name", "autumn"])
             #expect(missing.0 == 64)
             #expect(missing.1.contains("has no campaign 'autumn'"))
+        }
+    }
+
+    /// What Excel ("CSV UTF-8") and Python's csv module write: a byte-order mark, CRLF line endings,
+    /// a quoted field with a line break in it. Every row used to be invalid ("variable 'code' is
+    /// missing": the last header kept its "\r"), and the command still exited 0.
+    @Test func spreadsheetCSVImportsAndAFileWithNoValidRowFails() async throws {
+        try await TestDatabase.with { db in
+            let sandbox = try await CLISandbox.start(
+                db, accountSID: "AC" + String(repeating: "c5f1", count: 8), token: "campaign-csv-token-0123")
+            defer { sandbox.stop() }
+            func run(_ arguments: [String]) async throws -> (Int32, String) {
+                let child = try sandbox.launch(arguments)
+                return (await child.wait(), child.output)
+            }
+            let created = try await run([
+                "campaign", "create", "--account", "main", "--name", "excel", "--from", "+15557654321", "--body",
+                "Hi {{name}}, your code is {{code}}",
+            ])
+            #expect(created.0 == 0, "\(created.1)")
+            let path = NSTemporaryDirectory() + "cli-excel-\(UInt32.random(in: 0...UInt32.max)).csv"
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let excel =
+                "\u{FEFF}phone,name,code\r\n+12125550001,Ana,A1\r\n+12125550002,\"Ben\r\nand Bo\",B2\r\n"
+                + "+12125550003, \"Cy, Jr.\",C3\r\n"
+            try excel.write(toFile: path, atomically: true, encoding: .utf8)
+            let imported = try await run(["campaign", "import", "--account", "main", "--name", "excel", "--file", path])
+            #expect(imported.0 == 0, "\(imported.1)")
+            #expect(imported.1.contains("rows 3: queued 3, duplicates 0, opted out 0, invalid 0"), "\(imported.1)")
+            let bodies = try await db.pool.query(
+                "SELECT payload->>'body' FROM switchboard.jobs ORDER BY payload->>'to'"
+            ).map { try $0.decode(String.self, at: 0) }
+            #expect(
+                bodies == ["Hi Ana, your code is A1", "Hi Ben\nand Bo, your code is B2", "Hi Cy, Jr., your code is C3"])
+
+            try "phone,name,code\r\nnot-a-number,Ann,X\r\n+12125550009,Bob\r\n".write(
+                toFile: path, atomically: true, encoding: .utf8)
+            let bad = try await run(["campaign", "import", "--account", "main", "--name", "excel", "--file", path])
+            #expect(bad.0 == 1, "\(bad.1)")
+            #expect(bad.1.contains("rows 2: queued 0, duplicates 0, opted out 0, invalid 2"), "\(bad.1)")
+            #expect(bad.1.contains("line 3: row: has 2 fields; the header has 3"), "\(bad.1)")
+            #expect(bad.1.contains("no row of \(path) is valid; nothing was queued"), "\(bad.1)")
         }
     }
 }
