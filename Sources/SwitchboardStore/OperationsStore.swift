@@ -68,6 +68,8 @@ extension OperationsStore {
         public var account: String
         public var address: String
         public var rate: Double
+        /// Segments that may be booked at once ahead of the rate.
+        public var burst: Double
         /// How far ahead its rate limit is booked, in seconds (0 when idle).
         public var bookedAhead: Double
         /// Messages sent from it in the last minute, and that as a share of its limit.
@@ -85,7 +87,7 @@ extension OperationsStore {
                 WHERE created_at > now() - interval '1 minute' GROUP BY 1, 2
             )
             SELECT a.name, s.address, s.rate, extract(epoch FROM greatest(s.tat, now()) - now())::float8,
-                   coalesce(r.sent, 0)::bigint, s.enabled
+                   coalesce(r.sent, 0)::bigint, s.enabled, s.burst
             FROM switchboard.senders s JOIN switchboard.accounts a ON a.id = s.account_id
             LEFT JOIN recent r ON r.account_id = s.account_id AND r.from_address = s.address
             ORDER BY a.name, s.address
@@ -95,7 +97,8 @@ extension OperationsStore {
             let sent = try $0.decode(Int.self, at: 4)
             return SenderLoad(
                 account: try $0.decode(String.self, at: 0), address: try $0.decode(String.self, at: 1), rate: rate,
-                bookedAhead: try $0.decode(Double.self, at: 3), sentLastMinute: sent,
+                burst: try $0.decode(Double.self, at: 6), bookedAhead: try $0.decode(Double.self, at: 3),
+                sentLastMinute: sent,
                 utilisation: Double(sent) / (rate * 60), enabled: try $0.decode(Bool.self, at: 5))
         }
     }

@@ -20,10 +20,12 @@ struct SwitchboardLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(
-        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-        file: String, function: String, line: UInt
-    ) {
+    func log(event: LogEvent) {
+        let level = event.level
+        let message = event.message
+        let source = event.source
+        var explicit = event.metadata
+        if let error = event.error { explicit = (explicit ?? [:]).merging(["error": "\(error)"]) { own, _ in own } }
         let redact = level > .debug
         func clean(_ text: String) -> String { redact ? LogRedaction.maskingPhoneNumbers(text) : text }
         func clean(_ value: Logger.MetadataValue, key: String) -> String {
@@ -36,7 +38,8 @@ struct SwitchboardLogHandler: LogHandler {
         switch format {
         case .human:
             let pairs = merged.keys.sorted().map { "\($0)=\(clean(merged[$0]!, key: $0))" }.joined(separator: " ")
-            text = "\(timestamp) \(level) \(label): \(pairs.isEmpty ? "" : pairs + " ")[\(source)] \(clean("\(message)"))\n"
+            text =
+                "\(timestamp) \(level) \(label): \(pairs.isEmpty ? "" : pairs + " ")[\(source)] \(clean("\(message)"))\n"
         case .json:
             var object: [String: JSONValue] = [:]
             for (key, value) in merged { object[key] = .string(clean(value, key: key)) }

@@ -74,7 +74,8 @@ struct NumbersCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List senders with their rate and current booking.")
+        static let configuration = CommandConfiguration(
+            abstract: "List senders with their rate, burst and current booking.")
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var output: OutputOptions
 
@@ -82,10 +83,11 @@ struct NumbersCommand: AsyncParsableCommand {
             let senders = try await database.withPool { try await OperationsStore(pool: $0).senderLoad() }
             if output.json { return try printJSON(senders) }
             printTable(
-                ["account", "number", "limit/s", "sent last min", "booked ahead", "enabled"],
+                ["account", "number", "limit/s", "burst", "sent last min", "booked ahead", "enabled"],
                 senders.map {
                     [
-                        $0.account, $0.address, String(format: "%g", $0.rate), "\($0.sentLastMinute)",
+                        $0.account, $0.address, String(format: "%g", $0.rate), String(format: "%g", $0.burst),
+                        "\($0.sentLastMinute)",
                         String(format: "%.1fs", $0.bookedAhead), $0.enabled ? "yes" : "no",
                     ]
                 }, emptyMessage: "no senders (add one with `switchboard numbers add`)")
@@ -125,7 +127,8 @@ struct NumbersCommand: AsyncParsableCommand {
                 } catch let error as InputError { throw ValidationError("--\(error.description)") }
             }
             guard updated else {
-                throw ValidationError("--number \(number) is not a sender of '\(account)' (see `switchboard numbers list`)")
+                throw ValidationError(
+                    "--number \(number) is not a sender of '\(account)' (see `switchboard numbers list`)")
             }
             print("sender \(number) updated")
         }
@@ -145,7 +148,8 @@ struct NumbersCommand: AsyncParsableCommand {
                     accountID: try await accountID(named: account, pool: pool), address: number)
             }
             guard removed else {
-                throw ValidationError("--number \(number) is not a sender of '\(account)' (see `switchboard numbers list`)")
+                throw ValidationError(
+                    "--number \(number) is not a sender of '\(account)' (see `switchboard numbers list`)")
             }
             print("sender \(number) removed")
         }

@@ -114,10 +114,18 @@ import Testing
             let pools = try await run(["pools", "list"])
             #expect(pools.1.contains("main     marketing  yes     +15551230001 +15551230002"), "\(pools.1)")
 
-            let updated = try await run(["numbers", "update", "--account", "main", "--number", "+15551230002", "--rate", "5", "--disable"])
+            let updated = try await run([
+                "numbers", "update", "--account", "main", "--number", "+15551230002", "--rate", "5", "--burst", "7",
+                "--disable",
+            ])
             #expect(updated.0 == 0, "\(updated.1)")
             let listed = try await run(["numbers", "list", "--json"])
             #expect(listed.1.contains(#""rate" : 5"#) && listed.1.contains(#""enabled" : false"#), "\(listed.1)")
+            #expect(listed.1.contains(#""burst" : 7"#), "numbers list shows the burst: \(listed.1)")
+            let table = try await run(["numbers", "list"])
+            #expect(table.1.contains("LIMIT/S  BURST"), "\(table.1)")
+            let row = table.1.split(separator: "\n").first { $0.contains("+15551230002") }.map(String.init) ?? ""
+            #expect(row.split(separator: " ").prefix(4) == ["main", "+15551230002", "5", "7"], "\(table.1)")
             let badRate = try await run(["numbers", "update", "--account", "main", "--number", "+15551230002", "--rate", "0"])
             #expect(badRate.0 == 64 && badRate.1.contains("--rate: 0.0 is outside 0.001…10000 segments per second"), "\(badRate.1)")
             // Issue 11 §12: 1e-300 was accepted and then failed every send ("interval out of range").

@@ -19,7 +19,7 @@ public actor TestServer {
                 return try PostgresConfiguration(url)
             }
             let server = try await EmbeddedPostgres.start()
-            await self.keep(server)
+            self.keep(server)
             return try PostgresConfiguration(server.url)
         }
         starting = task

@@ -17,7 +17,7 @@ import TwilioSimulator
     static let key = "sk-test-not-a-real-key-000000"
 
     func request(to: String, turns: Int = 10) throws -> VoiceAgentRequest {
-        var request = try VoiceAgentRequest(
+        var request = VoiceAgentRequest(
             account: "main", to: to, from: "+15557654321", questions: .null, variables: ["company": .string("TechCorp")])
         request.agentType = "llm"
         request.questions = nil
