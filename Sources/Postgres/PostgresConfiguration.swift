@@ -66,7 +66,8 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
             var message = "malformed conninfo string"
             if let errorMessage {
                 // libpq quotes the text it stumbled on, which may be part of a password.
-                message += ": " + Self.unquoted(String(cString: errorMessage).trimmingCharacters(in: .whitespacesAndNewlines))
+                message +=
+                    ": " + Self.unquoted(String(cString: errorMessage).trimmingCharacters(in: .whitespacesAndNewlines))
                 PQfreemem(errorMessage)
             }
             throw PostgresError(.invalidConfiguration, message: message)

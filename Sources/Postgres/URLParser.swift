@@ -133,7 +133,8 @@ enum URLParser {
                 let low = hexValue(iterator.popFirst()!)
             else {
                 // Never echo the URL's text: a misplaced separator can put part of a password anywhere.
-                throw PostgresError(.invalidConfiguration, message: "database URL: invalid percent-encoding in the \(field)")
+                throw PostgresError(
+                    .invalidConfiguration, message: "database URL: invalid percent-encoding in the \(field)")
             }
             bytes.append(high << 4 | low)
         }

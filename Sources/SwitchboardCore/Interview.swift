@@ -43,14 +43,16 @@ public struct Interview: Sendable, Equatable, Codable {
         let normalized = AnswerNormalizer.normalize(input, for: question)
         if !input.isSilent { transcript.append(Line(speaker: "caller", text: input.text, questionId: question.id)) }
         // Words heard with too little confidence are as good as silence (no branch on a guess).
-        let heard = !input.isSilent && !(input.digits == nil && (input.confidence ?? 1) < AnswerNormalizer.minimumConfidence)
+        let heard =
+            !input.isSilent && !(input.digits == nil && (input.confidence ?? 1) < AnswerNormalizer.minimumConfidence)
         var explicitMatch: VoiceFlow.ConditionalAction?
         if heard {
             var tentative = answers
             tentative[question.id] = normalized ?? input.text
             explicitMatch = question.conditionalActions.first {
                 $0.condition.operator != .anyOther
-                    && ConditionMatcher.matches($0.condition, answers: tentative, raw: [question.id: input.text], flow: flow)
+                    && ConditionMatcher.matches(
+                        $0.condition, answers: tentative, raw: [question.id: input.text], flow: flow)
             }
         }
         guard normalized != nil || explicitMatch != nil else {

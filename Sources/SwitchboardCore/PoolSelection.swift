@@ -48,8 +48,9 @@ public struct PoolSelection: Sendable {
         public var capability: String
         public var segments: Int
 
-        public init(pool: Int64, recipient: String, countryCode: Int, areaCode: String?, capability: String, segments: Int)
-        {
+        public init(
+            pool: Int64, recipient: String, countryCode: Int, areaCode: String?, capability: String, segments: Int
+        ) {
             self.pool = pool
             self.recipient = recipient
             self.countryCode = countryCode

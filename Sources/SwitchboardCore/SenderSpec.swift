@@ -18,7 +18,8 @@ public struct SenderSpec: Sendable, Equatable {
     public static func check(rate: Double, field: String = "rate") throws(InputError) {
         guard rate.isFinite, rates.contains(rate) else {
             throw InputError(
-                field: field, problem: "\(rate) is outside \(rates.lowerBound)…\(Int(rates.upperBound)) segments per second")
+                field: field,
+                problem: "\(rate) is outside \(rates.lowerBound)…\(Int(rates.upperBound)) segments per second")
         }
     }
 

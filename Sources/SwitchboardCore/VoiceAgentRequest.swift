@@ -38,7 +38,8 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
     public var sendWindow: String?
     public var timezone: String?
 
-    public init(account: String, to: String, from: String, questions: JSONValue, variables: [String: JSONValue]? = nil) {
+    public init(account: String, to: String, from: String, questions: JSONValue, variables: [String: JSONValue]? = nil)
+    {
         self.account = account
         self.to = to
         self.from = from
@@ -95,7 +96,9 @@ extension VoiceAgentRequest {
             flow.questions[index].question = try Template(flow.questions[index].question, field: "\(field).question")
                 .render(variables, field: "\(field).question")
             for actionIndex in flow.questions[index].conditionalActions.indices {
-                guard let message = flow.questions[index].conditionalActions[actionIndex].customMessage else { continue }
+                guard let message = flow.questions[index].conditionalActions[actionIndex].customMessage else {
+                    continue
+                }
                 let messageField = "\(field).conditionalActions[\(actionIndex)].customMessage"
                 flow.questions[index].conditionalActions[actionIndex].customMessage =
                     try Template(message, field: messageField).render(variables, field: messageField)
@@ -115,8 +118,10 @@ extension VoiceAgentRequest {
             throw InputError(field: "systemPrompt", problem: "is required for an llm agent")
         }
         let settings = LLMSettings(
-            model: model, systemPrompt: try Template(systemPrompt, field: "systemPrompt").render(variables, field: "systemPrompt"),
-            temperature: temperature ?? 0.7, maxTokens: maxTokens ?? 150, maxConversationTurns: maxConversationTurns ?? 10,
+            model: model,
+            systemPrompt: try Template(systemPrompt, field: "systemPrompt").render(variables, field: "systemPrompt"),
+            temperature: temperature ?? 0.7, maxTokens: maxTokens ?? 150,
+            maxConversationTurns: maxConversationTurns ?? 10,
             conversationTimeout: conversationTimeout ?? 10, allowUserHangup: allowUserHangup ?? true)
         try settings.validate()
         return settings

@@ -94,7 +94,9 @@ extension VoiceFlow {
                 guard ids.contains(action.condition.field) else {
                     throw InputError(
                         field: "\(path).condition.field",
-                        problem: "'\(action.condition.field)' is not a question id (fields name the question whose answer is tested)")
+                        problem:
+                            "'\(action.condition.field)' is not a question id (fields name the question whose answer is tested)"
+                    )
                 }
                 if action.action == .continueFlow {
                     guard let next = action.nextQuestionId else {
@@ -201,7 +203,8 @@ extension VoiceFlow {
         case nil, .null?: return fallback
         case .int(let number)? where range.contains(Int(number)): return Int(number)
         default:
-            throw InputError(field: field, problem: "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            throw InputError(
+                field: field, problem: "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
     }
 }

@@ -44,7 +44,8 @@ public enum SwitchboardMetrics {
         help: "Bookings that found every sender booked out beyond the horizon, by pool.", labels: ["pool"])
     public static let rateLimitMissed = registry.counter(
         "switchboard_rate_limit_missed_slots_total",
-        help: "Slots kept across a snooze that had passed when the job was claimed again (and were booked anew), by pool ('campaign' for a campaign cap, 'calls' for calls per second).",
+        help:
+            "Slots kept across a snooze that had passed when the job was claimed again (and were booked anew), by pool ('campaign' for a campaign cap, 'calls' for calls per second).",
         labels: ["pool"])
 
     // MARK: Twilio

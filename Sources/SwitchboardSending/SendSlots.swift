@@ -19,7 +19,8 @@ struct SendSlots: Sendable {
     init(senders: SenderStore, horizon: Duration) {
         self.senders = senders
         self.horizon = horizon
-        poolBookings = Batcher(maxBatch: 200) { requests in try await senders.reserve(batch: requests, horizon: horizon) }
+        poolBookings = Batcher(maxBatch: 200) { requests in try await senders.reserve(batch: requests, horizon: horizon)
+        }
     }
     /// A kept slot (booked before a snooze) may be used at most half a slot interval after it; found
     /// later than that when the job is claimed again (the job was paused, the workers are busy), it
@@ -67,7 +68,8 @@ struct SendSlots: Sendable {
             // millisecond is not a missed slot.
             try await Task.sleep(for: wait)
             return .go
-        case .snooze(let wait): return .snooze(.snoozed(delay: wait, metadata: try PostgresJSON.encoding(try kept()).text))
+        case .snooze(let wait):
+            return .snooze(.snoozed(delay: wait, metadata: try PostgresJSON.encoding(try kept()).text))
         case .missed: return .missed
         }
     }
@@ -83,7 +85,9 @@ struct SendSlots: Sendable {
     /// A fresh booking's wait now, on the database's clock: the slot less the booking's time, less
     /// what has elapsed here since the answer arrived.
     private static func secondsUntil(_ reservation: SenderReservation, answered: ContinuousClock.Instant) -> Double {
-        guard let atBooking = reservation.secondsUntilSlotAtBooking else { return reservation.slot.timeIntervalSinceNow }
+        guard let atBooking = reservation.secondsUntilSlotAtBooking else {
+            return reservation.slot.timeIntervalSinceNow
+        }
         return atBooking - (ContinuousClock.now - answered).seconds
     }
 

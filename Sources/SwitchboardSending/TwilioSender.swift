@@ -111,7 +111,8 @@ public final class TwilioSender: Sendable {
         var campaignDone = false
         if let campaignID = spec.campaignId, campaignCap != nil {
             if let outcome = try await slots.campaignGate(
-                job: job, campaigns: campaigns, campaignID: campaignID, logger: context.logger) {
+                job: job, campaigns: campaigns, campaignID: campaignID, logger: context.logger)
+            {
                 return outcome
             }
             campaignDone = true

@@ -31,7 +31,10 @@ extension AccountStore {
     /// Every account's SID: which webhooks can be for us at all (a forged SID is refused without
     /// a lookup of its own).
     public func accountSIDs() async throws -> Set<String> {
-        Set(try await pool.query("SELECT DISTINCT account_sid FROM switchboard.accounts").map { try $0.decode(String.self, at: 0) })
+        Set(
+            try await pool.query("SELECT DISTINCT account_sid FROM switchboard.accounts").map {
+                try $0.decode(String.self, at: 0)
+            })
     }
 
     /// Stores the auth token of an account that sends with an API key, so its webhooks can be

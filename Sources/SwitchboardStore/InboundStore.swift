@@ -78,7 +78,9 @@ public struct InboundStore: Sendable {
                         intent == .optOut
                         ? DeliveryStore.suppressQuery(
                             accountID: message.accountID, address: message.from, scope: scope.scope,
-                            scopeValue: scope.value, reason: "replied \(message.body.trimmingCharacters(in: .whitespacesAndNewlines).uppercased())",
+                            scopeValue: scope.value,
+                            reason:
+                                "replied \(message.body.trimmingCharacters(in: .whitespacesAndNewlines).uppercased())",
                             source: "keyword", sourceMessageSID: message.sid)
                         : DeliveryStore.unsuppressQuery(
                             accountID: message.accountID, address: message.from, scope: scope.scope,

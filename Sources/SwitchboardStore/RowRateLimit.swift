@@ -37,7 +37,8 @@ struct RowRateLimit: Sendable {
         if let slot = try row.decode(Date?.self, at: 0) {
             return .reserved(
                 SenderReservation(
-                    senderID: id, address: "", slot: slot, rate: try row.decode(Double.self, at: 1), bookedAt: bookedAt))
+                    senderID: id, address: "", slot: slot, rate: try row.decode(Double.self, at: 1), bookedAt: bookedAt)
+            )
         }
         guard let retry = try row.decode(Date?.self, at: 2) else { return .noSender }
         return .saturated(retryAt: retry, bookedAt: bookedAt)

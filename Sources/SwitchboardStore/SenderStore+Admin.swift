@@ -35,7 +35,8 @@ extension SenderStore {
         return try await pool.transaction { connection in
             var ids: [Int64] = []
             for spec in specs {
-                ids.append(try await connection.query(Self.upsert(spec, accountID: accountID))[0].decode(Int64.self, at: 0))
+                ids.append(
+                    try await connection.query(Self.upsert(spec, accountID: accountID))[0].decode(Int64.self, at: 0))
             }
             if let poolName {
                 try await connection.query(

@@ -63,7 +63,9 @@ struct ChatCompletions: Sendable {
         var attempt = 0
         while true {
             let remaining = deadline - .now
-            guard remaining > .milliseconds(100) else { throw Failure(description: "no reply within the turn's deadline") }
+            guard remaining > .milliseconds(100) else {
+                throw Failure(description: "no reply within the turn's deadline")
+            }
             var request = HTTPClientRequest(url: configuration.baseURL + "/chat/completions")
             request.method = .POST
             request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
@@ -72,7 +74,8 @@ struct ChatCompletions: Sendable {
             let status: Int
             let text: String
             do {
-                let nanoseconds = remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000
+                let nanoseconds =
+                    remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000
                 let response = try await http.execute(request, timeout: .nanoseconds(nanoseconds))
                 status = Int(response.status.code)
                 text = String(buffer: try await response.body.collect(upTo: 1 << 20))

@@ -33,7 +33,8 @@ struct VoiceRoutes: Sendable {
         _ conversation: inout Conversation, _ messages: [ChatMessage], _ settings: LLMSettings, sessionID: Int64
     ) async -> Conversation.Next {
         guard let llm else {
-            logger.error("an LLM voice agent is running but OPENAI_API_KEY is not set", metadata: ["session.id": "\(sessionID)"])
+            logger.error(
+                "an LLM voice agent is running but OPENAI_API_KEY is not set", metadata: ["session.id": "\(sessionID)"])
             return conversation.failed()
         }
         do {
@@ -44,7 +45,9 @@ struct VoiceRoutes: Sendable {
                 reply.text, promptTokens: reply.promptTokens, completionTokens: reply.completionTokens,
                 settings: settings)
         } catch {
-            logger.warning("LLM turn failed; the caller hears the fallback", metadata: ["session.id": "\(sessionID)", "error": "\(error)"])
+            logger.warning(
+                "LLM turn failed; the caller hears the fallback",
+                metadata: ["session.id": "\(sessionID)", "error": "\(error)"])
             return conversation.failed()
         }
     }

@@ -34,8 +34,10 @@ public struct WebhookConfiguration: Sendable {
     /// Answers to keyword messages (empty: answer nothing). With Twilio's default opt-out handling
     /// on a long code, Twilio also answers STOP/START/HELP itself: set these empty there.
     public struct KeywordReplies: Sendable, Equatable {
-        public var optOut = "You have been unsubscribed and will not receive more messages from this number. Reply START to resubscribe."
-        public var optIn = "You have been resubscribed to messages from this number. Reply STOP to unsubscribe, HELP for help."
+        public var optOut =
+            "You have been unsubscribed and will not receive more messages from this number. Reply START to resubscribe."
+        public var optIn =
+            "You have been resubscribed to messages from this number. Reply STOP to unsubscribe, HELP for help."
         public var help = "Reply STOP to unsubscribe. Msg & data rates may apply."
         public init() {}
     }

@@ -33,9 +33,12 @@ struct WebhookRoutes: Sendable {
             }
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready")))
         }
-        router.post(RouterPath(stringLiteral: Self.messageStatusPath)) { request, _ in try await messageStatus(request) }
+        router.post(RouterPath(stringLiteral: Self.messageStatusPath)) { request, _ in try await messageStatus(request)
+        }
         router.post(RouterPath(stringLiteral: Self.callStatusPath)) { request, _ in try await callStatus(request) }
-        router.post(RouterPath(stringLiteral: Self.inboundMessagePath)) { request, _ in try await inboundMessage(request) }
+        router.post(RouterPath(stringLiteral: Self.inboundMessagePath)) { request, _ in
+            try await inboundMessage(request)
+        }
     }
 
     // MARK: status callbacks
@@ -55,9 +58,11 @@ struct WebhookRoutes: Sendable {
             return Self.noContent
         }
         let applied = try await statuses.apply(
-            StatusUpdate(resource: .message, accountID: webhook.accountID, sid: sid, status: status, errorCode: errorCode))
+            StatusUpdate(
+                resource: .message, accountID: webhook.accountID, sid: sid, status: status, errorCode: errorCode))
         logger.debug(
-            "message status", metadata: ["twilio.message_sid": "\(sid)", "twilio.status": "\(status)", "applied": "\(applied)"])
+            "message status",
+            metadata: ["twilio.message_sid": "\(sid)", "twilio.status": "\(status)", "applied": "\(applied)"])
         return Self.noContent
     }
 
@@ -74,11 +79,14 @@ struct WebhookRoutes: Sendable {
         }
         let errorCode = try code(webhook.form["ErrorCode"], field: "ErrorCode")
         _ = try await statuses.apply(
-            StatusUpdate(resource: .call, accountID: webhook.accountID, sid: sid, status: status, errorCode: errorCode, duration: duration))
+            StatusUpdate(
+                resource: .call, accountID: webhook.accountID, sid: sid, status: status, errorCode: errorCode,
+                duration: duration))
         if DeliveryStatus.finalCallStatuses.contains(status) {
             // A voice agent still talking when the call ended: the caller hung up (or it never
             // connected); the session ends with what it has.
-            try await sessions.endCall(callSID: sid, accountID: webhook.accountID, outcome: status == "completed" ? "hangup" : status)
+            try await sessions.endCall(
+                callSID: sid, accountID: webhook.accountID, outcome: status == "completed" ? "hangup" : status)
         }
         return Self.noContent
     }

@@ -15,7 +15,8 @@ public final class WebhookServer: Service, Sendable {
     let logger: Logger
     private let boundPort = Mutex<Int?>(nil)
 
-    public init(configuration: WebhookConfiguration, pool: PostgresPool, accounts: AccountStore, logger: Logger) throws {
+    public init(configuration: WebhookConfiguration, pool: PostgresPool, accounts: AccountStore, logger: Logger) throws
+    {
         try configuration.validate()
         self.configuration = configuration
         self.pool = pool
@@ -82,7 +83,9 @@ public final class WebhookServer: Service, Sendable {
         while !Task.isCancelled {
             do {
                 let ended = try await sessions.expire()
-                if ended > 0 { logger.notice("ended voice sessions past their time limit", metadata: ["count": "\(ended)"]) }
+                if ended > 0 {
+                    logger.notice("ended voice sessions past their time limit", metadata: ["count": "\(ended)"])
+                }
             } catch {
                 logger.warning("could not end expired voice sessions", metadata: ["error": "\(error)"])
             }

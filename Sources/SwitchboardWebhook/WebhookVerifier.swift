@@ -75,7 +75,8 @@ struct WebhookVerifier: Sendable {
     static func checkFields(_ form: FormParameters) throws {
         for (name, value) in form.pairs {
             if name.utf8.contains(0) || value.utf8.contains(0) {
-                throw HTTPError(.badRequest, message: "\(name.utf8.contains(0) ? "a field name" : name) contains a NUL byte")
+                throw HTTPError(
+                    .badRequest, message: "\(name.utf8.contains(0) ? "a field name" : name) contains a NUL byte")
             }
         }
         for name in ["AccountSid", "MessageSid", "SmsSid", "SmsMessageSid", "CallSid", "MessagingServiceSid"] {
@@ -144,7 +145,9 @@ public actor TokenCache {
         self.init(
             source: Source(
                 token: { sid in
-                    try await accounts.webhookToken(accountSID: sid).map { Entry(accountID: $0.accountID, token: $0.token) }
+                    try await accounts.webhookToken(accountSID: sid).map {
+                        Entry(accountID: $0.accountID, token: $0.token)
+                    }
                 },
                 knownSIDs: { try await accounts.accountSIDs() }))
     }

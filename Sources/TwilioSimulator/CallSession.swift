@@ -102,7 +102,8 @@ struct CallSession {
         if case .error(let code, let detail) = event {
             // What Twilio's debugger would show for this call.
             simulator.logger.warning(
-                "call TwiML error", metadata: ["call.sid": "\(call.resource.sid)", "code": "\(code)", "detail": "\(detail)"])
+                "call TwiML error",
+                metadata: ["call.sid": "\(call.resource.sid)", "code": "\(code)", "detail": "\(detail)"])
         }
         await simulator.state.appendEvent(sid: call.resource.sid, event)
     }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import SwitchboardCore
 import Postgres
+import SwitchboardCore
 import SwitchboardStore
 
 /// `switchboard config`: the settings this host's environment gives, each checked the way the
@@ -53,7 +53,8 @@ struct ConfigCommand: AsyncParsableCommand {
             add("DATABASE_URL", "(not set)", "required by migrate, worker, webhook and the other commands")
         }
         if environment["SWITCHBOARD_MASTER_KEY"] != nil || environment["SWITCHBOARD_MASTER_KEY_FILE"] != nil {
-            let name = environment["SWITCHBOARD_MASTER_KEY"] != nil ? "SWITCHBOARD_MASTER_KEY" : "SWITCHBOARD_MASTER_KEY_FILE"
+            let name =
+                environment["SWITCHBOARD_MASTER_KEY"] != nil ? "SWITCHBOARD_MASTER_KEY" : "SWITCHBOARD_MASTER_KEY_FILE"
             do {
                 let vault = try CredentialVault.fromEnvironment()
                 add(name, name.hasSuffix("_FILE") ? environment[name]! : "current key \(vault.currentKeyID) (masked)")
@@ -70,12 +71,16 @@ struct ConfigCommand: AsyncParsableCommand {
             let short = name == "SWITCHBOARD_DASHBOARD_TOKEN" && value.count < 16
             add(name, "(set, \(value.count) characters, masked)", short ? "use at least 16 characters" : nil)
         }
-        for (name, allowed) in [("SWITCHBOARD_LOG_LEVEL", LogOptions.levels), ("SWITCHBOARD_LOG_FORMAT", LogOptions.formats)] {
+        for (name, allowed) in [
+            ("SWITCHBOARD_LOG_LEVEL", LogOptions.levels), ("SWITCHBOARD_LOG_FORMAT", LogOptions.formats),
+        ] {
             guard let value = environment[name] else { continue }
             add(name, value, allowed.contains(value) ? nil : "not one of \(allowed.joined(separator: ", "))")
         }
         if let port = environment["SWITCHBOARD_METRICS_PORT"] {
-            add("SWITCHBOARD_METRICS_PORT", port, Int(port).map { (1...65535).contains($0) } == true ? nil : "not a port")
+            add(
+                "SWITCHBOARD_METRICS_PORT", port,
+                Int(port).map { (1...65535).contains($0) } == true ? nil : "not a port")
         }
         // Flags of worker and webhook given as SWITCHBOARD_<FLAG>: checked by their parser.
         for (command, type) in EnvironmentFlags.commands.sorted(by: { $0.key < $1.key }) {

@@ -75,8 +75,10 @@ struct DemoCommand: AsyncParsableCommand {
             $0.isEmpty ? nil : $0
         }
         // A throwaway demo gets a throwaway token, which it may print; a configured one never is.
-        hooks.dashboardToken = environmentToken ?? (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-        let webhook = try WebhookServer(configuration: hooks, pool: pool, accounts: accounts, logger: quiet("demo.webhook"))
+        hooks.dashboardToken =
+            environmentToken ?? (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let webhook = try WebhookServer(
+            configuration: hooks, pool: pool, accounts: accounts, logger: quiet("demo.webhook"))
         let webhookTask = Task { try await webhook.run() }
         defer { webhookTask.cancel() }
         _ = await eventually(timeout: .seconds(10)) { webhook.port != nil }
@@ -118,7 +120,9 @@ struct DemoCommand: AsyncParsableCommand {
         }
         try await DemoReport(pool: pool, simulator: simulator, elapsed: ContinuousClock.now - started).print()
         if serve {
-            let login = environmentToken == nil ? "user any, password \(hooks.dashboardToken!)" : "password: SWITCHBOARD_DASHBOARD_TOKEN"
+            let login =
+                environmentToken == nil
+                ? "user any, password \(hooks.dashboardToken!)" : "password: SWITCHBOARD_DASHBOARD_TOKEN"
             say("dashboard: \(hooks.publicURL)/dashboard (\(login)); Ctrl-C to stop")
             let group = ServiceGroup(
                 configuration: .init(

@@ -16,7 +16,9 @@ struct DemoReport {
         let statuses = try await pool.query(
             "SELECT status, count(*) FROM switchboard.messages GROUP BY 1 ORDER BY 1")
         let byStatus = Dictionary(
-            uniqueKeysWithValues: try statuses.map { (try $0.decode(String.self, at: 0), try $0.decode(Int.self, at: 1)) })
+            uniqueKeysWithValues: try statuses.map {
+                (try $0.decode(String.self, at: 0), try $0.decode(Int.self, at: 1))
+            })
         let segments = messages.reduce(0) { $0 + $1.segments }
         let jobs = try await pool.query(
             "SELECT state::text, count(*), count(*) FILTER (WHERE attempt > 1) FROM switchboard.jobs GROUP BY 1 ORDER BY 1"
@@ -56,7 +58,8 @@ struct DemoReport {
         for row in surveys {
             say(
                 "  voice-agent survey to \(try row.decode(String?.self, at: 0) ?? "?"): \(try row.decode(String?.self, at: 1) ?? "running"), "
-                    + "answers \(try row.decode(String?.self, at: 2) ?? "{}"), \(try row.decode(Int?.self, at: 3) ?? 0) transcript lines")
+                    + "answers \(try row.decode(String?.self, at: 2) ?? "{}"), \(try row.decode(Int?.self, at: 3) ?? 0) transcript lines"
+            )
         }
         let sample = try await pool.query(
             "SELECT body FROM switchboard.messages WHERE channel = 'sms' ORDER BY id LIMIT 1")

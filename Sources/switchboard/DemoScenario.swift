@@ -104,7 +104,8 @@ struct DemoScenario {
         }
         let survey = try JSONDecoder().decode(JSONValue.self, from: Data(ExampleFlows.survey.utf8))
         var agent = VoiceAgentRequest(
-            account: "demo", to: Self.surveyed, from: Self.sender, questions: survey, variables: ["name": .string("Ana")])
+            account: "demo", to: Self.surveyed, from: Self.sender, questions: survey,
+            variables: ["name": .string("Ana")])
         agent.greeting = "Hi {{name}}, this is Acme with a one-minute survey."
         ids.append(try await SendJobs.enqueue(agent, store: store).id)
         // Inputs a careless producer might send: refused before anything is written.

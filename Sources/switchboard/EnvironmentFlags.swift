@@ -80,7 +80,9 @@ enum EnvironmentFlags {
             }
             let name = String(rest.prefix { $0.isLetter || $0.isNumber || $0 == "-" })
             if kind == .flag, rest.dropFirst(name.count).hasPrefix(" <") { kind = .value }
-            if !name.isEmpty, !options.contains(where: { $0.name == name }) { options.append(Option(name: name, kind: kind)) }
+            if !name.isEmpty, !options.contains(where: { $0.name == name }) {
+                options.append(Option(name: name, kind: kind))
+            }
         }
         return options
     }

@@ -74,7 +74,9 @@ struct JobsCommand: AsyncParsableCommand {
                             ])
                         }),
                 ]
-                if let finished = job.finishedAt { object["finishedAt"] = .string(ISO8601DateFormatter().string(from: finished)) }
+                if let finished = job.finishedAt {
+                    object["finishedAt"] = .string(ISO8601DateFormatter().string(from: finished))
+                }
                 return print(JSONValue.object(object).jsonText)
             }
             printFields([

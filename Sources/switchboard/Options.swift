@@ -57,7 +57,10 @@ struct DatabaseOptions: ParsableArguments {
 }
 
 struct LogOptions: ParsableArguments {
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: $SWITCHBOARD_LOG_LEVEL, else info).")
+    @Option(
+        help:
+            "Log level: trace, debug, info, notice, warning, error, critical (default: $SWITCHBOARD_LOG_LEVEL, else info)."
+    )
     var logLevel: String?
 
     @Option(help: "Log format: human or json (default: $SWITCHBOARD_LOG_FORMAT, else human).")

@@ -27,7 +27,9 @@ struct OptoutsCommand: AsyncParsableCommand {
         @Option(help: "Only for this pool.") var pool: String?
 
         func validate() throws {
-            do { _ = try ChannelAddress(parsing: number, field: "--number") } catch { throw ValidationError("\(error)") }
+            do { _ = try ChannelAddress(parsing: number, field: "--number") } catch {
+                throw ValidationError("\(error)")
+            }
             guard sender == nil || pool == nil else { throw ValidationError("give --sender or --pool, not both") }
         }
 
@@ -56,7 +58,8 @@ struct OptoutsCommand: AsyncParsableCommand {
                 ["number", "scope", "reason", "source", "since"],
                 rows.map {
                     [
-                        $0.address, $0.scope == "account" ? "account" : "\($0.scope) \($0.scopeValue)", cell($0.reason, limit: 40),
+                        $0.address, $0.scope == "account" ? "account" : "\($0.scope) \($0.scopeValue)",
+                        cell($0.reason, limit: 40),
                         $0.source, relative($0.createdAt),
                     ]
                 }, emptyMessage: "no suppressions")
@@ -64,7 +67,8 @@ struct OptoutsCommand: AsyncParsableCommand {
     }
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop messaging a recipient (recorded as an opt-out).")
+        static let configuration = CommandConfiguration(
+            abstract: "Stop messaging a recipient (recorded as an opt-out).")
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var target: Target
         @Option(help: "Why, for the consent history.") var reason = "opted out outside Switchboard"
@@ -98,7 +102,8 @@ struct OptoutsCommand: AsyncParsableCommand {
     }
 
     struct History: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Every opt-out and opt-in of a recipient, oldest first.")
+        static let configuration = CommandConfiguration(
+            abstract: "Every opt-out and opt-in of a recipient, oldest first.")
         @OptionGroup var database: DatabaseOptions
         @Option(help: "Account name.") var account: String
         @Option(help: "The recipient.") var number: String

@@ -13,7 +13,11 @@ func printTable(_ headers: [String], _ rows: [[String]], emptyMessage: String = 
         return
     }
     var widths = headers.map(\.count)
-    for row in rows { for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) } }
+    for row in rows {
+        for (index, cell) in row.enumerated() where index < widths.count {
+            widths[index] = max(widths[index], cell.count)
+        }
+    }
     func line(_ cells: [String]) -> String {
         cells.enumerated().map { index, cell in
             index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
@@ -42,10 +46,13 @@ func relative(_ date: Date, now: Date = Date()) -> String {
     let seconds = date.timeIntervalSince(now)
     let magnitude = abs(seconds)
     let text =
-        magnitude < 1 ? "now"
-        : magnitude < 120 ? "\(Int(magnitude))s"
-        : magnitude < 7200 ? "\(Int(magnitude / 60))m"
-        : magnitude < 172_800 ? "\(Int(magnitude / 3600))h" : "\(Int(magnitude / 86400))d"
+        magnitude < 1
+        ? "now"
+        : magnitude < 120
+            ? "\(Int(magnitude))s"
+            : magnitude < 7200
+                ? "\(Int(magnitude / 60))m"
+                : magnitude < 172_800 ? "\(Int(magnitude / 3600))h" : "\(Int(magnitude / 86400))d"
     if text == "now" { return text }
     return seconds < 0 ? "\(text) ago" : "in \(text)"
 }

@@ -101,7 +101,9 @@ struct PoolsCommand: AsyncParsableCommand {
                 try await SenderStore(pool: pool).deletePool(
                     accountID: try await accountID(named: account, pool: pool), poolName: name)
             }
-            guard deleted else { throw ValidationError("--name: '\(account)' has no pool '\(name)' (see `switchboard pools list`)") }
+            guard deleted else {
+                throw ValidationError("--name: '\(account)' has no pool '\(name)' (see `switchboard pools list`)")
+            }
             print("pool '\(name)' deleted")
         }
     }

@@ -130,7 +130,8 @@ struct SendCommand: AsyncParsableCommand {
     func checkTargets(_ pool: PostgresPool) async throws {
         let id = try await accountID(named: account, pool: pool)
         if let poolName = self.pool, try await SenderStore(pool: pool).poolID(accountID: id, name: poolName) == nil {
-            throw ValidationError("--pool: account '\(account)' has no pool named '\(poolName)' (see `switchboard pools list`)")
+            throw ValidationError(
+                "--pool: account '\(account)' has no pool named '\(poolName)' (see `switchboard pools list`)")
         }
     }
 
@@ -155,7 +156,8 @@ struct SendCommand: AsyncParsableCommand {
             request.model = model
         default:
             throw ValidationError(
-                "voice-agent needs either --questions flow.json (a scripted interview) or --system-prompt '…' (an LLM agent)")
+                "voice-agent needs either --questions flow.json (a scripted interview) or --system-prompt '…' (an LLM agent)"
+            )
         }
         request.greeting = greeting
         request.voice = voice

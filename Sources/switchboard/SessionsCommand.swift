@@ -47,7 +47,8 @@ struct SessionsCommand: AsyncParsableCommand {
         func validate() throws {
             guard [id != nil, call != nil, job != nil].filter({ $0 }).count == 1 else {
                 throw ValidationError(
-                    "give one of: a session id (`sessions show 12`), --call CA…, or --job 42 (see `switchboard sessions list`)")
+                    "give one of: a session id (`sessions show 12`), --call CA…, or --job 42 (see `switchboard sessions list`)"
+                )
             }
         }
 

@@ -8,7 +8,8 @@ import SwitchboardStore
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Queue depth per state and kind, throughput of the last minute, per-sender load, failing error codes.",
+        abstract:
+            "Queue depth per state and kind, throughput of the last minute, per-sender load, failing error codes.",
         discussion: """
             Examples:
               switchboard status
@@ -39,12 +40,17 @@ struct StatusCommand: AsyncParsableCommand {
         printTable(
             ["queue", "kind", "state", "jobs", "oldest due waiting"],
             report.queue.map {
-                [$0.queue, $0.kind, $0.state, "\($0.count)", $0.oldestDueAge.map { String(format: "%.1fs", $0) } ?? "-"]
+                [
+                    $0.queue, $0.kind, $0.state, "\($0.count)",
+                    $0.oldestDueAge.map { String(format: "%.1fs", $0) } ?? "-",
+                ]
             }, emptyMessage: "  empty: nothing waiting or running")
         print("\nFinished in the last minute")
         printTable(
             ["kind", "state", "jobs", "per second"],
-            report.finishedLastMinute.map { [$0.kind, $0.state, "\($0.count)", String(format: "%.1f", Double($0.count) / 60)] },
+            report.finishedLastMinute.map {
+                [$0.kind, $0.state, "\($0.count)", String(format: "%.1f", Double($0.count) / 60)]
+            },
             emptyMessage: "  nothing finished")
         print("\nSenders")
         printTable(
@@ -59,9 +65,14 @@ struct StatusCommand: AsyncParsableCommand {
         print("\nTwilio error codes in the last hour")
         printTable(
             ["stage", "code", "count", "meaning"],
-            report.errorCodesLastHour.map { [$0.stage, "\($0.code)", "\($0.count)", TwilioErrorClassification.summary(forCode: $0.code) ?? "https://www.twilio.com/docs/api/errors/\($0.code)"] },
+            report.errorCodesLastHour.map {
+                [
+                    $0.stage, "\($0.code)", "\($0.count)",
+                    TwilioErrorClassification.summary(forCode: $0.code)
+                        ?? "https://www.twilio.com/docs/api/errors/\($0.code)",
+                ]
+            },
             emptyMessage: "  none")
         print("\nVoice sessions active: \(report.voiceSessionsActive)")
     }
 }
-

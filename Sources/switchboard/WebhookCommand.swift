@@ -31,7 +31,9 @@ struct WebhookCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on.") var port = 8080
     @Option(
         name: .customLong("public-url"),
-        help: "The base URL Twilio calls, as it sees it (default: $SWITCHBOARD_PUBLIC_URL); signatures are checked over it.")
+        help:
+            "The base URL Twilio calls, as it sees it (default: $SWITCHBOARD_PUBLIC_URL); signatures are checked over it."
+    )
     var publicURL: String?
     @Option(help: "A reply binds to the latest outbound message sent within this window (e.g. 24h, 7d).")
     var replyWindow = "24h"
@@ -43,7 +45,8 @@ struct WebhookCommand: AsyncParsableCommand {
     @Option(help: "Close a connection that sends nothing (or stops mid-headers) for this long.")
     var idleTimeout = "30s"
     @Option(help: "A request's body must arrive within this long (else 408).") var bodyTimeout = "10s"
-    @Option(help: "At most this many open connections (lowered to fit the descriptor limit); others wait to be accepted.")
+    @Option(
+        help: "At most this many open connections (lowered to fit the descriptor limit); others wait to be accepted.")
     var maxConnections = 4096
 
     func validate() throws {
@@ -52,9 +55,10 @@ struct WebhookCommand: AsyncParsableCommand {
 
     func webhookConfiguration() throws -> WebhookConfiguration {
         guard
-            let url = publicURL ?? ProcessInfo.processInfo.environment["SWITCHBOARD_PUBLIC_URL"].flatMap({
-                $0.isEmpty ? nil : $0
-            })
+            let url = publicURL
+                ?? ProcessInfo.processInfo.environment["SWITCHBOARD_PUBLIC_URL"].flatMap({
+                    $0.isEmpty ? nil : $0
+                })
         else {
             throw ValidationError(
                 "SWITCHBOARD_PUBLIC_URL (or --public-url) is required: the address Twilio uses to reach this process")
@@ -85,7 +89,8 @@ struct WebhookCommand: AsyncParsableCommand {
         }
         do { try configuration.validate() } catch let error as InputError {
             throw ValidationError(
-                error.field == "SWITCHBOARD_PUBLIC_URL" ? "--public-url / \(error.description)"
+                error.field == "SWITCHBOARD_PUBLIC_URL"
+                    ? "--public-url / \(error.description)"
                     : error.field.hasPrefix("SWITCHBOARD_") ? error.description : "--\(error.description)")
         }
         return configuration
@@ -104,9 +109,11 @@ struct WebhookCommand: AsyncParsableCommand {
             logger.info(
                 "webhook listening",
                 metadata: [
-                    "address": "\(configuration.host):\(configuration.port)", "public_url": "\(configuration.publicURL)",
+                    "address": "\(configuration.host):\(configuration.port)",
+                    "public_url": "\(configuration.publicURL)",
                     "llm": "\(configuration.llm.apiKey == nil ? "no OPENAI_API_KEY" : configuration.llm.baseURL)",
-                    "dashboard": "\(configuration.dashboardToken == nil ? "off (no SWITCHBOARD_DASHBOARD_TOKEN)" : "/dashboard")",
+                    "dashboard":
+                        "\(configuration.dashboardToken == nil ? "off (no SWITCHBOARD_DASHBOARD_TOKEN)" : "/dashboard")",
                     "max_connections": "\(configuration.limits.effectiveMaxConnections)",
                     "descriptor_limit": "\(descriptors.map(String.init) ?? "unlimited")",
                 ])

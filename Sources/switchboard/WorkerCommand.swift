@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
-import SwitchboardCore
 import Logging
 import ServiceLifecycle
+import SwitchboardCore
 import SwitchboardStore
 import SwitchboardWebhook
 import SwitchboardWorker
@@ -93,7 +93,8 @@ struct WorkerCommand: AsyncParsableCommand {
         _ = try resolvedMetricsPort()
         if let url = resolvedPublicURL {
             guard HTTPURL.isValidBase(url) else {
-                throw ValidationError("--public-url / SWITCHBOARD_PUBLIC_URL: '\(url)' is not an http(s) URL without a query")
+                throw ValidationError(
+                    "--public-url / SWITCHBOARD_PUBLIC_URL: '\(url)' is not an http(s) URL without a query")
             }
         }
     }
@@ -113,7 +114,8 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.retention = retention == "off" ? nil : try parseDuration(retention, flag: "--retention")
         do { try configuration.validate() } catch {
             // Name the flag: the heartbeat follows from the lease; the others are flags of their own.
-            let flag = error.field == "heartbeat_interval" ? "lease" : error.field.replacingOccurrences(of: "_", with: "-")
+            let flag =
+                error.field == "heartbeat_interval" ? "lease" : error.field.replacingOccurrences(of: "_", with: "-")
             throw ValidationError("--\(flag): \(error.problem)")
         }
         return configuration

@@ -173,12 +173,18 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
                 database: db)
             #expect(nested.status == 64 && nested.output.contains("body: blocks are nested more than 32 deep"))
             let nobody = try await switchboard(
-                ["send", "sms", "--account", "nosuch", "--from", "+15557654321", "--to", "+15559876543", "--body", "Hi"],
+                [
+                    "send", "sms", "--account", "nosuch", "--from", "+15557654321", "--to", "+15559876543", "--body",
+                    "Hi",
+                ],
                 database: db)
-            #expect(nobody.status == 64 && nobody.output.contains("--account: no account named 'nosuch'"), "\(nobody.output)")
+            #expect(
+                nobody.status == 64 && nobody.output.contains("--account: no account named 'nosuch'"),
+                "\(nobody.output)")
             try await AccountStore(
                 pool: db.pool, vault: try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
-            ).upsert(name: "main", accountSID: "AC" + String(repeating: "5e0d", count: 8), secret: "send-test-token-0123")
+            ).upsert(
+                name: "main", accountSID: "AC" + String(repeating: "5e0d", count: 8), secret: "send-test-token-0123")
             let noPool = try await switchboard(
                 ["send", "sms", "--account", "main", "--pool", "nosuch", "--to", "+15559876543", "--body", "Hi"],
                 database: db)

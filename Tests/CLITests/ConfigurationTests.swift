@@ -14,7 +14,8 @@ import Testing
             let worker = try ChildProcess(
                 try switchboardBinary(), ["worker", "--concurrency", "5"],
                 environment: [
-                    "SWITCHBOARD_DATABASE_URL": conninfo, "SWITCHBOARD_QUEUES": "slow", "SWITCHBOARD_CONCURRENCY": "abc",
+                    "SWITCHBOARD_DATABASE_URL": conninfo, "SWITCHBOARD_QUEUES": "slow",
+                    "SWITCHBOARD_CONCURRENCY": "abc",
                     "SWITCHBOARD_POLL_INTERVAL": "100ms", "SWITCHBOARD_LISTEN": "false",
                 ])
             defer { worker.signal(SIGKILL) }
@@ -31,7 +32,9 @@ import Testing
             try switchboardBinary(), ["worker", "--database-url", "postgres://x@127.0.0.1:1/x"],
             environment: ["SWITCHBOARD_CONCURRENCY": "abc"])
         #expect(await concurrency.wait() == 64)
-        #expect(concurrency.output.contains("set by the environment variable SWITCHBOARD_CONCURRENCY"), "\(concurrency.output)")
+        #expect(
+            concurrency.output.contains("set by the environment variable SWITCHBOARD_CONCURRENCY"),
+            "\(concurrency.output)")
         let listen = try ChildProcess(
             try switchboardBinary(), ["webhook", "--database-url", "postgres://x@127.0.0.1:1/x"],
             environment: ["SWITCHBOARD_REPLY_WINDOW": "forever", "SWITCHBOARD_PUBLIC_URL": "https://hooks.example.com"])
@@ -39,7 +42,9 @@ import Testing
         #expect(listen.output.contains("SWITCHBOARD_REPLY_WINDOW"), "\(listen.output)")
         let token = try ChildProcess(
             try switchboardBinary(), ["webhook", "--database-url", "postgres://x@127.0.0.1:1/x"],
-            environment: ["SWITCHBOARD_DASHBOARD_TOKEN": "short", "SWITCHBOARD_PUBLIC_URL": "https://hooks.example.com"])
+            environment: [
+                "SWITCHBOARD_DASHBOARD_TOKEN": "short", "SWITCHBOARD_PUBLIC_URL": "https://hooks.example.com",
+            ])
         #expect(await token.wait() == 64)
         #expect(token.output.contains("SWITCHBOARD_DASHBOARD_TOKEN: is 5 characters"), "\(token.output)")
         #expect(!token.output.contains("short"), "the token itself is not printed")
@@ -111,9 +116,11 @@ import Testing
         #expect(typo.status == 64)
         #expect(typo.output.contains("did you mean `switchboard send`?"), "\(typo.output)")
         let nested = try await switchboard(["jobs", "lst"])
-        #expect(nested.status == 64 && nested.output.contains("did you mean `switchboard jobs list`?"), "\(nested.output)")
+        #expect(
+            nested.status == 64 && nested.output.contains("did you mean `switchboard jobs list`?"), "\(nested.output)")
         let unknown = try await switchboard(["numbers", "frobnicate"])
         #expect(unknown.status == 64)
-        #expect(unknown.output.contains("switchboard numbers has: add, list, update, remove, import"), "\(unknown.output)")
+        #expect(
+            unknown.output.contains("switchboard numbers has: add, list, update, remove, import"), "\(unknown.output)")
     }
 }

@@ -8,7 +8,8 @@ import Testing
 /// session's transcript, checks what it rendered, and writes a screenshot.
 @Suite struct DashboardBrowserTests {
     @Test func headlessChromiumRendersTheDashboardAndTakesAScreenshot() async throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..")
+            .standardized
         let output = NSTemporaryDirectory() + "dashboard-\(UInt32.random(in: 0...UInt32.max)).png"
         defer { try? FileManager.default.removeItem(atPath: output) }
         let script = try ChildProcess(

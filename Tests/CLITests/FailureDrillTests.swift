@@ -20,7 +20,8 @@ import Testing
                 db, accountSID: "AC" + String(repeating: "d0e1", count: 8), token: "drill-kill-token-0123",
                 simulatorHost: Self.simulatorHost, simulatorArguments: ["--log-level", "debug"])
             defer { sandbox.stop() }
-            let webhooks = try await WebhookHosts.start(sandbox, hosts: ["127.0.0.3", "127.0.0.4"], balancer: "127.0.0.5")
+            let webhooks = try await WebhookHosts.start(
+                sandbox, hosts: ["127.0.0.3", "127.0.0.4"], balancer: "127.0.0.5")
             defer { webhooks.stop() }
             var environment = sandbox.environment
             environment["SWITCHBOARD_PUBLIC_URL"] = webhooks.publicURL
@@ -36,7 +37,8 @@ import Testing
             hostA.signal(SIGKILL)
             _ = await hostA.wait()
             let orphaned = try await db.integer(
-                "SELECT count(*) FROM switchboard.jobs WHERE state = 'running' AND locked_by LIKE \("%:\(hostA.pid):%")")
+                "SELECT count(*) FROM switchboard.jobs WHERE state = 'running' AND locked_by LIKE \("%:\(hostA.pid):%")"
+            )
             #expect(orphaned > 0, "the killed host held jobs when it died")
 
             let finished = await eventually(timeout: .seconds(180)) {
@@ -55,10 +57,13 @@ import Testing
                 UNION ALL SELECT 'pending ' || status || ' ' || count(*) FROM switchboard.pending_statuses GROUP BY status
                 """
             ).map { try $0.decode(String.self, at: 0) }
-            let failedCallbacks = sandbox.simulator.output.split(separator: "\n").filter { $0.contains("callback failed") }
+            let failedCallbacks = sandbox.simulator.output.split(separator: "\n").filter {
+                $0.contains("callback failed")
+            }
             #expect(
                 delivered,
-                "\(statuses); \(failedCallbacks.count) callbacks failed: \(failedCallbacks.prefix(3)) \(webhooks.output)")
+                "\(statuses); \(failedCallbacks.count) callbacks failed: \(failedCallbacks.prefix(3)) \(webhooks.output)"
+            )
             hostB.signal(SIGTERM)
             #expect(await hostB.wait() == 0)
         }
@@ -80,11 +85,15 @@ import Testing
         try await Self.queueCampaign(sandbox, recipients: 1000)
         let webhookPort = try freeLoopbackPort()
         let webhook = try sandbox.launch([
-            "webhook", "--host", "127.0.0.3", "--port", "\(webhookPort)", "--public-url", "http://127.0.0.3:\(webhookPort)",
+            "webhook", "--host", "127.0.0.3", "--port", "\(webhookPort)", "--public-url",
+            "http://127.0.0.3:\(webhookPort)",
         ])
         let workers = [try Self.startWorker(sandbox.environment), try Self.startWorker(sandbox.environment)]
         defer { for process in workers + [webhook] { process.signal(SIGKILL) } }
-        #expect(await eventually(timeout: .seconds(90)) { try await count("SELECT count(*) FROM switchboard.messages") >= 300 })
+        #expect(
+            await eventually(timeout: .seconds(90)) {
+                try await count("SELECT count(*) FROM switchboard.messages") >= 300
+            })
 
         let sentBeforeCrash = try await count("SELECT count(*) FROM switchboard.messages")
         try server.stopServer()  // immediate: like a crash, in the middle of sends and completions
@@ -103,7 +112,9 @@ import Testing
         #expect(ready, "the webhook reconnected: \(webhook.output)")
         let received = try await sandbox.receivedMessages()
         #expect(received.count == 1000 && Set(received.map(\.to)).count == 1000, "\(received.count) received")
-        let recorded = try await pool.query("SELECT sid FROM switchboard.messages").map { try $0.decode(String.self, at: 0) }
+        let recorded = try await pool.query("SELECT sid FROM switchboard.messages").map {
+            try $0.decode(String.self, at: 0)
+        }
         #expect(Set(recorded) == Set(received.map(\.sid)) && recorded.count == 1000)
         #expect(try await count("SELECT count(*) FROM switchboard.jobs WHERE state <> 'completed'") == 0)
         for process in workers + [webhook] { process.signal(SIGTERM) }
@@ -150,7 +161,8 @@ import Testing
                     "--answer-delay", "1s",
                 ])
             defer { sandbox.stop() }
-            let webhooks = try await WebhookHosts.start(sandbox, hosts: ["127.0.0.3", "127.0.0.4"], balancer: "127.0.0.5")
+            let webhooks = try await WebhookHosts.start(
+                sandbox, hosts: ["127.0.0.3", "127.0.0.4"], balancer: "127.0.0.5")
             defer { webhooks.stop() }
             var environment = sandbox.environment
             environment["SWITCHBOARD_PUBLIC_URL"] = webhooks.publicURL
@@ -207,7 +219,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let rows = (0..<recipients).map { "+1212\(String(format: "%07d", 5_550_000 + $0)),\($0)" }
         try (["phone,n"] + rows).joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
-        let imported = try await sandbox.run(["campaign", "import", "--account", "main", "--name", "drill", "--file", path])
+        let imported = try await sandbox.run([
+            "campaign", "import", "--account", "main", "--name", "drill", "--file", path,
+        ])
         #expect(imported.contains("queued \(recipients),"), "\(imported)")
     }
 
@@ -261,7 +275,8 @@ struct WebhookHosts {
             backends.append("http://\(host):\(port)")
             processes.append(
                 try ChildProcess(
-                    try switchboardBinary(), ["webhook", "--host", host, "--port", "\(port)"], environment: environment))
+                    try switchboardBinary(), ["webhook", "--host", host, "--port", "\(port)"], environment: environment)
+            )
         }
         let proxy = RoundRobinProxy(host: balancer, port: proxyPort, backends: backends)
         let hosts = WebhookHosts(processes: processes, proxy: proxy, proxyTask: Task { try await proxy.run() })

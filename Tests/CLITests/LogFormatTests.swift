@@ -34,7 +34,9 @@ import Testing
     }
 
     @Test func aBadFormatOrLevelNamesWhereItCameFrom() async throws {
-        let flag = try await switchboard(["worker", "--log-format", "xml", "--database-url", "postgres://x@127.0.0.1/x"])
+        let flag = try await switchboard([
+            "worker", "--log-format", "xml", "--database-url", "postgres://x@127.0.0.1/x",
+        ])
         #expect(flag.status == 64)
         #expect(flag.output.contains("--log-format 'xml' is not one of human, json"), "\(flag.output)")
         let variable = try ChildProcess(

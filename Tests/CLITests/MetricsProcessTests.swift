@@ -27,7 +27,8 @@ import Testing
             try await sandbox.run(["numbers", "add", "--account", "main", "--number", "+15557654321", "--rate", "10"])
             for n in 0..<5 {
                 try await sandbox.run([
-                    "send", "sms", "--account", "main", "--from", "+15557654321", "--to", "+1555987000\(n)", "--body", "Hi",
+                    "send", "sms", "--account", "main", "--from", "+15557654321", "--to", "+1555987000\(n)", "--body",
+                    "Hi",
                 ])
             }
             #expect(
@@ -36,7 +37,9 @@ import Testing
                 }, "\(worker.output) \(webhook.output)")
 
             let workerMetrics = try await Self.scrape("http://127.0.0.1:\(metricsPort)/metrics")
-            #expect(workerMetrics.contains(#"switchboard_jobs_total{kind="sms",outcome="completed"} 5"#), "\(workerMetrics)")
+            #expect(
+                workerMetrics.contains(#"switchboard_jobs_total{kind="sms",outcome="completed"} 5"#), "\(workerMetrics)"
+            )
             #expect(workerMetrics.contains(#"switchboard_send_latency_seconds_count{channel="sms"} 5"#))
             #expect(
                 workerMetrics.contains(
@@ -50,12 +53,14 @@ import Testing
             try await Task.sleep(for: .milliseconds(1100))  // past the one-second reading cache
             let webhookMetrics = try await Self.scrape("http://127.0.0.1:\(webhookPort)/metrics")
             #expect(
-                webhookMetrics.contains(#"switchboard_queue_jobs{queue="slow",kind="unhandled_kind",state="available"} 1"#),
+                webhookMetrics.contains(
+                    #"switchboard_queue_jobs{queue="slow",kind="unhandled_kind",state="available"} 1"#),
                 "\(webhookMetrics)")
             #expect(webhookMetrics.contains(#"switchboard_queue_oldest_available_age_seconds{queue="slow"}"#))
             #expect(
                 webhookMetrics.contains(
-                    #"switchboard_webhook_request_duration_seconds_count{route="/twilio/messages/status",status="204"}"#))
+                    #"switchboard_webhook_request_duration_seconds_count{route="/twilio/messages/status",status="204"}"#
+                ))
             try await Self.promtoolAccepts(webhookMetrics)
         }
     }

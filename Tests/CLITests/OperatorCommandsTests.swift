@@ -17,7 +17,9 @@ import Testing
             try await sandbox.run(["numbers", "add", "--account", "main", "--number", "+15557654321", "--rate", "5"])
             // Delivered, refused by Twilio (21211 names the number), and one that stays waiting.
             for to in ["+15559876543", "+15005550001"] {
-                try await sandbox.run(["send", "sms", "--account", "main", "--from", "+15557654321", "--to", to, "--body", "Hi"])
+                try await sandbox.run([
+                    "send", "sms", "--account", "main", "--from", "+15557654321", "--to", to, "--body", "Hi",
+                ])
             }
             let worker = try sandbox.launch(["worker", "--poll-interval", "200ms"])
             #expect(
@@ -58,7 +60,8 @@ import Testing
             #expect(try await db.jobCount(state: "available") == 2)
             let shown = try await run(["jobs", "show", "\(failedID)", "--json"])
             #expect(shown.1.contains(#""state":"available""#) && shown.1.contains(#""maxAttempts":10"#), "\(shown.1)")
-            try await db.pool.query("UPDATE switchboard.jobs SET finished_at = now() - interval '40 days' WHERE state = 'completed'")
+            try await db.pool.query(
+                "UPDATE switchboard.jobs SET finished_at = now() - interval '40 days' WHERE state = 'completed'")
             let purged = try await run(["jobs", "purge", "--older-than", "30d"])
             #expect(purged.1.contains("deleted 1 job(s)"), "\(purged.1)")
             let badState = try await run(["jobs", "list", "--state", "done"])
@@ -98,8 +101,9 @@ import Testing
             let directory = NSTemporaryDirectory() + "numbers-\(UInt32.random(in: 0...UInt32.max))"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            try "PhoneNumber,SmsEnabled,VoiceEnabled\n+15551230001,true,true\n+15551230002,yes,no\n+1555,true,true\n".write(
-                toFile: directory + "/bad.csv", atomically: true, encoding: .utf8)
+            try "PhoneNumber,SmsEnabled,VoiceEnabled\n+15551230001,true,true\n+15551230002,yes,no\n+1555,true,true\n"
+                .write(
+                    toFile: directory + "/bad.csv", atomically: true, encoding: .utf8)
             let refused = try await run(["numbers", "import", "--account", "main", "--file", directory + "/bad.csv"])
             #expect(refused.0 == 64 && refused.1.contains("line 4: address: '+1555'"), "\(refused.1)")
             #expect(refused.1.contains("nothing was stored"))
@@ -126,17 +130,25 @@ import Testing
             #expect(table.1.contains("LIMIT/S  BURST"), "\(table.1)")
             let row = table.1.split(separator: "\n").first { $0.contains("+15551230002") }.map(String.init) ?? ""
             #expect(row.split(separator: " ").prefix(4) == ["main", "+15551230002", "5", "7"], "\(table.1)")
-            let badRate = try await run(["numbers", "update", "--account", "main", "--number", "+15551230002", "--rate", "0"])
-            #expect(badRate.0 == 64 && badRate.1.contains("--rate: 0.0 is outside 0.001…10000 segments per second"), "\(badRate.1)")
+            let badRate = try await run([
+                "numbers", "update", "--account", "main", "--number", "+15551230002", "--rate", "0",
+            ])
+            #expect(
+                badRate.0 == 64 && badRate.1.contains("--rate: 0.0 is outside 0.001…10000 segments per second"),
+                "\(badRate.1)")
             // Issue 11 §12: 1e-300 was accepted and then failed every send ("interval out of range").
             for rate in ["1e-300", "1e12", "1e308", "nan"] {
-                let added = try await run(["numbers", "add", "--account", "main", "--number", "+15551230009", "--rate", rate])
+                let added = try await run([
+                    "numbers", "add", "--account", "main", "--number", "+15551230009", "--rate", rate,
+                ])
                 #expect(added.0 == 64 && added.1.contains("--rate: "), "\(rate): \(added.1)")
             }
             let nothing = try await run(["numbers", "update", "--account", "main", "--number", "+15551230002"])
             #expect(nothing.0 == 64 && nothing.1.contains("nothing to change"), "\(nothing.1)")
 
-            let out = try await run(["pools", "remove-number", "--account", "main", "--name", "marketing", "--number", "+15551230001"])
+            let out = try await run([
+                "pools", "remove-number", "--account", "main", "--name", "marketing", "--number", "+15551230001",
+            ])
             #expect(out.1.contains("took 1 number(s) out of pool 'marketing'"), "\(out.1)")
             let removed = try await run(["numbers", "remove", "--account", "main", "--number", "+15551230002"])
             #expect(removed.0 == 0)
@@ -169,7 +181,11 @@ import Testing
                 toFile: path, atomically: true, encoding: .utf8)
             let queued = try await run(base + ["--questions", path, "--var", "caller=friend", "--json"])
             #expect(queued.0 == 0, "\(queued.1)")
-            let llm = try await run(base + ["--system-prompt", "You help {{company}} customers.", "--var", "company=Acme", "--model", "gpt-4o-mini"])
+            let llm = try await run(
+                base + [
+                    "--system-prompt", "You help {{company}} customers.", "--var", "company=Acme", "--model",
+                    "gpt-4o-mini",
+                ])
             #expect(llm.0 == 0 && llm.1.contains("queued voice-agent job"), "\(llm.1)")
             #expect(try await db.integer("SELECT count(*) FROM switchboard.jobs WHERE kind = 'voice_agent'") == 2)
 
@@ -182,7 +198,8 @@ import Testing
             let missingVariable = try await run(
                 base + ["--system-prompt", "You help {{company}} customers.", "--model", "gpt-4o-mini"])
             #expect(missingVariable.0 == 64 && missingVariable.1.contains("company"), "\(missingVariable.1)")
-            #expect(try await db.integer("SELECT count(*) FROM switchboard.jobs") == 2, "nothing queued by the refusals")
+            #expect(
+                try await db.integer("SELECT count(*) FROM switchboard.jobs") == 2, "nothing queued by the refusals")
         }
     }
 }

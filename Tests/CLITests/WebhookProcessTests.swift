@@ -43,7 +43,8 @@ import Testing
                 #expect(ready, "\(backend) ready: \(processes.map(\.output))")
             }
             processes.append(
-                try ChildProcess(try switchboardBinary(), ["worker", "--poll-interval", "200ms"], environment: environment))
+                try ChildProcess(
+                    try switchboardBinary(), ["worker", "--poll-interval", "200ms"], environment: environment))
             // A producer writes the request itself in SQL; the worker validates it.
             for to in ["+15550009012", "+15550009011"] {
                 try await db.pool.query(
@@ -66,15 +67,21 @@ import Testing
             let senior = try rows[0].decode(PostgresJSON.self, at: 1).decode([String: String].self)
             #expect(senior["experience"] == "senior level" && senior["availability"] == "next month")
             let none = try rows[1].decode(PostgresJSON.self, at: 1).decode([String: String].self)
-            #expect(none == ["name": "Ana Lima", "experience": "0"], "silence re-prompted, then 'None.' ended the call")
-            #expect(proxy.servedPerBackend.allSatisfy { $0 >= 3 }, "both processes served turns: \(proxy.servedPerBackend)")
+            #expect(
+                none == ["name": "Ana Lima", "experience": "0"], "silence re-prompted, then 'None.' ended the call")
+            #expect(
+                proxy.servedPerBackend.allSatisfy { $0 >= 3 }, "both processes served turns: \(proxy.servedPerBackend)")
             // An operator reads the interview back.
             let jobID = try await db.integer(
                 "SELECT job_id FROM switchboard.voice_sessions WHERE spec->>'to' = '+15550009012'")
             let shown = try sandbox.launch(["sessions", "show", "--job", "\(jobID)"])
             #expect(await shown.wait() == 0)
-            #expect(shown.output.contains("Caller: Bo Chen") && shown.output.contains("outcome  completed"), "\(shown.output)")
-            #expect(shown.output.contains("senior level") && shown.output.contains("Agent:  Please state your full name."), "\(shown.output)")
+            #expect(
+                shown.output.contains("Caller: Bo Chen") && shown.output.contains("outcome  completed"),
+                "\(shown.output)")
+            #expect(
+                shown.output.contains("senior level") && shown.output.contains("Agent:  Please state your full name."),
+                "\(shown.output)")
             let listed = try sandbox.launch(["sessions", "list", "--json"])
             #expect(await listed.wait() == 0)
             let sessions = try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [[String: Any]]

@@ -87,7 +87,9 @@ import Testing
 
     @Test func passwordsWithQuestionMarksAndAtSignsParseAsLibpqDoes() throws {
         let question = try PostgresConfiguration("postgres://app:pa?ss@db.example.com/switchboard")
-        #expect(question["password"] == "pa?ss" && question["host"] == "db.example.com" && question["dbname"] == "switchboard")
+        #expect(
+            question["password"] == "pa?ss" && question["host"] == "db.example.com"
+                && question["dbname"] == "switchboard")
         let at = try PostgresConfiguration("postgres://app:p@ss@db.example.com:6543/switchboard")
         #expect(at["password"] == "p@ss" && at["port"] == "6543")
     }

@@ -11,15 +11,18 @@ import Testing
     @Test func aTurnAsksTheModelWithTheSystemPromptFirst() {
         var conversation = Conversation()
         #expect(conversation.start(greeting: nil) == .say(Conversation.defaultGreeting, listen: true))
-        guard case .complete(let messages) = conversation.hear(heard("Where is my order?"), settings: settings, elapsed: 3)
+        guard
+            case .complete(let messages) = conversation.hear(
+                heard("Where is my order?"), settings: settings, elapsed: 3)
         else {
             Issue.record("expected a model call")
             return
         }
         #expect(messages.map(\.role) == ["system", "assistant", "user"])
         #expect(messages[0].content == "Be brief.")
-        #expect(conversation.reply("It shipped.", promptTokens: 20, completionTokens: 3, settings: settings)
-            == .say("It shipped.", listen: true))
+        #expect(
+            conversation.reply("It shipped.", promptTokens: 20, completionTokens: 3, settings: settings)
+                == .say("It shipped.", listen: true))
         #expect(conversation.promptTokens == 20 && conversation.completionTokens == 3)
     }
 
@@ -29,8 +32,9 @@ import Testing
         _ = conversation.hear(heard("one"), settings: settings, elapsed: 1)
         _ = conversation.reply("A", promptTokens: 1, completionTokens: 1, settings: settings)
         _ = conversation.hear(heard("two"), settings: settings, elapsed: 2)
-        #expect(conversation.reply("B", promptTokens: 1, completionTokens: 1, settings: settings)
-            == .say("B " + Conversation.closing, listen: false))
+        #expect(
+            conversation.reply("B", promptTokens: 1, completionTokens: 1, settings: settings)
+                == .say("B " + Conversation.closing, listen: false))
         #expect(conversation.outcome == "max_turns")
 
         var late = Conversation()
@@ -40,7 +44,8 @@ import Testing
 
         var quiet = Conversation()
         _ = quiet.start(greeting: nil)
-        #expect(quiet.hear(CallerInput(), settings: settings, elapsed: 1) == .say(Conversation.stillThere, listen: true))
+        #expect(
+            quiet.hear(CallerInput(), settings: settings, elapsed: 1) == .say(Conversation.stillThere, listen: true))
         _ = quiet.hear(CallerInput(speech: "mumble", confidence: 0.1), settings: settings, elapsed: 2)
         #expect(quiet.hear(CallerInput(), settings: settings, elapsed: 3) == .say(Conversation.closing, listen: false))
         #expect(quiet.outcome == "unanswered")
@@ -53,7 +58,8 @@ import Testing
         #expect(!Conversation.isGoodbye("goodbye is not what I said, I need help"))
         var polite = Conversation()
         _ = polite.start(greeting: nil)
-        #expect(polite.hear(heard("goodbye"), settings: settings, elapsed: 1) == .say(Conversation.closing, listen: false))
+        #expect(
+            polite.hear(heard("goodbye"), settings: settings, elapsed: 1) == .say(Conversation.closing, listen: false))
         var strict = Conversation()
         var noHangup = settings
         noHangup.allowUserHangup = false

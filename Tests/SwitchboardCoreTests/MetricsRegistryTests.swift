@@ -1,6 +1,6 @@
+import Foundation
 import SwitchboardCore
 import SwitchboardMetrics
-import Foundation
 import Testing
 
 @Suite struct MetricsRegistryTests {
@@ -87,7 +87,8 @@ import Testing
             let name = scanner[range.lowerBound...].prefix { $0.isLetter || $0.isNumber || $0 == "_" }
             scanner = scanner[range.upperBound...]
             var family = String(name)
-            for suffix in ["_bucket", "_sum", "_count"] where family.hasSuffix(suffix) && family != "switchboard_jobs_count" {
+            for suffix in ["_bucket", "_sum", "_count"]
+            where family.hasSuffix(suffix) && family != "switchboard_jobs_count" {
                 family = String(family.dropLast(suffix.count))
             }
             names.insert(family)

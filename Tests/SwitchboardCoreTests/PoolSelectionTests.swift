@@ -5,9 +5,10 @@ import Testing
 @Suite struct PoolSelectionTests {
     let now = Date(timeIntervalSince1970: 1_000_000)
 
-    func sender(_ id: Int64, _ address: String, country: Int? = 1, area: String? = nil, rate: Double = 2,
-        bookedFor seconds: Double = 0, capabilities: Set<String> = ["sms"]) -> PoolSelection.Sender
-    {
+    func sender(
+        _ id: Int64, _ address: String, country: Int? = 1, area: String? = nil, rate: Double = 2,
+        bookedFor seconds: Double = 0, capabilities: Set<String> = ["sms"]
+    ) -> PoolSelection.Sender {
         PoolSelection.Sender(
             id: id, address: address, bookedUntil: now.addingTimeInterval(seconds), rate: rate, burst: 1,
             capabilities: capabilities, countryCode: country, areaCode: area)
@@ -20,12 +21,15 @@ import Testing
             pool: 1, recipient: to, countryCode: country, areaCode: area, capability: capability, segments: segments)
     }
 
-    func selection(_ senders: [PoolSelection.Sender], sticky: Bool = true, kept: [String: Int64] = [:], horizon: Double = 60)
+    func selection(
+        _ senders: [PoolSelection.Sender], sticky: Bool = true, kept: [String: Int64] = [:], horizon: Double = 60
+    )
         -> PoolSelection
     {
         PoolSelection(
             senders: senders, members: [1: senders.map(\.id)], stickyPools: sticky ? [1] : [],
-            sticky: Dictionary(uniqueKeysWithValues: kept.map { (PoolSelection.StickyKey(pool: 1, recipient: $0), $1) }),
+            sticky: Dictionary(
+                uniqueKeysWithValues: kept.map { (PoolSelection.StickyKey(pool: 1, recipient: $0), $1) }),
             now: now, horizon: horizon)
     }
 
@@ -92,8 +96,11 @@ import Testing
         var pool = selection([sender(1, "+14155550001")])
         #expect(pool.book(request("+12125550000", capability: "whatsapp")) == .noSender)
         var other = pool
-        #expect(other.book(PoolSelection.Request(
-            pool: 9, recipient: "+12125550000", countryCode: 1, areaCode: "212", capability: "sms", segments: 1))
-            == .noSender)
+        #expect(
+            other.book(
+                PoolSelection.Request(
+                    pool: 9, recipient: "+12125550000", countryCode: 1, areaCode: "212", capability: "sms", segments: 1)
+            )
+                == .noSender)
     }
 }

@@ -21,7 +21,8 @@ import Testing
         let flow = try ExampleFlows.flow(ExampleFlows.triage)
         let technical = run(flow, ["It's a technical problem", "The app crashes on login"])
         #expect(technical.asked == ["issue_type", "technical_details"])
-        #expect(technical.interview.answers == ["issue_type": "technical", "technical_details": "The app crashes on login"])
+        #expect(
+            technical.interview.answers == ["issue_type": "technical", "technical_details": "The app crashes on login"])
         #expect(technical.interview.outcome == "completed")
         // The transcript has every prompt, the first one too, and every answer.
         #expect(technical.interview.transcript.map(\.speaker) == ["agent", "caller", "agent", "caller", "agent"])
@@ -54,7 +55,10 @@ import Testing
         let flow = try ExampleFlows.flow(ExampleFlows.screening)
         let none = run(flow, ["Ana Lima", "None."])
         #expect(none.asked == ["name", "experience"])
-        #expect(none.last == .end(message: "Thank you for your interest. We'll review entry-level positions and contact you soon."))
+        #expect(
+            none.last
+                == .end(
+                    message: "Thank you for your interest. We'll review entry-level positions and contact you soon."))
         #expect(none.interview.outcome == "end_call")
         #expect(none.interview.answers["experience"] == "0")
         let senior = run(flow, ["Bo Chen", "I'm a senior engineer", "I led a team of six", "next month"])
@@ -109,20 +113,33 @@ import Testing
     }
 
     @Test(arguments: [
-        (#"[{"id": "a", "question": "Q?", "expectedAnswerType": "text"}, {"id": "a", "question": "Q?", "expectedAnswerType": "text"}]"#,
-         "questions[1].id"),
+        (
+            #"[{"id": "a", "question": "Q?", "expectedAnswerType": "text"}, {"id": "a", "question": "Q?", "expectedAnswerType": "text"}]"#,
+            "questions[1].id"
+        ),
         (#"[{"id": "a", "question": "Q?", "expectedAnswerType": "multiple_choice"}]"#, "questions[0] 'a'.choices"),
         (#"[{"id": "a", "question": "Q?", "expectedAnswerType": "essay"}]"#, "questions[0] 'a'.expectedAnswerType"),
         (#"[{"id": "a", "question": "", "expectedAnswerType": "text"}]"#, "questions[0] 'a'.question"),
-        (#"[{"id": "a", "question": "Q?", "expectedAnswerType": "text", "maxRetries": 99}]"#, "questions[0] 'a'.maxRetries"),
-        (#"[{"id": "a", "question": "Q?", "expectedAnswerType": "text", "conditionalActions": [{"condition": {"field": "a", "operator": "like", "value": "x"}, "action": "end_call"}]}]"#,
-         "questions[0] 'a'.conditionalActions[0].condition.operator"),
-        (#"[{"id": "a", "question": "Q?", "expectedAnswerType": "text", "conditionalActions": [{"condition": {"field": "a", "operator": "equals", "value": "x"}, "action": "continue_flow", "nextQuestionId": "zz"}]}]"#,
-         "questions[0] 'a'.conditionalActions[0].nextQuestionId"),
-        (#"[{"id": "a", "question": "Q?", "expectedAnswerType": "text", "conditionalActions": [{"condition": {"field": "b", "operator": "equals", "value": "x"}, "action": "end_call"}]}]"#,
-         "questions[0] 'a'.conditionalActions[0].condition.field"),
-        (#"[{"id": "a", "question": "Q?", "expectedAnswerType": "text", "conditionalActions": [{"condition": {"field": "a", "operator": "equals", "value": "x"}, "action": "transfer"}]}]"#,
-         "questions[0] 'a'.conditionalActions[0].action"),
+        (
+            #"[{"id": "a", "question": "Q?", "expectedAnswerType": "text", "maxRetries": 99}]"#,
+            "questions[0] 'a'.maxRetries"
+        ),
+        (
+            #"[{"id": "a", "question": "Q?", "expectedAnswerType": "text", "conditionalActions": [{"condition": {"field": "a", "operator": "like", "value": "x"}, "action": "end_call"}]}]"#,
+            "questions[0] 'a'.conditionalActions[0].condition.operator"
+        ),
+        (
+            #"[{"id": "a", "question": "Q?", "expectedAnswerType": "text", "conditionalActions": [{"condition": {"field": "a", "operator": "equals", "value": "x"}, "action": "continue_flow", "nextQuestionId": "zz"}]}]"#,
+            "questions[0] 'a'.conditionalActions[0].nextQuestionId"
+        ),
+        (
+            #"[{"id": "a", "question": "Q?", "expectedAnswerType": "text", "conditionalActions": [{"condition": {"field": "b", "operator": "equals", "value": "x"}, "action": "end_call"}]}]"#,
+            "questions[0] 'a'.conditionalActions[0].condition.field"
+        ),
+        (
+            #"[{"id": "a", "question": "Q?", "expectedAnswerType": "text", "conditionalActions": [{"condition": {"field": "a", "operator": "equals", "value": "x"}, "action": "transfer"}]}]"#,
+            "questions[0] 'a'.conditionalActions[0].action"
+        ),
         (#"[]"#, "questions"),
         (#"{"steps": []}"#, "questions"),
     ])

@@ -16,12 +16,15 @@ import Testing
             ids.append(
                 try await senders.addSender(accountID: account, address: "+1415555000\(n)", kind: .longCode, rate: 2))
         }
-        return (senders, try await senders.createPool(accountID: account, name: "p", senderIDs: ids, sticky: sticky), ids)
+        return (
+            senders, try await senders.createPool(accountID: account, name: "p", senderIDs: ids, sticky: sticky), ids
+        )
     }
 
     private func request(_ pool: Int64, _ n: Int) throws -> PoolSelection.Request {
         let to = "+1212555\(String(format: "%04d", n))"
-        return PoolSelection.Request(pool: pool, recipient: to, countryCode: 1, areaCode: "212", capability: "sms", segments: 1)
+        return PoolSelection.Request(
+            pool: pool, recipient: to, countryCode: 1, areaCode: "212", capability: "sms", segments: 1)
     }
 
     /// Booked-until time of each sender, seconds after the earliest.

@@ -45,7 +45,8 @@ public final class FakeOpenAI: Sendable {
 
     private func complete(_ request: Request) async throws -> Response {
         guard request.headers[.authorization] == "Bearer \(apiKey)" else {
-            return Self.error(401, "Incorrect API key provided.", type: "invalid_request_error", code: "invalid_api_key")
+            return Self.error(
+                401, "Incorrect API key provided.", type: "invalid_request_error", code: "invalid_api_key")
         }
         let body = try await request.body.collect(upTo: 1 << 20)
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)),
@@ -63,7 +64,8 @@ public final class FakeOpenAI: Sendable {
         let text: String
         switch respond(lastUser, number) {
         case .status(let status):
-            return Self.error(status, status == 429 ? "Rate limit reached" : "The server had an error", type: "server_error")
+            return Self.error(
+                status, status == 429 ? "Rate limit reached" : "The server had an error", type: "server_error")
         case .delayed(let delay, let reply):
             try await Task.sleep(for: delay)
             text = reply

@@ -33,13 +33,15 @@ import TwilioSimulator
                 for n in 1...3 {
                     ids.append(
                         try await SendJobs.enqueue(
-                            MessageRequest(account: "main", to: "+1555000800\(n)", from: "+15557654321", body: "Hi \(n)"),
+                            MessageRequest(
+                                account: "main", to: "+1555000800\(n)", from: "+15557654321", body: "Hi \(n)"),
                             channel: .sms, store: hooks.db.store
                         ).id)
                 }
                 let settled = await eventually(timeout: .seconds(20)) {
                     try await hooks.db.integer(
-                        "SELECT count(*) FROM switchboard.messages WHERE status IN ('delivered', 'undelivered', 'failed')")
+                        "SELECT count(*) FROM switchboard.messages WHERE status IN ('delivered', 'undelivered', 'failed')"
+                    )
                         == 3
                 }
                 #expect(settled)

@@ -21,10 +21,12 @@ import Twilio
     @Test func stopStartAndHelpChangeConsentInTheNumbersScopesAndAreAnswered() async throws {
         try await WebhookHarness.with { (hooks: WebhookHarness) async throws in
             let senders = SenderStore(pool: hooks.db.pool)
-            let number = try await senders.addSender(accountID: hooks.accountID, address: "+14155550100", kind: .longCode)
+            let number = try await senders.addSender(
+                accountID: hooks.accountID, address: "+14155550100", kind: .longCode)
             try await senders.createPool(accountID: hooks.accountID, name: "promo", senderIDs: [number])
             let person = "+15550005555"
-            let stop = try await hooks.post(path, inbound(sid("SM", 50), from: person, to: "+14155550100", body: " stop "))
+            let stop = try await hooks.post(
+                path, inbound(sid("SM", 50), from: person, to: "+14155550100", body: " stop "))
             #expect(stop.status == 200)
             #expect(stop.body.contains("<Message>You have been unsubscribed"))
             let deliveries = DeliveryStore(pool: hooks.db.pool)
@@ -36,15 +38,18 @@ import Twilio
             }
             #expect(try await suppressed() == [true, true, false], "the number and its pool, not other numbers")
             // Twilio retries a webhook it got no answer to: same answer, nothing recorded twice.
-            let again = try await hooks.post(path, inbound(sid("SM", 50), from: person, to: "+14155550100", body: " stop "))
+            let again = try await hooks.post(
+                path, inbound(sid("SM", 50), from: person, to: "+14155550100", body: " stop "))
             #expect(again.body == stop.body)
             let history = try await deliveries.consentHistory(accountID: hooks.accountID, address: person)
             #expect(history.map(\.event) == ["opt_out", "opt_out"], "one per scope (number, pool)")
             #expect(history.allSatisfy { $0.source == "keyword" })
-            let help = try await hooks.post(path, inbound(sid("SM", 51), from: person, to: "+14155550100", body: "HELP"))
+            let help = try await hooks.post(
+                path, inbound(sid("SM", 51), from: person, to: "+14155550100", body: "HELP"))
             #expect(help.body.contains("Reply STOP to unsubscribe"))
             #expect(try await suppressed() == [true, true, false])
-            let start = try await hooks.post(path, inbound(sid("SM", 52), from: person, to: "+14155550100", body: "Start"))
+            let start = try await hooks.post(
+                path, inbound(sid("SM", 52), from: person, to: "+14155550100", body: "Start"))
             #expect(start.body.contains("resubscribed"))
             #expect(try await suppressed() == [false, false, false])
             // "Stop please" is a sentence, not a keyword.
@@ -83,7 +88,8 @@ import Twilio
             notified.cancel()
             #expect(payload?.contains("\"jobId\":\(latest)") == true, "\(payload ?? "nil")")
             // A message from someone we never wrote to is kept, bound to nothing.
-            _ = try await hooks.post(path, inbound(sid("SM", 64), from: "+15550007777", to: "+14155550100", body: "who?"))
+            _ = try await hooks.post(
+                path, inbound(sid("SM", 64), from: "+15550007777", to: "+14155550100", body: "who?"))
             let stranger = try await hooks.db.pool.query(
                 "SELECT reply_to_sid, job_id FROM switchboard.inbound_messages WHERE sid = \(sid("SM", 64))")[0]
             #expect(try stranger.decode(String?.self, at: 0) == nil && stranger.decode(Int64?.self, at: 1) == nil)

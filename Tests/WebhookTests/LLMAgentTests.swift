@@ -18,7 +18,8 @@ import TwilioSimulator
 
     func request(to: String, turns: Int = 10) throws -> VoiceAgentRequest {
         var request = VoiceAgentRequest(
-            account: "main", to: to, from: "+15557654321", questions: .null, variables: ["company": .string("TechCorp")])
+            account: "main", to: to, from: "+15557654321", questions: .null, variables: ["company": .string("TechCorp")]
+        )
         request.agentType = "llm"
         request.questions = nil
         request.model = "gpt-4o-mini"
@@ -67,7 +68,8 @@ import TwilioSimulator
                     let job = try await SendJobs.enqueue(try request(to: "+15550009101"), store: db.store).id
                     #expect(
                         await eventually(timeout: .seconds(30)) {
-                            try await db.integer("SELECT count(*) FROM switchboard.voice_sessions WHERE status = 'ended'") == 1
+                            try await db.integer(
+                                "SELECT count(*) FROM switchboard.voice_sessions WHERE status = 'ended'") == 1
                         })
                     return job
                 }
@@ -134,12 +136,17 @@ import TwilioSimulator
             }
             let greeting = try await hooks.post(path, ["CallSid": call, "AccountSid": accountSID]).body
             #expect(greeting.contains("How can I help?"))
-            #expect(try await say("a slow question", turn: 1).contains(TwiML.escape(Conversation.fallback)), "deadline missed")
-            #expect(try await say("a broken question", turn: 2).contains(TwiML.escape(Conversation.fallback)), "HTTP 500 until the deadline")
+            #expect(
+                try await say("a slow question", turn: 1).contains(TwiML.escape(Conversation.fallback)),
+                "deadline missed")
+            #expect(
+                try await say("a broken question", turn: 2).contains(TwiML.escape(Conversation.fallback)),
+                "HTTP 500 until the deadline")
             let reply = try await say("hello", turn: 3)
             #expect(reply.contains("Sure: hello") && reply.contains("<Gather"))
             let last = try await say("one more", turn: 4)
-            #expect(last.contains("Sure: one more") && last.contains(Conversation.closing) && last.contains("<Hangup/>"))
+            #expect(
+                last.contains("Sure: one more") && last.contains(Conversation.closing) && last.contains("<Hangup/>"))
             let result = try await hooks.db.store.job(id: job)?.result?.decode([String: JSONValue].self)
             #expect(result?["agentOutcome"] == .string("max_turns"))
             // The failed turns left nothing in the history sent to the model.

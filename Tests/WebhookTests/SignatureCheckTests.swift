@@ -9,8 +9,10 @@ import Twilio
 /// Every Twilio route refuses what Twilio did not sign, before anything changes.
 @Suite struct SignatureCheckTests {
     func callback(_ messageSID: String, _ status: String) -> FormParameters {
-        ["MessageSid": messageSID, "MessageStatus": status, "AccountSid": accountSID, "To": "+15550001111",
-         "From": "+14155550100", "ApiVersion": "2010-04-01"]
+        [
+            "MessageSid": messageSID, "MessageStatus": status, "AccountSid": accountSID, "To": "+15550001111",
+            "From": "+14155550100", "ApiVersion": "2010-04-01",
+        ]
     }
 
     @Test func forgedMissingAndMisdirectedSignaturesGet403AndChangeNothing() async throws {
@@ -35,8 +37,10 @@ import Twilio
             #expect(try await hooks.status(of: message) == "queued", "nothing changed")
             // Signed correctly (also over the URL with the default port, as Twilio sometimes does).
             #expect(
-                try await hooks.post(path, callback(message, "sent"), signedURL: "https://hooks.example.test:443" + path)
-                    .status == 204)
+                try await hooks.post(
+                    path, callback(message, "sent"), signedURL: "https://hooks.example.test:443" + path
+                )
+                .status == 204)
             #expect(try await hooks.post(path, form).status == 204)
             #expect(try await hooks.status(of: message) == "delivered")
         }
@@ -49,7 +53,9 @@ import Twilio
             big.append("AccountSid", accountSID)
             big.append("Body", String(repeating: "x", count: 5000))
             #expect(try await hooks.post(path, big).status == 413)
-            #expect(try await hooks.post(path, FormParameters(), rawBody: "Body=%zz&AccountSid=\(accountSID)").status == 400)
+            #expect(
+                try await hooks.post(path, FormParameters(), rawBody: "Body=%zz&AccountSid=\(accountSID)").status == 400
+            )
             // Signed, but without what the route needs.
             let incomplete: FormParameters = ["AccountSid": accountSID, "Body": "hi"]
             #expect(try await hooks.post(path, incomplete).status == 400)

@@ -22,7 +22,8 @@ enum TwoWebhookHosts {
             configuration.port = try freeLoopbackPort()
             configuration.llm = llm
             backends.append("http://127.0.0.1:\(configuration.port)")
-            servers.append(try WebhookServer(configuration: configuration, pool: db.pool, accounts: accounts, logger: logger))
+            servers.append(
+                try WebhookServer(configuration: configuration, pool: db.pool, accounts: accounts, logger: logger))
         }
         let proxy = RoundRobinProxy(port: proxyPort, backends: backends)
         let (first, second) = (servers[0], servers[1])

@@ -35,7 +35,9 @@ import TwilioSimulator
             outcome: "completed", asked: ["issue_type", "technical_details"]),
         Expectation(
             flow: ExampleFlows.triage, to: "+15550009002",
-            caller: [.silence, .speech("um, pizza?"), .speech("billing"), .speech("I was charged twice"), .speech("none")],
+            caller: [
+                .silence, .speech("um, pizza?"), .speech("billing"), .speech("I was charged twice"), .speech("none"),
+            ],
             answers: ["issue_type": "billing", "billing_details": "I was charged twice", "technical_details": "none"],
             outcome: "completed", asked: ["issue_type", "billing_details", "technical_details"]),
         Expectation(
@@ -46,7 +48,9 @@ import TwilioSimulator
             answers: ["name": "Ana Lima", "experience": "0"], outcome: "end_call", asked: ["name", "experience"]),
         Expectation(
             flow: ExampleFlows.screening, to: "+15550009012",
-            caller: [.speech("Bo Chen"), .speech("senior level"), .speech("I led a team of six"), .speech("next month")],
+            caller: [
+                .speech("Bo Chen"), .speech("senior level"), .speech("I led a team of six"), .speech("next month"),
+            ],
             answers: [
                 "name": "Bo Chen", "experience": "senior level", "leadership_experience": "I led a team of six",
                 "availability": "next month",
@@ -58,7 +62,8 @@ import TwilioSimulator
             answers: ["satisfaction_rating": "9", "testimonial_request": "yes", "improvement_feedback": "Keep it up"],
             outcome: "completed", asked: ["satisfaction_rating", "testimonial_request", "improvement_feedback"]),
         Expectation(
-            flow: ExampleFlows.survey, to: "+15550009022", caller: [.digits("*"), .speech("three"), .speech("Faster support")],
+            flow: ExampleFlows.survey, to: "+15550009022",
+            caller: [.digits("*"), .speech("three"), .speech("Faster support")],
             answers: ["satisfaction_rating": "3", "improvement_feedback": "Faster support"],
             outcome: "completed", asked: ["satisfaction_rating", "improvement_feedback"]),
     ]
@@ -79,7 +84,8 @@ import TwilioSimulator
                 try await accounts.setCallsPerSecond(accountID: 1, 50)
                 let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
                 let sender = TwilioSender(
-                    client: client, accounts: accounts, deliveries: DeliveryStore(pool: db.pool), webhookBaseURL: publicURL)
+                    client: client, accounts: accounts, deliveries: DeliveryStore(pool: db.pool),
+                    webhookBaseURL: publicURL)
                 var handlers = HandlerRegistry.standard
                 sender.register(in: &handlers)
                 let jobs = try await withWorker(db, handlers: handlers) { _ in
@@ -88,7 +94,8 @@ import TwilioSimulator
                         let questions = try JSONDecoder().decode(JSONValue.self, from: Data(expectation.flow.utf8))
                         jobs.append(
                             try await SendJobs.enqueue(
-                                VoiceAgentRequest(account: "main", to: expectation.to, from: "+15557654321", questions: questions),
+                                VoiceAgentRequest(
+                                    account: "main", to: expectation.to, from: "+15557654321", questions: questions),
                                 store: db.store
                             ).id)
                     }
@@ -97,11 +104,25 @@ import TwilioSimulator
                             == Self.cases.count
                     }
                     if !ended {
-                        let rows = try await db.pool.query("SELECT id, status, turn, call_sid, outcome FROM switchboard.voice_sessions ORDER BY id")
-                        for row in rows { print("session", try row.decode(Int64.self, at: 0), try row.decode(String.self, at: 1), try row.decode(Int.self, at: 2), try row.decode(String?.self, at: 3) ?? "-") }
-                        for call in await simulator.calls() { print("call", call.resource.to, call.resource.status, call.url ?? "-", call.transcript.prefix(6)) }
-                        let jobs = try await db.pool.query("SELECT id, kind, state::text, errors::text FROM switchboard.jobs")
-                        for row in jobs { print("job", try row.decode(String.self, at: 1), try row.decode(String.self, at: 2), try row.decode(String.self, at: 3).prefix(300)) }
+                        let rows = try await db.pool.query(
+                            "SELECT id, status, turn, call_sid, outcome FROM switchboard.voice_sessions ORDER BY id")
+                        for row in rows {
+                            print(
+                                "session", try row.decode(Int64.self, at: 0), try row.decode(String.self, at: 1),
+                                try row.decode(Int.self, at: 2), try row.decode(String?.self, at: 3) ?? "-")
+                        }
+                        for call in await simulator.calls() {
+                            print(
+                                "call", call.resource.to, call.resource.status, call.url ?? "-",
+                                call.transcript.prefix(6))
+                        }
+                        let jobs = try await db.pool.query(
+                            "SELECT id, kind, state::text, errors::text FROM switchboard.jobs")
+                        for row in jobs {
+                            print(
+                                "job", try row.decode(String.self, at: 1), try row.decode(String.self, at: 2),
+                                try row.decode(String.self, at: 3).prefix(300))
+                        }
                     }
                     #expect(ended, "every interview ended")
                     return jobs
@@ -109,7 +130,9 @@ import TwilioSimulator
                 for (expectation, jobID) in zip(Self.cases, jobs) {
                     let result = try await db.store.job(id: jobID)?.result?.decode([String: JSONValue].self) ?? [:]
                     let label = expectation.to
-                    #expect(result["agentOutcome"] == .string(expectation.outcome), "\(label): \(result["agentOutcome"] ?? .null)")
+                    #expect(
+                        result["agentOutcome"] == .string(expectation.outcome),
+                        "\(label): \(result["agentOutcome"] ?? .null)")
                     #expect(result["answers"] == .object(expectation.answers.mapValues { .string($0) }), "\(label)")
                     for (id, value) in expectation.answers {
                         #expect(result[id] == .string(value), "\(label): answers are also workflow variables")
@@ -119,7 +142,9 @@ import TwilioSimulator
                         continue
                     }
                     let asked = transcript.compactMap { line -> String? in
-                        guard line["speaker"] == .string("agent"), case .string(let id)? = line["questionId"] else { return nil }
+                        guard line["speaker"] == .string("agent"), case .string(let id)? = line["questionId"] else {
+                            return nil
+                        }
                         return id
                     }
                     var distinct: [String] = []
@@ -129,8 +154,14 @@ import TwilioSimulator
                 // What the callers heard: the custom end_call message, and a re-prompt after silence.
                 let calls = await simulator.calls()
                 let heard = Dictionary(grouping: calls, by: \.resource.to).mapValues { $0.flatMap(\.transcript) }
-                #expect(heard["+15550009011"]?.contains(.said("Thank you for your interest. We'll review entry-level positions and contact you soon.")) == true)
-                #expect(heard["+15550009002"]?.contains { if case .said(let text) = $0 { text.hasPrefix("Sorry, I didn't catch that.") } else { false } } == true)
+                #expect(
+                    heard["+15550009011"]?.contains(
+                        .said("Thank you for your interest. We'll review entry-level positions and contact you soon."))
+                        == true)
+                #expect(
+                    heard["+15550009002"]?.contains {
+                        if case .said(let text) = $0 { text.hasPrefix("Sorry, I didn't catch that.") } else { false }
+                    } == true)
                 let served = proxy.servedPerBackend
                 #expect(served.allSatisfy { $0 >= 5 }, "both hosts served turns: \(served)")
             }

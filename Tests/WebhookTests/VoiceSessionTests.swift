@@ -12,10 +12,13 @@ import Twilio
 @Suite struct VoiceSessionTests {
     func survey(_ hooks: WebhookHarness) async throws -> (job: Int64, session: Int64) {
         let questions = try JSONDecoder().decode(JSONValue.self, from: Data(ExampleFlows.survey.utf8))
-        let spec = try VoiceAgentRequest(account: "main", to: "+15550001234", from: "+15557654321", questions: questions)
-            .resolve()
+        let spec = try VoiceAgentRequest(
+            account: "main", to: "+15550001234", from: "+15557654321", questions: questions
+        )
+        .resolve()
         let job = try await hooks.db.store.enqueue(NewJob(kind: "noop")).id
-        let session = try await SessionStore(pool: hooks.db.pool).open(jobID: job, accountID: hooks.accountID, spec: spec)
+        let session = try await SessionStore(pool: hooks.db.pool).open(
+            jobID: job, accountID: hooks.accountID, spec: spec)
         return (job, session)
     }
 
@@ -55,7 +58,9 @@ import Twilio
             try await DeliveryStore(pool: hooks.db.pool).recordCall(
                 sid: call, jobID: job, accountID: hooks.accountID, to: "+15550001234", from: "+15557654321",
                 status: "in-progress", origin: "created")
-            let ended: FormParameters = ["CallSid": call, "CallStatus": "completed", "CallDuration": "31", "AccountSid": accountSID]
+            let ended: FormParameters = [
+                "CallSid": call, "CallStatus": "completed", "CallDuration": "31", "AccountSid": accountSID,
+            ]
             #expect(try await hooks.post("/twilio/calls/status", ended).status == 204)
             let result = try await hooks.db.store.job(id: job)?.result?.decode([String: JSONValue].self)
             #expect(result?["agentOutcome"] == .string("hangup"))
@@ -86,21 +91,33 @@ import Twilio
 
     @Test(arguments: [
         (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "llm"}"#, "model"),
-        (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "llm", "model": "gpt-4o-mini", "systemPrompt": "Be brief.", "temperature": 2.5}"#,
-         "temperature"),
-        (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "llm", "model": "gpt-4o-mini"}"#,
-         "systemPrompt"),
+        (
+            #"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "llm", "model": "gpt-4o-mini", "systemPrompt": "Be brief.", "temperature": 2.5}"#,
+            "temperature"
+        ),
+        (
+            #"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "llm", "model": "gpt-4o-mini"}"#,
+            "systemPrompt"
+        ),
         (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "chatbot"}"#, "agentType"),
         (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "questions"}"#, "questions"),
-        (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "questions", "questions": [{"id": "a", "question": "Hi {{name}}?", "expectedAnswerType": "text"}]}"#,
-         "questions[0] 'a'.question"),
-        (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "questions", "questions": [{"id": "a", "question": "Q?", "expectedAnswerType": "number", "conditionalActions": [{"condition": {"field": "a", "operator": "startsWith", "value": "1"}, "action": "end_call"}]}]}"#,
-         "questions[0] 'a'.conditionalActions[0].condition.operator"),
-        (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "questions", "questions": [{"id": "a", "question": "Q?", "expectedAnswerType": "text"}], "timeLimit": 5}"#,
-         "timeLimit"),
+        (
+            #"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "questions", "questions": [{"id": "a", "question": "Hi {{name}}?", "expectedAnswerType": "text"}]}"#,
+            "questions[0] 'a'.question"
+        ),
+        (
+            #"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "questions", "questions": [{"id": "a", "question": "Q?", "expectedAnswerType": "number", "conditionalActions": [{"condition": {"field": "a", "operator": "startsWith", "value": "1"}, "action": "end_call"}]}]}"#,
+            "questions[0] 'a'.conditionalActions[0].condition.operator"
+        ),
+        (
+            #"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "questions", "questions": [{"id": "a", "question": "Q?", "expectedAnswerType": "text"}], "timeLimit": 5}"#,
+            "timeLimit"
+        ),
         (#"{"account": "main", "to": "555", "from": "+15557654321", "agentType": "questions", "questions": []}"#, "to"),
-        (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "questions", "questions": [], "mood": "cheerful"}"#,
-         "mood"),
+        (
+            #"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "questions", "questions": [], "mood": "cheerful"}"#,
+            "mood"
+        ),
     ])
     func badAgentJobsAreRefusedAtEnqueue(payload: String, field: String) throws {
         let error = #expect(throws: InputError.self) {

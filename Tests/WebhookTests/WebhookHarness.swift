@@ -39,10 +39,12 @@ struct WebhookHarness {
             if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
             if let llm { configuration.llm = llm }
             configuration.dashboardToken = dashboardToken
-            var logger = logs.map { handler in Logger(label: "test.webhook", factory: { _ in handler }) }
+            var logger =
+                logs.map { handler in Logger(label: "test.webhook", factory: { _ in handler }) }
                 ?? Logger(label: "test.webhook")
             logger.logLevel = .warning
-            let server = try WebhookServer(configuration: configuration, pool: db.pool, accounts: accounts, logger: logger)
+            let server = try WebhookServer(
+                configuration: configuration, pool: db.pool, accounts: accounts, logger: logger)
             let running = Task { try await server.run() }
             defer { running.cancel() }
             guard await eventually(timeout: .seconds(10), { server.port != nil }) else {

@@ -38,7 +38,10 @@ enum DashboardPages {
         body += table(
             ["Queue", "Kind", "State", "Jobs", "Oldest due waiting"],
             page.queue.map {
-                [$0.queue, $0.kind, $0.state, "\($0.count)", $0.oldestDueAge.map { String(format: "%.1f s", $0) } ?? "–"]
+                [
+                    $0.queue, $0.kind, $0.state, "\($0.count)",
+                    $0.oldestDueAge.map { String(format: "%.1f s", $0) } ?? "–",
+                ]
             }, empty: "Nothing waiting or running.")
         body += "</section>"
 
@@ -56,7 +59,8 @@ enum DashboardPages {
                 let done = max(0, campaign.recipients - campaign.remaining)
                 let share = campaign.recipients == 0 ? 0 : Double(done) / Double(campaign.recipients)
                 return [
-                    "\(campaign.account)/\(campaign.name)", campaign.state, bar(share, label: String(format: "%.0f%%", share * 100)),
+                    "\(campaign.account)/\(campaign.name)", campaign.state,
+                    bar(share, label: String(format: "%.0f%%", share * 100)),
                     "\(done)", "\(campaign.remaining)", "\(campaign.optedOut)",
                     campaign.rateCap.map { String(format: "%g/s", $0) } ?? "–",
                 ]
@@ -81,7 +85,8 @@ enum DashboardPages {
             page.failures.map {
                 [
                     relative($0.at, now: page.now), $0.stage, $0.kind, $0.jobID.map(String.init) ?? "–",
-                    $0.recipient.map(LogRedaction.maskingPhoneNumbers) ?? "–", LogRedaction.maskingPhoneNumbers($0.reason),
+                    $0.recipient.map(LogRedaction.maskingPhoneNumbers) ?? "–",
+                    LogRedaction.maskingPhoneNumbers($0.reason),
                 ]
             }, empty: "No failures in the last week.")
         body += "</section>"
@@ -113,13 +118,17 @@ enum DashboardPages {
             ], empty: "")
         let answers = session.state?.answers ?? [:]
         if !answers.isEmpty {
-            body += "<h2>Answers</h2>" + table(["Question", "Answer"], answers.sorted { $0.key < $1.key }.map { [$0.key, $0.value] }, empty: "")
+            body +=
+                "<h2>Answers</h2>"
+                + table(
+                    ["Question", "Answer"], answers.sorted { $0.key < $1.key }.map { [$0.key, $0.value] }, empty: "")
         }
         body += "<h2>Transcript</h2><div class=\"transcript\">"
         let lines = session.state?.spokenLines ?? []
         if lines.isEmpty { body += "<p>Nothing said yet.</p>" }
         for line in lines {
-            body += "<p class=\"\(line.speaker == "agent" ? "agent" : "caller")\"><b>\(line.speaker == "agent" ? "Agent" : "Caller")</b> "
+            body +=
+                "<p class=\"\(line.speaker == "agent" ? "agent" : "caller")\"><b>\(line.speaker == "agent" ? "Agent" : "Caller")</b> "
             body += HTML.escape(line.text) + "</p>"
         }
         body += "</div>"
@@ -129,9 +138,12 @@ enum DashboardPages {
     /// Cells are escaped unless their column is in `raw` (already HTML).
     static func table(_ headers: [String], _ rows: [[String]], empty: String, raw: Set<Int> = []) -> String {
         guard !rows.isEmpty else { return "<p class=\"empty\">\(HTML.escape(empty))</p>" }
-        var html = "<table><thead><tr>" + headers.map { "<th>\(HTML.escape($0))</th>" }.joined() + "</tr></thead><tbody>"
+        var html =
+            "<table><thead><tr>" + headers.map { "<th>\(HTML.escape($0))</th>" }.joined() + "</tr></thead><tbody>"
         for row in rows {
-            html += "<tr>" + row.enumerated().map { "<td>\(raw.contains($0) ? $1 : HTML.escape($1))</td>" }.joined() + "</tr>"
+            html +=
+                "<tr>" + row.enumerated().map { "<td>\(raw.contains($0) ? $1 : HTML.escape($1))</td>" }.joined()
+                + "</tr>"
         }
         return html + "</tbody></table>"
     }

@@ -41,8 +41,13 @@ struct DashboardRoutes: Sendable {
         guard authorized(request.headers[.authorization]) else {
             return Response(
                 status: .unauthorized,
-                headers: [.wwwAuthenticate: "Basic realm=\"Switchboard dashboard\", charset=\"UTF-8\"", .contentType: "text/plain"],
-                body: .init(byteBuffer: ByteBuffer(string: "The dashboard needs its token (as the password, any user name).\n")))
+                headers: [
+                    .wwwAuthenticate: "Basic realm=\"Switchboard dashboard\", charset=\"UTF-8\"",
+                    .contentType: "text/plain",
+                ],
+                body: .init(
+                    byteBuffer: ByteBuffer(string: "The dashboard needs its token (as the password, any user name).\n"))
+            )
         }
         return try await page()
     }

@@ -12,7 +12,8 @@ enum SVGChart {
 
     /// One line per series over `minutes` (oldest first), with the maximum on the y axis and the
     /// time range on the x axis.
-    static func lines(_ series: [Series], minutes: [Date], unit: String, width: Int = 640, height: Int = 160) -> String {
+    static func lines(_ series: [Series], minutes: [Date], unit: String, width: Int = 640, height: Int = 160) -> String
+    {
         let left = 44.0
         let bottom = 18.0
         let plotWidth = Double(width) - left - 8
@@ -28,13 +29,15 @@ enum SVGChart {
         svg += "<text x=\"\(left - 4)\" y=\"\(y(0))\" class=\"label\" text-anchor=\"end\">0</text>"
         if let first = minutes.first, let last = minutes.last {
             svg += "<text x=\"\(left)\" y=\"\(height - 4)\" class=\"label\">\(clock(first))</text>"
-            svg += "<text x=\"\(left + plotWidth)\" y=\"\(height - 4)\" class=\"label\" text-anchor=\"end\">\(clock(last))</text>"
+            svg +=
+                "<text x=\"\(left + plotWidth)\" y=\"\(height - 4)\" class=\"label\" text-anchor=\"end\">\(clock(last))</text>"
         }
         for line in series {
             let points = minutes.enumerated().map { index, minute in
                 String(format: "%.1f,%.1f", x(index), y(line.values[minute] ?? 0))
             }
-            svg += "<polyline fill=\"none\" stroke=\"\(line.color)\" stroke-width=\"2\" points=\"\(points.joined(separator: " "))\"/>"
+            svg +=
+                "<polyline fill=\"none\" stroke=\"\(line.color)\" stroke-width=\"2\" points=\"\(points.joined(separator: " "))\"/>"
         }
         svg += "</svg>"
         let legend = series.map {

@@ -62,7 +62,9 @@ struct WebhookBench: AsyncParsableCommand {
         var achieved: [Double] = []
         for run in 1...options.runs {
             var ids: [Int64] = []
-            for _ in 0..<calls { ids.append(try await sessions.open(jobID: Self.nextJob(), accountID: accountID, spec: spec)) }
+            for _ in 0..<calls {
+                ids.append(try await sessions.open(jobID: Self.nextJob(), accountID: accountID, spec: spec))
+            }
             let result = try await load(sessions: ids, publicURL: publicURL)
             p50s.append(Statistics.percentile(result.latencies, 0.5))
             p99s.append(Statistics.percentile(result.latencies, 0.99))
@@ -75,7 +77,9 @@ struct WebhookBench: AsyncParsableCommand {
         let p50 = Statistics.median(p50s)
         let p99 = Statistics.median(p99s)
         let perSecond = Statistics.median(achieved)
-        say("median of \(options.runs): \(formatted(perSecond, decimals: 1)) turns/s, p50 \(formatted(p50, decimals: 2)) ms, p99 \(formatted(p99, decimals: 2)) ms")
+        say(
+            "median of \(options.runs): \(formatted(perSecond, decimals: 1)) turns/s, p50 \(formatted(p50, decimals: 2)) ms, p99 \(formatted(p99, decimals: 2)) ms"
+        )
         say(
             "method: one webhook server in this process on loopback, a durable PostgreSQL; the load generator (also in this"
         )
