@@ -62,9 +62,14 @@ struct ConfigCommand: AsyncParsableCommand {
         } else {
             add("SWITCHBOARD_MASTER_KEY", "(not set)", "needed to send and to verify webhooks (accounts are encrypted)")
         }
-        for name in ["SWITCHBOARD_PUBLIC_URL", "SWITCHBOARD_TWILIO_BASE_URL", "OPENAI_BASE_URL"] {
+        // The rules the processes apply: the public URL is signed as Twilio calls it, so no query;
+        // the API bases may carry one (Azure OpenAI's ?api-version=…), as worker and webhook accept.
+        for (name, allowQuery) in [
+            ("SWITCHBOARD_PUBLIC_URL", false), ("SWITCHBOARD_TWILIO_BASE_URL", true), ("OPENAI_BASE_URL", true),
+        ] {
             guard let value = environment[name], !value.isEmpty else { continue }
-            add(name, value, HTTPURL.isValidBase(value) ? nil : "not an http(s) URL without a query")
+            let problem = allowQuery ? "not an http(s) URL" : "not an http(s) URL without a query"
+            add(name, value, HTTPURL.isValidBase(value, allowQuery: allowQuery) ? nil : problem)
         }
         for name in ["OPENAI_API_KEY", "SWITCHBOARD_DASHBOARD_TOKEN"] {
             guard let value = environment[name], !value.isEmpty else { continue }

@@ -68,6 +68,25 @@ import Testing
         #expect(output.contains("SWITCHBOARD_GRACE_PERIOD") && output.contains("30s"))
         #expect(output.contains("SWITCHBOARD_LOG_FORMAT") && output.contains("✗ not one of human, json"))
     }
+
+    /// `config` judges URLs as the processes do (it refused Azure's `?api-version=` on the model's
+    /// base URL, which worker and webhook accept); the public URL, which signatures cover, takes none.
+    @Test func configAcceptsTheURLsTheProcessesAccept() async throws {
+        let key = "k1:" + Data(repeating: 7, count: 32).base64EncodedString()
+        let base: [String: String] = [
+            "DATABASE_URL": "postgres://app@db.internal:5432/sb", "SWITCHBOARD_MASTER_KEY": key,
+            "OPENAI_BASE_URL": "https://example.openai.azure.com/openai/deployments/d1?api-version=2024-06-01",
+            "SWITCHBOARD_TWILIO_BASE_URL": "http://127.0.0.1:8080/?region=test",
+        ]
+        let accepted = try ChildProcess(try switchboardBinary(), ["config"], environment: base)
+        #expect(await accepted.wait() == 0, "\(accepted.output)")
+        #expect(!accepted.output.contains("✗"), "\(accepted.output)")
+        var withQuery = base
+        withQuery["SWITCHBOARD_PUBLIC_URL"] = "https://hooks.example.com/?x=1"
+        let refused = try ChildProcess(try switchboardBinary(), ["config"], environment: withQuery)
+        #expect(await refused.wait() == 64)
+        #expect(refused.output.contains("✗ not an http(s) URL without a query"), "\(refused.output)")
+    }
 }
 
 /// Issue 11 §9: no part of a secret in any message, on every path a configuration error takes.
