@@ -75,7 +75,7 @@ import Testing
             let task = Task {
                 for try await _ in PostgresListener(configuration: db.configuration, channels: ["quiet"]) {}
             }
-            try await Task.sleep(for: .milliseconds(200))
+            #expect(await db.listening(on: "quiet"))
             task.cancel()
             // Would hang for the 5-second wait otherwise; completes right after cancellation.
             try await task.value

@@ -35,7 +35,7 @@ import Testing
             let pool = PostgresPool(
                 configuration: db.configuration, options: .init(maxConnections: 1, acquireTimeout: .milliseconds(300)))
             let holder = Task { try await pool.withConnection { try await $0.query("SELECT pg_sleep(2)") } }
-            try await Task.sleep(for: .milliseconds(100))
+            #expect(await db.running("SELECT pg_sleep(2)"))
             let error = await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
             #expect(error?.kind == .poolTimeout)
             _ = try await holder.value

@@ -1,6 +1,5 @@
 import Foundation
 import SwitchboardCore
-import TestSupport
 import Testing
 
 @Suite struct VoiceFlowTests {

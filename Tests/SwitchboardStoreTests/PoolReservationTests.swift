@@ -114,10 +114,10 @@ import Testing
                     try await connection.query("SELECT switchboard.lock_pool(\(pool))")
                     try await connection.query(
                         "UPDATE switchboard.senders SET tat = now() + interval '10 seconds' WHERE id = \(ids[0])")
-                    try await connection.query("SELECT pg_sleep(0.3)")
+                    try await connection.query("SELECT pg_sleep(1)")
                 }
             }
-            try await Task.sleep(for: .milliseconds(100))
+            #expect(await db.running("SELECT pg_sleep(1)"), "the other transaction holds the pool's turn")
             let results = try await senders.reserve(
                 batch: try (10..<18).map { try request(pool, $0) }, horizon: .seconds(300))
             try await first.value

@@ -42,6 +42,31 @@ public struct TestDatabase: Sendable {
         try await pool.query(query)[0].decode(Int.self, at: 0)
     }
 
+    /// Waits until a connection to this database has run `LISTEN` on `channel` (the last statement
+    /// of a listener's backend stays that LISTEN while it waits), instead of sleeping and hoping.
+    public func listening(on channel: String, timeout: Duration = .seconds(10)) async -> Bool {
+        let statement = "LISTEN \"\(channel)\""
+        return await eventually(timeout: timeout) {
+            try await integer(
+                """
+                SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND state = 'idle' AND query = \(statement)
+                """) > 0
+        }
+    }
+
+    /// Waits until a backend of this database is running `statement` (its exact text), e.g. a
+    /// `SELECT pg_sleep(…)` a test holds a connection or a lock with.
+    public func running(_ statement: String, timeout: Duration = .seconds(10)) async -> Bool {
+        await eventually(timeout: timeout) {
+            try await integer(
+                """
+                SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND state = 'active' AND query = \(statement)
+                """) > 0
+        }
+    }
+
     /// Number of jobs, optionally in one state.
     public func jobCount(state: String? = nil) async throws -> Int {
         guard let state else { return try await integer("SELECT count(*) FROM switchboard.jobs") }

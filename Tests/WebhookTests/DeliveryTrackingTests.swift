@@ -40,7 +40,7 @@ import Twilio
                 }
                 return nil
             }
-            try await Task.sleep(for: .milliseconds(300))
+            #expect(await hooks.db.listening(on: StatusStore.channel))
             let path = "/twilio/messages/status"
             for status in ["sent", "delivered", "sent", "queued", "undelivered"] {
                 #expect(try await hooks.post(path, callback(message, status)).status == 204)

@@ -76,7 +76,7 @@ import Twilio
                 }
                 return nil
             }
-            try await Task.sleep(for: .milliseconds(300))
+            #expect(await hooks.db.listening(on: InboundStore.channel))
             let answer = try await hooks.post(
                 path, inbound(sid("SM", 63), from: person, to: "+14155550100", body: "RESCHEDULE to Friday please"))
             #expect(answer.status == 200 && answer.body.contains("<Response/>"))
