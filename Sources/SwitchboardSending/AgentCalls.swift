@@ -39,10 +39,10 @@ extension TwilioSender {
         case .hold(let outcome): return outcome
         case .proceed: break
         }
-        var request = CreateCallRequest(to: spec.to, from: spec.from, url: base + "/twilio/voice/sessions/\(sessionID)")
+        var request = CreateCallRequest(to: spec.to, from: spec.from, url: base + WebhookPaths.session(sessionID))
         request.timeout = spec.timeout
         request.timeLimit = spec.timeLimit
-        request.statusCallback = base + "/twilio/calls/status"
+        request.statusCallback = base + WebhookPaths.callStatus
         request.statusCallbackEvents = ["initiated", "ringing", "answered", "completed"]
         return try await createAndRecordCall(
             request, job: job, account: account, context,

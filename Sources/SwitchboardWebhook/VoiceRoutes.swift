@@ -17,13 +17,11 @@ struct VoiceRoutes: Sendable {
     let turnDeadline: Duration
     let logger: Logger
 
-    static func sessionPath(_ id: Int64) -> String { "/twilio/voice/sessions/\(id)" }
-
     func register(on router: Router<BasicRequestContext>) {
-        router.post("twilio/voice/sessions/:session") { request, context in
+        router.post(RouterPath(stringLiteral: WebhookPaths.sessionPattern)) { request, context in
             try await turn(request, session: try id(context, "session"), requestTurn: nil)
         }
-        router.post("twilio/voice/sessions/:session/turns/:turn") { request, context in
+        router.post(RouterPath(stringLiteral: WebhookPaths.sessionTurnPattern)) { request, context in
             try await turn(request, session: try id(context, "session"), requestTurn: Int(try id(context, "turn")))
         }
     }
@@ -69,7 +67,7 @@ struct VoiceRoutes: Sendable {
             confidence: webhook.form["Confidence"].flatMap(Double.init))
         let base = self.base
         let now = Date()
-        let action: @Sendable (Int) -> String = { "\(base)\(Self.sessionPath(sessionID))/turns/\($0)" }
+        let action: @Sendable (Int) -> String = { base + WebhookPaths.sessionTurn(sessionID, $0) }
         let answer = try await sessions.takeTurn(sessionID: sessionID, accountID: webhook.accountID, callSID: callSID) {
             session in
             let startedAt = session.answeredAt ?? now

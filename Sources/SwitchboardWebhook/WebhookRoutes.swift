@@ -17,10 +17,6 @@ struct WebhookRoutes: Sendable {
     let pool: PostgresPool
     let logger: Logger
 
-    static let messageStatusPath = "/twilio/messages/status"
-    static let callStatusPath = "/twilio/calls/status"
-    static let inboundMessagePath = "/twilio/messages/inbound"
-
     func register(on router: Router<BasicRequestContext>) {
         router.get("health") { _, _ in "ok" }
         router.get("ready") { _, _ in
@@ -33,10 +29,11 @@ struct WebhookRoutes: Sendable {
             }
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready")))
         }
-        router.post(RouterPath(stringLiteral: Self.messageStatusPath)) { request, _ in try await messageStatus(request)
+        router.post(RouterPath(stringLiteral: WebhookPaths.messageStatus)) { request, _ in
+            try await messageStatus(request)
         }
-        router.post(RouterPath(stringLiteral: Self.callStatusPath)) { request, _ in try await callStatus(request) }
-        router.post(RouterPath(stringLiteral: Self.inboundMessagePath)) { request, _ in
+        router.post(RouterPath(stringLiteral: WebhookPaths.callStatus)) { request, _ in try await callStatus(request) }
+        router.post(RouterPath(stringLiteral: WebhookPaths.inboundMessage)) { request, _ in
             try await inboundMessage(request)
         }
     }

@@ -124,7 +124,7 @@ struct WebhookBench: AsyncParsableCommand {
                         try? await Task.sleep(until: start + interval * (first + turn))
                         var form: FormParameters = ["CallSid": call, "AccountSid": Self.accountSID]
                         for pair in extra.pairs { form.append(pair.name, pair.value) }
-                        let path = "/twilio/voice/sessions/\(session)" + (turn == 0 ? "" : "/turns/\(turn)")
+                        let path = turn == 0 ? WebhookPaths.session(session) : WebhookPaths.sessionTurn(session, turn)
                         let began = ContinuousClock.now
                         let ok = (try? await Self.post(publicURL + path, form)) == 200
                         let took = (ContinuousClock.now - began).seconds * 1000

@@ -1,0 +1,18 @@
+/// The paths Twilio calls on `switchboard webhook`, relative to its public URL. The webhook serves
+/// them and the worker hands them to Twilio (status callbacks, voice-agent calls): one spelling,
+/// so the two cannot drift apart.
+public enum WebhookPaths {
+    public static let messageStatus = "/twilio/messages/status"
+    public static let callStatus = "/twilio/calls/status"
+    public static let inboundMessage = "/twilio/messages/inbound"
+
+    /// The router's patterns for a voice-agent session's turns (`:session`, `:turn` are parameters).
+    public static let sessionPattern = "/twilio/voice/sessions/:session"
+    public static let sessionTurnPattern = "/twilio/voice/sessions/:session/turns/:turn"
+
+    /// The first turn of a voice-agent session (the call's URL).
+    public static func session(_ id: Int64) -> String { "/twilio/voice/sessions/\(id)" }
+
+    /// Turn `turn` of a session (each answer's `<Gather action>`).
+    public static func sessionTurn(_ id: Int64, _ turn: Int) -> String { session(id) + "/turns/\(turn)" }
+}
