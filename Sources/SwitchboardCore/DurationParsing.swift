@@ -1,7 +1,7 @@
 /// Parses durations written for humans in flags and environment variables: `250ms`, `30s`,
 /// `5m`, `2h`, `7d`, or a bare number of seconds (`1.5`).
 public enum DurationParsing {
-    public static func parse(_ text: String, field: String) throws(JobSpec.ValidationError) -> Duration {
+    public static func parse(_ text: String, field: String) throws(InputError) -> Duration {
         let trimmed = text.trimmingSpaces()
         let units: [(suffix: String, seconds: Double)] = [
             ("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400),
@@ -14,7 +14,7 @@ public enum DurationParsing {
             break
         }
         guard let value = Double(number), value.isFinite, value >= 0 else {
-            throw JobSpec.ValidationError(
+            throw InputError(
                 field: field, problem: "'\(text)' is not a duration (examples: 250ms, 30s, 5m, 2h, 7d)")
         }
         return .milliseconds(Int64((value * scale * 1000).rounded()))

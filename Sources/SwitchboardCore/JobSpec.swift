@@ -8,37 +8,34 @@ public enum JobSpec {
     public static let defaultMaxAttempts = 20
     public static let maxAttemptsRange = 1...1000
 
-    /// Errors name the field and say what is wrong with its value.
-    public typealias ValidationError = InputError
-
     /// Refuses fields a request type does not have (typos), naming the first one.
     public static func checkFields(_ object: [String: JSONValue], allowed: Set<String>, what: String)
-        throws(ValidationError)
+        throws(InputError)
     {
         for key in object.keys.sorted() where !allowed.contains(key) {
-            throw ValidationError(
+            throw InputError(
                 field: key, problem: "is not a field of \(what) (fields: \(allowed.sorted().joined(separator: ", ")))")
         }
     }
 
     /// Kind and queue names: lower-case letter first, then up to 63 of `a-z 0-9 _ . -`.
-    public static func validateName(_ value: String, field: String) throws(ValidationError) {
-        guard !value.isEmpty else { throw ValidationError(field: field, problem: "must not be empty") }
+    public static func validateName(_ value: String, field: String) throws(InputError) {
+        guard !value.isEmpty else { throw InputError(field: field, problem: "must not be empty") }
         guard value.utf8.count <= 64 else {
-            throw ValidationError(field: field, problem: "'\(value.prefix(20))…' is longer than 64 characters")
+            throw InputError(field: field, problem: "'\(value.prefix(20))…' is longer than 64 characters")
         }
         let bytes = Array(value.utf8)
         let isLower = { (b: UInt8) in b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z") }
         let isDigit = { (b: UInt8) in b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
         guard isLower(bytes[0]) else {
-            throw ValidationError(field: field, problem: "'\(value)' must start with a lower-case letter")
+            throw InputError(field: field, problem: "'\(value)' must start with a lower-case letter")
         }
         for byte in bytes
         where
             !(isLower(byte) || isDigit(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
             || byte == UInt8(ascii: "-"))
         {
-            throw ValidationError(
+            throw InputError(
                 field: field,
                 problem:
                     "'\(value)' may contain only a-z, 0-9, '_', '.' and '-' (found '\(Character(Unicode.Scalar(byte)))')"
@@ -46,26 +43,26 @@ public enum JobSpec {
         }
     }
 
-    public static func validatePriority(_ value: Int) throws(ValidationError) {
+    public static func validatePriority(_ value: Int) throws(InputError) {
         guard priorityRange.contains(value) else {
-            throw ValidationError(
+            throw InputError(
                 field: "priority",
                 problem: "\(value) is outside \(priorityRange.lowerBound)…\(priorityRange.upperBound)")
         }
     }
 
-    public static func validateMaxAttempts(_ value: Int) throws(ValidationError) {
+    public static func validateMaxAttempts(_ value: Int) throws(InputError) {
         guard maxAttemptsRange.contains(value) else {
-            throw ValidationError(
+            throw InputError(
                 field: "max_attempts",
                 problem: "\(value) is outside \(maxAttemptsRange.lowerBound)…\(maxAttemptsRange.upperBound)")
         }
     }
 
-    public static func validateIdempotencyKey(_ value: String?) throws(ValidationError) {
+    public static func validateIdempotencyKey(_ value: String?) throws(InputError) {
         guard let value else { return }
         guard !value.isEmpty, value.utf8.count <= 255 else {
-            throw ValidationError(field: "idempotency_key", problem: "must be 1 to 255 bytes long")
+            throw InputError(field: "idempotency_key", problem: "must be 1 to 255 bytes long")
         }
     }
 }

@@ -124,17 +124,6 @@ public enum ChannelAddress: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Bad input, naming the field: `to: '+1555' is not a valid E.164 number: too short`.
-public struct InputError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var field: String
-    public var problem: String
-    public init(field: String, problem: String) {
-        self.field = field
-        self.problem = problem
-    }
-    public var description: String { "\(field): \(problem)" }
-}
-
 extension Character {
     var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }

@@ -7,7 +7,7 @@ extension JobStore {
     public struct BulkValidationError: Error, CustomStringConvertible {
         /// 0-based position of the first invalid job in the input.
         public var index: Int
-        public var error: JobSpec.ValidationError
+        public var error: InputError
         public var description: String { "job \(index + 1): \(error)" }
     }
 

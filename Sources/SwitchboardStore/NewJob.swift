@@ -30,7 +30,7 @@ public struct NewJob: Sendable {
         self.idempotencyKey = idempotencyKey
     }
 
-    public func validate() throws(JobSpec.ValidationError) {
+    public func validate() throws(InputError) {
         try JobSpec.validateName(kind, field: "kind")
         try JobSpec.validateName(queue, field: "queue")
         try JobSpec.validatePriority(priority)
@@ -39,15 +39,15 @@ public struct NewJob: Sendable {
         try Self.validatePayload(payload.text)
     }
 
-    static func validatePayload(_ text: String) throws(JobSpec.ValidationError) {
+    static func validatePayload(_ text: String) throws(InputError) {
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
         } catch {
-            throw JobSpec.ValidationError(field: "payload", problem: "is not valid JSON")
+            throw InputError(field: "payload", problem: "is not valid JSON")
         }
         guard object is [String: Any] else {
-            throw JobSpec.ValidationError(field: "payload", problem: "must be a JSON object ({…})")
+            throw InputError(field: "payload", problem: "must be a JSON object ({…})")
         }
     }
 }

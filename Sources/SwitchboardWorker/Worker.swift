@@ -35,7 +35,7 @@ public final class Worker: Service, Sendable {
     {
         try configuration.validate()
         guard !handlers.kinds.isEmpty else {
-            throw JobSpec.ValidationError(field: "handlers", problem: "no job kinds registered")
+            throw InputError(field: "handlers", problem: "no job kinds registered")
         }
         self.store = store
         self.handlers = handlers

@@ -36,7 +36,7 @@ public struct WorkerConfiguration: Sendable {
     }
 
     /// Checks the settings; the error names the setting.
-    public func validate() throws(JobSpec.ValidationError) {
+    public func validate() throws(InputError) {
         guard !queues.isEmpty else { throw .init(field: "queues", problem: "at least one queue is needed") }
         for queue in queues { try JobSpec.validateName(queue, field: "queues") }
         guard concurrency >= 1 else { throw .init(field: "concurrency", problem: "\(concurrency) must be at least 1") }

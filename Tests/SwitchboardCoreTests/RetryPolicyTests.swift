@@ -70,19 +70,19 @@ import Testing
         ("sms kind", "found ' '"), (String(repeating: "a", count: 65), "longer than 64"),
     ])
     func rejectsNames(name: String, problem: String) {
-        let error = #expect(throws: JobSpec.ValidationError.self) { try JobSpec.validateName(name, field: "kind") }
+        let error = #expect(throws: InputError.self) { try JobSpec.validateName(name, field: "kind") }
         #expect(error?.field == "kind")
         #expect(error?.description.contains(problem) == true, "\(String(describing: error))")
     }
 
     @Test func rangesNameTheirField() {
-        #expect(throws: JobSpec.ValidationError(field: "priority", problem: "1001 is outside 0…1000")) {
+        #expect(throws: InputError(field: "priority", problem: "1001 is outside 0…1000")) {
             try JobSpec.validatePriority(1001)
         }
-        #expect(throws: JobSpec.ValidationError(field: "max_attempts", problem: "0 is outside 1…1000")) {
+        #expect(throws: InputError(field: "max_attempts", problem: "0 is outside 1…1000")) {
             try JobSpec.validateMaxAttempts(0)
         }
-        #expect(throws: JobSpec.ValidationError.self) { try JobSpec.validateIdempotencyKey("") }
+        #expect(throws: InputError.self) { try JobSpec.validateIdempotencyKey("") }
     }
 }
 
@@ -97,7 +97,7 @@ import Testing
 
     @Test(arguments: ["", "abc", "-1s", "5 minutes", "1e999s", "ms"])
     func rejects(text: String) {
-        let error = #expect(throws: JobSpec.ValidationError.self) { try DurationParsing.parse(text, field: "--lease") }
+        let error = #expect(throws: InputError.self) { try DurationParsing.parse(text, field: "--lease") }
         #expect(error?.field == "--lease")
     }
 }

@@ -39,7 +39,7 @@ import Testing
     ])
     func badInputIsRefusedBeforeAnythingIsWritten(job: NewJob, field: String) async throws {
         try await TestDatabase.with { db in
-            let error = await #expect(throws: JobSpec.ValidationError.self) { try await db.store.enqueue(job) }
+            let error = await #expect(throws: InputError.self) { try await db.store.enqueue(job) }
             #expect(error?.field == field)
             let count = try await db.jobCount()
             #expect(count == 0)

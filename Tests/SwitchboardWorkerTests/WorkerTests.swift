@@ -175,14 +175,14 @@ final class Probe: Sendable {
         try await TestDatabase.with { db in
             var configuration = WorkerConfiguration()
             configuration.heartbeatInterval = .seconds(50)
-            let error = #expect(throws: JobSpec.ValidationError.self) {
+            let error = #expect(throws: InputError.self) {
                 try Worker(store: db.store, configuration: configuration, logger: Logger(label: "t"))
             }
             #expect(error?.field == "heartbeat_interval")
             configuration = WorkerConfiguration()
             configuration.queues = ["Bad Queue"]
             #expect(
-                throws: JobSpec.ValidationError(
+                throws: InputError(
                     field: "queues", problem: "'Bad Queue' must start with a lower-case letter")
             ) {
                 try Worker(store: db.store, configuration: configuration, logger: Logger(label: "t"))
