@@ -45,6 +45,19 @@ extension PostgresDecodable where Self: FixedWidthInteger {
     }
 }
 
+/// Enumerations stored as text (a `CHECK (state IN (…))` column): a value this binary does not
+/// know is a decoding error, never a silent default.
+extension PostgresEncodable where Self: RawRepresentable, RawValue == String {
+    public var postgresText: String? { rawValue }
+}
+
+extension PostgresDecodable where Self: RawRepresentable, RawValue == String {
+    public init(postgresText text: String) throws {
+        guard let value = Self(rawValue: text) else { throw decodingError(Self.self, text) }
+        self = value
+    }
+}
+
 extension Int16: PostgresCodable {}
 extension Int32: PostgresCodable {}
 extension Int64: PostgresCodable {}

@@ -56,7 +56,7 @@ public struct CampaignImport: Sendable {
             reader: reader, records: records, columns: columns, phoneColumn: phoneColumn, template: template,
             campaign: campaign, state: state, progress: progress)
         let counts = try await campaigns.importRecipients(
-            campaignID: campaign.id, accountID: campaign.accountID, kind: campaign.channel, rows: rows,
+            campaignID: campaign.id, accountID: campaign.accountID, kind: campaign.channel.rawValue, rows: rows,
             pacing: try await campaigns.pacing(campaign))
         var report = state.report
         report.counts = counts
@@ -156,7 +156,7 @@ struct CampaignRows: AsyncSequence {
         object["variables"] = .object(variables)
         let request = try SendJobs.decode(MessageRequest.self, JSONValue.object(object).jsonText)
         var spec = try SendJobs.withQuietHours(
-            try request.resolve(channel: campaign.channel == "whatsapp" ? .whatsapp : .sms))
+            try request.resolve(channel: campaign.channel.messageChannel))
         spec.campaignId = campaign.id
         return (spec.to, try SendJobs.encode(spec).text)
     }

@@ -19,7 +19,7 @@ public final class TwilioSender: Sendable {
     let suppressionChecks: Batcher<SuppressionCheck, Bool>
     let messageRows: Batcher<MessageRow, Void>
     /// Campaign states, read before every campaign send so a pause takes effect at once.
-    let campaignStates: Batcher<Int64, (state: String?, rateCap: Double?)>
+    let campaignStates: Batcher<Int64, (state: CampaignState?, rateCap: Double?)>
     let campaigns: CampaignStore
 
     struct SuppressionCheck: Sendable {
@@ -129,7 +129,7 @@ public final class TwilioSender: Sendable {
         var request = CreateMessageRequest(
             to: spec.to, from: from, messagingServiceSID: spec.messagingServiceSid, body: spec.body)
         request.mediaURLs = spec.mediaUrls
-        request.statusCallback = spec.statusCallback ?? webhookBaseURL.map { $0 + "/twilio/messages/status" }
+        request.statusCallback = spec.statusCallback ?? webhookBaseURL.map { $0 + WebhookPaths.messageStatus }
         request.contentSID = spec.contentSid
         request.contentVariables = spec.contentVariables
         request.validityPeriod = spec.validityPeriod
@@ -205,7 +205,7 @@ public final class TwilioSender: Sendable {
         request.timeout = spec.timeout
         request.timeLimit = spec.timeLimit
         request.machineDetection = spec.machineDetection
-        request.statusCallback = spec.statusCallback ?? webhookBaseURL.map { $0 + "/twilio/calls/status" }
+        request.statusCallback = spec.statusCallback ?? webhookBaseURL.map { $0 + WebhookPaths.callStatus }
         if request.statusCallback != nil {
             request.statusCallbackEvents = ["initiated", "ringing", "answered", "completed"]
         }
@@ -302,9 +302,10 @@ public final class TwilioSender: Sendable {
     /// (cancelled) the job. Its metadata (kept bookings) survives a pause.
     func campaignHold(_ campaignID: Int64, _ job: ClaimedJob) async throws -> JobOutcome? {
         switch try await campaignStates.submit(campaignID).state {
-        case "active": return nil
-        case "paused": return .snoozed(delay: .seconds(1), metadata: job.metadata.text)
-        default: return .cancelled(reason: "campaign cancelled")
+        case .active: return nil
+        case .paused: return .snoozed(delay: .seconds(1), metadata: job.metadata.text)
+        case .cancelled: return .cancelled(reason: "campaign cancelled")
+        case nil: return .cancelled(reason: "campaign deleted")
         }
     }
 

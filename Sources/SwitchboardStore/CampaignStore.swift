@@ -6,10 +6,13 @@ public struct CampaignRecord: Sendable {
     public var id: Int64
     public var accountID: Int64
     public var name: String
-    public var channel: String
+    public var channel: CampaignChannel
     public var template: PostgresJSON
-    public var state: String
+    public var state: CampaignState
 }
+
+extension CampaignState: PostgresCodable {}
+extension CampaignChannel: PostgresCodable {}
 
 /// What an import did.
 public struct CampaignImportCounts: Sendable, Equatable {
@@ -35,7 +38,7 @@ public struct CampaignStore: Sendable {
 
     @discardableResult
     public func create(
-        accountID: Int64, name: String, channel: String, template: PostgresJSON, rateCap: Double? = nil
+        accountID: Int64, name: String, channel: CampaignChannel, template: PostgresJSON, rateCap: Double? = nil
     ) async throws -> Int64 {
         try JobSpec.validateName(name, field: "name")
         if let rateCap, !(rateCap > 0 && rateCap.isFinite) {
@@ -58,25 +61,25 @@ public struct CampaignStore: Sendable {
         ).first.map { row in
             CampaignRecord(
                 id: try row.decode(Int64.self, at: 0), accountID: try row.decode(Int64.self, at: 1),
-                name: try row.decode(String.self, at: 2), channel: try row.decode(String.self, at: 3),
-                template: try row.decode(PostgresJSON.self, at: 4), state: try row.decode(String.self, at: 5))
+                name: try row.decode(String.self, at: 2), channel: try row.decode(CampaignChannel.self, at: 3),
+                template: try row.decode(PostgresJSON.self, at: 4), state: try row.decode(CampaignState.self, at: 5))
         }
     }
 
-    /// The campaign's state (`active`, `paused`, `cancelled`), or nil if it is gone.
-    public func state(id: Int64) async throws -> String? {
+    /// The campaign's state, or nil if it is gone.
+    public func state(id: Int64) async throws -> CampaignState? {
         try await pool.query("SELECT state FROM switchboard.campaigns WHERE id = \(id)").first?.decode(
-            String.self, at: 0)
+            CampaignState.self, at: 0)
     }
 
     /// State and rate cap of many campaigns at once (state nil for a campaign that no longer exists).
-    public func states(ids: [Int64]) async throws -> [(state: String?, rateCap: Double?)] {
+    public func states(ids: [Int64]) async throws -> [(state: CampaignState?, rateCap: Double?)] {
         let rows = try await pool.query(
             """
             SELECT c.state, c.rate_cap FROM unnest(\(ids)::bigint[]) WITH ORDINALITY AS i(id, n)
             LEFT JOIN switchboard.campaigns c ON c.id = i.id ORDER BY i.n
             """)
-        return try rows.map { (try $0.decode(String?.self, at: 0), try $0.decode(Double?.self, at: 1)) }
+        return try rows.map { (try $0.decode(CampaignState?.self, at: 0), try $0.decode(Double?.self, at: 1)) }
     }
 
     /// Messages per second the campaign can send: its cap, else the total rate of its pool's
@@ -100,7 +103,7 @@ public struct CampaignStore: Sendable {
     }
 
     /// Pauses or resumes. Paused jobs are held by the worker's check before each send.
-    public func setState(id: Int64, _ state: String) async throws {
+    public func setState(id: Int64, _ state: CampaignState) async throws {
         try await pool.query("UPDATE switchboard.campaigns SET state = \(state), updated_at = now() WHERE id = \(id)")
     }
 

@@ -45,7 +45,7 @@ struct CampaignCommand: AsyncParsableCommand {
         @Option(help: "Campaign-wide cap in messages per second, across all its senders.") var rateCap: Double?
 
         func run() async throws {
-            guard channel == "sms" || channel == "whatsapp" else {
+            guard let channel = CampaignChannel(rawValue: channel) else {
                 throw ValidationError("--channel must be sms or whatsapp")
             }
             var template: [String: JSONValue] = ["account": .string(target.account), "body": .string(body)]
@@ -62,7 +62,7 @@ struct CampaignCommand: AsyncParsableCommand {
                 var request = try JSONDecoder().decode(
                     MessageRequest.self, from: Data(JSONValue.object(sample).jsonText.utf8))
                 request.body = .single("check")
-                _ = try SendJobs.withQuietHours(try request.resolve(channel: channel == "sms" ? .sms : .whatsapp))
+                _ = try SendJobs.withQuietHours(try request.resolve(channel: channel.messageChannel))
             } catch let error as InputError {
                 throw ValidationError(error.description)
             }
@@ -120,7 +120,7 @@ struct CampaignCommand: AsyncParsableCommand {
         @OptionGroup var target: Target
         func run() async throws {
             try await database.withPool { pool in
-                try await CampaignStore(pool: pool).setState(id: try await target.campaign(pool).id, "paused")
+                try await CampaignStore(pool: pool).setState(id: try await target.campaign(pool).id, .paused)
             }
             print("campaign '\(target.name)' paused")
         }
@@ -132,7 +132,7 @@ struct CampaignCommand: AsyncParsableCommand {
         @OptionGroup var target: Target
         func run() async throws {
             try await database.withPool { pool in
-                try await CampaignStore(pool: pool).setState(id: try await target.campaign(pool).id, "active")
+                try await CampaignStore(pool: pool).setState(id: try await target.campaign(pool).id, .active)
             }
             print("campaign '\(target.name)' resumed")
         }
@@ -162,7 +162,7 @@ struct CampaignCommand: AsyncParsableCommand {
             }
             if json {
                 let value: JSONValue = .object([
-                    "campaign": .string(campaign.name), "state": .string(campaign.state),
+                    "campaign": .string(campaign.name), "state": .string(campaign.state.rawValue),
                     "jobs": .object(status.jobs.mapValues { .int(Int64($0)) }),
                     "deliveries": .object(status.deliveries.mapValues { .int(Int64($0)) }),
                     "optedOut": .int(Int64(status.optedOut)),

@@ -3,7 +3,27 @@ import Postgres
 import TestSupport
 import Testing
 
+/// A text-backed enumeration, as the store keeps states (`CHECK (state IN (…))`).
+enum Colour: String, PostgresCodable {
+    case red, green
+}
+
 @Suite struct ValueTests {
+    /// A value this binary does not know is a decoding error, not a silent default (an unknown
+    /// job state once read as `failed`).
+    @Test func textEnumerationsBindTheirRawValueAndRefuseUnknownOnes() async throws {
+        try await TestDatabase.with { db in
+            let row = try await db.pool.query("SELECT \(Colour.green)::text, 'red', 'blue'")[0]
+            #expect(try row.decode(String.self, at: 0) == "green")
+            #expect(try row.decode(Colour.self, at: 0) == .green)
+            #expect(try row.decode(Colour.self, at: 1) == .red)
+            let error = #expect(throws: PostgresError.self) { try row.decode(Colour.self, at: 2) }
+            #expect(error?.kind == .decoding)
+            #expect(
+                error?.description.contains("cannot decode 'blue' as Colour") == true, "\(String(describing: error))")
+        }
+    }
+
     @Test func scalarTypesRoundTrip() async throws {
         try await TestDatabase.with { db in
             let when = Date(timeIntervalSince1970: 1_764_093_522.123456)

@@ -18,7 +18,7 @@ import Testing
         let template = PostgresJSON(
             text: #"{"account": "main", "from": "+15557654321", "body": "Hi {{name}}, your code is {{code}}"}"#)
         let campaigns = CampaignStore(pool: harness.db.pool)
-        try await campaigns.create(accountID: account, name: name, channel: "sms", template: template)
+        try await campaigns.create(accountID: account, name: name, channel: .sms, template: template)
         return try #require(try await campaigns.campaign(accountID: account, name: name))
     }
 
@@ -64,7 +64,7 @@ import Testing
             try await senders.createPool(accountID: account, name: "fast", senderIDs: [a, b])
             let campaigns = CampaignStore(pool: harness.db.pool)
             let id = try await campaigns.create(
-                accountID: account, name: "capped", channel: "sms",
+                accountID: account, name: "capped", channel: .sms,
                 template: PostgresJSON(text: #"{"account": "main", "pool": "fast", "body": "Hi {{name}}"}"#), rateCap: 2
             )
             let campaign = try #require(try await campaigns.campaign(accountID: account, name: "capped"))
@@ -95,7 +95,7 @@ import Testing
         try await SendingHarness.with { harness, _ in
             let campaign = try await makeCampaign(harness, name: "flash")
             let campaigns = CampaignStore(pool: harness.db.pool)
-            try await campaigns.setState(id: campaign.id, "paused")
+            try await campaigns.setState(id: campaign.id, .paused)
             let csv =
                 "phone,name,code\n"
                 + (0..<6).map { "+121255510\(String(format: "%02d", $0)),N\($0),\($0)" }.joined(separator: "\n")
@@ -109,7 +109,7 @@ import Testing
                     ) == 6
                 })
             #expect(await harness.simulator.messages().isEmpty)
-            try await campaigns.setState(id: campaign.id, "active")
+            try await campaigns.setState(id: campaign.id, .active)
             #expect(await eventually { try await harness.db.jobCount(state: "completed") == 6 })
             #expect(await harness.simulator.messages().count == 6)
             let status = try await campaigns.status(id: campaign.id)
@@ -117,7 +117,7 @@ import Testing
             #expect(status.deliveries.values.reduce(0, +) == 6)
 
             let second = try await makeCampaign(harness, name: "cancelled")
-            try await campaigns.setState(id: second.id, "paused")
+            try await campaigns.setState(id: second.id, .paused)
             _ = try await CampaignImport(campaigns: campaigns).run(
                 path: try writeCSV(csv.replacingOccurrences(of: "+121255510", with: "+131255510")), campaign: second)
             // Jobs waiting in the queue are cancelled at once; one a worker holds at that moment
