@@ -2,6 +2,9 @@ import Foundation
 import Postgres
 import SwitchboardCore
 
+/// A state read from the database that this binary does not know is an error, not `failed`.
+extension JobState: PostgresCodable {}
+
 /// Every SQL statement of the job queue.
 public struct JobStore: Sendable {
     public let pool: PostgresPool
@@ -43,9 +46,7 @@ public struct JobStore: Sendable {
     public func countByState() async throws -> [JobState: Int] {
         var counts: [JobState: Int] = [:]
         for row in try await pool.query("SELECT state::text, count(*) FROM switchboard.jobs GROUP BY state") {
-            if let state = JobState(rawValue: try row.decode(String.self, at: 0)) {
-                counts[state] = try row.decode(Int.self, at: 1)
-            }
+            counts[try row.decode(JobState.self, at: 0)] = try row.decode(Int.self, at: 1)
         }
         return counts
     }
@@ -224,7 +225,7 @@ public struct JobStore: Sendable {
         return JobRecord(
             id: try row.decode(Int64.self, at: 0), kind: try row.decode(String.self, at: 1),
             queue: try row.decode(String.self, at: 2), priority: try row.decode(Int.self, at: 3),
-            state: JobState(rawValue: try row.decode(String.self, at: 4)) ?? .failed,
+            state: try row.decode(JobState.self, at: 4),
             runAt: try row.decode(Date.self, at: 5), attempt: try row.decode(Int.self, at: 6),
             maxAttempts: try row.decode(Int.self, at: 7), payload: try row.decode(PostgresJSON.self, at: 8),
             result: try row.decode(PostgresJSON?.self, at: 9),

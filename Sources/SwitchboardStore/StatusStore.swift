@@ -4,7 +4,7 @@ import SwitchboardCore
 
 /// A status callback from Twilio for a message or call.
 public struct StatusUpdate: Sendable, Equatable {
-    public enum Resource: String, Sendable {
+    public enum Resource: String, Sendable, PostgresCodable {
         case message
         case call
     }
@@ -89,7 +89,7 @@ public struct StatusStore: Sendable {
                 (
                     id: try row.decode(Int64.self, at: 5),
                     update: StatusUpdate(
-                        resource: StatusUpdate.Resource(rawValue: try row.decode(String.self, at: 0)) ?? .message,
+                        resource: try row.decode(StatusUpdate.Resource.self, at: 0),
                         accountID: try row.decode(Int64?.self, at: 6) ?? -1,
                         sid: try row.decode(String.self, at: 1), status: try row.decode(String.self, at: 2),
                         errorCode: try row.decode(Int?.self, at: 3), duration: try row.decode(Int?.self, at: 4))
