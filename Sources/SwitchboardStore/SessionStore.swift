@@ -12,10 +12,15 @@ public struct VoiceSession: Sendable, Equatable {
     public var state: SessionState?
     /// Prompts produced so far.
     public var turn: Int
-    public var status: String
+    public var status: SessionStatus
     public var outcome: String?
     /// When the call was answered (its first request), if it was.
     public var answeredAt: Date?
+}
+
+/// `pending` until Twilio asks for the first turn, `active` while the call runs, then `ended`.
+public enum SessionStatus: String, Sendable, Equatable, Codable, CaseIterable, PostgresCodable {
+    case pending, active, ended
 }
 
 public enum TurnAnswer: Sendable, Equatable {
@@ -222,7 +227,7 @@ public struct SessionStore: Sendable {
             accountID: try row.decode(Int64.self, at: 2), callSID: try row.decode(String?.self, at: 3),
             spec: try row.decode(PostgresJSON.self, at: 4).decode(VoiceAgentSpec.self),
             state: try row.decode(PostgresJSON?.self, at: 5).map { try $0.decode(SessionState.self) },
-            turn: try row.decode(Int.self, at: 6), status: try row.decode(String.self, at: 7),
+            turn: try row.decode(Int.self, at: 6), status: try row.decode(SessionStatus.self, at: 7),
             outcome: try row.decode(String?.self, at: 8), answeredAt: try row.decode(Date?.self, at: 9))
     }
 }

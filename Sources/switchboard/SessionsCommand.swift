@@ -29,7 +29,7 @@ struct SessionsCommand: AsyncParsableCommand {
                 ["id", "job", "agent", "to", "status", "outcome", "turns", "call"],
                 sessions.map {
                     [
-                        "\($0.id)", $0.jobID.map(String.init) ?? "-", $0.spec.agentType, $0.spec.to, $0.status,
+                        "\($0.id)", $0.jobID.map(String.init) ?? "-", $0.spec.agentType, $0.spec.to, $0.status.rawValue,
                         $0.outcome ?? "-", "\($0.turn)", $0.callSID ?? "-",
                     ]
                 }, emptyMessage: "no voice sessions yet")
@@ -64,7 +64,7 @@ struct SessionsCommand: AsyncParsableCommand {
             if output.json { return try printJSON(view) }
             printFields([
                 ("session", "\(view.id)"), ("job", view.jobId.map(String.init) ?? "-"), ("agent", view.agentType),
-                ("to", view.to), ("from", view.from), ("call", view.callSid ?? "-"), ("status", view.status),
+                ("to", view.to), ("from", view.from), ("call", view.callSid ?? "-"), ("status", view.status.rawValue),
                 ("outcome", view.outcome ?? "-"), ("turns", "\(view.turns)"),
             ])
             if !view.answers.isEmpty {
@@ -88,7 +88,7 @@ struct SessionView: Encodable {
     var to: String
     var from: String
     var callSid: String?
-    var status: String
+    var status: SessionStatus
     var outcome: String?
     var turns: Int
     var answers: [String: String]

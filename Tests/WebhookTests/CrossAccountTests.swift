@@ -66,7 +66,7 @@ import Twilio
                 ["CallSid": call, "CallStatus": "completed", "CallDuration": "5", "AccountSid": account]
             }
             #expect(try await hooks.post("/twilio/calls/status", ended(otherSID), token: otherToken).status == 204)
-            #expect(try await sessions.session(id: session)?.status != "ended")
+            #expect(try await sessions.session(id: session)?.status != .ended)
             let callStatus = try await hooks.db.pool.query(
                 "SELECT status FROM switchboard.calls WHERE sid = \(call)")[0].decode(String.self, at: 0)
             #expect(callStatus == "in-progress")
@@ -75,7 +75,7 @@ import Twilio
             #expect(
                 try await hooks.post("/twilio/voice/sessions/\(session)", turn, token: otherToken).status == 404)
             #expect(try await hooks.post("/twilio/calls/status", ended(accountSID)).status == 204)
-            #expect(try await sessions.session(id: session)?.status == "ended")
+            #expect(try await sessions.session(id: session)?.status == .ended)
         }
     }
 

@@ -65,7 +65,7 @@ import Twilio
             let result = try await hooks.db.store.job(id: job)?.result?.decode([String: JSONValue].self)
             #expect(result?["agentOutcome"] == .string("hangup"))
             #expect(result?["satisfaction_rating"] == .string("9"))
-            #expect(try await SessionStore(pool: hooks.db.pool).session(id: session)?.status == "ended")
+            #expect(try await SessionStore(pool: hooks.db.pool).session(id: session)?.status == .ended)
             // After the end, a late retry of the last turn still gets what it got.
             #expect(try await hooks.post(path + "/turns/1", turn(call, speech: "nine")).body == answer.body)
         }
@@ -81,8 +81,8 @@ import Twilio
             try await hooks.db.pool.query(
                 "UPDATE switchboard.voice_sessions SET created_at = now() - interval '1 hour' WHERE id = \(session)")
             #expect(try await store.expire(grace: .seconds(60)) == 1)
-            #expect(try await store.session(id: session)?.status == "ended")
-            #expect(try await store.session(id: fresh)?.status == "pending")
+            #expect(try await store.session(id: session)?.status == .ended)
+            #expect(try await store.session(id: fresh)?.status == .pending)
             let result = try await hooks.db.store.job(id: job)?.result?.decode([String: JSONValue].self)
             #expect(result?["agentOutcome"] == .string("timeout"))
             #expect(try await store.expire(grace: .seconds(60)) == 0)

@@ -97,7 +97,7 @@ enum DashboardPages {
             page.sessions.map {
                 [
                     "<a href=\"/dashboard/sessions/\($0.id)\">#\($0.id)</a>", HTML.escape($0.spec.agentType),
-                    HTML.escape(LogRedaction.maskingPhoneNumbers($0.spec.to)), HTML.escape($0.status),
+                    HTML.escape(LogRedaction.maskingPhoneNumbers($0.spec.to)), $0.status.rawValue,
                     HTML.escape($0.outcome ?? "–"), "\($0.turn)",
                 ]
             }, empty: "No voice sessions yet.", raw: Set(0..<6))
@@ -112,7 +112,7 @@ enum DashboardPages {
             [
                 [
                     session.jobID.map(String.init) ?? "–", session.spec.agentType,
-                    LogRedaction.maskingPhoneNumbers(session.spec.to), session.callSID ?? "–", session.status,
+                    LogRedaction.maskingPhoneNumbers(session.spec.to), session.callSID ?? "–", session.status.rawValue,
                     session.outcome ?? "–", "\(session.turn)",
                 ]
             ], empty: "")
@@ -132,7 +132,7 @@ enum DashboardPages {
             body += HTML.escape(line.text) + "</p>"
         }
         body += "</div>"
-        return document(title: "Voice session #\(session.id)", body: body, refresh: session.status != "ended")
+        return document(title: "Voice session #\(session.id)", body: body, refresh: session.status != .ended)
     }
 
     /// Cells are escaped unless their column is in `raw` (already HTML).
