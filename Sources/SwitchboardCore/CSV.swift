@@ -3,14 +3,7 @@ import Foundation
 /// CSV as Excel, Google Sheets and Python's csv module write it (RFC 4180): comma-separated fields,
 /// optionally in double quotes ("" inside quotes is a quote), lines ending in LF or CRLF, a quoted
 /// field may contain line breaks, and the file may start with a UTF-8 byte-order mark.
-public enum CSV {
-    /// The fields of one line (no line breaks inside quotes).
-    public static func fields(_ line: String, line number: Int) throws(InputError) -> [String] {
-        let parsed = parse(withoutLineEnding(line))
-        if parsed.open { throw InputError(field: "row", problem: "has an unterminated quoted field (line \(number))") }
-        return parsed.fields
-    }
-
+enum CSV {
     /// Splits `text` into fields; `open` when a quoted field is still open at its end.
     static func parse(_ text: String) -> (fields: [String], open: Bool) {
         var fields: [String] = []
@@ -81,6 +74,16 @@ public struct CSVRecordReader: Sendable {
         self.init(firstLine: 1, atStartOfFile: true)
     }
 
+    /// Every record of a whole file's text.
+    public static func items(in text: String) -> [Item] {
+        var reader = CSVRecordReader()
+        var items = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).flatMap {
+            reader.add(String(String.UnicodeScalarView($0)))
+        }
+        items += reader.finish()
+        return items
+    }
+
     private init(firstLine: Int, atStartOfFile: Bool) {
         startLine = firstLine
         self.atStartOfFile = atStartOfFile
@@ -93,12 +96,13 @@ public struct CSVRecordReader: Sendable {
             atStartOfFile = false
             if text.unicodeScalars.first == "\u{FEFF}" { text.unicodeScalars.removeFirst() }
         }
-        if pending.isEmpty && text.trimmingCharacters(in: .whitespaces).isEmpty {
+        if pending.isEmpty && text.unicodeScalars.allSatisfy({ $0 == " " || $0 == "\t" }) {
             startLine += 1
             return []
         }
         pending.append(text)
-        let parsed = CSV.parse(pending.joined(separator: "\n"))
+        // Most records are one line: joined only when a quoted field spans lines.
+        let parsed = CSV.parse(pending.count == 1 ? text : pending.joined(separator: "\n"))
         if !parsed.open {
             let item = Item.record(parsed.fields, line: startLine)
             startLine += pending.count

@@ -18,11 +18,7 @@ public enum SenderImport {
     }
 
     public static func parse(_ text: String) -> (senders: [SenderSpec], failures: [Failure]) {
-        var reader = CSVRecordReader()
-        var items = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).flatMap {
-            reader.add(String(String.UnicodeScalarView($0)))
-        }
-        items += reader.finish()
+        let items = CSVRecordReader.items(in: text)
         guard let first = items.first else {
             return ([], [Failure(line: 1, error: InputError(field: "header", problem: "the file is empty"))])
         }

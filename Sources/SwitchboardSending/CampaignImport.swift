@@ -156,7 +156,7 @@ struct CampaignRows: AsyncSequence {
         object["variables"] = .object(variables)
         let request = try SendJobs.decode(MessageRequest.self, JSONValue.object(object).jsonText)
         var spec = try SendJobs.withQuietHours(
-            try request.resolve(channel: campaign.channel.messageChannel))
+            try request.resolve(channel: campaign.channel))
         spec.campaignId = campaign.id
         return (spec.to, try SendJobs.encode(spec).text)
     }

@@ -6,13 +6,13 @@ public struct CampaignRecord: Sendable {
     public var id: Int64
     public var accountID: Int64
     public var name: String
-    public var channel: CampaignChannel
+    public var channel: MessageSpec.Channel
     public var template: PostgresJSON
     public var state: CampaignState
 }
 
 extension CampaignState: PostgresCodable {}
-extension CampaignChannel: PostgresCodable {}
+extension MessageSpec.Channel: PostgresCodable {}
 
 /// What an import did.
 public struct CampaignImportCounts: Sendable, Equatable {
@@ -38,7 +38,7 @@ public struct CampaignStore: Sendable {
 
     @discardableResult
     public func create(
-        accountID: Int64, name: String, channel: CampaignChannel, template: PostgresJSON, rateCap: Double? = nil
+        accountID: Int64, name: String, channel: MessageSpec.Channel, template: PostgresJSON, rateCap: Double? = nil
     ) async throws -> Int64 {
         try JobSpec.validateName(name, field: "name")
         if let rateCap, !(rateCap > 0 && rateCap.isFinite) {
@@ -61,7 +61,7 @@ public struct CampaignStore: Sendable {
         ).first.map { row in
             CampaignRecord(
                 id: try row.decode(Int64.self, at: 0), accountID: try row.decode(Int64.self, at: 1),
-                name: try row.decode(String.self, at: 2), channel: try row.decode(CampaignChannel.self, at: 3),
+                name: try row.decode(String.self, at: 2), channel: try row.decode(MessageSpec.Channel.self, at: 3),
                 template: try row.decode(PostgresJSON.self, at: 4), state: try row.decode(CampaignState.self, at: 5))
         }
     }

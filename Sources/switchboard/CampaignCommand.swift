@@ -45,7 +45,7 @@ struct CampaignCommand: AsyncParsableCommand {
         @Option(help: "Campaign-wide cap in messages per second, across all its senders.") var rateCap: Double?
 
         func run() async throws {
-            guard let channel = CampaignChannel(rawValue: channel) else {
+            guard let channel = MessageSpec.Channel(rawValue: channel) else {
                 throw ValidationError("--channel must be sms or whatsapp")
             }
             var template: [String: JSONValue] = ["account": .string(target.account), "body": .string(body)]
@@ -62,7 +62,7 @@ struct CampaignCommand: AsyncParsableCommand {
                 var request = try JSONDecoder().decode(
                     MessageRequest.self, from: Data(JSONValue.object(sample).jsonText.utf8))
                 request.body = .single("check")
-                _ = try SendJobs.withQuietHours(try request.resolve(channel: channel.messageChannel))
+                _ = try SendJobs.withQuietHours(try request.resolve(channel: channel))
             } catch let error as InputError {
                 throw ValidationError(error.description)
             }

@@ -71,6 +71,12 @@ struct CLISandbox {
         return child.output
     }
 
+    /// Runs `switchboard <arguments>` to completion: its exit status and output, whatever they are.
+    func outcome(_ arguments: [String]) async throws -> (Int32, String) {
+        let child = try launch(arguments)
+        return (await child.wait(), child.output)
+    }
+
     /// What the simulator received, from its `_simulator/messages` record (curl, as a user would).
     func receivedMessages() async throws -> [SimulatorMessage] {
         let list = try ChildProcess("/usr/bin/curl", ["-sf", "\(baseURL)/_simulator/messages"])

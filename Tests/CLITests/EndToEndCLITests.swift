@@ -58,17 +58,13 @@ import Testing
             let sandbox = try await CLISandbox.start(
                 db, accountSID: "AC" + String(repeating: "ca3b", count: 8), token: "campaign-cli-token-0123")
             defer { sandbox.stop() }
-            func run(_ arguments: [String]) async throws -> (Int32, String) {
-                let child = try sandbox.launch(arguments)
-                return (await child.wait(), child.output)
-            }
-            let bad = try await run([
+            let bad = try await sandbox.outcome([
                 "campaign", "create", "--account", "main", "--name", "spring", "--from", "+15557654321", "--body",
                 "Hi {{name",
             ])
             #expect(bad.0 == 64)
             #expect(bad.1.contains("body: '{{' is never closed"))
-            let created = try await run([
+            let created = try await sandbox.outcome([
                 "campaign", "create", "--account", "main", "--name", "spring", "--from", "+15557654321", "--body",
                 "Hi {{name}}",
             ])
@@ -76,15 +72,17 @@ import Testing
             let path = NSTemporaryDirectory() + "cli-campaign-\(UInt32.random(in: 0...UInt32.max)).csv"
             try "phone,name\n+12125550001,Ana\nnot-a-number,Ben\n+12125550003,Cy\n".write(
                 toFile: path, atomically: true, encoding: .utf8)
-            let imported = try await run([
+            let imported = try await sandbox.outcome([
                 "campaign", "import", "--account", "main", "--name", "spring", "--file", path,
             ])
             #expect(imported.0 == 0, "\(imported.1)")
             #expect(imported.1.contains("rows 3: queued 2, duplicates 0, opted out 0, invalid 1"))
             #expect(imported.1.contains("line 3: phone: 'not-a-number' is not a valid E.164 number"))
-            let status = try await run(["campaign", "status", "--account", "main", "--name", "spring", "--json"])
+            let status = try await sandbox.outcome([
+                "campaign", "status", "--account", "main", "--name", "spring", "--json",
+            ])
             #expect(status.1.contains(#""jobs":{"available":2}"#), "\(status.1)")
-            let missing = try await run(["campaign", "pause", "--account", "main", "--name", "autumn"])
+            let missing = try await sandbox.outcome(["campaign", "pause", "--account", "main", "--name", "autumn"])
             #expect(missing.0 == 64)
             #expect(missing.1.contains("has no campaign 'autumn'"))
         }
@@ -98,11 +96,7 @@ import Testing
             let sandbox = try await CLISandbox.start(
                 db, accountSID: "AC" + String(repeating: "c5f1", count: 8), token: "campaign-csv-token-0123")
             defer { sandbox.stop() }
-            func run(_ arguments: [String]) async throws -> (Int32, String) {
-                let child = try sandbox.launch(arguments)
-                return (await child.wait(), child.output)
-            }
-            let created = try await run([
+            let created = try await sandbox.outcome([
                 "campaign", "create", "--account", "main", "--name", "excel", "--from", "+15557654321", "--body",
                 "Hi {{name}}, your code is {{code}}",
             ])
@@ -113,7 +107,9 @@ import Testing
                 "\u{FEFF}phone,name,code\r\n+12125550001,Ana,A1\r\n+12125550002,\"Ben\r\nand Bo\",B2\r\n"
                 + "+12125550003, \"Cy, Jr.\",C3\r\n"
             try excel.write(toFile: path, atomically: true, encoding: .utf8)
-            let imported = try await run(["campaign", "import", "--account", "main", "--name", "excel", "--file", path])
+            let imported = try await sandbox.outcome([
+                "campaign", "import", "--account", "main", "--name", "excel", "--file", path,
+            ])
             #expect(imported.0 == 0, "\(imported.1)")
             #expect(imported.1.contains("rows 3: queued 3, duplicates 0, opted out 0, invalid 0"), "\(imported.1)")
             let bodies = try await db.pool.query(
@@ -124,7 +120,9 @@ import Testing
 
             try "phone,name,code\r\nnot-a-number,Ann,X\r\n+12125550009,Bob\r\n".write(
                 toFile: path, atomically: true, encoding: .utf8)
-            let bad = try await run(["campaign", "import", "--account", "main", "--name", "excel", "--file", path])
+            let bad = try await sandbox.outcome([
+                "campaign", "import", "--account", "main", "--name", "excel", "--file", path,
+            ])
             #expect(bad.0 == 1, "\(bad.1)")
             #expect(bad.1.contains("rows 2: queued 0, duplicates 0, opted out 0, invalid 2"), "\(bad.1)")
             #expect(bad.1.contains("line 3: row: has 2 fields; the header has 3"), "\(bad.1)")

@@ -71,8 +71,14 @@ import Testing
         #expect(items[2] == .record(["2", "3"], line: 3))
     }
 
-    @Test func oneLineFieldsAsBefore() throws {
-        #expect(try CSV.fields(" a , \"b,c\" ,\"\"\"q\"\"\"\r", line: 1) == ["a", "b,c", "\"q\""])
-        #expect(throws: InputError.self) { try CSV.fields("a,\"b", line: 7) }
+    @Test func oneLineFieldsAsBefore() {
+        #expect(read(" a , \"b,c\" ,\"\"\"q\"\"\"\r") == [.record(["a", "b,c", "\"q\""], line: 1)])
+        #expect(
+            read("a,\"b") == [
+                .invalid(line: 1, InputError(field: "row", problem: "has a quoted field that is never closed"))
+            ])
+        // A whole file's text reads the same as its lines.
+        let text = "phone,address\r\n+12125550001,\"1 Main St\r\nApt 2\"\r\n\r\n+12125550002,x\r\n"
+        #expect(CSVRecordReader.items(in: text) == read(text))
     }
 }

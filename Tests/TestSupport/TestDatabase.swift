@@ -45,24 +45,22 @@ public struct TestDatabase: Sendable {
     /// Waits until a connection to this database has run `LISTEN` on `channel` (the last statement
     /// of a listener's backend stays that LISTEN while it waits), instead of sleeping and hoping.
     public func listening(on channel: String, timeout: Duration = .seconds(10)) async -> Bool {
-        let statement = "LISTEN \"\(channel)\""
-        return await eventually(timeout: timeout) {
-            try await integer(
-                """
-                SELECT count(*) FROM pg_stat_activity
-                WHERE datname = current_database() AND state = 'idle' AND query = \(statement)
-                """) > 0
-        }
+        await backend(state: "idle", query: "LISTEN \"\(channel)\"", timeout: timeout)
     }
 
     /// Waits until a backend of this database is running `statement` (its exact text), e.g. a
     /// `SELECT pg_sleep(…)` a test holds a connection or a lock with.
     public func running(_ statement: String, timeout: Duration = .seconds(10)) async -> Bool {
+        await backend(state: "active", query: statement, timeout: timeout)
+    }
+
+    /// Whether a backend of this database shows `query` as its statement in `state`, within `timeout`.
+    private func backend(state: String, query: String, timeout: Duration) async -> Bool {
         await eventually(timeout: timeout) {
             try await integer(
                 """
                 SELECT count(*) FROM pg_stat_activity
-                WHERE datname = current_database() AND state = 'active' AND query = \(statement)
+                WHERE datname = current_database() AND state = \(state) AND query = \(query)
                 """) > 0
         }
     }
