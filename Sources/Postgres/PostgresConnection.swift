@@ -12,8 +12,8 @@ public actor PostgresConnection {
     private let executor: DedicatedThreadExecutor
     private var raw: RawConnection?
     private nonisolated let cancelToken = Mutex<CancelToken?>(nil)
-    /// True while a statement is on its way to or running on the server.
-    private nonisolated let executing = ExecutionFlag()
+    /// Which statement is running, and whether a cancel request was sent during this lease.
+    private nonisolated let statements = StatementTracker()
     private nonisolated let wakeFD: Int32
     public nonisolated let configuration: PostgresConfiguration
 
@@ -51,15 +51,17 @@ public actor PostgresConnection {
 
     // MARK: synchronous, isolated: the only places that call libpq
 
-    private func runQuery(_ query: PostgresQuery) throws -> PostgresRows {
+    private func runQuery(_ query: PostgresQuery, statement: UInt64) throws -> PostgresRows {
         try Task.checkCancellation()
-        executing.value.store(true, ordering: .releasing)
-        defer { executing.value.store(false, ordering: .releasing) }
+        statements.running.store(statement, ordering: .releasing)
+        defer { statements.running.store(0, ordering: .releasing) }
         return try connection().execute(query)
     }
 
-    private func runScript(_ sql: String) throws {
+    private func runScript(_ sql: String, statement: UInt64) throws {
         try Task.checkCancellation()
+        statements.running.store(statement, ordering: .releasing)
+        defer { statements.running.store(0, ordering: .releasing) }
         try connection().executeScript(sql)
     }
 
@@ -81,7 +83,12 @@ public actor PostgresConnection {
     }
 
     private func runHealthCheck() -> Bool { raw?.looksHealthy() ?? false }
-    private func runIsIdle() -> Bool { raw.map { $0.isIdle && !$0.isBroken } ?? false }
+    /// A connection a cancel request was sent for is not idle in the pool's sense: the request may
+    /// still be on its way and would cancel whatever the next borrower runs.
+    private func runIsIdle() -> Bool {
+        guard !statements.cancelRequested.load(ordering: .acquiring) else { return false }
+        return raw.map { $0.isIdle && !$0.isBroken } ?? false
+    }
     private func runBackendPID() -> Int32 { raw?.backendPID ?? 0 }
 
     private func runClose() {
@@ -96,22 +103,27 @@ public actor PostgresConnection {
     @discardableResult
     public nonisolated func query(_ query: PostgresQuery) async throws -> PostgresRows {
         let token = cancelToken.withLock { $0 }
-        let executing = self.executing
+        let statements = self.statements
+        let statement = statements.next()
         return try await withTaskCancellationHandler {
-            try await self.runQuery(query)
+            try await self.runQuery(query, statement: statement)
         } onCancel: {
-            Self.cancel(token, while: executing)
+            Self.cancel(statement, token, statements)
         }
     }
 
     /// A cancel request that reaches the server before the statement has started is ignored
-    /// there, so it is repeated (0, 100 ms, 500 ms, 2 s) while the statement is still running.
-    private static func cancel(_ token: CancelToken?, while executing: ExecutionFlag) {
+    /// there, so it is repeated (0, 100 ms, 500 ms, 2 s) while *this* statement is still running.
+    /// PostgreSQL cancels whatever the backend runs when a request arrives, so a request is sent
+    /// only while this statement runs, and the connection is then retired rather than reused (a
+    /// request can be in flight when the statement ends).
+    private static func cancel(_ statement: UInt64, _ token: CancelToken?, _ statements: StatementTracker) {
         guard let token else { return }
-        token.cancel()
-        for delay in [0.1, 0.5, 2.0] {
+        for delay in [0, 0.1, 0.5, 2.0] {
             DispatchQueue.global().asyncAfter(deadline: .now() + delay) {
-                if executing.value.load(ordering: .acquiring) { token.cancel() }
+                guard statements.running.load(ordering: .acquiring) == statement else { return }
+                statements.cancelRequested.store(true, ordering: .releasing)
+                token.cancel()
             }
         }
     }
@@ -119,10 +131,12 @@ public actor PostgresConnection {
     /// Runs a script of statements separated by semicolons (no parameters).
     public nonisolated func execute(script sql: String) async throws {
         let token = cancelToken.withLock { $0 }
+        let statements = self.statements
+        let statement = statements.next()
         try await withTaskCancellationHandler {
-            try await self.runScript(sql)
+            try await self.runScript(sql, statement: statement)
         } onCancel: {
-            token?.cancel()
+            Self.cancel(statement, token, statements)
         }
     }
 
@@ -187,7 +201,13 @@ public actor PostgresConnection {
     public nonisolated func close() async { await runClose() }
 }
 
-/// Whether a connection is executing a statement (shared with cancel handlers).
-final class ExecutionFlag: Sendable {
-    let value = Atomic<Bool>(false)
+/// Which statement a connection is running (shared with cancel handlers, which run on other threads).
+final class StatementTracker: Sendable {
+    /// The number of the running statement; 0 while none runs.
+    let running = Atomic<UInt64>(0)
+    /// Set once a cancel request was sent: the connection is not given out again.
+    let cancelRequested = Atomic<Bool>(false)
+    private let counter = Atomic<UInt64>(0)
+
+    func next() -> UInt64 { counter.add(1, ordering: .relaxed).newValue }
 }

@@ -27,7 +27,7 @@ import Testing
         #expect(error?.description.contains("wrong-password") == false)
         let right = try PostgresConfiguration("postgres://pwuser:right-password@127.0.0.1:\(server.port)/postgres")
         let connection = try await PostgresConnection.connect(right)
-        #expect(try await connection.query("SELECT current_user")[0].decode(String.self, at: 0) == "pwuser")
+        #expect(try await connection.query("SELECT current_user").firstRow().decode(String.self, at: 0) == "pwuser")
     }
 
     @Test func serverErrorsCarrySQLStateWithoutValues() async throws {
@@ -59,8 +59,26 @@ import Testing
             let result = await task.result
             #expect(throws: (any Error).self) { try result.get() }
             // The pool still works afterwards.
-            let one = try await db.pool.query("SELECT 1")[0].decode(Int.self, at: 0)
+            let one = try await db.pool.query("SELECT 1").firstRow().decode(Int.self, at: 0)
             #expect(one == 1)
+        }
+    }
+
+    /// A cancel request for a statement must never reach the statement that runs after it on the
+    /// same connection. (They did: the repeated requests, 100 ms to 2 s after the first, fired at
+    /// whatever was running by then, and a worker shutting down cancelled a campaign import.)
+    @Test func aCancelledStatementsRequestsNeverHitTheNextStatement() async throws {
+        try await TestDatabase.with { db in
+            // One connection slot, so the next statement gets the same connection if it is reused.
+            let single = PostgresPool(configuration: db.configuration, options: .init(maxConnections: 1))
+            let task = Task { try await single.query("SELECT pg_sleep(30)") }
+            #expect(await db.running("SELECT pg_sleep(30)"))
+            task.cancel()
+            _ = await task.result
+            // Outlasts every repeat of the cancel request.
+            let next = try await single.query("SELECT pg_sleep(2.5), 7").firstRow().decode(Int.self, at: 1)
+            #expect(next == 7)
+            await single.close()
         }
     }
 
