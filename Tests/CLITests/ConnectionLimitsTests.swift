@@ -123,8 +123,12 @@ import Testing
 
 /// One hostile client: 0 sends nothing, 1 stops in the middle of its headers, 2 sends headers and
 /// a tenth of the body it announced, 3 sends its headers a byte at a time (`trickle()`, slowloris).
+///
+/// Closing is idempotent and every use after it is a no-op: a descriptor number is reused at once
+/// by whatever the process opens next (in a parallel suite, another test's socket), so a second
+/// close, a read or a trickled byte after the first close would act on someone else's connection.
 final class RawClient: @unchecked Sendable {
-    let fd: Int32
+    private var fd: Int32
     let kind: Int
     private let lock = NSLock()
     private var sawEOF = false
@@ -164,7 +168,7 @@ final class RawClient: @unchecked Sendable {
     func serverClosed() -> Bool {
         lock.lock()
         defer { lock.unlock() }
-        if sawEOF { return true }
+        if sawEOF || fd < 0 { return true }
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let count = read(fd, &buffer, buffer.count)
@@ -181,7 +185,7 @@ final class RawClient: @unchecked Sendable {
     func trickle() {
         lock.lock()
         defer { lock.unlock() }
-        if !sawEOF { _ = "a".withCString { send(fd, $0, 1, Int32(MSG_NOSIGNAL)) } }
+        if !sawEOF, fd >= 0 { _ = "a".withCString { send(fd, $0, 1, Int32(MSG_NOSIGNAL)) } }
     }
 
     /// Sends a byte every 200 ms on each trickling client until cancelled.
@@ -201,5 +205,11 @@ final class RawClient: @unchecked Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    func close() { Glibc.close(fd) }
+    func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard fd >= 0 else { return }
+        Glibc.close(fd)
+        fd = -1
+    }
 }

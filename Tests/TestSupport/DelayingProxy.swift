@@ -56,17 +56,19 @@ public final class DelayingProxy: Sendable {
         return (proxy, through)
     }
 
-    /// Closes the listener and every proxied connection.
+    /// Stops accepting and shuts every proxied connection down. The accept loop closes the
+    /// listener itself when it ends: closed here, its number could be reused by another test's
+    /// socket before the loop's next `accept`.
     public func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
         for fd in sockets.withLock({ $0 }) { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
     deinit { stop() }
 
     private func acceptLoop(target: sockaddr_in, delay: Duration) {
+        defer { close(listener) }
         while !stopped.load(ordering: .acquiring) {
             let client = accept(listener, nil, nil)
             guard client >= 0 else {
