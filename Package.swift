@@ -41,10 +41,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Background services stopped gracefully (servers in the demo, the simulator, tests).
+        .target(
+            name: "ServiceTask",
+            dependencies: [
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "TwilioSimulator",
             dependencies: [
-                "SwitchboardCore", "Twilio",
+                "SwitchboardCore", "Twilio", "ServiceTask",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -88,6 +96,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Postgres", "EmbeddedPostgres",
                 "SwitchboardSending", "Twilio", "TwilioSimulator", "SwitchboardWebhook", "SwitchboardMetrics",
+                "ServiceTask",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -99,7 +108,9 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "Postgres", "EmbeddedPostgres", "SwitchboardStore", "SwitchboardWorker", "SwitchboardCore",
+                "ServiceTask",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import ServiceTask
 import Synchronization
 import Twilio
 
@@ -57,14 +58,14 @@ public final class TwilioSimulator: Service, Sendable {
         }
     }
 
-    /// Starts the simulator in the background and waits until it listens. Stop it by cancelling
-    /// the returned task.
-    public func start() async throws -> Task<Void, any Error> {
-        let task = Task { try await self.run() }
+    /// Starts the simulator in the background and waits until it listens. Stop it with `stop()`
+    /// (gracefully: in-flight requests finish, accepted connections are closed).
+    public func start() async throws -> ServiceTask {
+        let task = ServiceTask(self, logger: logger)
         let deadline = ContinuousClock.now + .seconds(10)
         while baseURL == nil {
             guard ContinuousClock.now < deadline else {
-                task.cancel()
+                task.stop()
                 throw TwilioClient.Failure.transport(message: "simulator did not start", mayHaveBeenProcessed: false)
             }
             try await Task.sleep(for: .milliseconds(5))
@@ -91,15 +92,22 @@ public final class TwilioSimulator: Service, Sendable {
     }
 
     /// Applies each status change at its time (the status changes even without a callback URL,
-    /// as at Twilio) and posts the callback, concurrently.
+    /// as at Twilio) and posts the callback: concurrently across resources, in order for one
+    /// resource (each step waits for the one before, which a busy machine could otherwise wake
+    /// second and leave a message `sent` after `undelivered`).
     private func deliverCallbacks() async {
-        await withDiscardingTaskGroup { group in
+        let chains = StepChains()
+        await withTaskCancellationHandler {
             for await step in callbacks {
-                group.addTask {
+                chains.append(after: step.sid) {
                     try? await Task.sleep(until: step.at)
+                    guard !Task.isCancelled else { return }
                     await self.apply(step)
                 }
             }
+            chains.cancelAll()
+        } onCancel: {
+            chains.cancelAll()
         }
     }
 
@@ -157,6 +165,36 @@ public final class TwilioSimulator: Service, Sendable {
             await state.recordCallback(sid: sid, status: status)
         } catch {
             logger.debug("status callback failed", metadata: ["url": "\(url)", "error": "\(error)"])
+        }
+    }
+}
+
+/// One chain of tasks per resource SID: a task appended for a SID starts its work once the SID's
+/// previous task has finished. A chain is forgotten when its last task ends.
+final class StepChains: Sendable {
+    private let tails = Mutex<[String: (id: UInt64, task: Task<Void, Never>)]>([:])
+    private let counter = Atomic<UInt64>(0)
+
+    func append(after sid: String, _ work: @escaping @Sendable () async -> Void) {
+        let id = counter.add(1, ordering: .relaxed).newValue
+        tails.withLock { tails in
+            let previous = tails[sid]?.task
+            let task = Task {
+                await previous?.value
+                await work()
+                self.finished(sid, id)
+            }
+            tails[sid] = (id, task)
+        }
+    }
+
+    func cancelAll() {
+        tails.withLock { tails in tails.values.forEach { $0.task.cancel() } }
+    }
+
+    private func finished(_ sid: String, _ id: UInt64) {
+        tails.withLock { tails in
+            if tails[sid]?.id == id { tails[sid] = nil }
         }
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Postgres
 import ServiceLifecycle
+import ServiceTask
 import SwitchboardCore
 import SwitchboardSending
 import SwitchboardStore
@@ -55,7 +56,7 @@ struct DemoCommand: AsyncParsableCommand {
         let scenario = DemoScenario(recipients: recipients)
         let simulator = TwilioSimulator(configuration: scenario.simulatorConfiguration, logger: quiet("demo.simulator"))
         let simulatorTask = try await simulator.start()
-        defer { simulatorTask.cancel() }
+        defer { simulatorTask.stop() }
         say("Twilio simulator listening on \(simulator.baseURL!)")
 
         let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification(id: "demo"))
@@ -79,8 +80,8 @@ struct DemoCommand: AsyncParsableCommand {
             environmentToken ?? (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let webhook = try WebhookServer(
             configuration: hooks, pool: pool, accounts: accounts, logger: quiet("demo.webhook"))
-        let webhookTask = Task { try await webhook.run() }
-        defer { webhookTask.cancel() }
+        let webhookTask = ServiceTask(webhook, logger: quiet("demo.webhook"))
+        defer { webhookTask.stop() }
         _ = await eventually(timeout: .seconds(10)) { webhook.port != nil }
         say("webhook listening on \(hooks.publicURL) (status callbacks, voice-agent turns)")
 

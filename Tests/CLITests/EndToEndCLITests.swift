@@ -46,7 +46,8 @@ import Testing
             }
             let page = try JSONDecoder().decode(Page.self, from: Data(list.output.utf8))
             #expect(page.messages.map(\.body) == ["Hello Ana"])
-            let recorded = try await db.pool.query("SELECT sid FROM switchboard.messages")[0].decode(String.self, at: 0)
+            let recorded = try await db.pool.query("SELECT sid FROM switchboard.messages").firstRow().decode(
+                String.self, at: 0)
             #expect(recorded == page.messages.first?.sid)
         }
     }

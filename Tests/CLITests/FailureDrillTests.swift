@@ -81,7 +81,9 @@ import Testing
         defer { sandbox.stop() }
         let pool = PostgresPool(configuration: try PostgresConfiguration(conninfo), options: .init(maxConnections: 2))
         defer { Task { await pool.close() } }
-        func count(_ sql: PostgresQuery) async throws -> Int { try await pool.query(sql)[0].decode(Int.self, at: 0) }
+        func count(_ sql: PostgresQuery) async throws -> Int {
+            try await pool.query(sql).firstRow().decode(Int.self, at: 0)
+        }
         try await Self.queueCampaign(sandbox, recipients: 1000)
         let webhookPort = try freeLoopbackPort()
         let webhook = try sandbox.launch([

@@ -104,7 +104,7 @@ import Testing
                     """) == 41
             }
             #expect(settled, "\(processes.map(\.output))")
-            let outcome = try await db.pool.query("SELECT outcome FROM switchboard.voice_sessions")[0].decode(
+            let outcome = try await db.pool.query("SELECT outcome FROM switchboard.voice_sessions").firstRow().decode(
                 String?.self, at: 0)
             #expect(outcome == "end_call")
             #expect(try await db.integer("SELECT count(*) FROM switchboard.jobs WHERE state <> 'completed'") == 0)

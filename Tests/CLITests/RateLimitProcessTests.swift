@@ -6,7 +6,7 @@ import Testing
 
 /// Three worker processes share a pool of five numbers at 2 segments/s each. The limit lives in
 /// Postgres, so it must hold across processes: judged from the simulator's receive times.
-@Suite struct RateLimitProcessTests {
+@Suite(.serialized, .wallClockLane, .tags(.wallClock)) struct RateLimitProcessTests {
     @Test func threeWorkerProcessesKeepEveryNumberWithinItsRate() async throws {
         try await TestDatabase.with { db in
             let sandbox = try await CLISandbox.start(

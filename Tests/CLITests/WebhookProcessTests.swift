@@ -33,8 +33,8 @@ import Testing
                         environment: environment))
             }
             let proxy = RoundRobinProxy(port: proxyPort, backends: backends)
-            let proxyTask = Task { try await proxy.run() }
-            defer { proxyTask.cancel() }
+            let proxyTask = ServiceTask(proxy, logger: testLogger("test.proxy"))
+            defer { proxyTask.stop() }
             for backend in backends {
                 let ready = await eventually(timeout: .seconds(20)) {
                     let probe = try ChildProcess("/usr/bin/curl", ["-s", "\(backend)/ready"])
@@ -64,7 +64,7 @@ import Testing
                 """)
             let outcomes = try rows.map { try $0.decode(String?.self, at: 0) }
             #expect(outcomes == ["completed", "end_call"])
-            let senior = try rows[0].decode(PostgresJSON.self, at: 1).decode([String: String].self)
+            let senior = try rows.firstRow().decode(PostgresJSON.self, at: 1).decode([String: String].self)
             #expect(senior["experience"] == "senior level" && senior["availability"] == "next month")
             let none = try rows[1].decode(PostgresJSON.self, at: 1).decode([String: String].self)
             #expect(

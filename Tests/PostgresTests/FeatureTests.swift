@@ -10,8 +10,8 @@ import Testing
                 let results = try await connection.pipeline([
                     "SELECT \(1)::int", "SELECT \(2)::int", "SELECT 1/0", "SELECT \(4)::int",
                 ])
-                #expect(try results[0].get()[0].decode(Int.self, at: 0) == 1)
-                #expect(try results[1].get()[0].decode(Int.self, at: 0) == 2)
+                #expect(try results[0].get().firstRow().decode(Int.self, at: 0) == 1)
+                #expect(try results[1].get().firstRow().decode(Int.self, at: 0) == 2)
                 #expect(throws: PostgresError.self) { try results[2].get() }
                 if case .failure(let error) = results[2] { #expect(error.sqlState == "22012") }
                 if case .failure(let error) = results[3] {
@@ -20,7 +20,7 @@ import Testing
                     Issue.record("statement after a failure should be aborted")
                 }
                 // The connection is usable afterwards.
-                #expect(try await connection.query("SELECT 5")[0].decode(Int.self, at: 0) == 5)
+                #expect(try await connection.query("SELECT 5").firstRow().decode(Int.self, at: 0) == 5)
             }
         }
     }
@@ -36,7 +36,7 @@ import Testing
                     try await connection.copyFrom("COPY c FROM STDIN", chunks: [Array("1\tok\nnot-a-number\tx\n".utf8)])
                 }
                 #expect(error?.sqlState == "22P02")
-                #expect(try await connection.query("SELECT count(*) FROM c")[0].decode(Int.self, at: 0) == 1000)
+                #expect(try await connection.query("SELECT count(*) FROM c").firstRow().decode(Int.self, at: 0) == 1000)
             }
         }
     }
@@ -51,7 +51,7 @@ import Testing
                     let listening = try await db.pool.query(
                         "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()"
                     )
-                    return try listening[0].decode(Int.self, at: 0) > 0
+                    return try listening.firstRow().decode(Int.self, at: 0) > 0
                 }
                 try await db.pool.query("SELECT pg_notify('events', 'hello')")
                 try await db.pool.query("SELECT pg_notify('other', 'ignored')")
@@ -92,7 +92,7 @@ import Testing
                     throw Boom()
                 }
             }
-            #expect(try await db.pool.query("SELECT count(*) FROM r")[0].decode(Int.self, at: 0) == 0)
+            #expect(try await db.pool.query("SELECT count(*) FROM r").firstRow().decode(Int.self, at: 0) == 0)
         }
     }
 
@@ -109,7 +109,8 @@ import Testing
                     group.addTask {
                         try await db.pool.transaction(isolation: .serializable, maxAttempts: 50) { connection in
                             attempts.increment()
-                            let n = try await connection.query("SELECT n FROM counter")[0].decode(Int.self, at: 0)
+                            let n = try await connection.query("SELECT n FROM counter").firstRow().decode(
+                                Int.self, at: 0)
                             // Everyone reads before anyone writes (on the first round), so they conflict.
                             reads.increment()
                             _ = await eventually { reads.value >= 8 }
@@ -119,7 +120,7 @@ import Testing
                 }
                 try await group.waitForAll()
             }
-            #expect(try await db.pool.query("SELECT n FROM counter")[0].decode(Int.self, at: 0) == 8)
+            #expect(try await db.pool.query("SELECT n FROM counter").firstRow().decode(Int.self, at: 0) == 8)
             #expect(attempts.value > 8, "the test must actually provoke serialization failures")
         }
     }
@@ -146,7 +147,7 @@ import Testing
                 }
                 try await group.waitForAll()
             }
-            #expect(try await db.pool.query("SELECT sum(n) FROM d")[0].decode(Int.self, at: 0) == 4)
+            #expect(try await db.pool.query("SELECT sum(n) FROM d").firstRow().decode(Int.self, at: 0) == 4)
             #expect(attempts.value == 3, "one of the two transactions is the deadlock victim and runs again")
         }
     }

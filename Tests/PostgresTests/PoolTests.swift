@@ -50,12 +50,12 @@ import Testing
             let admin = try await PostgresConnection.connect(db.configuration)
             try await admin.query("SELECT pg_terminate_backend(\(pid))")
             _ = await eventually {
-                try await admin.query("SELECT count(*) FROM pg_stat_activity WHERE pid = \(pid)")[0].decode(
+                try await admin.query("SELECT count(*) FROM pg_stat_activity WHERE pid = \(pid)").firstRow().decode(
                     Int.self, at: 0) == 0
             }
             // The health check at checkout notices and the query runs on a new connection.
             let newPID = try await db.pool.withConnection {
-                try await $0.query("SELECT pg_backend_pid()")[0].decode(Int32.self, at: 0)
+                try await $0.query("SELECT pg_backend_pid()").firstRow().decode(Int32.self, at: 0)
             }
             #expect(newPID != pid)
         }
@@ -75,7 +75,7 @@ import Testing
         try server.startServer()
         // ...and succeeds once it is back.
         _ = try await pending.value
-        #expect(try await pool.query("SELECT count(*) FROM survived")[0].decode(Int.self, at: 0) == 1)
+        #expect(try await pool.query("SELECT count(*) FROM survived").firstRow().decode(Int.self, at: 0) == 1)
         await pool.close()
     }
 }

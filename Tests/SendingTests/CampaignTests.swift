@@ -55,7 +55,7 @@ import Testing
         }
     }
 
-    @Test func aCampaignRateCapHoldsAcrossItsSenders() async throws {
+    @Test(.wallClockLane, .tags(.wallClock)) func aCampaignRateCapHoldsAcrossItsSenders() async throws {
         try await SendingHarness.with { harness, _ in
             let account = try #require(try await harness.accounts.account(named: "main")).id
             let senders = SenderStore(pool: harness.db.pool)
@@ -75,8 +75,9 @@ import Testing
             _ = try await CampaignImport(campaigns: campaigns).run(path: try writeCSV(csv), campaign: campaign)
             // The import spread the jobs at the campaign's pace (8 at 2/s: 3.5 s from first to last).
             let spread = try await harness.db.pool.query(
-                "SELECT extract(epoch FROM max(run_at) - min(run_at))::float8 FROM switchboard.jobs")[0].decode(
-                    Double.self, at: 0)
+                "SELECT extract(epoch FROM max(run_at) - min(run_at))::float8 FROM switchboard.jobs"
+            ).firstRow().decode(
+                Double.self, at: 0)
             #expect(abs(spread - 3.5) < 0.01)
             #expect(await eventually { try await harness.db.jobCount(state: "completed") == 8 })
             let times = await harness.simulator.messages().map(\.receivedAt).sorted()

@@ -50,7 +50,7 @@ import Testing
             for item in Self.forged {
                 let rows = try await harness.db.pool.query(
                     "SELECT id FROM switchboard.enqueue(\(item.kind), \(item.payload)::jsonb)")
-                ids.append(try rows[0].decode(Int64.self, at: 0))
+                ids.append(try rows.firstRow().decode(Int64.self, at: 0))
             }
             for (item, id) in zip(Self.forged, ids) {
                 let job = try await harness.finished(id)

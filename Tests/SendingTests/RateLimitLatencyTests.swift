@@ -14,7 +14,7 @@ import TwilioSimulator
 /// milliseconds away) used to make every job give its slot up and book another, for ever: nothing
 /// was sent, no attempt used, nothing logged. Here the worker reaches PostgreSQL through a proxy
 /// that adds 3 ms each way, and the sender allows 2,000 segments per second (a slot every 0.5 ms).
-@Suite struct RateLimitLatencyTests {
+@Suite(.serialized, .wallClockLane, .tags(.wallClock)) struct RateLimitLatencyTests {
     @Test func aFastSenderBehindASlowDatabaseSendsEveryMessage() async throws {
         try await TestDatabase.with { db in
             let (proxy, distant) = try DelayingProxy.inFront(of: db.configuration, delay: .milliseconds(3))
@@ -31,7 +31,7 @@ import TwilioSimulator
             configuration.callbackStep = .milliseconds(10)
             let simulator = TwilioSimulator(configuration: configuration)
             let server = try await simulator.start()
-            defer { server.cancel() }
+            defer { server.stop() }
             let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
             let accounts = AccountStore(pool: slowPool, vault: vault)
             let accountID = try await accounts.upsert(name: "main", accountSID: accountSID, secret: authToken)

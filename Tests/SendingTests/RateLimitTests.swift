@@ -7,7 +7,7 @@ import TestSupport
 import Testing
 import TwilioSimulator
 
-@Suite struct RateLimitTests {
+@Suite(.serialized, .wallClockLane, .tags(.wallClock)) struct RateLimitTests {
     /// Sends through a pool of two numbers at 5 segments/s each: the simulator's receive times
     /// show each number within its rate, and the whole batch takes as long as the capacity says.
     @Test func aPoolSendsWithinEachNumbersRate() async throws {

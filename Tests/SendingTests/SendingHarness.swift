@@ -33,7 +33,7 @@ struct SendingHarness {
             configure(&configuration)
             let simulator = TwilioSimulator(configuration: configuration)
             let server = try await simulator.start()
-            defer { server.cancel() }
+            defer { server.stop() }
             let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
             let harness = SendingHarness(db: db, simulator: simulator, vault: vault)
             try await harness.accounts.upsert(name: "main", accountSID: accountSID, secret: token)

@@ -133,7 +133,7 @@ import TwilioSimulator
             #expect(job.state == .completed, "\(job.errors)")
             #expect(job.errors.map(\.kind) == ["unknown_outcome"])
             #expect(await harness.simulator.calls().count == 1)
-            let origin = try await harness.db.pool.query("SELECT origin FROM switchboard.calls")[0].decode(
+            let origin = try await harness.db.pool.query("SELECT origin FROM switchboard.calls").firstRow().decode(
                 String.self, at: 0)
             #expect(origin == "reconciled")
         }
@@ -164,8 +164,9 @@ import TwilioSimulator
             #expect(second.state == .failed)
             #expect(second.errors.first?.error.hasPrefix("opted_out:") == true)
             #expect(await harness.simulator.rejectedRequests() == rejectedBefore, "Twilio was not called again")
-            let source = try await harness.db.pool.query("SELECT source FROM switchboard.suppressions")[0].decode(
-                String.self, at: 0)
+            let source = try await harness.db.pool.query("SELECT source FROM switchboard.suppressions").firstRow()
+                .decode(
+                    String.self, at: 0)
             #expect(source == "twilio_error")
         }
     }
@@ -183,7 +184,7 @@ import TwilioSimulator
 
     @Test func credentialsAreEncryptedAtRest() async throws {
         try await SendingHarness.with { harness, _ in
-            let dump = try await harness.db.pool.query("SELECT t::text FROM switchboard.accounts t")[0].decode(
+            let dump = try await harness.db.pool.query("SELECT t::text FROM switchboard.accounts t").firstRow().decode(
                 String.self, at: 0)
             #expect(!dump.contains(authToken))
             #expect(!dump.contains(Data(authToken.utf8).map { String(format: "%02x", $0) }.joined()))

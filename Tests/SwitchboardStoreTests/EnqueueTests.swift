@@ -103,7 +103,9 @@ import Testing
             }
             #expect(Set(results.map(\.id)).count == 1)
             #expect(results.filter { !$0.existing }.count == 1)
-            #expect(try await db.pool.query("SELECT count(*) FROM switchboard.jobs")[0].decode(Int.self, at: 0) == 1)
+            #expect(
+                try await db.pool.query("SELECT count(*) FROM switchboard.jobs").firstRow().decode(Int.self, at: 0) == 1
+            )
         }
     }
 
@@ -131,7 +133,9 @@ import Testing
                 NewJob(kind: "sms", idempotencyKey: "b"), NewJob(kind: "sms"), NewJob(kind: "sms"),
             ])
             #expect(inserted == 3)
-            #expect(try await db.pool.query("SELECT count(*) FROM switchboard.jobs")[0].decode(Int.self, at: 0) == 4)
+            #expect(
+                try await db.pool.query("SELECT count(*) FROM switchboard.jobs").firstRow().decode(Int.self, at: 0) == 4
+            )
         }
     }
 

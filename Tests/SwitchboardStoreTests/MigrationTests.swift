@@ -44,7 +44,8 @@ import Testing
             }
             #expect(applied.sorted() == [0, 0, 0, Migration.all.count])
             #expect(
-                try await fresh.query("SELECT count(*) FROM switchboard.schema_migrations")[0].decode(Int.self, at: 0)
+                try await fresh.query("SELECT count(*) FROM switchboard.schema_migrations").firstRow().decode(
+                    Int.self, at: 0)
                     == Migration.all.count)
             await fresh.close()
             try await db.pool.query("DROP DATABASE \(unescaped: db.name)_fresh")
@@ -84,7 +85,7 @@ import Testing
                 try await Migrator(pool: db.pool, migrations: broken).migrate()
             }
             #expect(error?.message.contains("broken.sql") == true)
-            let gone = try await db.pool.query("SELECT to_regclass('switchboard.half') IS NULL")[0].decode(
+            let gone = try await db.pool.query("SELECT to_regclass('switchboard.half') IS NULL").firstRow().decode(
                 Bool.self, at: 0)
             #expect(gone)
         }

@@ -34,14 +34,14 @@ import Testing
             SELECT extract(epoch FROM max(tat) - min(tat))::float8 FROM switchboard.senders
             WHERE id = ANY(\(ids)::bigint[])
             """
-        )[0].decode(Double.self, at: 0)
+        ).firstRow().decode(Double.self, at: 0)
     }
 
     /// 64 reservers at once on five numbers: each must book the least booked number as it is when
     /// it books, not as an earlier snapshot saw it. (The first design, one SQL function choosing with
     /// `ORDER BY tat … FOR UPDATE`, left one number 4 to 16 s ahead after 300 bookings from 60
     /// pgbench clients.)
-    @Test func manyConcurrentReserversKeepThePoolBalanced() async throws {
+    @Test(.runsAlone, .tags(.wallClock)) func manyConcurrentReserversKeepThePoolBalanced() async throws {
         try await TestDatabase.with(poolSize: 64) { db in
             let (senders, pool, ids) = try await fivePool(db, sticky: true)
             let booked = try await withThrowingTaskGroup(of: Int.self) { group in

@@ -105,7 +105,7 @@ final class Probe: Sendable {
         }
     }
 
-    @Test func gracefulShutdownFinishesQuickJobsAndReturnsTheRest() async throws {
+    @Test(.wallClockLane, .tags(.wallClock)) func gracefulShutdownFinishesQuickJobsAndReturnsTheRest() async throws {
         try await TestDatabase.with { db in
             let probe = Probe()
             let slow = try await db.store.enqueue(

@@ -2,13 +2,14 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import SwitchboardCore
 import Synchronization
 
 /// An OpenAI-compatible chat-completions server for tests (the real API is unreachable here): it
 /// checks the bearer key and the request's shape as the documented protocol has them, answers
 /// with scripted replies, and records every request.
-public final class FakeOpenAI: Sendable {
+public final class FakeOpenAI: Service, Sendable {
     public enum Reply: Sendable {
         case text(String)
         /// An error status with OpenAI's error body (429 rate limit, 500…).

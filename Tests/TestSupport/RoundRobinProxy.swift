@@ -2,13 +2,14 @@ import AsyncHTTPClient
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// A load balancer for tests: forwards each request to the next backend in turn (method, path,
 /// query, headers and body as received) and counts what each backend served. Like a production
 /// balancer with retries, a request a backend does not answer (refused, reset, timed out) goes to
 /// the next backend; Switchboard's webhook routes are idempotent, so a replay is safe.
-public final class RoundRobinProxy: Sendable {
+public final class RoundRobinProxy: Service, Sendable {
     public let host: String
     public let port: Int
     public let backends: [String]

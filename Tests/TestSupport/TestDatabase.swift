@@ -39,7 +39,7 @@ public struct TestDatabase: Sendable {
 
     /// The integer in the first column of the first row, e.g. a `count(*)`.
     public func integer(_ query: PostgresQuery) async throws -> Int {
-        try await pool.query(query)[0].decode(Int.self, at: 0)
+        try await pool.query(query).firstRow().decode(Int.self, at: 0)
     }
 
     /// Waits until a connection to this database has run `LISTEN` on `channel` (the last statement
@@ -72,8 +72,15 @@ public struct TestDatabase: Sendable {
     }
 
     /// Runs `body` with a fresh migrated database and drops it afterwards.
+    /// It holds `TestGate` shared meanwhile, so a `RunsAlone` test does not run beside it.
     public static func with<T: Sendable>(
         poolSize: Int = 10, _ body: (TestDatabase) async throws -> T
+    ) async throws -> T {
+        try await TestGate.holdingShared { try await fresh(poolSize: poolSize, body) }
+    }
+
+    private static func fresh<T: Sendable>(
+        poolSize: Int, _ body: (TestDatabase) async throws -> T
     ) async throws -> T {
         let name = try await Template.shared.createDatabase()
         let configuration = try await TestServer.shared.configuration().withDatabase(name)
@@ -152,4 +159,13 @@ public func eventually(
         try? await Task.sleep(for: interval)
     }
     return (try? await condition()) == true
+}
+
+extension PostgresRows {
+    /// The first row, or an error saying there is none: a test that indexed `[0]` would crash the
+    /// whole test process instead of failing on its own.
+    public func firstRow() throws -> PostgresRow {
+        guard let row = first else { throw PostgresError(.decoding, message: "the query returned no rows") }
+        return row
+    }
 }

@@ -21,18 +21,18 @@ func withSimulator<T: Sendable>(
     configure(&configuration)
     let simulator = TwilioSimulator(configuration: configuration)
     let task = try await simulator.start()
-    defer { task.cancel() }
+    defer { task.stop() }
     let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
     return try await body(simulator, client)
 }
 
 /// Serves `router` on a free loopback port (written to `port` once listening) until the
 /// returned task is cancelled.
-func serveOnLoopback(_ router: Router<BasicRequestContext>, port: Locked<Int?>) async throws -> Task<Void, any Error> {
+func serveOnLoopback(_ router: Router<BasicRequestContext>, port: Locked<Int?>) async throws -> ServiceTask {
     let app = Application(
         router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
         onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } })
-    let task = Task { try await app.run() }
+    let task = ServiceTask(app, logger: testLogger("test.loopback"))
     _ = await eventually { port.value != nil }
     return task
 }
@@ -42,7 +42,7 @@ final class CallbackReceiver: Sendable {
     let received = Locked([(signature: String, form: FormParameters, path: String)]())
     let port = Locked<Int?>(nil)
 
-    func start() async throws -> Task<Void, any Error> {
+    func start() async throws -> ServiceTask {
         let router = Router()
         router.post("callbacks/:name") { request, _ -> HTTPResponse.Status in
             let body = try await request.body.collect(upTo: 1 << 20)
@@ -128,7 +128,7 @@ final class CallbackReceiver: Sendable {
     @Test func postsSignedStatusCallbacksInOrder() async throws {
         let receiver = CallbackReceiver()
         let server = try await receiver.start()
-        defer { server.cancel() }
+        defer { server.stop() }
         try await withSimulator(configure: { $0.outcomes["+15551230002"] = .undelivered(code: 30003) }) {
             simulator, client in
             var good = CreateMessageRequest(to: "+15551230001", from: "+15557654321", body: "one")
@@ -267,7 +267,7 @@ final class CallbackReceiver: Sendable {
     @Test func callsProgressToCompleted() async throws {
         let receiver = CallbackReceiver()
         let server = try await receiver.start()
-        defer { server.cancel() }
+        defer { server.stop() }
         try await withSimulator { simulator, client in
             var request = CreateCallRequest(
                 to: "+15551230001", from: "+15557654321", twiml: "<Response><Say>Hello</Say></Response>")

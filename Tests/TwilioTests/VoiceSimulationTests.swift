@@ -12,7 +12,7 @@ final class VoiceApp: Sendable {
     let port = Locked<Int?>(nil)
     let requests = Locked([(path: String, form: FormParameters, signatureValid: Bool)]())
 
-    func start() async throws -> Task<Void, any Error> {
+    func start() async throws -> ServiceTask {
         let router = Router()
         router.post("voice/:step") { request, context -> Response in
             let body = try await request.body.collect(upTo: 1 << 20)
@@ -58,7 +58,7 @@ final class VoiceApp: Sendable {
     @Test func gatherIsAnsweredByTheScriptedCallerAndTheActionIsFetched() async throws {
         let app = VoiceApp()
         let server = try await app.start()
-        defer { server.cancel() }
+        defer { server.stop() }
         try await withSimulator(configure: {
             $0.callers["+15551230001"] = [.speech("Ana", confidence: 0.87)]
             $0.callers["+15551230002"] = [.digits("42")]

@@ -68,7 +68,8 @@ import Twilio
             #expect(try await hooks.post("/twilio/calls/status", ended(otherSID), token: otherToken).status == 204)
             #expect(try await sessions.session(id: session)?.status != .ended)
             let callStatus = try await hooks.db.pool.query(
-                "SELECT status FROM switchboard.calls WHERE sid = \(call)")[0].decode(String.self, at: 0)
+                "SELECT status FROM switchboard.calls WHERE sid = \(call)"
+            ).firstRow().decode(String.self, at: 0)
             #expect(callStatus == "in-progress")
             // A turn of this account's session signed by the other account is not served either.
             let turn: FormParameters = ["CallSid": call, "AccountSid": otherSID, "CallStatus": "in-progress"]

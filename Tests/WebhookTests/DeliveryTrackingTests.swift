@@ -80,7 +80,7 @@ import Twilio
                 from: "+14155550100", messagingServiceSID: nil, body: "Hello", segments: 1, status: "queued")
             let answer = Locked<Int?>(nil)
             let (waiting, posted) = try await hooks.db.pool.transaction { connection in
-                let waiting = try await connection.query(DeliveryStore.recordQuery([row]))[0].decode(
+                let waiting = try await connection.query(DeliveryStore.recordQuery([row])).firstRow().decode(
                     Bool.self, at: 0)
                 let posted = Task {
                     let status = try await hooks.post("/twilio/messages/status", callback(message, "delivered")).status

@@ -21,7 +21,7 @@ import TwilioSimulator
             configuration.outcomes = ["+15550008002": .undelivered(code: 30003), "+15550008003": .failed(code: 30006)]
             let simulator = TwilioSimulator(configuration: configuration)
             let server = try await simulator.start()
-            defer { server.cancel() }
+            defer { server.stop() }
             let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
             let sender = TwilioSender(
                 client: client, accounts: hooks.accounts, deliveries: DeliveryStore(pool: hooks.db.pool),

@@ -43,8 +43,8 @@ import TwilioSimulator
                 if said.contains("order") && said.contains("1042") { return .text("Order 1042 shipped yesterday.") }
                 return .text("I can help with that. What is your order number?")
             }
-            let modelTask = Task { try await model.run() }
-            defer { modelTask.cancel() }
+            let modelTask = ServiceTask(model, logger: testLogger("test.openai"))
+            defer { modelTask.stop() }
             var llm = LLMConfiguration()
             llm.baseURL = model.baseURL
             llm.apiKey = Self.key
@@ -57,7 +57,7 @@ import TwilioSimulator
                 ]
                 let simulator = TwilioSimulator(configuration: simulated)
                 let simulatorTask = try await simulator.start()
-                defer { simulatorTask.cancel() }
+                defer { simulatorTask.stop() }
                 let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
                 var handlers = HandlerRegistry.standard
                 TwilioSender(
@@ -115,8 +115,8 @@ import TwilioSimulator
             if said.contains("broken") { return .status(500) }
             return .text("Sure: \(said)")
         }
-        let modelTask = Task { try await model.run() }
-        defer { modelTask.cancel() }
+        let modelTask = ServiceTask(model, logger: testLogger("test.openai"))
+        defer { modelTask.stop() }
         var llm = LLMConfiguration()
         llm.baseURL = model.baseURL
         llm.apiKey = Self.key

@@ -27,8 +27,11 @@ enum TwoWebhookHosts {
         }
         let proxy = RoundRobinProxy(port: proxyPort, backends: backends)
         let (first, second) = (servers[0], servers[1])
-        let running = [Task { try await first.run() }, Task { try await second.run() }, Task { try await proxy.run() }]
-        defer { for task in running { task.cancel() } }
+        let running = [
+            ServiceTask(first, logger: logger), ServiceTask(second, logger: logger),
+            ServiceTask(proxy, logger: logger),
+        ]
+        defer { for task in running { task.stop() } }
         guard await eventually(timeout: .seconds(10), { first.port != nil && second.port != nil }) else {
             throw WebhookHarness.HarnessError(description: "the webhook servers did not start")
         }

@@ -80,7 +80,7 @@ import TwilioSimulator
                 for expectation in Self.cases { simulated.callers[expectation.to] = expectation.caller }
                 let simulator = TwilioSimulator(configuration: simulated)
                 let simulatorTask = try await simulator.start()
-                defer { simulatorTask.cancel() }
+                defer { simulatorTask.stop() }
                 try await accounts.setCallsPerSecond(accountID: 1, 50)
                 let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
                 let sender = TwilioSender(

@@ -72,8 +72,8 @@ import Twilio
             let server = try WebhookServer(
                 configuration: configuration, pool: pool, accounts: AccountStore(pool: pool, vault: vault),
                 logger: logger)
-            let running = Task { try await server.run() }
-            defer { running.cancel() }
+            let running = ServiceTask(server, logger: logger)
+            defer { running.stop() }
             #expect(await eventually(timeout: .seconds(10)) { server.port != nil })
             for _ in 0..<3 {
                 let response = try await HTTPClient.shared.execute(

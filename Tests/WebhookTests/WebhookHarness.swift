@@ -45,8 +45,8 @@ struct WebhookHarness {
             logger.logLevel = .warning
             let server = try WebhookServer(
                 configuration: configuration, pool: db.pool, accounts: accounts, logger: logger)
-            let running = Task { try await server.run() }
-            defer { running.cancel() }
+            let running = ServiceTask(server, logger: logger)
+            defer { running.stop() }
             guard await eventually(timeout: .seconds(10), { server.port != nil }) else {
                 throw HarnessError(description: "the webhook server did not start")
             }

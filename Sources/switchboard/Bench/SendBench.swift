@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Postgres
+import ServiceTask
 import SwitchboardCore
 import SwitchboardSending
 import SwitchboardStore
@@ -35,7 +36,7 @@ struct SendBench: AsyncParsableCommand {
         quiet.logLevel = .critical
         let simulator = TwilioSimulator(configuration: simulatorConfiguration, logger: quiet)
         let simulatorTask = try await simulator.start()
-        defer { simulatorTask.cancel() }
+        defer { simulatorTask.stop() }
         let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
         let accounts = AccountStore(pool: pool, vault: vault)
         try await accounts.upsert(name: "bench", accountSID: accountSID, secret: token)
