@@ -5,6 +5,11 @@ import Foundation
 ///
 /// Foundation's `Process` was seen to hang in `waitUntilExit` when several were started from
 /// concurrent tasks, and a pipe for output stays open as long as a forked server inherits it.
+///
+/// The child inherits no descriptor but its standard input, output and error. `posix_spawn` passes
+/// on every descriptor not marked close-on-exec: a webhook child started with a 256-descriptor
+/// limit beside a test holding 300 sockets got descriptors numbered past its limit, and NIO's
+/// selector, finding no room for its timer descriptor, crashed the process at start.
 public final class ChildProcess: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -28,6 +33,7 @@ public final class ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        try Self.closeInheritedDescriptors(&actions)
         // Glibc's chdir and setsid spawn attributes are not visible to Swift: let sh and setsid do them.
         var command = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", workingDirectory, tool] + arguments
         if newSession { command = ["/usr/bin/setsid"] + command }
@@ -46,6 +52,26 @@ public final class ChildProcess: Sendable {
     }
 
     deinit { unlink(outputPath) }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34) is declared only under
+    /// `_GNU_SOURCE`, which Swift's Glibc module does not define: found at run time instead.
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    private static let addCloseFrom: AddCloseFrom? = {
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np")
+        else { return nil }
+        return unsafeBitCast(symbol, to: AddCloseFrom.self)
+    }()
+
+    private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) throws {
+        guard let addCloseFrom else {
+            throw Failure(description: "this C library has no posix_spawn_file_actions_addclosefrom_np (glibc 2.34+)")
+        }
+        let result = addCloseFrom(&actions, 3)
+        guard result == 0 else {
+            throw Failure(description: "cannot close inherited descriptors: \(String(cString: strerror(result)))")
+        }
+    }
 
     /// Everything the process wrote so far.
     public var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
