@@ -148,7 +148,9 @@ import Testing
                 try await group.waitForAll()
             }
             #expect(try await db.pool.query("SELECT sum(n) FROM d").firstRow().decode(Int.self, at: 0) == 4)
-            #expect(attempts.value == 3, "one of the two transactions is the deadlock victim and runs again")
+            // At least one victim runs again. Its new attempt can take its first row before the
+            // survivor, woken late on a busy machine, takes that row: then they deadlock once more.
+            #expect(attempts.value >= 3, "one of the two transactions is the deadlock victim and runs again")
         }
     }
 }
