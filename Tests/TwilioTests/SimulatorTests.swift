@@ -197,8 +197,10 @@ final class CallbackReceiver: Sendable {
 
     @Test func sendersAreThrottledToTheirThroughput() async throws {
         try await withSimulator(configure: {
-            $0.throughput["+15557654321"] = 2
-            $0.maxQueue = .milliseconds(1600)
+            // Ten seconds a segment, so the refusals do not depend on how fast a busy machine
+            // sends the six requests: they would have to take five seconds to free a slot.
+            $0.throughput["+15557654321"] = 0.1
+            $0.maxQueue = .seconds(35)
         }) { simulator, client in
             var codes: [Int?] = []
             for n in 0..<6 {
@@ -211,11 +213,11 @@ final class CallbackReceiver: Sendable {
                     codes.append(api.code)
                 }
             }
-            // Slots at 0, 0.5, 1.0, 1.5 s fit in a 1.6 s queue; the rest are refused like Twilio's 21611.
+            // Slots at 0, 10, 20, 30 s fit in a 35 s queue; the rest are refused like Twilio's 21611.
             #expect(codes == [nil, nil, nil, nil, 21611, 21611])
             let accepted = await simulator.messages()
             let offsets = accepted.map { ($0.sendAt - accepted[0].sendAt).seconds }
-            for (index, offset) in offsets.enumerated() { #expect(abs(offset - Double(index) * 0.5) < 0.01) }
+            for (index, offset) in offsets.enumerated() { #expect(abs(offset - Double(index) * 10) < 0.01) }
             // An unthrottled sender is not delayed.
             _ = try await client.createMessage(
                 .init(to: "+15551230099", from: "+15550000001", body: "x"), credentials: credentials)
