@@ -113,6 +113,24 @@ public struct ClaimedJob: Sendable {
     /// This process's monotonic clock when the claim's answer arrived: the database's clock now is
     /// `claimedAt` plus the time elapsed since.
     public var claimArrived: ContinuousClock.Instant? = nil
+
+    public init(
+        id: Int64, kind: String, queue: String, attempt: Int, maxAttempts: Int, payload: PostgresJSON,
+        previousOutcomeUnknown: Bool = false, createdAt: Date, metadata: PostgresJSON = PostgresJSON(text: "{}"),
+        claimedAt: Date? = nil, claimArrived: ContinuousClock.Instant? = nil
+    ) {
+        self.id = id
+        self.kind = kind
+        self.queue = queue
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
+        self.payload = payload
+        self.previousOutcomeUnknown = previousOutcomeUnknown
+        self.createdAt = createdAt
+        self.metadata = metadata
+        self.claimedAt = claimedAt
+        self.claimArrived = claimArrived
+    }
 }
 
 /// A finished attempt to record.

@@ -17,14 +17,17 @@ final class Completer: Sendable {
     let recorded = Atomic<Int>(0)
     private let signal: AsyncStream<Void>
     private let signalContinuation: AsyncStream<Void>.Continuation
-    private let store: JobStore
+    private let queue: any JobQueue
     private let workerID: String
     private let logger: Logger
+    /// Called after a batch was written (the worker may claim again once its backlog shrank).
+    private let onWritten: @Sendable () -> Void
 
-    init(store: JobStore, workerID: String, logger: Logger) {
-        self.store = store
+    init(queue: some JobQueue, workerID: String, logger: Logger, onWritten: @escaping @Sendable () -> Void = {}) {
+        self.queue = queue
         self.workerID = workerID
         self.logger = logger
+        self.onWritten = onWritten
         (signal, signalContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -69,7 +72,7 @@ final class Completer: Sendable {
             }
             if batch.isEmpty { return }
             do {
-                let applied = try await store.finish(batch.finishes, workerID: workerID)
+                let applied = try await queue.finish(batch.finishes, workerID: workerID)
                 recorded.add(applied.count, ordering: .relaxed)
                 if applied.count < batch.finishes.count {
                     for finish in batch.finishes where !applied.contains(finish.id) {
@@ -79,8 +82,9 @@ final class Completer: Sendable {
                     }
                 }
                 let reason = "worker \(workerID) shut down before the attempt finished"
-                try await store.returnToQueue(batch.returns, workerID: workerID, reason: reason)
+                _ = try await queue.returnToQueue(batch.returns, workerID: workerID, reason: reason)
                 delay = .milliseconds(100)
+                onWritten()
             } catch {
                 // Put the batch back; each update is guarded, so writing it twice is harmless.
                 pending.withLock { state in

@@ -1,5 +1,4 @@
 import Logging
-import Postgres
 import ServiceLifecycle
 import SwitchboardCore
 import SwitchboardMetrics
@@ -10,26 +9,29 @@ import Synchronization
 /// handlers with bounded concurrency, keeps their leases alive, records outcomes in batches,
 /// rescues jobs of dead workers and prunes old ones.
 ///
+/// What to do next is decided by the pure `WorkerScheduler`; this shell performs its actions and
+/// reports what happened, and sleeps on a `Doorbell` until the next due time or event (no
+/// polling loop). Storage is any `JobQueue`: `JobStore` in production, an in-memory queue in the
+/// runtime's own tests.
+///
 /// Graceful shutdown (SIGTERM/SIGINT through `ServiceGroup`): stop claiming, let running jobs
 /// finish within the grace period, cancel the rest and return them to the queue.
 public final class Worker: Service, Sendable {
     public let configuration: WorkerConfiguration
-    let store: JobStore
+    let queue: any JobQueue
     let handlers: HandlerRegistry
     let logger: Logger
     let running = RunningJobs()
     let completer: Completer
+    private let scheduler: Mutex<WorkerScheduler<ContinuousClock.Instant>>
+    private let doorbell = Doorbell()
     private let shuttingDown = Atomic<Bool>(false)
-    /// When jobs this worker rescheduled become due, sorted (several hundred snoozed jobs each
-    /// need their own wake-up, not just the earliest).
-    private let dueTimes = Mutex<[ContinuousClock.Instant]>([])
-    private let wakeups: AsyncStream<Void>
-    private let wakeupContinuation: AsyncStream<Void>.Continuation
     /// Claims performed (for tests and the benchmark's query-rate figures).
     public let claimQueries = Atomic<Int>(0)
 
     public init(
-        store: JobStore, handlers: HandlerRegistry = .standard, configuration: WorkerConfiguration, logger: Logger
+        store: some JobQueue, handlers: HandlerRegistry = .standard, configuration: WorkerConfiguration,
+        logger: Logger
     )
         throws
     {
@@ -37,12 +39,18 @@ public final class Worker: Service, Sendable {
         guard !handlers.kinds.isEmpty else {
             throw InputError(field: "handlers", problem: "no job kinds registered")
         }
-        self.store = store
+        queue = store
         self.handlers = handlers
         self.configuration = configuration
         self.logger = logger
-        completer = Completer(store: store, workerID: configuration.workerID, logger: logger)
-        (wakeups, wakeupContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let settings = WorkerScheduler<ContinuousClock.Instant>.Settings(
+            queues: configuration.queues, concurrency: configuration.concurrency,
+            batchSize: configuration.batchSize, pollInterval: configuration.pollInterval,
+            shutdownGracePeriod: configuration.shutdownGracePeriod, maxBacklog: configuration.maxBacklog)
+        scheduler = Mutex(WorkerScheduler(settings: settings, now: .now))
+        let doorbell = doorbell
+        completer = Completer(
+            queue: store, workerID: configuration.workerID, logger: logger, onWritten: { doorbell.ring() })
     }
 
     /// Runs until graceful shutdown (or cancellation).
@@ -57,12 +65,17 @@ public final class Worker: Service, Sendable {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { background in
                 background.addTask { await self.heartbeatLoop() }
-                background.addTask { await self.maintenanceLoop() }
-                background.addTask { await self.tickLoop() }
+                let rescuer = Rescuer(
+                    queue: queue, interval: configuration.rescueInterval, logger: logger, onRescued: { self.wake() })
+                background.addTask { try? await rescuer.run() }
+                if let retention = configuration.retention {
+                    let pruner = Pruner(
+                        queue: queue, retention: retention, interval: configuration.pruneInterval, logger: logger)
+                    background.addTask { try? await pruner.run() }
+                }
                 if configuration.listen { background.addTask { await self.listenLoop() } }
                 await withTaskGroup(of: Void.self) { recording in
                     recording.addTask { await self.completer.run(giveUpAfter: self.configuration.shutdownGracePeriod) }
-                    wakeupContinuation.yield()
                     await claimAndRun()
                     // Returns once the completer has written what is left.
                     completer.finishInput()
@@ -79,7 +92,8 @@ public final class Worker: Service, Sendable {
     public func beginShutdown() {
         guard !shuttingDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
         logger.info("worker shutting down", metadata: ["running": "\(running.count)"])
-        wakeupContinuation.finish()
+        scheduler.withLock { $0.shutdownRequested(now: .now) }
+        doorbell.ring()
     }
 
     public var isShuttingDown: Bool { shuttingDown.load(ordering: .acquiring) }
@@ -91,56 +105,56 @@ public final class Worker: Service, Sendable {
     public var runningCount: Int { running.count }
 
     /// Asks the worker to look for work now.
-    public func wake() { wakeupContinuation.yield() }
+    public func wake() {
+        scheduler.withLock { $0.woke() }
+        doorbell.ring()
+    }
 
     // MARK: claiming and running
 
+    /// Performs the scheduler's actions until it says stop: after shutdown, once no job runs.
     private func claimAndRun() async {
         let kinds = handlers.kinds
-        let concurrency = configuration.concurrency
-        // Do not spend a query on a sliver of capacity while busy; when idle, any capacity counts.
-        let threshold = max(1, min(configuration.batchSize, concurrency) / 4)
+        var cancellationNoted = false
         await withDiscardingTaskGroup { group in
-            for await _ in wakeups {
-                var queueIndex = 0
-                while !isShuttingDown, queueIndex < configuration.queues.count {
-                    let free = concurrency - running.count
-                    let busy = running.count > 0
-                    guard free >= (busy ? threshold : 1) else { break }
-                    let limit = min(free, configuration.batchSize)
-                    let queue = configuration.queues[queueIndex]
-                    let claimed: [ClaimedJob]
+            while true {
+                if !cancellationNoted, Task.isCancelled {
+                    cancellationNoted = true
+                    scheduler.withLock { $0.cancelled() }
+                }
+                let backlog = completer.backlog
+                switch scheduler.withLock({ $0.next(now: .now, backlog: backlog) }) {
+                case .claim(let name, let limit):
+                    claimQueries.add(1, ordering: .relaxed)
                     do {
-                        claimQueries.add(1, ordering: .relaxed)
-                        claimed = try await store.claim(
-                            queue: queue, kinds: kinds, limit: limit, workerID: configuration.workerID,
+                        let claimed = try await queue.claim(
+                            queue: name, kinds: kinds, limit: limit, workerID: configuration.workerID,
                             lease: configuration.lease)
+                        // Counted before they start: a quick job may end before the loop goes on.
+                        scheduler.withLock { $0.claimed(claimed.count, limit: limit) }
+                        for job in claimed {
+                            running.start(job)
+                            group.addTask { await self.execute(job) }
+                        }
                     } catch {
-                        logger.error("claiming jobs failed; retrying at the next poll", metadata: ["error": "\(error)"])
-                        break
+                        if !Task.isCancelled {
+                            logger.error(
+                                "claiming jobs failed; retrying at the next poll", metadata: ["error": "\(error)"])
+                        }
+                        scheduler.withLock { $0.claimFailed() }
                     }
-                    for job in claimed {
-                        running.start(job)
-                        group.addTask { await self.execute(job) }
-                    }
-                    // A short batch means this queue is drained for now: try the next one.
-                    if claimed.count < limit { queueIndex += 1 }
+                case .wait(let deadline):
+                    // Once cancellation is noted, only a job ending wakes the loop.
+                    await doorbell.wait(until: deadline, cancellationWakes: !cancellationNoted)
+                case .interruptRunning:
+                    logger.warning(
+                        "grace period over; returning unfinished jobs to the queue",
+                        metadata: ["count": "\(running.count)"])
+                    running.interruptAll(because: .shutdown)
+                case .stop:
+                    return
                 }
             }
-            await waitForRunningJobs()
-        }
-    }
-
-    /// After shutdown began: give running jobs the grace period, then cancel them.
-    private func waitForRunningJobs() async {
-        let deadline = ContinuousClock.now + configuration.shutdownGracePeriod
-        while running.count > 0, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        if running.count > 0 {
-            logger.warning(
-                "grace period over; returning unfinished jobs to the queue", metadata: ["count": "\(running.count)"])
-            running.interruptAll(because: .shutdown)
         }
     }
 
@@ -151,14 +165,16 @@ public final class Worker: Service, Sendable {
         let context = JobContext(job: job, logger: jobLogger, workerID: configuration.workerID)
         let started = ContinuousClock.now
         let outcome = await runHandler(job, context)
-        let interruption = running.end(job.id)
+        // A job that ends because the worker itself was cancelled was interrupted, not failed.
+        let interruption = running.end(job.id) ?? (Task.isCancelled ? .shutdown : nil)
         SwitchboardMetrics.jobDuration.observe(ContinuousClock.now - started, [job.kind])
-        if interruption != nil { SwitchboardMetrics.jobs.increment([job.kind, "interrupted"]) }
-        wakeupContinuation.yield()
+        var retryDueAt: ContinuousClock.Instant?
         switch interruption {
         case .leaseLost:
+            SwitchboardMetrics.jobs.increment([job.kind, "interrupted"])
             jobLogger.warning("job lease was lost while running; its outcome is not recorded")
         case .shutdown:
+            SwitchboardMetrics.jobs.increment([job.kind, "interrupted"])
             completer.returnToQueue(id: job.id, attempt: job.attempt)
         case nil:
             let transition = JobTransition.after(
@@ -166,7 +182,7 @@ public final class Worker: Service, Sendable {
                 unitRandom: Double.random(in: 0..<1))
             if transition.state == .available, let delay = transition.delay {
                 // Allow for the finish being written first.
-                noteDue(.now + delay + .milliseconds(5))
+                retryDueAt = .now + delay + .milliseconds(5)
             }
             if case .failed(let error, _) = outcome {
                 jobLogger.notice(
@@ -176,6 +192,8 @@ public final class Worker: Service, Sendable {
             SwitchboardMetrics.jobs.increment([job.kind, outcome.metricLabel(then: transition.state)])
             completer.add(JobFinish(id: job.id, attempt: job.attempt, transition: transition))
         }
+        scheduler.withLock { $0.finished(retryDueAt: retryDueAt) }
+        doorbell.ring()
     }
 
     private func runHandler(_ job: ClaimedJob, _ context: JobContext) async -> JobOutcome {
@@ -204,60 +222,21 @@ public final class Worker: Service, Sendable {
 
     // MARK: background loops
 
-    /// Wakes the claim loop every poll interval, and as soon as a job this worker rescheduled
-    /// (a snooze or a short retry) is due, so a job waiting for its send slot is not late by up
-    /// to a poll interval.
-    private func tickLoop() async {
-        var lastPoll = ContinuousClock.now
-        let step = min(configuration.pollInterval, .milliseconds(20))
-        while !Task.isCancelled, !isShuttingDown {
-            try? await Task.sleep(for: step)
-            let now = ContinuousClock.now
-            let due = dueTimes.withLock { times -> Bool in
-                let passed = times.prefix { $0 <= now }.count
-                times.removeFirst(passed)
-                return passed > 0
-            }
-            if due || now - lastPoll >= configuration.pollInterval {
-                lastPoll = now
-                wakeupContinuation.yield()
-            }
-        }
-    }
-
-    /// Notes that a job becomes due at `instant`. Instants within 10 ms of one already noted
-    /// share its wake-up.
-    private func noteDue(_ instant: ContinuousClock.Instant) {
-        dueTimes.withLock { times in
-            var low = 0
-            var high = times.count
-            while low < high {
-                let middle = (low + high) / 2
-                if times[middle] < instant { low = middle + 1 } else { high = middle }
-            }
-            for index in [low - 1, low] where index >= 0 && index < times.count {
-                if abs((times[index] - instant).seconds) < 0.01 { return }
-            }
-            times.insert(instant, at: low)
-        }
-    }
-
     private func listenLoop() async {
         let queues = Set(configuration.queues)
-        let listener = PostgresListener(
-            configuration: store.pool.configuration, channels: [JobStore.notificationChannel])
         do {
-            for try await event in listener {
-                switch event {
-                case .notification(let notification):
-                    if queues.contains(notification.payload) { wakeupContinuation.yield() }
-                case .reconnected:
+            try await queue.watchForWork { [logger] name in
+                if let name {
+                    if queues.contains(name) { self.wake() }
+                } else {
                     logger.info("notification listener reconnected")
-                    wakeupContinuation.yield()
+                    self.wake()
                 }
             }
         } catch {
-            logger.error("LISTEN failed; relying on polling", metadata: ["error": "\(error)"])
+            if !Task.isCancelled {
+                logger.error("LISTEN failed; relying on polling", metadata: ["error": "\(error)"])
+            }
         }
     }
 
@@ -267,7 +246,7 @@ public final class Worker: Service, Sendable {
             let held = running.snapshot
             guard !held.isEmpty else { continue }
             do {
-                let kept = try await store.extendLeases(
+                let kept = try await queue.extendLeases(
                     held, workerID: configuration.workerID, lease: configuration.lease)
                 let lost = held.map(\.id).filter { !kept.contains($0) }
                 if !lost.isEmpty {
@@ -277,30 +256,6 @@ public final class Worker: Service, Sendable {
             } catch {
                 logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
             }
-        }
-    }
-
-    private func maintenanceLoop() async {
-        var lastPrune = ContinuousClock.now - configuration.pruneInterval
-        while !Task.isCancelled {
-            do {
-                let (rescued, failed) = try await store.rescueExpired()
-                if rescued + failed > 0 {
-                    logger.notice(
-                        "rescued jobs whose lease expired", metadata: ["rescued": "\(rescued)", "failed": "\(failed)"])
-                    wakeupContinuation.yield()
-                }
-                if let retention = configuration.retention,
-                    ContinuousClock.now - lastPrune >= configuration.pruneInterval
-                {
-                    lastPrune = .now
-                    let pruned = try await store.prune(olderThan: retention)
-                    if pruned > 0 { logger.info("pruned finished jobs", metadata: ["count": "\(pruned)"]) }
-                }
-            } catch {
-                if !Task.isCancelled { logger.warning("maintenance failed", metadata: ["error": "\(error)"]) }
-            }
-            try? await Task.sleep(for: configuration.rescueInterval)
         }
     }
 }

@@ -23,6 +23,8 @@ public struct WorkerConfiguration: Sendable {
     /// Finished jobs older than this are deleted; `nil` keeps them forever.
     public var retention: Duration? = .seconds(7 * 24 * 3600)
     public var pruneInterval: Duration = .seconds(600)
+    /// Finished attempts waiting to be written beyond which the worker claims nothing more.
+    public var maxBacklog: Int = 20_000
     public var retryPolicy = RetryPolicy()
     /// Identifies this worker in `jobs.locked_by`.
     public var workerID: String = WorkerConfiguration.defaultWorkerID()
@@ -46,6 +48,7 @@ public struct WorkerConfiguration: Sendable {
         guard heartbeatInterval > .zero, heartbeatInterval * 2 <= lease else {
             throw .init(field: "heartbeat_interval", problem: "must be positive and at most half the lease")
         }
+        guard maxBacklog >= 1 else { throw .init(field: "max_backlog", problem: "\(maxBacklog) must be at least 1") }
         guard rescueInterval > .zero else { throw .init(field: "rescue_interval", problem: "must be positive") }
     }
 }

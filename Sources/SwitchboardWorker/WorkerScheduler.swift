@@ -1,0 +1,177 @@
+/// The worker's scheduling decisions, without I/O or a clock of its own: how much to claim and
+/// from which queue, when to wake, when the shutdown grace period ends. The `Worker` reports
+/// what happened (`claimed`, `finished`, `woke`, `shutdownRequested`…) and asks `next(now:)`
+/// what to do; its tests drive the machine with made-up instants (postgres-nio's pool state
+/// machine is the model).
+///
+/// A claim round starts when there may be work: at start, on a notification, when a job ends,
+/// every poll interval, and when a job this worker rescheduled becomes due. A round claims from
+/// the first queue until a batch comes back short (that queue is drained for now), then from the
+/// next. While jobs run, a claim waits for a quarter of a batch of free capacity, so a busy
+/// worker does not spend a query per finished job; an idle one claims for any capacity.
+struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Duration {
+    struct Settings {
+        var queues: [String]
+        var concurrency: Int
+        var batchSize: Int
+        var pollInterval: Duration
+        var shutdownGracePeriod: Duration
+        /// Finished attempts waiting to be written beyond which nothing more is claimed (River's
+        /// `maxBacklog`): a database that accepts claims but not finishes must not pile up work.
+        var maxBacklog: Int
+    }
+
+    enum Action: Equatable {
+        /// Claim up to `limit` jobs from `queue`, then report `claimed` or `claimFailed`.
+        case claim(queue: String, limit: Int)
+        /// Nothing to do until `until` (`nil`: until an event) or an event, whichever is first.
+        case wait(until: Instant?)
+        /// The grace period is over: cancel the running jobs (they go back to the queue).
+        case interruptRunning
+        /// Nothing runs and nothing will be claimed: the worker is done.
+        case stop
+    }
+
+    private enum Phase: Equatable {
+        case working
+        case draining(deadline: Instant)
+        /// Running jobs are to be cancelled (`interruptPending`) or were; waiting for them to end.
+        case interrupted(interruptPending: Bool)
+        case stopped
+    }
+
+    let settings: Settings
+    private(set) var running = 0
+    private var phase = Phase.working
+    /// The queue a claim round tries next; `nil` between rounds.
+    private var roundQueue: Int? = 0
+    private var claimInFlight = false
+    private var nextPoll: Instant
+    /// When jobs this worker rescheduled become due, sorted (several hundred snoozed jobs each
+    /// need their own wake-up, not just the earliest).
+    private(set) var dueTimes: [Instant] = []
+    /// Due times this close to one already noted share its wake-up.
+    static var dueTimeMerge: Duration { .milliseconds(10) }
+
+    init(settings: Settings, now: Instant) {
+        self.settings = settings
+        nextPoll = now.advanced(by: settings.pollInterval)
+    }
+
+    /// The smallest free capacity worth a claim while jobs run.
+    var claimThreshold: Int { max(1, min(settings.batchSize, settings.concurrency) / 4) }
+
+    // MARK: events
+
+    /// A claim answered with `count` jobs, reported before they start.
+    mutating func claimed(_ count: Int, limit: Int) {
+        claimInFlight = false
+        running += count
+        // A short batch means this queue is drained for now: the round moves on.
+        if count < limit, let queue = roundQueue { roundQueue = queue + 1 }
+    }
+
+    /// A claim failed: the next try is at the next poll.
+    mutating func claimFailed() {
+        claimInFlight = false
+        roundQueue = nil
+    }
+
+    /// A job ended. `retryDueAt`: it was rescheduled to run again then.
+    mutating func finished(retryDueAt: Instant?) {
+        assert(running > 0, "a job ended that was not reported claimed")
+        running = max(0, running - 1)
+        if let retryDueAt { noteDue(retryDueAt) }
+        startRound()
+    }
+
+    /// There may be new work (a notification, rescued jobs, a wake-up request).
+    mutating func woke() { startRound() }
+
+    /// Graceful shutdown: stop claiming; running jobs have the grace period from `now`.
+    mutating func shutdownRequested(now: Instant) {
+        guard phase == .working else { return }
+        phase = .draining(deadline: now.advanced(by: settings.shutdownGracePeriod))
+    }
+
+    /// The worker's task was cancelled: running jobs are interrupted at once.
+    mutating func cancelled() {
+        switch phase {
+        case .working, .draining: phase = .interrupted(interruptPending: true)
+        case .interrupted, .stopped: break
+        }
+    }
+
+    // MARK: decision
+
+    /// What to do now. `backlog`: finished attempts not yet written.
+    mutating func next(now: Instant, backlog: Int = 0) -> Action {
+        switch phase {
+        case .stopped:
+            return .stop
+        case .interrupted(let interruptPending):
+            if running == 0 {
+                phase = .stopped
+                return .stop
+            }
+            if interruptPending {
+                phase = .interrupted(interruptPending: false)
+                return .interruptRunning
+            }
+            return .wait(until: nil)
+        case .draining(let deadline):
+            if running == 0 {
+                phase = .stopped
+                return .stop
+            }
+            if now >= deadline {
+                phase = .interrupted(interruptPending: false)
+                return .interruptRunning
+            }
+            return .wait(until: deadline)
+        case .working:
+            break
+        }
+        if claimInFlight { return .wait(until: nil) }
+        if now >= nextPoll {
+            nextPoll = now.advanced(by: settings.pollInterval)
+            startRound()
+        }
+        let passed = dueTimes.prefix { $0 <= now }.count
+        if passed > 0 {
+            dueTimes.removeFirst(passed)
+            startRound()
+        }
+        if let queue = roundQueue, backlog < settings.maxBacklog {
+            let free = settings.concurrency - running
+            if queue < settings.queues.count, free >= (running > 0 ? claimThreshold : 1) {
+                claimInFlight = true
+                return .claim(queue: settings.queues[queue], limit: min(free, settings.batchSize))
+            }
+            // Every queue came back short, or there is too little capacity: the next event or
+            // timer starts a new round.
+            roundQueue = nil
+        }
+        // With too large a backlog the round stays open: the completer rings when it has written.
+        return .wait(until: dueTimes.first.map { min($0, nextPoll) } ?? nextPoll)
+    }
+
+    private mutating func startRound() {
+        guard phase == .working else { return }
+        roundQueue = 0
+    }
+
+    private mutating func noteDue(_ instant: Instant) {
+        var low = 0
+        var high = dueTimes.count
+        while low < high {
+            let middle = (low + high) / 2
+            if dueTimes[middle] < instant { low = middle + 1 } else { high = middle }
+        }
+        for index in [low - 1, low] where dueTimes.indices.contains(index) {
+            let (earlier, later) = dueTimes[index] < instant ? (dueTimes[index], instant) : (instant, dueTimes[index])
+            if earlier.duration(to: later) < Self.dueTimeMerge { return }
+        }
+        dueTimes.insert(instant, at: low)
+    }
+}

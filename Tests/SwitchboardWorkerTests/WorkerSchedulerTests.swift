@@ -1,0 +1,168 @@
+import Testing
+
+@testable import SwitchboardWorker
+
+/// An instant the test moves by hand: the scheduler never reads a clock.
+struct ManualInstant: InstantProtocol {
+    var offset: Duration
+
+    static let start = ManualInstant(offset: .zero)
+
+    func advanced(by duration: Duration) -> ManualInstant { ManualInstant(offset: offset + duration) }
+    func duration(to other: ManualInstant) -> Duration { other.offset - offset }
+    static func < (lhs: ManualInstant, rhs: ManualInstant) -> Bool { lhs.offset < rhs.offset }
+    static func + (lhs: ManualInstant, rhs: Duration) -> ManualInstant { lhs.advanced(by: rhs) }
+}
+
+typealias Scheduler = WorkerScheduler<ManualInstant>
+
+@Suite struct WorkerSchedulerTests {
+    let t0 = ManualInstant.start
+
+    func scheduler(
+        queues: [String] = ["default"], concurrency: Int = 8, batchSize: Int = 8, maxBacklog: Int = 1000
+    ) -> Scheduler {
+        Scheduler(
+            settings: .init(
+                queues: queues, concurrency: concurrency, batchSize: batchSize, pollInterval: .seconds(1),
+                shutdownGracePeriod: .seconds(10), maxBacklog: maxBacklog),
+            now: t0)
+    }
+
+    @Test func aRoundClaimsFromEachQueueUntilItComesBackShortThenWaitsForThePoll() {
+        var machine = scheduler(queues: ["urgent", "bulk"], concurrency: 20, batchSize: 8)
+        #expect(machine.next(now: t0) == .claim(queue: "urgent", limit: 8))
+        #expect(machine.next(now: t0) == .wait(until: nil), "one claim at a time")
+        machine.claimed(8, limit: 8)
+        // A full batch: the same queue may have more.
+        #expect(machine.next(now: t0) == .claim(queue: "urgent", limit: 8))
+        machine.claimed(3, limit: 8)
+        // Short: `urgent` is drained for now; the rest of the capacity goes to `bulk`.
+        #expect(machine.next(now: t0) == .claim(queue: "bulk", limit: 8))
+        machine.claimed(0, limit: 8)
+        #expect(machine.next(now: t0) == .wait(until: t0 + .seconds(1)))
+        #expect(machine.running == 11)
+    }
+
+    @Test func aBusyWorkerWaitsForAQuarterBatchOfFreeCapacity() {
+        var machine = scheduler(concurrency: 8, batchSize: 8)
+        #expect(machine.claimThreshold == 2)
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
+        machine.claimed(8, limit: 8)
+        #expect(machine.next(now: t0) == .wait(until: t0 + .seconds(1)), "no capacity left")
+        machine.finished(retryDueAt: nil)
+        #expect(machine.next(now: t0) == .wait(until: t0 + .seconds(1)), "one free slot is below the threshold")
+        machine.finished(retryDueAt: nil)
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 2))
+    }
+
+    @Test func anIdleWorkerClaimsForAnyCapacityAndNeverMoreThanABatch() {
+        var machine = scheduler(concurrency: 1, batchSize: 100)
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 1))
+        var wide = scheduler(concurrency: 500, batchSize: 100)
+        #expect(wide.next(now: t0) == .claim(queue: "default", limit: 100))
+    }
+
+    @Test func theWorkerSleepsUntilThePollThenLooksAgain() {
+        var machine = scheduler()
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
+        machine.claimed(0, limit: 8)
+        #expect(machine.next(now: t0 + .milliseconds(300)) == .wait(until: t0 + .seconds(1)))
+        #expect(machine.next(now: t0 + .seconds(1)) == .claim(queue: "default", limit: 8))
+        machine.claimed(0, limit: 8)
+        #expect(machine.next(now: t0 + .seconds(1)) == .wait(until: t0 + .seconds(2)))
+    }
+
+    @Test func aRescheduledJobWakesTheWorkerWhenDueNotAtThePoll() {
+        var machine = scheduler()
+        _ = machine.next(now: t0)
+        machine.claimed(1, limit: 8)
+        machine.finished(retryDueAt: t0 + .milliseconds(250))
+        // The finish starts a round (capacity came back); it finds nothing.
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
+        machine.claimed(0, limit: 8)
+        #expect(machine.next(now: t0) == .wait(until: t0 + .milliseconds(250)))
+        #expect(machine.next(now: t0 + .milliseconds(250)) == .claim(queue: "default", limit: 8))
+        machine.claimed(1, limit: 8)
+        #expect(machine.dueTimes.isEmpty)
+        #expect(machine.next(now: t0 + .milliseconds(250)) == .wait(until: t0 + .seconds(1)))
+    }
+
+    @Test func dueTimesCloseTogetherShareOneWakeUpAndEachDistantOneKeepsItsOwn() {
+        var machine = scheduler(concurrency: 10, batchSize: 10)
+        _ = machine.next(now: t0)
+        machine.claimed(5, limit: 10)
+        for offset in [500, 503, 509, 100, 900] { machine.finished(retryDueAt: t0 + .milliseconds(offset)) }
+        #expect(machine.dueTimes.map(\.offset) == [.milliseconds(100), .milliseconds(500), .milliseconds(900)])
+    }
+
+    @Test func aNotificationStartsARoundAtOnce() {
+        var machine = scheduler()
+        _ = machine.next(now: t0)
+        machine.claimed(0, limit: 8)
+        #expect(machine.next(now: t0 + .milliseconds(10)) == .wait(until: t0 + .seconds(1)))
+        machine.woke()
+        #expect(machine.next(now: t0 + .milliseconds(20)) == .claim(queue: "default", limit: 8))
+    }
+
+    @Test func aFailedClaimIsRetriedAtTheNextPoll() {
+        var machine = scheduler()
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
+        machine.claimFailed()
+        #expect(machine.next(now: t0 + .milliseconds(1)) == .wait(until: t0 + .seconds(1)))
+        #expect(machine.next(now: t0 + .seconds(1)) == .claim(queue: "default", limit: 8))
+    }
+
+    @Test func shutdownStopsClaimingAndStopsOnceNothingRuns() {
+        var machine = scheduler()
+        _ = machine.next(now: t0)
+        machine.claimed(2, limit: 8)
+        let asked = t0 + .seconds(3)
+        machine.shutdownRequested(now: asked)
+        #expect(machine.next(now: asked) == .wait(until: asked + .seconds(10)))
+        machine.woke()
+        machine.finished(retryDueAt: t0 + .seconds(4))
+        #expect(machine.next(now: asked + .seconds(1)) == .wait(until: asked + .seconds(10)), "no claim while draining")
+        machine.finished(retryDueAt: nil)
+        #expect(machine.next(now: asked + .seconds(2)) == .stop)
+        #expect(machine.next(now: asked + .seconds(3)) == .stop)
+    }
+
+    @Test func whenTheGracePeriodEndsRunningJobsAreInterruptedOnceThenAwaited() {
+        var machine = scheduler()
+        _ = machine.next(now: t0)
+        machine.claimed(3, limit: 8)
+        machine.shutdownRequested(now: t0)
+        machine.shutdownRequested(now: t0 + .seconds(5))  // a second signal does not extend the grace period
+        #expect(machine.next(now: t0 + .seconds(10)) == .interruptRunning)
+        #expect(machine.next(now: t0 + .seconds(10)) == .wait(until: nil))
+        machine.finished(retryDueAt: nil)
+        machine.finished(retryDueAt: nil)
+        #expect(machine.next(now: t0 + .seconds(11)) == .wait(until: nil))
+        machine.finished(retryDueAt: nil)
+        #expect(machine.next(now: t0 + .seconds(11)) == .stop)
+    }
+
+    @Test func cancellationInterruptsAtOnceEvenWhileDraining() {
+        var machine = scheduler()
+        _ = machine.next(now: t0)
+        machine.claimed(1, limit: 8)
+        machine.shutdownRequested(now: t0)
+        machine.cancelled()
+        #expect(machine.next(now: t0) == .interruptRunning)
+        #expect(machine.next(now: t0) == .wait(until: nil))
+        machine.finished(retryDueAt: nil)
+        #expect(machine.next(now: t0) == .stop)
+
+        var idle = scheduler()
+        idle.cancelled()
+        #expect(idle.next(now: t0) == .stop)
+    }
+
+    @Test func aLargeBacklogOfUnwrittenFinishesHoldsClaimsBack() {
+        var machine = scheduler(maxBacklog: 100)
+        #expect(machine.next(now: t0, backlog: 100) == .wait(until: t0 + .seconds(1)))
+        // The round stays open: once the completer has written, the claim goes ahead.
+        #expect(machine.next(now: t0 + .milliseconds(5), backlog: 3) == .claim(queue: "default", limit: 8))
+    }
+}
