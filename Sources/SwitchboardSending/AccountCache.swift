@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardCore
 import SwitchboardStore
 import Twilio
 
@@ -8,23 +9,21 @@ actor AccountCache {
     struct Entry {
         var record: AccountRecord
         var credentials: TwilioCredentials
-        var loadedAt: ContinuousClock.Instant
     }
 
     private let accounts: AccountStore
-    private let ttl: Duration
-    private var entries: [String: Entry] = [:]
+    private var entries: ExpiringCache<String, Entry, ContinuousClock.Instant>
 
     init(accounts: AccountStore, ttl: Duration = .seconds(10)) {
         self.accounts = accounts
-        self.ttl = ttl
+        entries = ExpiringCache(ttl: ttl)
     }
 
     /// The account and its credentials; `nil` when no account has this name.
     func lookup(_ name: String) async throws -> Entry? {
-        if let entry = entries[name], ContinuousClock.now - entry.loadedAt < ttl { return entry }
+        if let entry = entries.value(for: name, now: .now) { return entry }
         guard let record = try await accounts.account(named: name) else {
-            entries[name] = nil
+            entries.remove(name)
             return nil
         }
         let secret = try accounts.secret(of: record)
@@ -33,10 +32,10 @@ actor AccountCache {
                 TwilioCredentials(accountSID: record.accountSID, apiKeySID: $0, apiKeySecret: secret)
             }
             ?? TwilioCredentials(accountSID: record.accountSID, authToken: secret)
-        let entry = Entry(record: record, credentials: credentials, loadedAt: .now)
-        entries[name] = entry
+        let entry = Entry(record: record, credentials: credentials)
+        entries.store(entry, for: name, now: .now)
         return entry
     }
 
-    func forget(_ name: String) { entries[name] = nil }
+    func forget(_ name: String) { entries.remove(name) }
 }

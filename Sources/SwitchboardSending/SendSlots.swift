@@ -135,7 +135,7 @@ struct SendSlots: Sendable {
     func campaignGate(job: ClaimedJob, campaigns: CampaignStore, campaignID: Int64, logger: Logger) async throws
         -> JobOutcome?
     {
-        let kept = try? job.metadata.decode(Kept.self)
+        let kept = Self.kept(job, logger: logger)
         if kept?.campaignDone == true { return nil }
         var missed = 0
         if let booked = kept?.campaign {
@@ -170,55 +170,84 @@ struct SendSlots: Sendable {
         }
     }
 
-    func decide(
-        job: ClaimedJob, spec: MessageSpec, accountID: Int64, campaignDone: Bool = false, logger: Logger
+    /// The bookings a job kept in its metadata. A metadata that is not what this code wrote (a
+    /// hand edit, an older version) is reported and ignored: the job books afresh.
+    static func kept(_ job: ClaimedJob, logger: Logger) -> Kept? {
+        guard job.metadata.text != "{}" else { return nil }
+        do {
+            return try job.metadata.decode(Kept.self)
+        } catch {
+            logger.warning(
+                "job metadata is not a kept booking; booking afresh",
+                metadata: ["job.id": "\(job.id)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Where a fresh slot comes from: booked (with when the answer arrived), or an outcome
+    /// reached without one (an unthrottled sender, an unknown pool).
+    enum Booking {
+        case booked(ReservationResult, answered: ContinuousClock.Instant)
+        case decided(Decision)
+    }
+
+    /// The one slot decider for messages and calls: a slot kept across a snooze is used (after
+    /// an inline wait, or snoozed for again), or, when it has passed, given up; otherwise `book`
+    /// books a fresh one, which is used however late its answer came. They differ only in how a
+    /// slot is booked and how many units it takes.
+    private func decide(
+        job: ClaimedJob, units: Int, label: String, campaignDone: Bool?, logger: Logger,
+        book: () async throws -> Booking
     ) async throws -> Decision {
-        let units = spec.channel == .whatsapp ? 1 : max(1, spec.segments)
-        // Carried into any snooze below, so a used campaign slot is not booked again.
-        let keptCampaign: Bool? = campaignDone ? true : nil
-        let kept = try? job.metadata.decode(Kept.self)
+        let kept = Self.kept(job, logger: logger)
         var missed = 0
         if let reservation = kept?.reservation {
             switch try await useKept(
-                reservation, of: job, kept: kept, units: units, pool: spec.pool ?? "", logger: logger,
-                keeping: { Kept(reservation: reservation, campaignDone: keptCampaign, missed: kept?.missed) })
+                reservation, of: job, kept: kept, units: units, pool: label, logger: logger,
+                keeping: { Kept(reservation: reservation, campaignDone: campaignDone, missed: kept?.missed) })
             {
             case .decided(let decision): return decision
             case .missed(let count): missed = count
             }
         }
-        return try await book(
-            spec: spec, accountID: accountID, units: units, keeping: keptCampaign, saturatedRounds: kept?.saturated,
-            missed: missed)
+        switch try await book() {
+        case .decided(let decision):
+            return decision
+        case .booked(let result, let answered):
+            return try await act(
+                on: result, answered: answered, units: units, keeping: campaignDone,
+                saturatedRounds: kept?.saturated, missed: missed)
+        }
+    }
+
+    /// Messages: a slot on the sender (or the best sender of the pool), `segments` units.
+    func decide(
+        job: ClaimedJob, spec: MessageSpec, accountID: Int64, campaignDone: Bool = false, logger: Logger
+    ) async throws -> Decision {
+        let units = spec.channel == .whatsapp ? 1 : max(1, spec.segments)
+        // Carried into any snooze, so a used campaign slot is not booked again.
+        return try await decide(
+            job: job, units: units, label: spec.pool ?? "", campaignDone: campaignDone ? true : nil, logger: logger
+        ) {
+            try await book(spec: spec, accountID: accountID, units: units)
+        }
     }
 
     /// Calls: one slot per call on the account's calls-per-second limit.
     func decideCall(job: ClaimedJob, accounts: AccountStore, accountID: Int64, logger: Logger) async throws
         -> Decision
     {
-        let kept = try? job.metadata.decode(Kept.self)
-        var missed = 0
-        if let reservation = kept?.reservation {
-            switch try await useKept(
-                reservation, of: job, kept: kept, units: 1, pool: "calls", logger: logger,
-                keeping: { Kept(reservation: reservation, missed: kept?.missed) })
-            {
-            case .decided(let decision): return decision
-            case .missed(let count): missed = count
-            }
+        try await decide(job: job, units: 1, label: "calls", campaignDone: nil, logger: logger) {
+            .booked(try await accounts.reserveCallSlot(accountID: accountID, horizon: horizon), answered: .now)
         }
-        let booking = try await accounts.reserveCallSlot(accountID: accountID, horizon: horizon)
-        return try await act(
-            on: booking, answered: .now, units: 1, saturatedRounds: kept?.saturated, missed: missed)
     }
 
-    private func book(
-        spec: MessageSpec, accountID: Int64, units: Int, keeping campaign: Bool?, saturatedRounds: Int?, missed: Int
-    ) async throws -> Decision {
+    private func book(spec: MessageSpec, accountID: Int64, units: Int) async throws -> Booking {
         let result: ReservationResult
         if let poolName = spec.pool {
             guard let poolID = try await ids.poolID(accountID: accountID, name: poolName, senders: senders) else {
-                return .outcome(.failed(error: "pool: account has no pool named '\(poolName)'", permanent: true))
+                return .decided(
+                    .outcome(.failed(error: "pool: account has no pool named '\(poolName)'", permanent: true)))
             }
             let recipient = try ChannelAddress(parsing: spec.to, field: "to")
             let request = PoolSelection.Request(
@@ -226,10 +255,11 @@ struct SendSlots: Sendable {
                 areaCode: recipient.number.areaCode, capability: spec.channel.rawValue, segments: units)
             result = try await poolBookings.submit(request)
             if result == .noSender {
-                return .outcome(
-                    .failed(
-                        error: "pool: '\(poolName)' has no enabled sender that can send \(spec.channel.rawValue)",
-                        permanent: true))
+                return .decided(
+                    .outcome(
+                        .failed(
+                            error: "pool: '\(poolName)' has no enabled sender that can send \(spec.channel.rawValue)",
+                            permanent: true)))
             }
         } else if let from = spec.from,
             let senderID = try await ids.senderID(accountID: accountID, address: from, senders: senders)
@@ -237,7 +267,7 @@ struct SendSlots: Sendable {
             result = try await senders.reserve(senderID: senderID, segments: units, horizon: horizon)
         } else {
             // A From that is not a registered sender has no configured limit.
-            return .send(from: nil)
+            return .decided(.send(from: nil))
         }
         let answered = ContinuousClock.now
         switch result {
@@ -247,9 +277,7 @@ struct SendSlots: Sendable {
         case .saturated: SwitchboardMetrics.rateLimitSaturated.increment([spec.pool ?? ""])
         case .noSender: break
         }
-        return try await act(
-            on: result, answered: answered, units: units, keeping: campaign, saturatedRounds: saturatedRounds,
-            missed: missed)
+        return .booked(result, answered: answered)
     }
 
     /// Carries out a fresh booking: its slot is used however late the answer came (see `SlotPlan.plan`).
@@ -281,25 +309,24 @@ struct SendSlots: Sendable {
     }
 }
 
-/// Sender and pool ids by name, kept briefly.
+/// Sender and pool ids by name, kept briefly (an unknown name too: `nil`).
 actor LookupCache {
-    private var senders: [String: (id: Int64?, at: ContinuousClock.Instant)] = [:]
-    private var pools: [String: (id: Int64?, at: ContinuousClock.Instant)] = [:]
-    private let ttl = Duration.seconds(10)
+    private var senders = ExpiringCache<String, Int64?, ContinuousClock.Instant>(ttl: .seconds(10))
+    private var pools = ExpiringCache<String, Int64?, ContinuousClock.Instant>(ttl: .seconds(10))
 
     func senderID(accountID: Int64, address: String, senders store: SenderStore) async throws -> Int64? {
         let key = "\(accountID)/\(address)"
-        if let hit = senders[key], ContinuousClock.now - hit.at < ttl { return hit.id }
+        if let hit = senders.value(for: key, now: .now) { return hit }
         let id = try await store.senderID(accountID: accountID, address: address)
-        senders[key] = (id, .now)
+        senders.store(id, for: key, now: .now)
         return id
     }
 
     func poolID(accountID: Int64, name: String, senders store: SenderStore) async throws -> Int64? {
         let key = "\(accountID)/\(name)"
-        if let hit = pools[key], ContinuousClock.now - hit.at < ttl { return hit.id }
+        if let hit = pools.value(for: key, now: .now) { return hit }
         let id = try await store.poolID(accountID: accountID, name: name)
-        pools[key] = (id, .now)
+        pools.store(id, for: key, now: .now)
         return id
     }
 }

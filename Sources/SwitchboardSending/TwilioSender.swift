@@ -150,32 +150,61 @@ public final class TwilioSender: Sendable {
         return .completed(result: Self.result(message, spec))
     }
 
-    /// After an attempt with an unknown outcome: did Twilio accept that message? Looks for a
-    /// message to the same recipient from the same sender with the same body, created since the
-    /// job was, that no other job has claimed.
+    /// After an attempt with an unknown outcome: did Twilio accept that message? A message to
+    /// the same recipient from the same sender with the same body (see `reconcile`).
     func reconcileMessage(_ job: ClaimedJob, _ spec: MessageSpec, _ account: AccountCache.Entry) async throws
         -> TwilioMessage?
     {
-        // No DateSent filter: a message still queued at Twilio has no date_sent yet.
-        let candidates: [TwilioMessage]
+        let bodies = Set([spec.body, spec.body.map(SmartEncoding.apply)].compactMap { $0 })
+        return try await reconcile(
+            job, what: "message",
+            // No DateSent filter: a message still queued at Twilio has no date_sent yet.
+            list: {
+                try await client.listMessages(
+                    to: spec.to, from: spec.from, dateSent: nil, credentials: account.credentials)
+            },
+            matches: { spec.body == nil || bodies.contains($0.body ?? "") },
+            record: { try await deliveries.record(row($0, spec, account.record.id, job.id, origin: "reconciled")) })
+    }
+
+    /// Like `reconcileMessage`, for calls: a call to the same number from the same caller ID.
+    func reconcileCall(_ job: ClaimedJob, to: String, from: String, _ account: AccountCache.Entry) async throws
+        -> TwilioCall?
+    {
+        try await reconcile(
+            job, what: "call",
+            list: { try await client.listCalls(to: to, from: from, credentials: account.credentials) },
+            record: { adopted in
+                try await deliveries.recordCall(
+                    sid: adopted.sid, jobID: job.id, accountID: account.record.id, to: to, from: from,
+                    status: adopted.status, origin: "reconciled")
+            })
+    }
+
+    /// The one reconciler for messages and calls. Among what `list` returns that `matches` and
+    /// was created since the job was (less five minutes for clock differences): one this job
+    /// recorded is returned as it is (an earlier attempt sent it and its completion was lost);
+    /// otherwise the latest one no job recorded is adopted (`record`) and returned; nil means
+    /// Twilio has none, so sending is safe.
+    private func reconcile<Resource: TwilioListedResource>(
+        _ job: ClaimedJob, what: String, list: () async throws -> [Resource],
+        matches: (Resource) -> Bool = { _ in true }, record: (Resource) async throws -> Void
+    ) async throws -> Resource? {
+        let candidates: [Resource]
         do {
-            candidates = try await client.listMessages(
-                to: spec.to, from: spec.from, dateSent: nil, credentials: account.credentials)
+            candidates = try await list()
         } catch {
             // Without an answer we cannot tell; try again later rather than risk a duplicate.
-            throw ReconciliationFailure(description: "could not check Twilio for an earlier attempt: \(error)")
+            throw ReconciliationFailure(description: "could not check Twilio for an earlier \(what): \(error)")
         }
         let since = job.createdAt.addingTimeInterval(-300)
-        let bodies = Set([spec.body, spec.body.map(SmartEncoding.apply)].compactMap { $0 })
-        let matching = candidates.filter { message in
-            (spec.body == nil || bodies.contains(message.body ?? ""))
-                && (message.dateCreated.flatMap(TwilioDate.parse) ?? .distantPast) >= since
+        let recent = candidates.filter {
+            matches($0) && ($0.dateCreated.flatMap(TwilioDate.parse) ?? .distantPast) >= since
         }
-        let recorded = try await deliveries.recordedJobs(matching.map(\.sid))
-        // Sent and recorded by an earlier attempt whose completion was lost: nothing to adopt.
-        if let earlier = matching.last(where: { recorded[$0.sid] == job.id }) { return earlier }
-        guard let adopted = matching.last(where: { recorded[$0.sid] == nil }) else { return nil }
-        try await deliveries.record(row(adopted, spec, account.record.id, job.id, origin: "reconciled"))
+        let recorded = try await deliveries.recordedJobs(recent.map(\.sid))
+        if let earlier = recent.last(where: { recorded[$0.sid] == job.id }) { return earlier }
+        guard let adopted = recent.last(where: { recorded[$0.sid] == nil }) else { return nil }
+        try await record(adopted)
         return adopted
     }
 
@@ -276,28 +305,6 @@ public final class TwilioSender: Sendable {
         }
     }
 
-    /// Like `reconcileMessage`, for calls: a call to the same number from the same caller ID,
-    /// created since the job was, that no other job recorded.
-    func reconcileCall(_ job: ClaimedJob, to: String, from: String, _ account: AccountCache.Entry) async throws
-        -> TwilioCall?
-    {
-        let candidates: [TwilioCall]
-        do {
-            candidates = try await client.listCalls(to: to, from: from, credentials: account.credentials)
-        } catch {
-            throw ReconciliationFailure(description: "could not check Twilio for an earlier call: \(error)")
-        }
-        let since = job.createdAt.addingTimeInterval(-300)
-        let recent = candidates.filter { ($0.dateCreated.flatMap(TwilioDate.parse) ?? .distantPast) >= since }
-        let recorded = try await deliveries.recordedJobs(recent.map(\.sid))
-        if let earlier = recent.last(where: { recorded[$0.sid] == job.id }) { return earlier }
-        guard let adopted = recent.last(where: { recorded[$0.sid] == nil }) else { return nil }
-        try await deliveries.recordCall(
-            sid: adopted.sid, jobID: job.id, accountID: account.record.id, to: to, from: from,
-            status: adopted.status, origin: "reconciled")
-        return adopted
-    }
-
     /// nil when the campaign is active; otherwise the outcome that holds (paused) or ends
     /// (cancelled) the job. Its metadata (kept bookings) survives a pause.
     func campaignHold(_ campaignID: Int64, _ job: ClaimedJob) async throws -> JobOutcome? {
@@ -368,7 +375,7 @@ public final class TwilioSender: Sendable {
 
     // MARK: helpers
 
-    static func messageSpec(_ payload: PostgresJSON, channel: MessageSpec.Channel) throws -> MessageSpec {
+    static func messageSpec(_ payload: JSONText, channel: MessageSpec.Channel) throws -> MessageSpec {
         // A stored spec is checked again: a producer's plain INSERT can look validated without being so.
         if let spec = try? payload.decode(MessageSpec.self) {
             guard spec.channel == channel else {
@@ -381,7 +388,7 @@ public final class TwilioSender: Sendable {
             try PostgresJSON(text: payload.text).decode(MessageRequest.self).resolve(channel: channel))
     }
 
-    static func voiceSpec(_ payload: PostgresJSON) throws -> VoiceSpec {
+    static func voiceSpec(_ payload: JSONText) throws -> VoiceSpec {
         if let spec = try? payload.decode(VoiceSpec.self) { return try SendJobs.withQuietHours(try spec.validated()) }
         return try SendJobs.withQuietHours(try payload.decode(VoiceRequest.self).resolve())
     }
@@ -423,3 +430,12 @@ public final class TwilioSender: Sendable {
         return .string(ISO8601DateFormatter().string(from: date))
     }
 }
+
+/// A message or call as Twilio lists it: what reconciliation compares.
+protocol TwilioListedResource {
+    var sid: String { get }
+    var dateCreated: String? { get }
+}
+
+extension TwilioMessage: TwilioListedResource {}
+extension TwilioCall: TwilioListedResource {}

@@ -1,4 +1,5 @@
 import Postgres
+import SwitchboardCore
 
 /// What a worker needs from the job queue: the seam between the worker's runtime and its storage.
 /// `JobStore` is the PostgreSQL implementation; the worker's tests drive the runtime through an

@@ -82,9 +82,11 @@ public struct JobStore: Sendable {
             ClaimedJob(
                 id: try row.decode(Int64.self, at: 0), kind: try row.decode(String.self, at: 1),
                 queue: try row.decode(String.self, at: 2), attempt: try row.decode(Int.self, at: 3),
-                maxAttempts: try row.decode(Int.self, at: 4), payload: try row.decode(PostgresJSON.self, at: 5),
+                maxAttempts: try row.decode(Int.self, at: 4),
+                payload: JSONText(try row.decode(PostgresJSON.self, at: 5).text),
                 previousOutcomeUnknown: try row.decode(Bool.self, at: 6), createdAt: try row.decode(Date.self, at: 7),
-                metadata: try row.decode(PostgresJSON.self, at: 8), claimedAt: try row.decode(Date.self, at: 9),
+                metadata: JSONText(try row.decode(PostgresJSON.self, at: 8).text),
+                claimedAt: try row.decode(Date.self, at: 9),
                 claimArrived: arrived)
         }
         // RETURNING order is unspecified; run in claim order.

@@ -94,45 +94,6 @@ public struct AttemptErrorRecord: Sendable, Codable, Equatable {
     public var kind: String
 }
 
-/// A job handed to a worker; finishing it must quote `attempt` (the guard against stale workers).
-public struct ClaimedJob: Sendable {
-    public var id: Int64
-    public var kind: String
-    public var queue: String
-    public var attempt: Int
-    public var maxAttempts: Int
-    public var payload: PostgresJSON
-    /// A previous attempt ended without a known outcome: check for its side effects before repeating them.
-    public var previousOutcomeUnknown: Bool
-    public var createdAt: Date
-    /// What the handler stored at its last snooze (`{}` at first).
-    public var metadata: PostgresJSON = PostgresJSON(text: "{}")
-    /// The database's clock at the claim: what times stored in the metadata (a booked slot) are
-    /// compared with, so no host's own clock enters.
-    public var claimedAt: Date? = nil
-    /// This process's monotonic clock when the claim's answer arrived: the database's clock now is
-    /// `claimedAt` plus the time elapsed since.
-    public var claimArrived: ContinuousClock.Instant? = nil
-
-    public init(
-        id: Int64, kind: String, queue: String, attempt: Int, maxAttempts: Int, payload: PostgresJSON,
-        previousOutcomeUnknown: Bool = false, createdAt: Date, metadata: PostgresJSON = PostgresJSON(text: "{}"),
-        claimedAt: Date? = nil, claimArrived: ContinuousClock.Instant? = nil
-    ) {
-        self.id = id
-        self.kind = kind
-        self.queue = queue
-        self.attempt = attempt
-        self.maxAttempts = maxAttempts
-        self.payload = payload
-        self.previousOutcomeUnknown = previousOutcomeUnknown
-        self.createdAt = createdAt
-        self.metadata = metadata
-        self.claimedAt = claimedAt
-        self.claimArrived = claimArrived
-    }
-}
-
 /// A finished attempt to record.
 public struct JobFinish: Sendable {
     public var id: Int64

@@ -127,9 +127,8 @@ public actor TokenCache {
     }
 
     private let source: Source
-    private let ttl: Duration
     private let directoryRefresh: Duration
-    private var entries: [String: (entry: Entry, at: ContinuousClock.Instant)] = [:]
+    private var entries: ExpiringCache<String, Entry, ContinuousClock.Instant>
     private var directory: (sids: Set<String>, at: ContinuousClock.Instant)?
     /// The read in flight, shared by every request that needs it meanwhile (the actor is reentrant
     /// across the query, so without it each concurrent miss would read the directory again).
@@ -137,7 +136,7 @@ public actor TokenCache {
 
     public init(source: Source, ttl: Duration = .seconds(30), directoryRefresh: Duration = .seconds(2)) {
         self.source = source
-        self.ttl = ttl
+        entries = ExpiringCache(ttl: ttl)
         self.directoryRefresh = directoryRefresh
     }
 
@@ -156,7 +155,7 @@ public actor TokenCache {
     public func token(accountSID: String) async throws -> Entry? {
         guard TwilioSID.isValid(accountSID, prefix: "AC") else { return nil }
         let now = ContinuousClock.now
-        if let hit = entries[accountSID], now - hit.at < ttl { return hit.entry }
+        if let hit = entries.value(for: accountSID, now: now) { return hit }
         if directory == nil || now - directory!.at >= directoryRefresh {
             let read = directoryRead ?? Task { [source] in try await source.knownSIDs() }
             directoryRead = read
@@ -164,11 +163,11 @@ public actor TokenCache {
             directory = (try await read.value, now)
         }
         guard directory?.sids.contains(accountSID) == true else {
-            entries[accountSID] = nil
+            entries.remove(accountSID)
             return nil
         }
         guard let found = try await source.token(accountSID) else { return nil }
-        entries[accountSID] = (found, now)
+        entries.store(found, for: accountSID, now: now)
         return found
     }
 }

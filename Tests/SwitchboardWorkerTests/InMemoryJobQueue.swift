@@ -1,5 +1,4 @@
 import Foundation
-import Postgres
 import SwitchboardCore
 import SwitchboardStore
 import Synchronization
@@ -77,7 +76,7 @@ final class InMemoryJobQueue: JobQueue {
                 state.jobs[job.id]!.lockedBy = workerID
                 return ClaimedJob(
                     id: job.id, kind: job.kind, queue: job.queue, attempt: job.attempt + 1,
-                    maxAttempts: job.maxAttempts, payload: PostgresJSON(text: "{}"), previousOutcomeUnknown: false,
+                    maxAttempts: job.maxAttempts, payload: JSONText("{}"), previousOutcomeUnknown: false,
                     createdAt: Date())
             }
         }
