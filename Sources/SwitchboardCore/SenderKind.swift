@@ -1,3 +1,5 @@
+import Foundation
+
 /// Kinds of Twilio senders and their default throughput (segments per second; twilio-facts.md §8).
 public enum SenderKind: String, Sendable, CaseIterable, Codable {
     case longCode = "long_code"
@@ -66,5 +68,19 @@ public enum SlotPlan: Sendable, Equatable {
     ) -> SlotPlan {
         guard secondsUntilSlot >= -tolerance else { return .missed }
         return plan(secondsUntilSlot: secondsUntilSlot, maxInlineWait: maxInlineWait, lead: lead)
+    }
+
+    /// How long a job waits when every sender was booked beyond the horizon: until the first
+    /// slot frees (`secondsUntilFree`, bounded to 50 ms…1 day), plus a share (`jitter`, 0…1) of
+    /// a window that doubles each consecutive time (`rounds`: 1 s, 2 s, 4 s … at most half the
+    /// horizon). A long backlog must not poll: its retry rate decays instead of staying
+    /// proportional to its size.
+    public static func saturatedDelay(
+        secondsUntilFree: Double, rounds: Int, horizon: Duration, jitter: Double
+    ) -> Duration {
+        let window = min(horizon.seconds / 2, pow(2, Double(min(max(rounds, 1), 20)) - 1))
+        let base = secondsUntilFree.isFinite ? max(0.05, min(secondsUntilFree, 86400)) : 0.05
+        let delay = base + min(max(jitter, 0), 1) * window
+        return .milliseconds(Int64((delay * 1000).rounded()))
     }
 }

@@ -295,14 +295,12 @@ struct SendSlots: Sendable {
             case .snooze(let outcome): return .outcome(outcome)
             }
         case .saturated(let retryAt, let bookedAt):
-            // A long backlog must not poll: each time a job finds the senders booked out, its retry
-            // is spread over a window twice as long (1 s, 2 s, 4 s … up to half the horizon), so the
-            // retry rate of a backlog decays instead of staying proportional to its size.
             let rounds = (saturatedRounds ?? 0) + 1
-            let window = min(horizon.seconds / 2, pow(2, Double(min(rounds, 20)) - 1))
-            let delay = max(0.05, min(retryAt.timeIntervalSince(bookedAt), 86400)) + Double.random(in: 0...window)
+            let delay = SlotPlan.saturatedDelay(
+                secondsUntilFree: retryAt.timeIntervalSince(bookedAt), rounds: rounds, horizon: horizon,
+                jitter: Double.random(in: 0...1))
             let kept = try PostgresJSON.encoding(Kept(campaignDone: campaign, saturated: rounds)).text
-            return .outcome(.snoozed(delay: .milliseconds(Int64(delay * 1000)), metadata: kept))
+            return .outcome(.snoozed(delay: delay, metadata: kept))
         case .noSender:
             return .outcome(.failed(error: "no sender can send this message", permanent: true))
         }

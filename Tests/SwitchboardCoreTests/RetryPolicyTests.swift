@@ -103,6 +103,25 @@ import Testing
 }
 
 @Suite struct SlotPlanTests {
+    @Test func aSaturatedJobWaitsForTheFirstFreeSlotPlusADoublingWindow() {
+        let horizon = Duration.seconds(60)
+        func delay(_ free: Double, _ rounds: Int, _ jitter: Double) -> Duration {
+            SlotPlan.saturatedDelay(secondsUntilFree: free, rounds: rounds, horizon: horizon, jitter: jitter)
+        }
+        #expect(delay(2, 1, 0) == .seconds(2))
+        #expect(delay(2, 1, 1) == .seconds(3))
+        #expect(delay(2, 2, 1) == .seconds(4))
+        #expect(delay(2, 4, 0.5) == .seconds(6))
+        // The window stops at half the horizon, however many rounds.
+        #expect(delay(2, 10, 1) == .seconds(32))
+        #expect(delay(2, 1_000_000, 1) == .seconds(32))
+        // A slot already free (or a nonsense answer) still waits 50 ms; a day at most.
+        #expect(delay(-5, 1, 0) == .milliseconds(50))
+        #expect(delay(.nan, 1, 0) == .milliseconds(50))
+        #expect(delay(1e12, 1, 0) == .seconds(86400))
+        #expect(delay(2, 1, 7) == .seconds(3), "jitter is a share of the window")
+    }
+
     @Test func plans() {
         #expect(SlotPlan.plan(secondsUntilSlot: -0.3) == .sendNow)
         #expect(SlotPlan.plan(secondsUntilSlot: 0.001) == .sendNow)
