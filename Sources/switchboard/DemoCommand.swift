@@ -167,13 +167,3 @@ struct DemoCommand: AsyncParsableCommand {
 struct UntilSignalled: Service {
     func run() async throws { try? await gracefulShutdown() }
 }
-
-/// Polls until `condition` holds or `timeout` passes.
-func eventually(timeout: Duration, _ condition: () async throws -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if (try? await condition()) == true { return true }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return false
-}

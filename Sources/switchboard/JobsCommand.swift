@@ -40,8 +40,9 @@ struct JobsCommand: AsyncParsableCommand {
                 ["id", "kind", "queue", "state", "attempt", "run at", "created", "last error"],
                 jobs.map {
                     [
-                        "\($0.id)", $0.kind, $0.queue, $0.state, "\($0.attempt)/\($0.maxAttempts)", relative($0.runAt),
-                        relative($0.createdAt), cell($0.lastError),
+                        "\($0.id)", $0.kind, $0.queue, $0.state, "\($0.attempt)/\($0.maxAttempts)",
+                        RelativeTime.text(for: $0.runAt, now: Date()),
+                        RelativeTime.text(for: $0.createdAt, now: Date()), cell($0.lastError),
                     ]
                 }, emptyMessage: "no jobs match")
         }

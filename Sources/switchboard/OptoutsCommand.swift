@@ -60,7 +60,7 @@ struct OptoutsCommand: AsyncParsableCommand {
                     [
                         $0.address, $0.scope == "account" ? "account" : "\($0.scope) \($0.scopeValue)",
                         cell($0.reason, limit: 40),
-                        $0.source, relative($0.createdAt),
+                        $0.source, RelativeTime.text(for: $0.createdAt, now: Date()),
                     ]
                 }, emptyMessage: "no suppressions")
         }

@@ -41,22 +41,6 @@ func printJSON(_ value: some Encodable) throws {
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
-/// "3m ago", "in 12s": times relative to now, for tables.
-func relative(_ date: Date, now: Date = Date()) -> String {
-    let seconds = date.timeIntervalSince(now)
-    let magnitude = abs(seconds)
-    let text =
-        magnitude < 1
-        ? "now"
-        : magnitude < 120
-            ? "\(Int(magnitude))s"
-            : magnitude < 7200
-                ? "\(Int(magnitude / 60))m"
-                : magnitude < 172_800 ? "\(Int(magnitude / 3600))h" : "\(Int(magnitude / 86400))d"
-    if text == "now" { return text }
-    return seconds < 0 ? "\(text) ago" : "in \(text)"
-}
-
 /// A cell that stays one line and at most `limit` characters.
 func cell(_ text: String?, limit: Int = 60) -> String {
     guard let text else { return "-" }

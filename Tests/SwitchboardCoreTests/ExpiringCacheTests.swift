@@ -1,3 +1,4 @@
+import Foundation
 import SwitchboardCore
 import Testing
 
@@ -45,5 +46,20 @@ import Testing
         #expect(cache.count == 3)
         #expect(cache.value(for: 1, now: .at(13)) == nil)
         #expect([2, 3, 4].map { cache.value(for: $0, now: .at(13)) } == [2, 3, 4])
+    }
+}
+
+@Suite struct RelativeTimeTests {
+    @Test func pastAndFutureTimesInTheLargestWholeUnit() {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        func text(_ seconds: Double) -> String { RelativeTime.text(for: now.addingTimeInterval(seconds), now: now) }
+        #expect(text(0.4) == "now")
+        #expect(text(-42) == "42s ago")
+        #expect(text(12) == "in 12s")
+        #expect(text(-300) == "5m ago")
+        #expect(text(7200) == "in 2h")
+        #expect(text(-3 * 86400) == "3d ago")
+        #expect(text(.infinity) == "-")
+        #expect(text(1e300) == "in 11574074d", "bounded: a far time cannot trap the conversion")
     }
 }

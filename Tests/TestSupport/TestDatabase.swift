@@ -1,6 +1,8 @@
 import EmbeddedPostgres
 import Foundation
 import Postgres
+// `eventually` comes with every test that imports TestSupport.
+@_exported import ServiceTask
 import SwitchboardStore
 import Synchronization
 
@@ -99,9 +101,7 @@ public struct TestDatabase: Sendable {
     func drop() async {
         await pool.close()
         guard let server = try? await TestServer.shared.configuration() else { return }
-        let admin = PostgresPool(configuration: server, options: .init(maxConnections: 1))
-        _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
-        await admin.close()
+        await ScratchDatabase.drop(name, on: server)
     }
 }
 
@@ -116,15 +116,7 @@ actor Template {
         let template = try await ensureTemplate()
         counter += 1
         let name = "sbtest_\(runID)_\(counter)"
-        let admin = PostgresPool(
-            configuration: try await TestServer.shared.configuration(), options: .init(maxConnections: 1))
-        do {
-            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(template)"))
-            await admin.close()
-        } catch {
-            await admin.close()
-            throw error
-        }
+        try await ScratchDatabase.create(name, on: try await TestServer.shared.configuration(), template: template)
         return name
     }
 
@@ -133,32 +125,12 @@ actor Template {
         let name = "sbtemplate_\(runID)"
         // One task does the work; tests arriving meanwhile wait for the same task.
         let task = Task {
-            let server = try await TestServer.shared.configuration()
-            let admin = PostgresPool(configuration: server, options: .init(maxConnections: 1))
-            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
-            await admin.close()
-            let pool = PostgresPool(configuration: server.withDatabase(name))
-            try await Migrator(pool: pool).migrate()
-            await pool.close()
+            try await ScratchDatabase.create(name, on: try await TestServer.shared.configuration())
             return name
         }
         templateTask = task
         return try await task.value
     }
-}
-
-/// Polls `condition` until it holds or `timeout` passes; returns whether it held (an error
-/// counts as "not yet"). Tests use this instead of bare sleeps.
-public func eventually(
-    timeout: Duration = .seconds(20), every interval: Duration = .milliseconds(20),
-    _ condition: () async throws -> Bool
-) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if (try? await condition()) == true { return true }
-        try? await Task.sleep(for: interval)
-    }
-    return (try? await condition()) == true
 }
 
 extension PostgresRows {

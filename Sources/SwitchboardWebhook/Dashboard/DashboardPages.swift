@@ -84,7 +84,7 @@ enum DashboardPages {
             ["When", "Stage", "Kind", "Job", "Recipient", "Reason"],
             page.failures.map {
                 [
-                    relative($0.at, now: page.now), $0.stage, $0.kind, $0.jobID.map(String.init) ?? "–",
+                    RelativeTime.text(for: $0.at, now: page.now), $0.stage, $0.kind, $0.jobID.map(String.init) ?? "–",
                     $0.recipient.map(LogRedaction.maskingPhoneNumbers) ?? "–",
                     LogRedaction.maskingPhoneNumbers($0.reason),
                 ]
@@ -151,13 +151,6 @@ enum DashboardPages {
     static func bar(_ share: Double, label: String) -> String {
         let percent = Int((max(0, min(1, share)) * 100).rounded())
         return "<div class=\"bar\"><span style=\"width:\(percent)%\"></span></div> \(HTML.escape(label))"
-    }
-
-    static func relative(_ date: Date, now: Date) -> String {
-        let seconds = Int(now.timeIntervalSince(date))
-        if seconds < 120 { return "\(max(0, seconds)) s ago" }
-        if seconds < 7200 { return "\(seconds / 60) min ago" }
-        return "\(seconds / 3600) h ago"
     }
 
     static func document(title: String, body: String, refresh: Bool) -> String {

@@ -55,19 +55,16 @@ extension BenchOptions {
     func withScratchDatabase(poolSize: Int, _ body: (PostgresPool, String) async throws -> Void) async throws {
         try await withDatabase { server, description in
             let name = "switchboard_bench_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
-            let admin = PostgresPool(configuration: server, options: .init(maxConnections: 1))
-            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+            try await ScratchDatabase.create(name, on: server)
             let pool = PostgresPool(configuration: server.withDatabase(name), options: .init(maxConnections: poolSize))
             var failure: (any Error)?
             do {
-                try await Migrator(pool: pool).migrate()
                 try await body(pool, description)
             } catch {
                 failure = error
             }
             await pool.close()
-            _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
-            await admin.close()
+            await ScratchDatabase.drop(name, on: server)
             if let failure { throw failure }
         }
     }
