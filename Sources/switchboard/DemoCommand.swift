@@ -93,10 +93,8 @@ struct DemoCommand: AsyncParsableCommand {
         let http = makeSendingHTTPClient(connections: 32)
         let client = TwilioClient(
             configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(10)), httpClient: http)
-        var handlers = HandlerRegistry.standard
-        TwilioSender(
-            client: client, accounts: accounts, deliveries: DeliveryStore(pool: pool), webhookBaseURL: hooks.publicURL
-        ).register(in: &handlers)
+        let handlers = HandlerRegistry.sending(
+            client: client, accounts: accounts, deliveries: DeliveryStore(pool: pool), webhookBaseURL: hooks.publicURL)
         var workerConfiguration = WorkerConfiguration()
         workerConfiguration.concurrency = 50
         workerConfiguration.retryPolicy = RetryPolicy(

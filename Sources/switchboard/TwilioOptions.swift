@@ -63,16 +63,13 @@ struct TwilioOptions: ParsableArguments {
 func workerHandlers(
     pool: PostgresPool, twilio: TwilioClient, vault: CredentialVault?, publicURL: String? = nil, logger: Logger
 ) -> HandlerRegistry {
-    var handlers = HandlerRegistry.standard
-    if let vault {
-        let sender = TwilioSender(
-            client: twilio, accounts: AccountStore(pool: pool, vault: vault), deliveries: DeliveryStore(pool: pool),
-            webhookBaseURL: publicURL)
-        sender.register(in: &handlers)
-    } else {
+    guard let vault else {
         logger.notice("no SWITCHBOARD_MASTER_KEY: sending (sms, whatsapp, voice) is disabled in this worker")
+        return .standard
     }
-    return handlers
+    return .sending(
+        client: twilio, accounts: AccountStore(pool: pool, vault: vault), deliveries: DeliveryStore(pool: pool),
+        webhookBaseURL: publicURL)
 }
 
 /// An HTTP client sized for sending to Twilio; shut it down when done.

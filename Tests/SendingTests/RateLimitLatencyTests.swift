@@ -48,9 +48,8 @@ import TwilioSimulator
                     ).id)
             }
             let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
-            let sender = TwilioSender(client: client, accounts: accounts, deliveries: DeliveryStore(pool: slowPool))
-            var handlers = HandlerRegistry.standard
-            sender.register(in: &handlers)
+            let handlers = HandlerRegistry.sending(
+                client: client, accounts: accounts, deliveries: DeliveryStore(pool: slowPool))
             var workerConfiguration = WorkerConfiguration()
             workerConfiguration.pollInterval = .milliseconds(100)
             var logger = Logger(label: "test.worker")

@@ -38,9 +38,8 @@ struct SendingHarness {
             let harness = SendingHarness(db: db, simulator: simulator, vault: vault)
             try await harness.accounts.upsert(name: "main", accountSID: accountSID, secret: token)
             let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: clientTimeout))
-            let sender = TwilioSender(client: client, accounts: harness.accounts, deliveries: harness.deliveries)
-            var handlers = HandlerRegistry.standard
-            sender.register(in: &handlers)
+            let handlers = HandlerRegistry.sending(
+                client: client, accounts: harness.accounts, deliveries: harness.deliveries)
             return try await withWorker(
                 db, handlers: handlers,
                 configure: {

@@ -23,11 +23,9 @@ import TwilioSimulator
             let server = try await simulator.start()
             defer { server.stop() }
             let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
-            let sender = TwilioSender(
+            let handlers = HandlerRegistry.sending(
                 client: client, accounts: hooks.accounts, deliveries: DeliveryStore(pool: hooks.db.pool),
                 webhookBaseURL: hooks.address + "/")
-            var handlers = HandlerRegistry.standard
-            sender.register(in: &handlers)
             let ids = try await withWorker(hooks.db, handlers: handlers) { _ in
                 var ids: [Int64] = []
                 for n in 1...3 {

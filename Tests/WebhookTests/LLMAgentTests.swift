@@ -59,11 +59,9 @@ import TwilioSimulator
                 let simulatorTask = try await simulator.start()
                 defer { simulatorTask.stop() }
                 let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
-                var handlers = HandlerRegistry.standard
-                TwilioSender(
+                let handlers = HandlerRegistry.sending(
                     client: client, accounts: accounts, deliveries: DeliveryStore(pool: db.pool),
-                    webhookBaseURL: publicURL
-                ).register(in: &handlers)
+                    webhookBaseURL: publicURL)
                 let job = try await withWorker(db, handlers: handlers) { _ in
                     let job = try await SendJobs.enqueue(try request(to: "+15550009101"), store: db.store).id
                     #expect(

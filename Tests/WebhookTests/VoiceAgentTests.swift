@@ -83,11 +83,9 @@ import TwilioSimulator
                 defer { simulatorTask.stop() }
                 try await accounts.setCallsPerSecond(accountID: 1, 50)
                 let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
-                let sender = TwilioSender(
+                let handlers = HandlerRegistry.sending(
                     client: client, accounts: accounts, deliveries: DeliveryStore(pool: db.pool),
                     webhookBaseURL: publicURL)
-                var handlers = HandlerRegistry.standard
-                sender.register(in: &handlers)
                 let jobs = try await withWorker(db, handlers: handlers) { _ in
                     var jobs: [Int64] = []
                     for expectation in Self.cases {

@@ -44,8 +44,8 @@ struct SendBench: AsyncParsableCommand {
         let http = makeSendingHTTPClient(connections: connections)
         let client = TwilioClient(
             configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(30)), httpClient: http)
-        var handlers = HandlerRegistry.standard
-        TwilioSender(client: client, accounts: accounts, deliveries: DeliveryStore(pool: pool)).register(in: &handlers)
+        let handlers = HandlerRegistry.sending(
+            client: client, accounts: accounts, deliveries: DeliveryStore(pool: pool))
 
         say("switchboard bench send — \(server); simulator on \(simulator.baseURL!)")
         say(
