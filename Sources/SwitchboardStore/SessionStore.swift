@@ -16,6 +16,9 @@ public struct VoiceSession: Sendable, Equatable {
     public var outcome: String?
     /// When the call was answered (its first request), if it was.
     public var answeredAt: Date?
+    /// Raised by every change: a turn is stored only if the session is still the one it was
+    /// planned from.
+    public var version: Int = 0
 }
 
 /// `pending` until Twilio asks for the first turn, `active` while the call runs, then `ended`.
@@ -29,8 +32,9 @@ public enum TurnAnswer: Sendable, Equatable {
     case rejected(String)
 }
 
-/// Voice-agent sessions in Postgres: each turn locks the session row, so two webhook hosts serving
-/// one call's requests behave like one, and every produced TwiML is kept for repeated requests.
+/// Voice-agent sessions in Postgres: each turn is stored only if the session is still the version
+/// it was planned from, so two webhook hosts serving one call's requests behave like one, and
+/// every produced TwiML is kept for repeated requests.
 /// Ended sessions write their answers and transcript into the job's result and are announced with
 /// `NOTIFY switchboard_sessions` (payload: JSON with jobId, sessionId, outcome).
 public struct SessionStore: Sendable {
@@ -65,18 +69,22 @@ public struct SessionStore: Sendable {
         try await pool.query("\(unescaped: Self.select) WHERE id = \(id)").first.map(Self.session)
     }
 
-    /// Takes one turn in one transaction: the session row is locked, `plan` decides, the outcome
-    /// is stored. `plan` may run more than once (a retried transaction): keep it pure.
+    /// How many times a turn is planned again after losing a race before the request is refused.
+    public static let turnAttempts = 5
+
+    /// Takes one turn. No transaction is open and no connection is held while `plan` runs (it
+    /// may wait seconds for a model): the session is read, `plan` decides, and the outcome is
+    /// stored only if the session is still the version it was planned from. When another
+    /// request of the call (a Twilio retry, on any host) or the call's end came first, the
+    /// session is read and planned again, and a repeated turn then replays what the winner
+    /// stored. So `plan` may run more than once.
     public func takeTurn(
         sessionID: Int64, accountID: Int64, callSID: String, plan: @Sendable (VoiceSession) async throws -> TurnPlan
     ) async throws -> TurnAnswer {
-        try await pool.transaction { connection in
-            guard
-                let row = try await connection.query("\(unescaped: Self.select) WHERE id = \(sessionID) FOR UPDATE")
-                    .first
-            else { return .notFound }
-            let session = try Self.session(row)
-            guard session.accountID == accountID else { return .notFound }
+        for _ in 1...Self.turnAttempts {
+            guard let session = try await session(id: sessionID), session.accountID == accountID else {
+                return .notFound
+            }
             if let known = session.callSID, known != callSID {
                 return .rejected("the session belongs to another call")
             }
@@ -84,32 +92,49 @@ public struct SessionStore: Sendable {
             case .reject(let reason):
                 return .rejected(reason)
             case .replay(let turn):
-                let stored = try await connection.query(
+                // Stored turns never change: no lock needed to read one.
+                let stored = try await pool.query(
                     "SELECT twiml FROM switchboard.voice_turns WHERE session_id = \(sessionID) AND turn = \(turn)"
                 ).first
                 guard let stored else { return .rejected("turn \(turn) was never produced") }
                 return .twiml(try stored.decode(String.self, at: 0))
             case .produce(let state, let twiml, let ended):
-                let turn = session.turn + 1
-                try await connection.query(
-                    """
-                    INSERT INTO switchboard.voice_turns (session_id, turn, twiml) VALUES (\(sessionID), \(turn), \(twiml))
-                    """)
-                try await connection.query(
-                    """
-                    UPDATE switchboard.voice_sessions SET state = \(try PostgresJSON.encoding(state).text)::jsonb,
-                        turn = \(turn), call_sid = \(callSID), version = version + 1, updated_at = now(),
-                        answered_at = coalesce(answered_at, now()),
-                        prompt_tokens = \(state.tokens.prompt), completion_tokens = \(state.tokens.completion),
-                        status = CASE WHEN \(ended)::text IS NULL THEN 'active' ELSE 'ended' END,
-                        outcome = \(ended), ended_at = CASE WHEN \(ended)::text IS NULL THEN NULL ELSE now() END
-                    WHERE id = \(sessionID)
-                    """)
-                if let ended {
-                    try await Self.finish(session, state: state, outcome: ended, on: connection)
+                if try await store(state: state, twiml: twiml, ended: ended, of: session, callSID: callSID) {
+                    return .twiml(twiml)
                 }
-                return .twiml(twiml)
             }
+        }
+        return .rejected("the session kept changing while this turn was planned; ask again")
+    }
+
+    /// Stores a produced turn if the session is still at `session.version`; false when another
+    /// writer came first (nothing is written then).
+    private func store(
+        state: SessionState, twiml: String, ended: String?, of session: VoiceSession, callSID: String
+    ) async throws -> Bool {
+        try await pool.transaction { connection in
+            let turn = session.turn + 1
+            // The version guard makes a concurrent writer wait for this row and then match nothing.
+            let updated = try await connection.query(
+                """
+                UPDATE switchboard.voice_sessions SET state = \(try PostgresJSON.encoding(state).text)::jsonb,
+                    turn = \(turn), call_sid = \(callSID), version = version + 1, updated_at = now(),
+                    answered_at = coalesce(answered_at, now()),
+                    prompt_tokens = \(state.tokens.prompt), completion_tokens = \(state.tokens.completion),
+                    status = CASE WHEN \(ended)::text IS NULL THEN 'active' ELSE 'ended' END,
+                    outcome = \(ended), ended_at = CASE WHEN \(ended)::text IS NULL THEN NULL ELSE now() END
+                WHERE id = \(session.id) AND version = \(session.version)
+                RETURNING id
+                """)
+            guard !updated.isEmpty else { return false }
+            try await connection.query(
+                """
+                INSERT INTO switchboard.voice_turns (session_id, turn, twiml) VALUES (\(session.id), \(turn), \(twiml))
+                """)
+            if let ended {
+                try await Self.finish(session, state: state, outcome: ended, on: connection)
+            }
+            return true
         }
     }
 
@@ -217,7 +242,7 @@ public struct SessionStore: Sendable {
     }
 
     static let select = """
-        SELECT id, job_id, account_id, call_sid, spec, state, turn, status, outcome, answered_at
+        SELECT id, job_id, account_id, call_sid, spec, state, turn, status, outcome, answered_at, version
         FROM switchboard.voice_sessions
         """
 
@@ -228,7 +253,8 @@ public struct SessionStore: Sendable {
             spec: try row.decode(PostgresJSON.self, at: 4).decode(VoiceAgentSpec.self),
             state: try row.decode(PostgresJSON?.self, at: 5).map { try $0.decode(SessionState.self) },
             turn: try row.decode(Int.self, at: 6), status: try row.decode(SessionStatus.self, at: 7),
-            outcome: try row.decode(String?.self, at: 8), answeredAt: try row.decode(Date?.self, at: 9))
+            outcome: try row.decode(String?.self, at: 8), answeredAt: try row.decode(Date?.self, at: 9),
+            version: try row.decode(Int.self, at: 10))
     }
 }
 

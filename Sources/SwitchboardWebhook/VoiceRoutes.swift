@@ -5,9 +5,10 @@ import SwitchboardCore
 import SwitchboardStore
 import Twilio
 
-/// Voice-agent turns: the call's first request (answered) and each `<Gather>` result. Every turn is
-/// one transaction on the session row (`SessionStore.takeTurn`), so alternate requests of one call
-/// may go to different hosts, and a repeated request gets the TwiML it got before.
+/// Voice-agent turns: the call's first request (answered) and each `<Gather>` result. A turn is
+/// planned from the stored session and stored only if the session did not change meanwhile
+/// (`SessionStore.takeTurn`), so alternate requests of one call may go to different hosts, a
+/// repeated request gets the TwiML it got before, and nothing is held while a model answers.
 struct VoiceRoutes: Sendable {
     let base: String
     let verifier: WebhookVerifier
