@@ -19,7 +19,7 @@ public final class MetricsEndpoint: Sendable {
         self.logger = logger
     }
 
-    public func register(on router: Router<BasicRequestContext>) {
+    public func register<Context: RequestContext>(on router: Router<Context>) {
         router.get("metrics") { _, _ -> Response in
             let text = await self.exposition()
             return Response(

@@ -11,19 +11,19 @@ import Twilio
 /// repeated request gets the TwiML it got before, and nothing is held while a model answers.
 struct VoiceRoutes: Sendable {
     let base: String
-    let verifier: WebhookVerifier
     let sessions: SessionStore
     /// nil without an API key: LLM turns then answer with the fallback.
     let llm: ChatCompletions?
     let turnDeadline: Duration
     let logger: Logger
 
-    func register(on router: Router<BasicRequestContext>) {
-        router.post(RouterPath(stringLiteral: WebhookPaths.sessionPattern)) { request, context in
-            try await turn(request, session: try id(context, "session"), requestTurn: nil)
+    func register(twilio: RouterGroup<WebhookRequestContext>) {
+        twilio.post(WebhookPaths.inTwilioGroup(WebhookPaths.sessionPattern)) { _, context in
+            try await turn(try context.verified(), session: try id(context, "session"), requestTurn: nil)
         }
-        router.post(RouterPath(stringLiteral: WebhookPaths.sessionTurnPattern)) { request, context in
-            try await turn(request, session: try id(context, "session"), requestTurn: Int(try id(context, "turn")))
+        twilio.post(WebhookPaths.inTwilioGroup(WebhookPaths.sessionTurnPattern)) { _, context in
+            try await turn(
+                try context.verified(), session: try id(context, "session"), requestTurn: Int(try id(context, "turn")))
         }
     }
 
@@ -51,15 +51,14 @@ struct VoiceRoutes: Sendable {
         }
     }
 
-    private func id(_ context: BasicRequestContext, _ name: String) throws -> Int64 {
+    private func id(_ context: WebhookRequestContext, _ name: String) throws -> Int64 {
         guard let text = context.parameters.get(name), let value = Int64(text), value >= 0 else {
             throw HTTPError(.notFound)
         }
         return value
     }
 
-    func turn(_ request: Request, session sessionID: Int64, requestTurn: Int?) async throws -> Response {
-        let webhook = try await verifier.verify(request)
+    func turn(_ webhook: VerifiedWebhook, session sessionID: Int64, requestTurn: Int?) async throws -> Response {
         guard let callSID = webhook.form["CallSid"], !callSID.isEmpty else {
             throw HTTPError(.badRequest, message: "CallSid is missing")
         }

@@ -10,14 +10,13 @@ import Twilio
 /// readiness for load balancers and orchestrators.
 struct WebhookRoutes: Sendable {
     let configuration: WebhookConfiguration
-    let verifier: WebhookVerifier
     let statuses: StatusStore
     let inbound: InboundStore
     let sessions: SessionStore
     let pool: PostgresPool
     let logger: Logger
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<WebhookRequestContext>, twilio: RouterGroup<WebhookRequestContext>) {
         router.get("health") { _, _ in "ok" }
         router.get("ready") { _, _ in
             // Orchestrators give a probe a second or so: answer within that, whatever the database does.
@@ -29,19 +28,20 @@ struct WebhookRoutes: Sendable {
             }
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready")))
         }
-        router.post(RouterPath(stringLiteral: WebhookPaths.messageStatus)) { request, _ in
-            try await messageStatus(request)
+        twilio.post(WebhookPaths.inTwilioGroup(WebhookPaths.messageStatus)) { _, context in
+            try await messageStatus(try context.verified())
         }
-        router.post(RouterPath(stringLiteral: WebhookPaths.callStatus)) { request, _ in try await callStatus(request) }
-        router.post(RouterPath(stringLiteral: WebhookPaths.inboundMessage)) { request, _ in
-            try await inboundMessage(request)
+        twilio.post(WebhookPaths.inTwilioGroup(WebhookPaths.callStatus)) { _, context in
+            try await callStatus(try context.verified())
+        }
+        twilio.post(WebhookPaths.inTwilioGroup(WebhookPaths.inboundMessage)) { _, context in
+            try await inboundMessage(try context.verified())
         }
     }
 
     // MARK: status callbacks
 
-    func messageStatus(_ request: Request) async throws -> Response {
-        let webhook = try await verifier.verify(request)
+    func messageStatus(_ webhook: VerifiedWebhook) async throws -> Response {
         guard let sid = webhook.form["MessageSid"] ?? webhook.form["SmsSid"] else {
             throw HTTPError(.badRequest, message: "MessageSid is missing")
         }
@@ -63,8 +63,7 @@ struct WebhookRoutes: Sendable {
         return Self.noContent
     }
 
-    func callStatus(_ request: Request) async throws -> Response {
-        let webhook = try await verifier.verify(request)
+    func callStatus(_ webhook: VerifiedWebhook) async throws -> Response {
         guard let sid = webhook.form["CallSid"] else { throw HTTPError(.badRequest, message: "CallSid is missing") }
         guard let status = webhook.form["CallStatus"] else {
             throw HTTPError(.badRequest, message: "CallStatus is missing")
@@ -90,8 +89,7 @@ struct WebhookRoutes: Sendable {
 
     // MARK: inbound messages
 
-    func inboundMessage(_ request: Request) async throws -> Response {
-        let webhook = try await verifier.verify(request)
+    func inboundMessage(_ webhook: VerifiedWebhook) async throws -> Response {
         let form = webhook.form
         guard let sid = form["MessageSid"] ?? form["SmsMessageSid"] ?? form["SmsSid"] else {
             throw HTTPError(.badRequest, message: "MessageSid is missing")

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import Postgres
 import ServiceLifecycle
+import SwitchboardCore
 import SwitchboardStore
 import Synchronization
 
@@ -28,28 +29,7 @@ public final class WebhookServer: Service, Sendable {
     public var port: Int? { boundPort.withLock { $0 } }
 
     public func run() async throws {
-        let router = Router()
-        router.add(middleware: RequestMetricsMiddleware())
-        router.add(middleware: ServerErrorMiddleware(logger: logger))
-        MetricsEndpoint(pool: pool, logger: logger).register(on: router)
-        let verifier = WebhookVerifier(
-            publicURL: configuration.base, maxBodyBytes: configuration.maxBodyBytes,
-            bodyTimeout: configuration.limits.bodyTimeout, tokens: TokenCache(accounts: accounts), logger: logger)
-        WebhookRoutes(
-            configuration: configuration, verifier: verifier, statuses: StatusStore(pool: pool),
-            inbound: InboundStore(pool: pool), sessions: SessionStore(pool: pool),
-            pool: pool, logger: logger
-        ).register(on: router)
-        let llm = configuration.llm.apiKey.map {
-            ChatCompletions(configuration: configuration.llm, apiKey: $0, http: HTTPClient.shared)
-        }
-        VoiceRoutes(
-            base: configuration.base, verifier: verifier, sessions: SessionStore(pool: pool), llm: llm,
-            turnDeadline: configuration.llm.turnDeadline, logger: logger
-        ).register(on: router)
-        if let token = configuration.dashboardToken {
-            DashboardRoutes(token: token, pool: pool, logger: logger).register(on: router)
-        }
+        let router = buildWebhookRouter(configuration: configuration, pool: pool, accounts: accounts, logger: logger)
         let app = Application(
             router: router, server: configuration.limits.server,
             configuration: configuration.limits.applicationConfiguration(
@@ -92,4 +72,36 @@ public final class WebhookServer: Service, Sendable {
             try? await Task.sleep(for: configuration.sessionSweepInterval)
         }
     }
+}
+
+/// The webhook's routes and middleware, built once for the server and for in-process tests: every
+/// route under `/twilio` is behind the signature check, every route under `/dashboard` behind
+/// its token (the dashboard exists only when a token is configured).
+func buildWebhookRouter(
+    configuration: WebhookConfiguration, pool: PostgresPool, accounts: AccountStore, logger: Logger
+) -> Router<WebhookRequestContext> {
+    let router = Router(context: WebhookRequestContext.self)
+    router.add(middleware: RequestMetricsMiddleware())
+    router.add(middleware: ServerErrorMiddleware(logger: logger))
+    MetricsEndpoint(pool: pool, logger: logger).register(on: router)
+    let verifier = WebhookVerifier(
+        publicURL: configuration.base, maxBodyBytes: configuration.maxBodyBytes,
+        bodyTimeout: configuration.limits.bodyTimeout, tokens: TokenCache(accounts: accounts), logger: logger)
+    let twilio = router.group(RouterPath(stringLiteral: WebhookPaths.twilioGroup))
+        .add(middleware: TwilioSignatureMiddleware(verifier: verifier))
+    WebhookRoutes(
+        configuration: configuration, statuses: StatusStore(pool: pool), inbound: InboundStore(pool: pool),
+        sessions: SessionStore(pool: pool), pool: pool, logger: logger
+    ).register(on: router, twilio: twilio)
+    let llm = configuration.llm.apiKey.map {
+        ChatCompletions(configuration: configuration.llm, apiKey: $0, http: HTTPClient.shared)
+    }
+    VoiceRoutes(
+        base: configuration.base, sessions: SessionStore(pool: pool), llm: llm,
+        turnDeadline: configuration.llm.turnDeadline, logger: logger
+    ).register(twilio: twilio)
+    if let token = configuration.dashboardToken {
+        DashboardRoutes(token: token, pool: pool, logger: logger).register(on: router)
+    }
+    return router
 }

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Hummingbird
 import Logging
@@ -13,15 +12,14 @@ struct DashboardRoutes: Sendable {
     let pool: PostgresPool
     let logger: Logger
 
-    func register(on router: Router<BasicRequestContext>) {
-        router.get("dashboard") { request, _ in try await guarded(request) { try await overview(request) } }
-        router.get("dashboard/sessions/:id") { request, context in
-            try await guarded(request) {
-                guard let id = context.parameters.get("id", as: Int64.self),
-                    let session = try await SessionStore(pool: pool).find(id: id)
-                else { return html(status: .notFound, "<!doctype html><p>No such voice session.</p>") }
-                return html(DashboardPages.session(session))
-            }
+    func register(on router: Router<WebhookRequestContext>) {
+        let dashboard = router.group("dashboard").add(middleware: DashboardTokenMiddleware(token: token))
+        dashboard.get { request, _ in try await overview(request) }
+        dashboard.get("sessions/:id") { _, context in
+            guard let id = context.parameters.get("id", as: Int64.self),
+                let session = try await SessionStore(pool: pool).find(id: id)
+            else { return html(status: .notFound, "<!doctype html><p>No such voice session.</p>") }
+            return html(DashboardPages.session(session))
         }
     }
 
@@ -35,36 +33,6 @@ struct DashboardRoutes: Sendable {
             senders: try await operations.senderLoad(), failures: try await dashboard.recentFailures(),
             sessions: try await SessionStore(pool: pool).recent(limit: 10), hours: hours)
         return html(DashboardPages.overview(page))
-    }
-
-    private func guarded(_ request: Request, _ page: () async throws -> Response) async throws -> Response {
-        guard authorized(request.headers[.authorization]) else {
-            return Response(
-                status: .unauthorized,
-                headers: [
-                    .wwwAuthenticate: "Basic realm=\"Switchboard dashboard\", charset=\"UTF-8\"",
-                    .contentType: "text/plain",
-                ],
-                body: .init(
-                    byteBuffer: ByteBuffer(string: "The dashboard needs its token (as the password, any user name).\n"))
-            )
-        }
-        return try await page()
-    }
-
-    /// Basic (the password is the token) or Bearer; compared in constant time.
-    func authorized(_ header: String?) -> Bool {
-        guard let header else { return false }
-        var offered: String?
-        if header.hasPrefix("Bearer ") {
-            offered = String(header.dropFirst(7))
-        } else if header.hasPrefix("Basic "), let data = Data(base64Encoded: String(header.dropFirst(6))),
-            let pair = String(data: data, encoding: .utf8), let colon = pair.firstIndex(of: ":")
-        {
-            offered = String(pair[pair.index(after: colon)...])
-        }
-        guard let offered else { return false }
-        return SHA256.hash(data: Data(offered.utf8)) == SHA256.hash(data: Data(token.utf8))
     }
 
     private func html(status: HTTPResponse.Status = .ok, _ text: String) -> Response {
