@@ -20,10 +20,14 @@ final class Completer: Sendable {
     private let queue: any JobQueue
     private let workerID: String
     private let logger: Logger
-    /// Called after a batch was written (the worker may claim again once its backlog shrank).
-    private let onWritten: @Sendable () -> Void
+    /// Called after a batch was written, with the finishes the database applied: the worker may
+    /// claim again once its backlog shrank, and a retry is due only from its write on.
+    private let onWritten: @Sendable (_ applied: [JobFinish]) -> Void
 
-    init(queue: some JobQueue, workerID: String, logger: Logger, onWritten: @escaping @Sendable () -> Void = {}) {
+    init(
+        queue: some JobQueue, workerID: String, logger: Logger,
+        onWritten: @escaping @Sendable (_ applied: [JobFinish]) -> Void = { _ in }
+    ) {
         self.queue = queue
         self.workerID = workerID
         self.logger = logger
@@ -84,7 +88,7 @@ final class Completer: Sendable {
                 let reason = "worker \(workerID) shut down before the attempt finished"
                 _ = try await queue.returnToQueue(batch.returns, workerID: workerID, reason: reason)
                 delay = .milliseconds(100)
-                onWritten()
+                onWritten(batch.finishes.filter { applied.contains($0.id) })
             } catch {
                 // Put the batch back; each update is guarded, so writing it twice is harmless.
                 pending.withLock { state in

@@ -23,7 +23,7 @@ public final class Worker: Service, Sendable {
     let logger: Logger
     let running = RunningJobs()
     let completer: Completer
-    private let scheduler: Mutex<WorkerScheduler<ContinuousClock.Instant>>
+    private let scheduler: LockedScheduler
     private let doorbell = Doorbell()
     private let shuttingDown = Atomic<Bool>(false)
     /// Claims performed (for tests and the benchmark's query-rate figures).
@@ -47,10 +47,23 @@ public final class Worker: Service, Sendable {
             queues: configuration.queues, concurrency: configuration.concurrency,
             batchSize: configuration.batchSize, pollInterval: configuration.pollInterval,
             shutdownGracePeriod: configuration.shutdownGracePeriod, maxBacklog: configuration.maxBacklog)
-        scheduler = Mutex(WorkerScheduler(settings: settings, now: .now))
-        let doorbell = doorbell
+        scheduler = LockedScheduler(WorkerScheduler(settings: settings, now: .now))
+        let (doorbell, scheduler) = (doorbell, scheduler)
         completer = Completer(
-            queue: store, workerID: configuration.workerID, logger: logger, onWritten: { doorbell.ring() })
+            queue: store, workerID: configuration.workerID, logger: logger,
+            onWritten: { applied in
+                // A retry's run_at counts from the database's write, so its wake-up does too:
+                // noted when the job ended, a slow write would make the wake-up find nothing.
+                let written = ContinuousClock.now
+                scheduler.withLock { scheduler in
+                    for finish in applied where finish.transition.state == .available {
+                        if let delay = finish.transition.delay {
+                            scheduler.rescheduled(dueAt: written + delay + .milliseconds(5))
+                        }
+                    }
+                }
+                doorbell.ring()
+            })
     }
 
     /// Runs until graceful shutdown (or cancellation).
@@ -168,7 +181,6 @@ public final class Worker: Service, Sendable {
         // A job that ends because the worker itself was cancelled was interrupted, not failed.
         let interruption = running.end(job.id) ?? (Task.isCancelled ? .shutdown : nil)
         SwitchboardMetrics.jobDuration.observe(ContinuousClock.now - started, [job.kind])
-        var retryDueAt: ContinuousClock.Instant?
         switch interruption {
         case .leaseLost:
             SwitchboardMetrics.jobs.increment([job.kind, "interrupted"])
@@ -180,10 +192,6 @@ public final class Worker: Service, Sendable {
             let transition = JobTransition.after(
                 outcome, attempt: job.attempt, maxAttempts: job.maxAttempts, policy: configuration.retryPolicy,
                 unitRandom: Double.random(in: 0..<1))
-            if transition.state == .available, let delay = transition.delay {
-                // Allow for the finish being written first.
-                retryDueAt = .now + delay + .milliseconds(5)
-            }
             if case .failed(let error, _) = outcome {
                 jobLogger.notice(
                     "job attempt failed",
@@ -192,7 +200,7 @@ public final class Worker: Service, Sendable {
             SwitchboardMetrics.jobs.increment([job.kind, outcome.metricLabel(then: transition.state)])
             completer.add(JobFinish(id: job.id, attempt: job.attempt, transition: transition))
         }
-        scheduler.withLock { $0.finished(retryDueAt: retryDueAt) }
+        scheduler.withLock { $0.finished(retryDueAt: nil) }
         doorbell.ring()
     }
 
@@ -272,5 +280,16 @@ extension JobOutcome {
         case (.outcomeUnknown, _): "outcome_unknown"
         default: "retried"
         }
+    }
+}
+
+/// The scheduler behind a lock, shared by the loop, the jobs and the completer's callback.
+final class LockedScheduler: Sendable {
+    private let state: Mutex<WorkerScheduler<ContinuousClock.Instant>>
+
+    init(_ scheduler: WorkerScheduler<ContinuousClock.Instant>) { state = Mutex(scheduler) }
+
+    func withLock<Result>(_ body: (inout WorkerScheduler<ContinuousClock.Instant>) -> Result) -> Result {
+        state.withLock { body(&$0) }
     }
 }

@@ -85,6 +85,9 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
         startRound()
     }
 
+    /// A job this worker rescheduled (its finish is written) becomes due at `dueAt`.
+    mutating func rescheduled(dueAt: Instant) { noteDue(dueAt) }
+
     /// There may be new work (a notification, rescued jobs, a wake-up request).
     mutating func woke() { startRound() }
 

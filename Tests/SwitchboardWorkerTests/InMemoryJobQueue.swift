@@ -31,6 +31,8 @@ final class InMemoryJobQueue: JobQueue {
         /// What the next rescues answer (rescued counts), then 0; and how many were asked for.
         var rescueAnswers: [Int] = []
         var rescueCalls = 0
+        /// How long a finish takes to be written (a slow database).
+        var finishDelay: Duration = .zero
     }
 
     let state = Mutex(State())
@@ -92,7 +94,9 @@ final class InMemoryJobQueue: JobQueue {
     }
 
     func finish(_ finishes: [JobFinish], workerID: String) async throws -> Set<Int64> {
-        state.withLock { state in
+        let delay = state.withLock { $0.finishDelay }
+        if delay > .zero { try await Task.sleep(for: delay) }
+        return state.withLock { state in
             var written = Set<Int64>()
             for finish in finishes where state.holds((finish.id, finish.attempt), workerID) {
                 let transition = finish.transition

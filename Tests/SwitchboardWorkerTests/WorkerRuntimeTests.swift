@@ -79,8 +79,12 @@ import Testing
         #expect(queue.claims.allSatisfy { $0.queue == "mine" })
     }
 
-    @Test func aRetryRunsWhenItIsDueWithoutAPollOrANotification() async throws {
+    /// Also when the finish is written after the retry's delay has passed (a slow database): the
+    /// retry is due from its write, which is when its run_at is set.
+    @Test(arguments: [Duration.zero, .milliseconds(150)])
+    func aRetryRunsWhenItIsDueWithoutAPollOrANotification(finishDelay: Duration) async throws {
         let queue = InMemoryJobQueue()
+        queue.state.withLock { $0.finishDelay = finishDelay }
         let handlers = Handlers()
         let worker = try worker(queue, handlers) {
             $0.listen = false
