@@ -124,10 +124,7 @@ public struct TwilioClient: Sendable {
             response = try await http.execute(request, timeout: .nanoseconds(configuration.timeout.nanoseconds))
             body = try await response.body.collect(upTo: 4 << 20)
         } catch {
-            // Connect failures mean the request never left; anything later may have been processed.
-            let neverSent =
-                (error as? HTTPClientError) == .connectTimeout || "\(error)".contains("connectionRefused")
-                || "\(error)".contains("Connection refused")
+            let neverSent = Self.neverSent(error)
             SwitchboardMetrics.twilioRequestDuration.observe(ContinuousClock.now - start, [operation, "error"])
             throw .transport(message: "\(error)", mayHaveBeenProcessed: method == .POST && !neverSent)
         }
@@ -158,5 +155,16 @@ extension Duration {
     var nanoseconds: Int64 {
         let parts = components
         return parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000
+    }
+}
+
+extension TwilioClient {
+    /// Whether a transport error means the request never left (the connection was refused or
+    /// timed out while connecting), judged by the error's type, not its text: anything later may
+    /// have been processed by Twilio.
+    static func neverSent(_ error: any Error) -> Bool {
+        if let client = error as? HTTPClientError { return client == .connectTimeout }
+        if let io = error as? IOError { return io.errnoCode == ECONNREFUSED }
+        return false
     }
 }

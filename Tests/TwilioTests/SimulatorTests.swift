@@ -292,3 +292,23 @@ final class CallbackReceiver: Sendable {
         }
     }
 }
+
+@Suite struct TransportFailureTests {
+    @Test func aRefusedConnectionIsKnownNotToHaveBeenSent() async throws {
+        // A loopback port nobody listens on: the request never leaves, so a retry cannot duplicate it.
+        let port = try freeLoopbackPort()
+        let client = TwilioClient(
+            configuration: .init(baseURL: "http://127.0.0.1:\(port)", timeout: .seconds(1)))
+        do {
+            _ = try await client.createMessage(
+                .init(to: "+15551230001", from: "+15557654321", body: "x"), credentials: credentials)
+            Issue.record("expected a transport failure")
+        } catch {
+            guard case .transport(let message, let processed) = error else {
+                Issue.record("unexpected \(error)")
+                return
+            }
+            #expect(!processed, "\(message)")
+        }
+    }
+}
