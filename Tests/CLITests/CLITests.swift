@@ -95,6 +95,17 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
         }
     }
 
+    /// The README's first command: a throwaway PostgreSQL, the simulator, a webhook and a worker,
+    /// no credentials.
+    @Test func theDemoRunsEndToEndWithoutCredentials() async throws {
+        let demo = try ChildProcess(try switchboardBinary(), ["demo"])
+        let status = await demo.wait()
+        #expect(status == 0, "\(demo.output)")
+        #expect(demo.output.contains("sending: 206/206 done"), "\(demo.output)")
+        #expect(demo.output.contains("summary after"))
+        #expect(demo.output.contains("voice-agent survey to +15557770100: completed"), "\(demo.output)")
+    }
+
     @Test func workerProcessesJobsAndShutsDownGracefullyOnSIGTERM() async throws {
         try await TestDatabase.with { db in
             try await db.store.enqueueMany((0..<200).map { _ in NewJob(kind: "noop") })
