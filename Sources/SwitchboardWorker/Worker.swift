@@ -200,7 +200,7 @@ public final class Worker: Service, Sendable {
             SwitchboardMetrics.jobs.increment([job.kind, outcome.metricLabel(then: transition.state)])
             completer.add(JobFinish(id: job.id, attempt: job.attempt, transition: transition))
         }
-        scheduler.withLock { $0.finished(retryDueAt: nil) }
+        scheduler.withLock { $0.finished() }
         doorbell.ring()
     }
 

@@ -77,11 +77,10 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
         roundQueue = nil
     }
 
-    /// A job ended. `retryDueAt`: it was rescheduled to run again then.
-    mutating func finished(retryDueAt: Instant?) {
+    /// A job ended (a retry's due time is reported by `rescheduled` once its finish is written).
+    mutating func finished() {
         assert(running > 0, "a job ended that was not reported claimed")
         running = max(0, running - 1)
-        if let retryDueAt { noteDue(retryDueAt) }
         startRound()
     }
 

@@ -50,9 +50,9 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
         #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
         machine.claimed(8, limit: 8)
         #expect(machine.next(now: t0) == .wait(until: t0 + .seconds(1)), "no capacity left")
-        machine.finished(retryDueAt: nil)
+        machine.finished()
         #expect(machine.next(now: t0) == .wait(until: t0 + .seconds(1)), "one free slot is below the threshold")
-        machine.finished(retryDueAt: nil)
+        machine.finished()
         #expect(machine.next(now: t0) == .claim(queue: "default", limit: 2))
     }
 
@@ -77,7 +77,8 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
         var machine = scheduler()
         _ = machine.next(now: t0)
         machine.claimed(1, limit: 8)
-        machine.finished(retryDueAt: t0 + .milliseconds(250))
+        machine.finished()
+        machine.rescheduled(dueAt: t0 + .milliseconds(250))
         // The finish starts a round (capacity came back); it finds nothing.
         #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
         machine.claimed(0, limit: 8)
@@ -92,7 +93,10 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
         var machine = scheduler(concurrency: 10, batchSize: 10)
         _ = machine.next(now: t0)
         machine.claimed(5, limit: 10)
-        for offset in [500, 503, 509, 100, 900] { machine.finished(retryDueAt: t0 + .milliseconds(offset)) }
+        for offset in [500, 503, 509, 100, 900] {
+            machine.finished()
+            machine.rescheduled(dueAt: t0 + .milliseconds(offset))
+        }
         #expect(machine.dueTimes.map(\.offset) == [.milliseconds(100), .milliseconds(500), .milliseconds(900)])
     }
 
@@ -121,9 +125,10 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
         machine.shutdownRequested(now: asked)
         #expect(machine.next(now: asked) == .wait(until: asked + .seconds(10)))
         machine.woke()
-        machine.finished(retryDueAt: t0 + .seconds(4))
+        machine.finished()
+        machine.rescheduled(dueAt: t0 + .seconds(4))
         #expect(machine.next(now: asked + .seconds(1)) == .wait(until: asked + .seconds(10)), "no claim while draining")
-        machine.finished(retryDueAt: nil)
+        machine.finished()
         #expect(machine.next(now: asked + .seconds(2)) == .stop)
         #expect(machine.next(now: asked + .seconds(3)) == .stop)
     }
@@ -136,10 +141,10 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
         machine.shutdownRequested(now: t0 + .seconds(5))  // a second signal does not extend the grace period
         #expect(machine.next(now: t0 + .seconds(10)) == .interruptRunning)
         #expect(machine.next(now: t0 + .seconds(10)) == .wait(until: nil))
-        machine.finished(retryDueAt: nil)
-        machine.finished(retryDueAt: nil)
+        machine.finished()
+        machine.finished()
         #expect(machine.next(now: t0 + .seconds(11)) == .wait(until: nil))
-        machine.finished(retryDueAt: nil)
+        machine.finished()
         #expect(machine.next(now: t0 + .seconds(11)) == .stop)
     }
 
@@ -151,7 +156,7 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
         machine.cancelled()
         #expect(machine.next(now: t0) == .interruptRunning)
         #expect(machine.next(now: t0) == .wait(until: nil))
-        machine.finished(retryDueAt: nil)
+        machine.finished()
         #expect(machine.next(now: t0) == .stop)
 
         var idle = scheduler()
