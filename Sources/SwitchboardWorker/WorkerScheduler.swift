@@ -46,6 +46,9 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
     /// The queue a claim round tries next; `nil` between rounds.
     private var roundQueue: Int? = 0
     private var claimInFlight = false
+    /// A round was asked for while a claim was in flight: that claim may have missed the new work,
+    /// so its answer must not end the round.
+    private var roundAskedDuringClaim = false
     private var nextPoll: Instant
     /// When jobs this worker rescheduled become due, sorted (several hundred snoozed jobs each
     /// need their own wake-up, not just the earliest).
@@ -69,6 +72,10 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
         running += count
         // A short batch means this queue is drained for now: the round moves on.
         if count < limit, let queue = roundQueue { roundQueue = queue + 1 }
+        if roundAskedDuringClaim {
+            roundAskedDuringClaim = false
+            startRound()
+        }
     }
 
     /// A claim failed: the next try is at the next poll.
@@ -160,6 +167,7 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
 
     private mutating func startRound() {
         guard phase == .working else { return }
+        if claimInFlight { roundAskedDuringClaim = true }
         roundQueue = 0
     }
 

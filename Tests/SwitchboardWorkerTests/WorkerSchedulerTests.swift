@@ -109,6 +109,16 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
         #expect(machine.next(now: t0 + .milliseconds(20)) == .claim(queue: "default", limit: 8))
     }
 
+    @Test func aNotificationDuringAClaimIsNotLostWhenThatClaimComesBackShort() {
+        var machine = scheduler()
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
+        machine.woke()  // the new job may have committed after the claim's snapshot
+        machine.claimed(0, limit: 8)
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
+        machine.claimed(0, limit: 8)
+        #expect(machine.next(now: t0) == .wait(until: t0 + .seconds(1)))
+    }
+
     @Test func aFailedClaimIsRetriedAtTheNextPoll() {
         var machine = scheduler()
         #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
