@@ -1,7 +1,8 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-// Dependencies point one way: SwitchboardCore (pure) ← Postgres ← SwitchboardStore ← SwitchboardWorker ← switchboard.
+// Dependencies point one way: SwitchboardCore (pure) ← Postgres ← SwitchboardStore ← SwitchboardWorker
+// ← SwitchboardSending, SwitchboardWebhook ← SwitchboardProcesses (the composition root) ← switchboard.
 // SwitchboardMetrics (pure) is used by the worker, sending, Twilio and webhook layers.
 let package = Package(
     name: "switchboard",
@@ -68,7 +69,7 @@ let package = Package(
         .target(
             name: "SwitchboardWorker",
             dependencies: [
-                "SwitchboardStore", "SwitchboardCore", "Postgres", "SwitchboardMetrics",
+                "SwitchboardStore", "SwitchboardCore", "Postgres", "SwitchboardMetrics", "ServiceTask",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -84,11 +85,22 @@ let package = Package(
         .target(
             name: "SwitchboardWebhook",
             dependencies: [
-                "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres", "SwitchboardMetrics",
+                "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres", "SwitchboardMetrics", "ServiceTask",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The composition root: each process's services built once, for the CLI, the demo, the
+        // benchmarks and the tests.
+        .target(
+            name: "SwitchboardProcesses",
+            dependencies: [
+                "SwitchboardWorker", "SwitchboardSending", "SwitchboardWebhook", "SwitchboardStore", "Postgres", "Twilio",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -96,7 +108,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Postgres", "EmbeddedPostgres",
                 "SwitchboardSending", "Twilio", "TwilioSimulator", "SwitchboardWebhook", "SwitchboardMetrics",
-                "ServiceTask",
+                "ServiceTask", "SwitchboardProcesses",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -108,7 +120,7 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "Postgres", "EmbeddedPostgres", "SwitchboardStore", "SwitchboardWorker", "SwitchboardCore",
-                "ServiceTask",
+                "ServiceTask", "SwitchboardProcesses",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -139,7 +151,7 @@ let package = Package(
             name: "SendingTests",
             dependencies: [
                 "SwitchboardSending", "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Postgres", "TestSupport",
-                "Twilio", "TwilioSimulator",
+                "SwitchboardProcesses", "Twilio", "TwilioSimulator",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -147,7 +159,7 @@ let package = Package(
             name: "WebhookTests",
             dependencies: [
                 "SwitchboardWebhook", "SwitchboardSending", "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore",
-                "Postgres", "TestSupport", "Twilio", "TwilioSimulator",
+                "SwitchboardProcesses", "Postgres", "TestSupport", "Twilio", "TwilioSimulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

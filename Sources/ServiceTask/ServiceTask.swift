@@ -12,8 +12,12 @@ public final class ServiceTask: Sendable {
     private let task: Task<Void, any Error>
 
     /// Starts `service` now.
-    public init(_ service: some Service, logger: Logger) {
-        let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
+    public convenience init(_ service: some Service, logger: Logger) {
+        self.init(group: ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger)))
+    }
+
+    /// Starts the services of `group` now (a whole process, for instance).
+    public init(group: ServiceGroup) {
         self.group = group
         // Unstructured, so cancelling whoever waits for it does not cancel the server under it.
         task = Task { try await group.run() }

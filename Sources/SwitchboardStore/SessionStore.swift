@@ -163,12 +163,15 @@ public struct SessionStore: Sendable {
         }
     }
 
+    /// Most sessions `expire` ends in one transaction.
+    public static let expireBatchLimit = 100
+
     /// Ends sessions whose call should long be over (its time limit, counted from the answer or,
     /// if it never was, from its creation, plus `grace`) but that no status callback closed — a lost
     /// callback must not leave a session running for ever. Any webhook host may run this; sessions
     /// another host is handling are skipped. Returns how many ended.
     @discardableResult
-    public func expire(grace: Duration = .seconds(300), limit: Int = 100) async throws -> Int {
+    public func expire(grace: Duration = .seconds(300), limit: Int = expireBatchLimit) async throws -> Int {
         try await pool.transaction { connection in
             let rows = try await connection.query(
                 """

@@ -7,8 +7,9 @@ import SwitchboardCore
 import SwitchboardStore
 import Synchronization
 
-/// `switchboard webhook`: the HTTP endpoint Twilio calls. Stateless: every request reads and writes
-/// Postgres, so any number of instances may serve behind a load balancer.
+/// The HTTP endpoint Twilio calls. Stateless: every request reads and writes Postgres, so any
+/// number of instances may serve behind a load balancer. A `switchboard webhook` process runs it
+/// beside its maintenance services (`SessionSweeper`, `QueueDepthSampler`): see `WebhookProcess`.
 public final class WebhookServer: Service, Sendable {
     public let configuration: WebhookConfiguration
     let pool: PostgresPool
@@ -38,73 +39,7 @@ public final class WebhookServer: Service, Sendable {
                 self.boundPort.withLock { $0 = channel.localAddress?.port }
             },
             logger: logger)
-        let sweeper = SessionSweeper(
-            sessions: SessionStore(pool: pool), interval: configuration.sessionSweepInterval, logger: logger)
-        let sampler = QueueDepthSampler(
-            dashboard: DashboardStore(pool: pool), interval: configuration.queueSampleInterval, logger: logger)
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await sweeper.run() }
-            group.addTask { try await sampler.run() }
-            try await app.run()
-            group.cancelAll()
-        }
-    }
-}
-
-/// Ends voice sessions whose call must be over but that no callback closed. Every webhook process
-/// runs one; the update is guarded, so several at once are harmless.
-public struct SessionSweeper: Service {
-    let sessions: SessionStore
-    let interval: Duration
-    let logger: Logger
-
-    public init(sessions: SessionStore, interval: Duration, logger: Logger) {
-        self.sessions = sessions
-        self.interval = interval
-        self.logger = logger
-    }
-
-    public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let ended = try await sessions.expire()
-                    if ended > 0 {
-                        logger.notice("ended voice sessions past their time limit", metadata: ["count": "\(ended)"])
-                    }
-                } catch {
-                    if !Task.isCancelled {
-                        logger.warning("could not end expired voice sessions", metadata: ["error": "\(error)"])
-                    }
-                }
-                try? await Task.sleep(for: interval)
-            }
-        }
-    }
-}
-
-/// The dashboard's queue-depth history: one sample per interval across all hosts (the store
-/// keeps one per minute).
-public struct QueueDepthSampler: Service {
-    let dashboard: DashboardStore
-    let interval: Duration
-    let logger: Logger
-
-    public init(dashboard: DashboardStore, interval: Duration, logger: Logger) {
-        self.dashboard = dashboard
-        self.interval = interval
-        self.logger = logger
-    }
-
-    public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do { try await dashboard.sampleQueueDepth() } catch {
-                    logger.debug("could not sample the queue depth", metadata: ["error": "\(error)"])
-                }
-                try? await Task.sleep(for: interval)
-            }
-        }
+        try await app.run()
     }
 }
 

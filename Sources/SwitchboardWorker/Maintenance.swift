@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import ServiceTask
 import SwitchboardStore
 
 /// Makes jobs whose lease expired (their worker died or lost the database) available again, or
@@ -24,7 +25,7 @@ public struct Rescuer: Service {
     }
 
     public func run() async throws {
-        await repeatInBatches(every: interval, logger: logger, failure: "rescuing jobs failed") {
+        await repeatUntilShutdown(every: interval, logger: logger, failure: "rescuing jobs failed") {
             let (rescued, failed) = try await queue.rescueExpired(limit: Self.batchLimit)
             if rescued + failed > 0 {
                 logger.notice(
@@ -54,7 +55,7 @@ public struct Pruner: Service {
     }
 
     public func run() async throws {
-        await repeatInBatches(every: interval, logger: logger, failure: "pruning jobs failed") {
+        await repeatUntilShutdown(every: interval, logger: logger, failure: "pruning jobs failed") {
             let pruned = try await queue.prune(olderThan: retention, limit: Self.batchLimit)
             if pruned > 0 { logger.info("pruned finished jobs", metadata: ["count": "\(pruned)"]) }
             return pruned >= Self.batchLimit
@@ -62,21 +63,18 @@ public struct Pruner: Service {
     }
 }
 
-/// Runs `batch` every `interval` until cancelled or graceful shutdown; again at once when it
-/// says its batch was full (more are waiting). A failed batch is logged and tried next time.
-private func repeatInBatches(
-    every interval: Duration, logger: Logger, failure: Logger.Message,
-    _ batch: @escaping @Sendable () async throws -> Bool
-) async {
-    await cancelWhenGracefulShutdown {
-        while !Task.isCancelled {
-            var full = false
-            do {
-                full = try await batch()
-            } catch {
-                if !Task.isCancelled { logger.warning(failure, metadata: ["error": "\(error)"]) }
-            }
-            if !full { try? await Task.sleep(for: interval) }
+extension Worker {
+    /// The maintenance services a process runs beside this worker, on its queue and as its
+    /// configuration asks: the rescuer (which wakes the worker when it made jobs available) and,
+    /// with a retention, the pruner.
+    public func maintenanceServices() -> [any Service] {
+        var services: [any Service] = [
+            Rescuer(queue: queue, interval: configuration.rescueInterval, logger: logger, onRescued: { self.wake() })
+        ]
+        if let retention = configuration.retention {
+            services.append(
+                Pruner(queue: queue, retention: retention, interval: configuration.pruneInterval, logger: logger))
         }
+        return services
     }
 }

@@ -6,8 +6,9 @@ import SwitchboardStore
 import Synchronization
 
 /// The worker runtime: claims jobs in batches sized to free capacity, runs them through their
-/// handlers with bounded concurrency, keeps their leases alive, records outcomes in batches,
-/// rescues jobs of dead workers and prunes old ones.
+/// handlers with bounded concurrency, keeps their leases alive and records outcomes in batches.
+/// Rescuing jobs of dead workers and pruning old ones are services of their own (`Rescuer`,
+/// `Pruner`); `maintenanceServices()` builds them for a process.
 ///
 /// What to do next is decided by the pure `WorkerScheduler`; this shell performs its actions and
 /// reports what happened, and sleeps on a `Doorbell` until the next due time or event (no
@@ -78,14 +79,6 @@ public final class Worker: Service, Sendable {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { background in
                 background.addTask { await self.heartbeatLoop() }
-                let rescuer = Rescuer(
-                    queue: queue, interval: configuration.rescueInterval, logger: logger, onRescued: { self.wake() })
-                background.addTask { try? await rescuer.run() }
-                if let retention = configuration.retention {
-                    let pruner = Pruner(
-                        queue: queue, retention: retention, interval: configuration.pruneInterval, logger: logger)
-                    background.addTask { try? await pruner.run() }
-                }
                 if configuration.listen { background.addTask { await self.listenLoop() } }
                 await withTaskGroup(of: Void.self) { recording in
                     recording.addTask { await self.completer.run(giveUpAfter: self.configuration.shutdownGracePeriod) }

@@ -6,6 +6,7 @@ import Postgres
 import ServiceLifecycle
 import ServiceTask
 import SwitchboardCore
+import SwitchboardProcesses
 import SwitchboardSending
 import SwitchboardStore
 import SwitchboardWebhook
@@ -78,9 +79,9 @@ struct DemoCommand: AsyncParsableCommand {
         // A throwaway demo gets a throwaway token, which it may print; a configured one never is.
         hooks.dashboardToken =
             environmentToken ?? (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-        let webhook = try WebhookServer(
+        let webhook = try WebhookProcess(
             configuration: hooks, pool: pool, accounts: accounts, logger: quiet("demo.webhook"))
-        let webhookTask = ServiceTask(webhook, logger: quiet("demo.webhook"))
+        let webhookTask = ServiceTask(group: webhook.serviceGroup())
         defer { webhookTask.stop() }
         _ = await eventually(timeout: .seconds(10)) { webhook.port != nil }
         say("webhook listening on \(hooks.publicURL) (status callbacks, voice-agent turns)")
@@ -93,18 +94,18 @@ struct DemoCommand: AsyncParsableCommand {
         let http = makeSendingHTTPClient(connections: 32)
         let client = TwilioClient(
             configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(10)), httpClient: http)
-        let handlers = HandlerRegistry.sending(
-            client: client, accounts: accounts, deliveries: DeliveryStore(pool: pool), webhookBaseURL: hooks.publicURL)
+        let handlers = WorkerProcess.handlers(
+            pool: pool, twilio: client, vault: vault, publicURL: hooks.publicURL, logger: quiet("demo.worker"))
         var workerConfiguration = WorkerConfiguration()
         workerConfiguration.concurrency = 50
         workerConfiguration.retryPolicy = RetryPolicy(
             base: .milliseconds(100), cap: .seconds(1), minimum: .milliseconds(20))
-        let worker = try Worker(
-            store: store, handlers: handlers, configuration: workerConfiguration, logger: quiet("demo.worker"))
-        let running = Task { try await worker.run() }
+        let worker = try WorkerProcess(
+            configuration: .init(worker: workerConfiguration), pool: pool, handlers: handlers,
+            logger: quiet("demo.worker"))
+        let running = ServiceTask(group: worker.serviceGroup())
         try await showProgress(store: store, total: jobIDs.count)
-        worker.beginShutdown()
-        try await running.value
+        try await running.stopAndWait()
         try await http.shutdown()
 
         // Delivery outcomes arrive as status callbacks; the survey ends when the call does.

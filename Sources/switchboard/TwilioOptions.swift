@@ -58,20 +58,6 @@ struct TwilioOptions: ParsableArguments {
     }
 }
 
-/// The handlers a CLI worker runs: `noop`, plus `sms`, `whatsapp` and `voice` when a master key
-/// is configured (their credentials are encrypted with it).
-func workerHandlers(
-    pool: PostgresPool, twilio: TwilioClient, vault: CredentialVault?, publicURL: String? = nil, logger: Logger
-) -> HandlerRegistry {
-    guard let vault else {
-        logger.notice("no SWITCHBOARD_MASTER_KEY: sending (sms, whatsapp, voice) is disabled in this worker")
-        return .standard
-    }
-    return .sending(
-        client: twilio, accounts: AccountStore(pool: pool, vault: vault), deliveries: DeliveryStore(pool: pool),
-        webhookBaseURL: publicURL)
-}
-
 /// An HTTP client sized for sending to Twilio; shut it down when done.
 func makeSendingHTTPClient(connections: Int) -> HTTPClient {
     var configuration = HTTPClient.Configuration()

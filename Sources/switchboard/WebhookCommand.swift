@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SwitchboardCore
+import SwitchboardProcesses
 import SwitchboardStore
 import SwitchboardWebhook
 
@@ -103,7 +104,7 @@ struct WebhookCommand: AsyncParsableCommand {
         let descriptors = ConnectionLimits.raiseDescriptorLimit()
         try await database.withPool { pool in
             try await Migrator(pool: pool).requireUpToDate()
-            let server = try WebhookServer(
+            let process = try WebhookProcess(
                 configuration: configuration, pool: pool, accounts: AccountStore(pool: pool, vault: vault),
                 logger: logger)
             logger.info(
@@ -117,11 +118,7 @@ struct WebhookCommand: AsyncParsableCommand {
                     "max_connections": "\(configuration.limits.effectiveMaxConnections)",
                     "descriptor_limit": "\(descriptors.map(String.init) ?? "unlimited")",
                 ])
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint],
-                    cancellationSignals: [], logger: logger))
-            try await group.run()
+            try await process.run(gracefulShutdownSignals: [.sigterm, .sigint])
         }
     }
 }

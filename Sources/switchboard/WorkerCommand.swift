@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SwitchboardCore
+import SwitchboardProcesses
 import SwitchboardStore
 import SwitchboardWebhook
 import SwitchboardWorker
@@ -137,22 +138,17 @@ struct WorkerCommand: AsyncParsableCommand {
     ) async throws {
         try await database.withPool { pool in
             try await Migrator(pool: pool).requireUpToDate()
-            let handlers = workerHandlers(
-                pool: pool, twilio: client, vault: vault, publicURL: resolvedPublicURL, logger: logger)
-            let worker = try Worker(
-                store: JobStore(pool: pool), handlers: handlers, configuration: configuration, logger: logger)
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
+            var process = WorkerProcess.Configuration(worker: configuration)
             if let port = try resolvedMetricsPort() {
                 ConnectionLimits.raiseDescriptorLimit()
                 let host = metricsHost ?? ProcessInfo.processInfo.environment["SWITCHBOARD_METRICS_HOST"] ?? "0.0.0.0"
-                services.append(.init(service: MetricsServer(host: host, port: port, pool: pool, logger: logger)))
+                process.metrics = ListenAddress(host: host, port: port)
                 logger.info("serving metrics", metadata: ["url": "http://\(host):\(port)/metrics"])
             }
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: services, gracefulShutdownSignals: [.sigterm, .sigint],
-                    cancellationSignals: [], logger: logger))
-            try await group.run()
+            let handlers = WorkerProcess.handlers(
+                pool: pool, twilio: client, vault: vault, publicURL: resolvedPublicURL, logger: logger)
+            try await WorkerProcess(configuration: process, pool: pool, handlers: handlers, logger: logger)
+                .run(gracefulShutdownSignals: [.sigterm, .sigint])
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Postgres
 import SwitchboardCore
+import SwitchboardProcesses
 import SwitchboardSending
 import SwitchboardStore
 import SwitchboardWorker
@@ -54,9 +55,10 @@ import TwilioSimulator
             workerConfiguration.pollInterval = .milliseconds(100)
             var logger = Logger(label: "test.worker")
             logger.logLevel = .warning
-            let worker = try Worker(
-                store: JobStore(pool: slowPool), handlers: handlers, configuration: workerConfiguration, logger: logger)
-            let running = Task { try await worker.run() }
+            let process = try WorkerProcess(
+                configuration: .init(worker: workerConfiguration), pool: slowPool, handlers: handlers, logger: logger)
+            let worker = process.worker
+            let running = Task { try await process.run() }
             let finished = await eventually(timeout: .seconds(60)) {
                 try await db.jobCount(state: "completed") == ids.count
             }

@@ -1,8 +1,11 @@
 import Logging
+import ServiceTask
+import SwitchboardProcesses
 import SwitchboardStore
 import SwitchboardWorker
 
-/// Runs a worker in the background for the duration of `body`, then shuts it down gracefully.
+/// Runs a worker process (the worker, its rescuer and pruner, as `switchboard worker` runs them)
+/// in the background for the duration of `body`, then shuts it down gracefully.
 /// Test defaults: quick polling and rescue, warnings only.
 public func withWorker<T: Sendable>(
     _ db: TestDatabase, handlers: HandlerRegistry = .standard,
@@ -15,16 +18,15 @@ public func withWorker<T: Sendable>(
     configure(&configuration)
     var logger = Logger(label: "test.worker")
     logger.logLevel = .warning
-    let worker = try Worker(store: db.store, handlers: handlers, configuration: configuration, logger: logger)
-    let running = Task { try await worker.run() }
+    let process = try WorkerProcess(
+        configuration: .init(worker: configuration), pool: db.pool, handlers: handlers, logger: logger)
+    let running = ServiceTask(group: process.serviceGroup())
     do {
-        let value = try await body(worker)
-        worker.beginShutdown()
-        try await running.value
+        let value = try await body(process.worker)
+        try await running.stopAndWait()
         return value
     } catch {
-        worker.beginShutdown()
-        _ = try? await running.value
+        try? await running.stopAndWait()
         throw error
     }
 }

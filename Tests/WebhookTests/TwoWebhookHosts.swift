@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SwitchboardProcesses
 import SwitchboardStore
 import SwitchboardWebhook
 import TestSupport
@@ -16,19 +17,19 @@ enum TwoWebhookHosts {
         var logger = Logger(label: "test.webhook")
         logger.logLevel = .warning
         var backends: [String] = []
-        var servers: [WebhookServer] = []
+        var servers: [WebhookProcess] = []
         for _ in 0..<2 {
             var configuration = WebhookConfiguration(publicURL: publicURL)
             configuration.port = try freeLoopbackPort()
             configuration.llm = llm
             backends.append("http://127.0.0.1:\(configuration.port)")
             servers.append(
-                try WebhookServer(configuration: configuration, pool: db.pool, accounts: accounts, logger: logger))
+                try WebhookProcess(configuration: configuration, pool: db.pool, accounts: accounts, logger: logger))
         }
         let proxy = RoundRobinProxy(port: proxyPort, backends: backends)
         let (first, second) = (servers[0], servers[1])
         let running = [
-            ServiceTask(first, logger: logger), ServiceTask(second, logger: logger),
+            ServiceTask(group: first.serviceGroup()), ServiceTask(group: second.serviceGroup()),
             ServiceTask(proxy, logger: logger),
         ]
         defer { for task in running { task.stop() } }

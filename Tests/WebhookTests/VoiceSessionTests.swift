@@ -89,6 +89,20 @@ import Twilio
         }
     }
 
+    @Test func theWebhookProcessSweepsSessionsPastTheirTimeLimit() async throws {
+        try await WebhookHarness.with(sessionSweepInterval: .milliseconds(100)) {
+            (hooks: WebhookHarness) async throws in
+            let (job, session) = try await survey(hooks)
+            // Lost status callback: the call should have ended long ago (limit plus five minutes' grace).
+            try await hooks.db.pool.query(
+                "UPDATE switchboard.voice_sessions SET created_at = now() - interval '1 day' WHERE id = \(session)")
+            let store = SessionStore(pool: hooks.db.pool)
+            #expect(await eventually(timeout: .seconds(10)) { try await store.session(id: session)?.status == .ended })
+            let result = try await hooks.db.store.job(id: job)?.result?.decode([String: JSONValue].self)
+            #expect(result?["agentOutcome"] == .string("timeout"))
+        }
+    }
+
     @Test(arguments: [
         (#"{"account": "main", "to": "+15550001234", "from": "+15557654321", "agentType": "llm"}"#, "model"),
         (

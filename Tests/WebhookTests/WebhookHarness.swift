@@ -4,6 +4,7 @@ import InMemoryLogging
 import Logging
 import NIOCore
 import Postgres
+import SwitchboardProcesses
 import SwitchboardStore
 import SwitchboardWebhook
 import TestSupport
@@ -12,7 +13,8 @@ import Twilio
 let accountSID = "AC" + String(repeating: "5eb0", count: 8)
 let authToken = "webhook-test-auth-token-0001"
 
-/// A migrated database with an account "main", and `switchboard webhook` serving it on loopback.
+/// A migrated database with an account "main", and a webhook process (as `switchboard webhook`
+/// runs it) serving it on loopback.
 struct WebhookHarness {
     let db: TestDatabase
     let vault: CredentialVault
@@ -26,7 +28,8 @@ struct WebhookHarness {
     /// `publicURL` nil: the server's own loopback address.
     static func with<T: Sendable>(
         publicURL: String? = nil, maxBodyBytes: Int? = nil, llm: LLMConfiguration? = nil, dashboardToken: String? = nil,
-        logs: InMemoryLogHandler? = nil, _ body: (WebhookHarness) async throws -> T
+        logs: InMemoryLogHandler? = nil, sessionSweepInterval: Duration? = nil,
+        _ body: (WebhookHarness) async throws -> T
     ) async throws -> T {
         try await TestDatabase.with { db in
             let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
@@ -39,15 +42,16 @@ struct WebhookHarness {
             if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
             if let llm { configuration.llm = llm }
             configuration.dashboardToken = dashboardToken
+            if let sessionSweepInterval { configuration.sessionSweepInterval = sessionSweepInterval }
             var logger =
                 logs.map { handler in Logger(label: "test.webhook", factory: { _ in handler }) }
                 ?? Logger(label: "test.webhook")
             logger.logLevel = .warning
-            let server = try WebhookServer(
+            let process = try WebhookProcess(
                 configuration: configuration, pool: db.pool, accounts: accounts, logger: logger)
-            let running = ServiceTask(server, logger: logger)
+            let running = ServiceTask(group: process.serviceGroup())
             defer { running.stop() }
-            guard await eventually(timeout: .seconds(10), { server.port != nil }) else {
+            guard await eventually(timeout: .seconds(10), { process.port != nil }) else {
                 throw HarnessError(description: "the webhook server did not start")
             }
             return try await body(

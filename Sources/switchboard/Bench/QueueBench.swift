@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Postgres
 import SwitchboardCore
+import SwitchboardProcesses
 import SwitchboardStore
 import SwitchboardWorker
 
@@ -63,9 +64,11 @@ struct QueueBench: AsyncParsableCommand {
                 var configuration = WorkerConfiguration()
                 configuration.concurrency = setting.concurrency
                 configuration.batchSize = setting.batch
-                let worker = try Worker(store: store, configuration: configuration, logger: quietLogger())
+                let process = try WorkerProcess(
+                    configuration: .init(worker: configuration), pool: pool, handlers: .standard, logger: quietLogger())
+                let worker = process.worker
                 let start = ContinuousClock.now
-                let running = Task { try await worker.run() }
+                let running = Task { try await process.run() }
                 while worker.recordedFinishes < drainJobs {
                     try await Task.sleep(for: .milliseconds(2))
                 }
@@ -98,8 +101,10 @@ struct QueueBench: AsyncParsableCommand {
         }
         var configuration = WorkerConfiguration()
         configuration.concurrency = 10
-        let worker = try Worker(store: store, handlers: handlers, configuration: configuration, logger: quietLogger())
-        let running = Task { try await worker.run() }
+        let process = try WorkerProcess(
+            configuration: .init(worker: configuration), pool: pool, handlers: handlers, logger: quietLogger())
+        let worker = process.worker
+        let running = Task { try await process.run() }
         try await Task.sleep(for: .milliseconds(500))  // let the listener connect
         var latencies: [Double] = []
         var iterator = starts.makeAsyncIterator()

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Postgres
 import SwitchboardCore
+import SwitchboardProcesses
 import SwitchboardSending
 import SwitchboardStore
 import SwitchboardWorker
@@ -66,13 +67,15 @@ struct RateLimitBench: AsyncParsableCommand {
         configuration.batchSize = 200
         var logger = Logger(label: "bench") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .error
-        let worker = try Worker(store: store, handlers: handlers, configuration: configuration, logger: logger)
+        let process = try WorkerProcess(
+            configuration: .init(worker: configuration), pool: pool, handlers: handlers, logger: logger)
+        let worker = process.worker
         let transactionsBefore = try await transactions(pool)
         say("switchboard bench ratelimit — \(server)")
         say(
             "\(senders) senders × \(rate) segments/s = \(Int(Double(senders) * rate))/s configured; \(messages) messages queued"
         )
-        let running = Task { try await worker.run() }
+        let running = Task { try await process.run() }
         while worker.recordedFinishes < messages || sends.count < messages {
             try await Task.sleep(for: .milliseconds(20))
         }

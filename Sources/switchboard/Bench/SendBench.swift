@@ -4,6 +4,7 @@ import Logging
 import Postgres
 import ServiceTask
 import SwitchboardCore
+import SwitchboardProcesses
 import SwitchboardSending
 import SwitchboardStore
 import SwitchboardWorker
@@ -67,9 +68,11 @@ struct SendBench: AsyncParsableCommand {
             try await pool.query("VACUUM ANALYZE switchboard.jobs")
             var configuration = WorkerConfiguration()
             configuration.concurrency = concurrency
-            let worker = try Worker(store: store, handlers: handlers, configuration: configuration, logger: quiet)
+            let process = try WorkerProcess(
+                configuration: .init(worker: configuration), pool: pool, handlers: handlers, logger: quiet)
+            let worker = process.worker
             let start = ContinuousClock.now
-            let running = Task { try await worker.run() }
+            let running = Task { try await process.run() }
             while worker.recordedFinishes < messages { try await Task.sleep(for: .milliseconds(2)) }
             let seconds = (ContinuousClock.now - start).seconds
             worker.beginShutdown()

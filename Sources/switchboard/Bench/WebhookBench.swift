@@ -5,7 +5,9 @@ import Foundation
 import Logging
 import NIOCore
 import Postgres
+import ServiceTask
 import SwitchboardCore
+import SwitchboardProcesses
 import SwitchboardStore
 import SwitchboardWebhook
 import Synchronization
@@ -43,9 +45,9 @@ struct WebhookBench: AsyncParsableCommand {
         configuration.port = port
         var logger = Logger(label: "bench.webhook")
         logger.logLevel = .error
-        let webhook = try WebhookServer(configuration: configuration, pool: pool, accounts: accounts, logger: logger)
-        let running = Task { try await webhook.run() }
-        defer { running.cancel() }
+        let webhook = try WebhookProcess(configuration: configuration, pool: pool, accounts: accounts, logger: logger)
+        let running = ServiceTask(group: webhook.serviceGroup())
+        defer { running.stop() }
         while webhook.port == nil { try await Task.sleep(for: .milliseconds(20)) }
 
         // Every call: the answer, then three answers (number, yes/no, text): four turns.

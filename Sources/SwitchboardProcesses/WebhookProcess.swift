@@ -1,0 +1,36 @@
+import Logging
+import Postgres
+import ServiceLifecycle
+import SwitchboardStore
+import SwitchboardWebhook
+
+/// One webhook process, composed in one place for `switchboard webhook`, the demo and the tests:
+/// the HTTP server and its maintenance services (the session sweeper and the queue sampler) as
+/// the services of one group. Graceful shutdown stops the server first: it finishes the requests
+/// in flight while the maintenance services still run.
+public struct WebhookProcess: ProcessComposition {
+    public let server: WebhookServer
+    public let services: [ServiceGroupConfiguration.ServiceConfiguration]
+    public let logger: Logger
+
+    /// Validates the configuration (the error names the setting) and builds the services; nothing
+    /// runs until `run` or `serviceGroup`.
+    public init(configuration: WebhookConfiguration, pool: PostgresPool, accounts: AccountStore, logger: Logger)
+        throws
+    {
+        server = try WebhookServer(configuration: configuration, pool: pool, accounts: accounts, logger: logger)
+        services = [
+            .init(
+                service: SessionSweeper(
+                    sessions: SessionStore(pool: pool), interval: configuration.sessionSweepInterval, logger: logger)),
+            .init(
+                service: QueueDepthSampler(
+                    dashboard: DashboardStore(pool: pool), interval: configuration.queueSampleInterval, logger: logger)),
+            .init(service: server),
+        ]
+        self.logger = logger
+    }
+
+    /// The port the server listens on, once it does.
+    public var port: Int? { server.port }
+}

@@ -1,0 +1,74 @@
+import Logging
+import Postgres
+import ServiceLifecycle
+import SwitchboardSending
+import SwitchboardStore
+import SwitchboardWebhook
+import SwitchboardWorker
+import Twilio
+
+/// One worker process, composed in one place for `switchboard worker`, the demo, the benchmarks
+/// and the tests: the worker, its rescuer and pruner, and the optional metrics port, as the
+/// services of one group.
+///
+/// Graceful shutdown stops them in reverse order: the worker first (it drains its running jobs),
+/// then the maintenance services, then the metrics port, which answers until the end. A worker
+/// told to stop by `beginShutdown()` ends by itself, and the rest follow it.
+public struct WorkerProcess: ProcessComposition {
+    public struct Configuration: Sendable {
+        public var worker = WorkerConfiguration()
+        /// Serve `GET /metrics` and `GET /health` here; no metrics port when nil.
+        public var metrics: ListenAddress?
+
+        public init(worker: WorkerConfiguration = WorkerConfiguration(), metrics: ListenAddress? = nil) {
+            self.worker = worker
+            self.metrics = metrics
+        }
+    }
+
+    public let worker: Worker
+    public let services: [ServiceGroupConfiguration.ServiceConfiguration]
+    public let logger: Logger
+
+    /// Validates the configuration (the error names the setting) and builds the services; nothing
+    /// runs until `run` or `serviceGroup`.
+    public init(configuration: Configuration, pool: PostgresPool, handlers: HandlerRegistry, logger: Logger) throws {
+        worker = try Worker(
+            store: JobStore(pool: pool), handlers: handlers, configuration: configuration.worker, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let metrics = configuration.metrics {
+            services.append(
+                .init(service: MetricsServer(host: metrics.host, port: metrics.port, pool: pool, logger: logger)))
+        }
+        services += worker.maintenanceServices().map { .init(service: $0) }
+        services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup))
+        self.services = services
+        self.logger = logger
+    }
+
+    /// The job handlers of a worker process: `noop`, plus `sms`, `whatsapp` and `voice` when a
+    /// master key is configured (their credentials are encrypted with it). Sends without their
+    /// own status callback ask for one at `publicURL`.
+    public static func handlers(
+        pool: PostgresPool, twilio: TwilioClient, vault: CredentialVault?, publicURL: String?, logger: Logger
+    ) -> HandlerRegistry {
+        guard let vault else {
+            logger.notice("no SWITCHBOARD_MASTER_KEY: sending (sms, whatsapp, voice) is disabled in this worker")
+            return .standard
+        }
+        return .sending(
+            client: twilio, accounts: AccountStore(pool: pool, vault: vault), deliveries: DeliveryStore(pool: pool),
+            webhookBaseURL: publicURL)
+    }
+}
+
+/// A host and port a process listens on.
+public struct ListenAddress: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+}
