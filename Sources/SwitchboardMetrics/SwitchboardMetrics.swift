@@ -12,7 +12,8 @@ public enum SwitchboardMetrics {
 
     /// Touches every family once, in this order.
     private static let registered: [any Sendable] = [
-        jobs, jobDuration, sendLatency, rateLimitWait, rateLimitSaturated, rateLimitMissed, twilioRequestDuration,
+        jobs, jobDuration, sendLatency, rateLimitWait, rateLimitSaturated, rateLimitMissed, sendsFenced,
+        twilioRequestDuration,
         twilioErrors,
         queueJobs, queueOldestAvailableAge, voiceSessionsActive, scrapeErrors, webhookRequestDuration,
         llmRequestDuration, llmTokens,
@@ -47,6 +48,11 @@ public enum SwitchboardMetrics {
         help:
             "Slots kept across a snooze that had passed when the job was claimed again (and were booked anew), by pool ('campaign' for a campaign cap, 'calls' for calls per second).",
         labels: ["pool"])
+    public static let sendsFenced = registry.counter(
+        "switchboard_sends_fenced_total",
+        help:
+            "Sends not started because the job's lease might expire before the Twilio request would end (heartbeats not getting through); retried shortly.",
+        labels: [])
 
     // MARK: Twilio
 

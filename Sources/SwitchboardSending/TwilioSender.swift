@@ -134,6 +134,7 @@ public final class TwilioSender: Sendable {
         request.contentVariables = spec.contentVariables
         request.validityPeriod = spec.validityPeriod
         request.smartEncoded = spec.smartEncoding ? true : nil
+        if let unsure = leaseFence(context) { return unsure }
         let message: TwilioMessage
         do {
             (message, _) = try await client.createMessage(request, credentials: account.credentials)
@@ -208,6 +209,20 @@ public final class TwilioSender: Sendable {
         return adopted
     }
 
+    /// The fence that keeps a worker that lost touch with the database from sending a job that
+    /// was meanwhile rescued and sent by another: a request starts only if it ends (answer or
+    /// timeout) before the lease can expire and the job be rescued. Otherwise nothing is sent and
+    /// the job waits a moment, its attempt given back; if the lease was lost, that write is refused
+    /// (it is guarded by the lease's holder) and the new holder decides.
+    func leaseFence(_ context: JobContext) -> JobOutcome? {
+        guard !context.leaseOutlasts(client.configuration.timeout) else { return nil }
+        SwitchboardMetrics.sendsFenced.increment()
+        context.logger.warning(
+            "lease may expire before a Twilio request would end (no heartbeat got through); not sending now",
+            metadata: ["twilio.timeout": "\(client.configuration.timeout)"])
+        return .snoozed(delay: .seconds(1))
+    }
+
     struct ReconciliationFailure: Error, CustomStringConvertible {
         var description: String
     }
@@ -250,6 +265,7 @@ public final class TwilioSender: Sendable {
         _ request: CreateCallRequest, job: ClaimedJob, account: AccountCache.Entry, _ context: JobContext,
         recorded: (TwilioCall) async throws -> Void = { _ in }, result: (TwilioCall) -> String
     ) async throws -> JobOutcome {
+        if let unsure = leaseFence(context) { return unsure }
         let call: TwilioCall
         do {
             (call, _) = try await client.createCall(request, credentials: account.credentials)

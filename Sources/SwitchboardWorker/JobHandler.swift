@@ -7,6 +7,26 @@ public struct JobContext: Sendable {
     public var job: ClaimedJob
     public var logger: Logger
     public var workerID: String
+    /// Until when this worker surely holds the job's lease. After it, the job may have been
+    /// rescued and given to another worker, so a handler must not start a side effect (a send)
+    /// that might not end before: see `leaseOutlasts(_:)`.
+    public var leaseHeldUntil: @Sendable () -> ContinuousClock.Instant
+
+    public init(
+        job: ClaimedJob, logger: Logger, workerID: String,
+        leaseHeldUntil: @escaping @Sendable () -> ContinuousClock.Instant
+    ) {
+        self.job = job
+        self.logger = logger
+        self.workerID = workerID
+        self.leaseHeldUntil = leaseHeldUntil
+    }
+
+    /// Whether an action that ends within `deadline` from now ends while the lease surely holds
+    /// (with a second to spare for clock steps and scheduling).
+    public func leaseOutlasts(_ deadline: Duration) -> Bool {
+        ContinuousClock.now + deadline + .seconds(1) <= leaseHeldUntil()
+    }
 }
 
 /// Runs one attempt of a job. Return an outcome, or throw: a thrown `PermanentJobError` fails the

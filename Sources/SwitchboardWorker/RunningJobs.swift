@@ -6,6 +6,9 @@ import Synchronization
 final class RunningJobs: Sendable {
     struct Entry {
         var attempt: Int
+        /// Until when the lease surely holds: the lease counted from before the claim or the last
+        /// heartbeat that kept it was sent (the database counted it from later).
+        var leaseHeldUntil: ContinuousClock.Instant
         var cancel: (@Sendable () -> Void)?
         /// Set when the lease was lost or shutdown cancelled the job: its finish must not be recorded.
         var interrupted: Interruption?
@@ -24,8 +27,20 @@ final class RunningJobs: Sendable {
         entries.withLock { $0.map { (id: $0.key, attempt: $0.value.attempt) } }
     }
 
-    func start(_ job: ClaimedJob) {
-        entries.withLock { $0[job.id] = Entry(attempt: job.attempt) }
+    func start(_ job: ClaimedJob, leaseHeldUntil: ContinuousClock.Instant) {
+        entries.withLock { $0[job.id] = Entry(attempt: job.attempt, leaseHeldUntil: leaseHeldUntil) }
+    }
+
+    /// A heartbeat kept these leases.
+    func extend(_ ids: some Sequence<Int64>, leaseHeldUntil: ContinuousClock.Instant) {
+        entries.withLock { entries in
+            for id in ids { entries[id]?.leaseHeldUntil = leaseHeldUntil }
+        }
+    }
+
+    /// Until when the job's lease surely holds; nil once it ended.
+    func leaseHeldUntil(_ id: Int64) -> ContinuousClock.Instant? {
+        entries.withLock { $0[id]?.leaseHeldUntil }
     }
 
     /// Registers the cancel action; returns false if the job was interrupted before it started.

@@ -133,13 +133,14 @@ public final class Worker: Service, Sendable {
                 case .claim(let name, let limit):
                     claimQueries.add(1, ordering: .relaxed)
                     do {
+                        let asked = ContinuousClock.now
                         let claimed = try await queue.claim(
                             queue: name, kinds: kinds, limit: limit, workerID: configuration.workerID,
                             lease: configuration.lease)
                         // Counted before they start: a quick job may end before the loop goes on.
                         scheduler.withLock { $0.claimed(claimed.count, limit: limit) }
                         for job in claimed {
-                            running.start(job)
+                            running.start(job, leaseHeldUntil: asked + configuration.lease)
                             group.addTask { await self.execute(job) }
                         }
                     } catch {
@@ -168,7 +169,9 @@ public final class Worker: Service, Sendable {
         var jobLogger = logger
         jobLogger[metadataKey: "job.id"] = "\(job.id)"
         jobLogger[metadataKey: "job.kind"] = "\(job.kind)"
-        let context = JobContext(job: job, logger: jobLogger, workerID: configuration.workerID)
+        let context = JobContext(
+            job: job, logger: jobLogger, workerID: configuration.workerID,
+            leaseHeldUntil: { [running] in running.leaseHeldUntil(job.id) ?? .now })
         let started = ContinuousClock.now
         let outcome = await runHandler(job, context)
         // A job that ends because the worker itself was cancelled was interrupted, not failed.
@@ -247,8 +250,10 @@ public final class Worker: Service, Sendable {
             let held = running.snapshot
             guard !held.isEmpty else { continue }
             do {
+                let asked = ContinuousClock.now
                 let kept = try await queue.extendLeases(
                     held, workerID: configuration.workerID, lease: configuration.lease)
+                running.extend(kept, leaseHeldUntil: asked + configuration.lease)
                 let lost = held.map(\.id).filter { !kept.contains($0) }
                 if !lost.isEmpty {
                     logger.warning("lost the lease of running jobs; cancelling them", metadata: ["jobs": "\(lost)"])

@@ -90,7 +90,17 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        _ = try workerConfiguration()
+        let configuration = try workerConfiguration()
+        // A send starts only if it ends before the lease can expire (the lease fence): the lease
+        // left just before a heartbeat must cover a whole Twilio request, or nothing is ever sent.
+        let timeout = try parseDuration(twilio.timeout, flag: "--twilio-timeout")
+        guard configuration.lease - configuration.heartbeatInterval >= timeout + .seconds(2) else {
+            throw ValidationError(
+                """
+                --lease \(lease) is too short for --twilio-timeout \(twilio.timeout): a send must end before its \
+                job's lease can expire, so three quarters of the lease must exceed the Twilio timeout by 2 s
+                """)
+        }
         _ = try resolvedMetricsPort()
         if let url = resolvedPublicURL {
             guard HTTPURL.isValidBase(url) else {

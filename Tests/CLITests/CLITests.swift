@@ -52,6 +52,13 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
         let badFlag = try await switchboard(["worker", "--database-url", "postgres://localhost/db", "--lease", "soon"])
         #expect(badFlag.status == 64)
         #expect(badFlag.output.contains("--lease: 'soon' is not a duration"))
+        // A lease too short for a whole Twilio request would fence every send: refused at start.
+        let shortLease = try await switchboard([
+            "worker", "--database-url", "postgres://localhost/db", "--lease", "20s", "--twilio-timeout", "30s",
+        ])
+        #expect(shortLease.status == 64)
+        #expect(
+            shortLease.output.contains("--lease 20s is too short for --twilio-timeout 30s"), "\(shortLease.output)")
     }
 
     @Test func webhookSettingsAreCheckedAtStartUp() async throws {

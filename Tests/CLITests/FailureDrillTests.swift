@@ -228,13 +228,14 @@ import Testing
     }
 
     /// A worker "host": its own process session, short lease and rescue interval so a dead host's
-    /// jobs come back within seconds.
+    /// jobs come back within seconds (and a Twilio deadline short enough for that lease).
     static func startWorker(_ environment: [String: String], extra: [String] = []) throws -> ChildProcess {
-        try ChildProcess(
+        let timeout = extra.contains("--twilio-timeout") ? [] : ["--twilio-timeout", "2s"]
+        return try ChildProcess(
             try switchboardBinary(),
             [
-                "worker", "--poll-interval", "200ms", "--lease", "4s", "--rescue-interval", "1s", "--concurrency", "25",
-            ] + extra,
+                "worker", "--poll-interval", "200ms", "--lease", "6s", "--rescue-interval", "1s", "--concurrency", "25",
+            ] + timeout + extra,
             environment: environment, newSession: true)
     }
 

@@ -24,6 +24,7 @@ struct SendingHarness {
     static func with<T: Sendable>(
         simulator configure: (inout SimulatorConfiguration) -> Void = { _ in },
         clientTimeout: Duration = .seconds(5), token: String = authToken,
+        worker configureWorker: (inout WorkerConfiguration) -> Void = { _ in },
         _ body: (SendingHarness, Worker) async throws -> T
     ) async throws -> T {
         try await TestDatabase.with { db in
@@ -46,6 +47,7 @@ struct SendingHarness {
                     $0.pollInterval = .milliseconds(100)
                     $0.retryPolicy = RetryPolicy(
                         base: .milliseconds(20), cap: .milliseconds(100), minimum: .milliseconds(5))
+                    configureWorker(&$0)
                 }
             ) { worker in
                 try await body(harness, worker)

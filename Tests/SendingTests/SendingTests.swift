@@ -98,6 +98,31 @@ import TwilioSimulator
         }
     }
 
+    /// The lease fence: a worker sends only if Twilio's deadline ends before the lease it can
+    /// vouch for (from its last claim or heartbeat) does; after that the job may be rescued and
+    /// sent by another worker. Here the deadline (5 s) is longer than any lease left (a 4 s lease
+    /// renewed every second leaves at most 4 s): nothing may be sent, and no attempt is used.
+    @Test func aSendThatCouldOutlastItsLeaseIsNotStarted() async throws {
+        try await SendingHarness.with(
+            clientTimeout: .seconds(5),
+            worker: {
+                $0.lease = .seconds(4)
+                $0.heartbeatInterval = .seconds(1)
+            }
+        ) { harness, _ in
+            let id = try await harness.sms("+15559876543", "Not while the lease is in doubt")
+            let fenced = await eventually(timeout: .seconds(15)) {
+                let job = try await harness.db.store.job(id: id)
+                return job?.attemptedAt != nil && job?.state == .available
+            }
+            #expect(fenced, "the job was claimed and given back")
+            let job = try #require(try await harness.db.store.job(id: id))
+            #expect(job.attempt == 0, "a fenced send uses no attempt")
+            #expect(job.errors.isEmpty)
+            #expect(await harness.simulator.messages().isEmpty)
+        }
+    }
+
     /// The message was sent and recorded, but the job's completion never reached the database
     /// (it restarted): the rescued job must recognise its own message, not send another.
     @Test func aRecordedMessageWhoseCompletionWasLostIsNotSentAgain() async throws {

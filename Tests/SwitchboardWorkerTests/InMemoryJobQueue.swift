@@ -33,6 +33,9 @@ final class InMemoryJobQueue: JobQueue {
         var rescueCalls = 0
         /// How long a finish takes to be written (a slow database).
         var finishDelay: Duration = .zero
+        /// Heartbeats fail while set (the database is unreachable); and how many were asked for.
+        var heartbeatsFail = false
+        var heartbeatCalls = 0
     }
 
     let state = Mutex(State())
@@ -87,7 +90,9 @@ final class InMemoryJobQueue: JobQueue {
     func extendLeases(_ jobs: [(id: Int64, attempt: Int)], workerID: String, lease: Duration) async throws
         -> Set<Int64>
     {
-        state.withLock { state in
+        try state.withLock { state in
+            state.heartbeatCalls += 1
+            if state.heartbeatsFail { throw UnreachableDatabase() }
             for id in state.stolen { state.jobs[id]?.lockedBy = "another worker" }
             return Set(jobs.filter { state.holds($0, workerID) }.map(\.id))
         }
@@ -150,3 +155,5 @@ extension InMemoryJobQueue.State {
         return held.state == .running && held.lockedBy == workerID && held.attempt == job.attempt
     }
 }
+
+struct UnreachableDatabase: Error {}

@@ -50,6 +50,50 @@ import Testing
         return try Worker(store: queue, handlers: handlers.registry, configuration: configuration, logger: logger)
     }
 
+    /// What a handler is told about its lease (the fence a send checks) moves only with
+    /// heartbeats that got through: while they fail, it stays where the last one left it.
+    @Test func theLeaseAHandlerCanCountOnMovesOnlyWithHeartbeatsThatGetThrough() async throws {
+        let queue = InMemoryJobQueue()
+        let context = Locked<JobContext?>(nil)
+        var registry = HandlerRegistry()
+        registry.register("watch") { _, jobContext in
+            context.withLock { $0 = jobContext }
+            try await Task.sleep(for: .seconds(3600))
+            return .completed(result: nil)
+        }
+        var configuration = WorkerConfiguration()
+        configuration.pollInterval = .seconds(3600)
+        configuration.lease = .seconds(30)
+        configuration.heartbeatInterval = .milliseconds(10)
+        configuration.shutdownGracePeriod = .milliseconds(10)
+        var logger = Logger(label: "test.worker")
+        logger.logLevel = .critical
+        let worker = try Worker(store: queue, handlers: registry, configuration: configuration, logger: logger)
+        let claimedBefore = ContinuousClock.now
+        queue.add(kind: "watch")
+        let running = Task { try await worker.run() }
+        #expect(await eventually { context.withLock { $0 } != nil })
+        let handed = try #require(context.withLock { $0 })
+        let atClaim = handed.leaseHeldUntil()
+        #expect(atClaim >= claimedBefore + .seconds(30) && atClaim <= .now + .seconds(30))
+        #expect(handed.leaseOutlasts(.seconds(20)) && !handed.leaseOutlasts(.seconds(30)))
+
+        let calls = { queue.state.withLock { $0.heartbeatCalls } }
+        #expect(await eventually { handed.leaseHeldUntil() > atClaim }, "a heartbeat renewed it")
+        queue.state.withLock { $0.heartbeatsFail = true }
+        let failingFrom = calls() + 1  // one may have been past the check already
+        #expect(await eventually { calls() > failingFrom })
+        let lastRenewed = handed.leaseHeldUntil()
+        let later = calls()
+        #expect(await eventually { calls() >= later + 3 })
+        #expect(handed.leaseHeldUntil() == lastRenewed, "failed heartbeats extend nothing")
+
+        queue.state.withLock { $0.heartbeatsFail = false }
+        #expect(await eventually { handed.leaseHeldUntil() > lastRenewed }, "renewed again once they get through")
+        worker.beginShutdown()
+        try await running.value
+    }
+
     @Test func jobsRunOnceInBatchesNoLargerThanTheFreeCapacity() async throws {
         let queue = InMemoryJobQueue()
         queue.add(kind: "noop", count: 300)
