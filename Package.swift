@@ -18,9 +18,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", .upToNextMinor(from: "2.13.0")),
         .package(url: "https://github.com/swift-server/async-http-client.git", .upToNextMinor(from: "1.37.0")),
-        // No default traits: they would pull in swift-configuration, which we do not use.
+        // No default traits: the CLI reads its settings through swift-configuration itself.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", .upToNextMinor(from: "2.28.0"), traits: []),
         .package(url: "https://github.com/apple/swift-crypto.git", .upToNextMinor(from: "3.12.0")),
+        // Flags, then the environment, then defaults, through one reader (no file formats needed).
+        .package(url: "https://github.com/apple/swift-configuration.git", .upToNextMinor(from: "1.4.0"), traits: []),
     ],
     targets: [
         .systemLibrary(
@@ -111,6 +113,7 @@ let package = Package(
                 "ServiceTask", "SwitchboardProcesses",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

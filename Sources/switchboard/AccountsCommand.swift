@@ -97,5 +97,31 @@ struct AccountsCommand: AsyncParsableCommand {
 
 /// The master key from the environment, as a usage error if it is missing or malformed.
 func masterKey() throws -> CredentialVault {
-    do { return try CredentialVault.fromEnvironment() } catch { throw ValidationError("\(error)") }
+    try MasterKey.vault(Settings(), required: true)!
+}
+
+/// The master key: `SWITCHBOARD_MASTER_KEY`, else the file named by `SWITCHBOARD_MASTER_KEY_FILE`
+/// (environment only: a key on the command line would show in process lists).
+enum MasterKey {
+    static func vault(_ settings: Settings, required: Bool) throws -> CredentialVault? {
+        if let key = settings.text("master-key", secret: true) {
+            // The vault's messages name the variable and never show the key.
+            return try settings.converted(key, fallback: nil) {
+                try CredentialVault(keySpecification: $0, source: key.source)
+            }
+        }
+        if let file = settings.text("master-key-file") {
+            guard let contents = try? String(contentsOfFile: file.value, encoding: .utf8) else {
+                try settings.problem(file.source, "cannot read \(file.value)")
+                return nil
+            }
+            return try settings.converted(file, fallback: nil) {
+                _ = $0
+                return try CredentialVault(keySpecification: contents, source: file.source)
+            }
+        }
+        guard required else { return nil }
+        throw ValidationError(
+            "no master key: set SWITCHBOARD_MASTER_KEY (openssl rand -base64 32) or SWITCHBOARD_MASTER_KEY_FILE")
+    }
 }

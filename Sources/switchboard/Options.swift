@@ -11,40 +11,46 @@ struct DatabaseOptions: ParsableArguments {
         help: "PostgreSQL URL or conninfo (default: $SWITCHBOARD_DATABASE_URL, then $DATABASE_URL).")
     var databaseURL: String?
 
-    @Option(help: "Most database connections this process opens.")
-    var poolSize: Int = 10
+    @Option(help: "Most database connections this process opens (default: $SWITCHBOARD_POOL_SIZE, else 10).")
+    var poolSize: Int?
 
-    func configuration() throws -> PostgresConfiguration {
-        let environment = ProcessInfo.processInfo.environment
-        let (value, source): (String?, String) =
-            if let databaseURL {
-                (databaseURL, "--database-url")
-            } else if let url = environment["SWITCHBOARD_DATABASE_URL"] {
-                (url, "SWITCHBOARD_DATABASE_URL")
-            } else {
-                (environment["DATABASE_URL"], "DATABASE_URL")
-            }
-        guard let value, !value.isEmpty else {
+    var flags: [String: String?] { ["database-url": databaseURL, "pool-size": poolSize.map(String.init)] }
+
+    /// The database URL and where it came from, if one is set.
+    static func url(_ settings: Settings) -> Settings.Found? {
+        settings.text("database-url", secret: true) ?? settings.text("database-url", prefixed: false, secret: true)
+    }
+
+    static func configuration(_ settings: Settings) throws -> PostgresConfiguration {
+        guard let found = url(settings) else {
             throw ValidationError(
                 "no database given: pass --database-url postgres://user@host:5432/db or set DATABASE_URL")
         }
         do {
-            var configuration = try PostgresConfiguration(value)
+            var configuration = try PostgresConfiguration(found.value)
             if configuration["application_name"] == nil { configuration["application_name"] = "switchboard" }
             return configuration
         } catch let error as PostgresError {
-            throw ValidationError("\(source): \(error.message)")
+            throw ValidationError("\(found.source): \(error.message)")
         }
     }
 
-    func pool() throws -> PostgresPool {
-        guard poolSize >= 1 else { throw ValidationError("--pool-size must be at least 1") }
-        return PostgresPool(configuration: try configuration(), options: .init(maxConnections: poolSize))
+    static func poolSize(_ settings: Settings) throws -> Int {
+        try settings.int("pool-size", default: 10, in: 1...10_000)
+    }
+
+    func configuration() throws -> PostgresConfiguration { try Self.configuration(Settings(flags: flags)) }
+
+    func pool(_ settings: Settings? = nil) throws -> PostgresPool {
+        let settings = settings ?? Settings(flags: flags)
+        return PostgresPool(
+            configuration: try Self.configuration(settings), options: .init(maxConnections: try Self.poolSize(settings))
+        )
     }
 
     /// Runs `body` with a pool that is closed afterwards.
-    func withPool<T: Sendable>(_ body: (PostgresPool) async throws -> T) async throws -> T {
-        let pool = try pool()
+    func withPool<T: Sendable>(settings: Settings? = nil, _ body: (PostgresPool) async throws -> T) async throws -> T {
+        let pool = try pool(settings)
         do {
             let value = try await body(pool)
             await pool.close()
@@ -69,31 +75,27 @@ struct LogOptions: ParsableArguments {
     static let levels = Logger.Level.allCases.map(\.rawValue)
     static let formats = SwitchboardLogHandler.Format.allCases.map(\.rawValue)
 
-    private var resolvedLevel: (value: String, source: String) {
-        if let logLevel { return (logLevel, "--log-level") }
-        return (ProcessInfo.processInfo.environment["SWITCHBOARD_LOG_LEVEL"] ?? "info", "SWITCHBOARD_LOG_LEVEL")
+    var flags: [String: String?] { ["log-level": logLevel, "log-format": logFormat] }
+
+    static func level(_ settings: Settings) throws -> Logger.Level {
+        Logger.Level(rawValue: try settings.choice("log-level", default: "info", allowed: levels)) ?? .info
     }
 
-    private var resolvedFormat: (value: String, source: String) {
-        if let logFormat { return (logFormat, "--log-format") }
-        return (ProcessInfo.processInfo.environment["SWITCHBOARD_LOG_FORMAT"] ?? "human", "SWITCHBOARD_LOG_FORMAT")
+    static func format(_ settings: Settings) throws -> SwitchboardLogHandler.Format {
+        SwitchboardLogHandler.Format(rawValue: try settings.choice("log-format", default: "human", allowed: formats))
+            ?? .human
     }
 
     func validate() throws {
-        let (level, levelSource) = resolvedLevel
-        guard Logger.Level(rawValue: level) != nil else {
-            throw ValidationError(
-                "\(levelSource) '\(level)' is not one of \(Self.levels.joined(separator: ", "))")
-        }
-        let (format, formatSource) = resolvedFormat
-        guard SwitchboardLogHandler.Format(rawValue: format) != nil else {
-            throw ValidationError("\(formatSource) '\(format)' is not one of \(Self.formats.joined(separator: ", "))")
-        }
+        let settings = Settings(flags: flags)
+        _ = try Self.level(settings)
+        _ = try Self.format(settings)
     }
 
     func makeLogger(_ label: String) -> Logger {
-        let level = Logger.Level(rawValue: resolvedLevel.value) ?? .info
-        let format = SwitchboardLogHandler.Format(rawValue: resolvedFormat.value) ?? .human
+        let settings = Settings(flags: flags)
+        let level = (try? Self.level(settings)) ?? .info
+        let format = (try? Self.format(settings)) ?? .human
         return Logger(label: label) { SwitchboardLogHandler(label: $0, format: format, logLevel: level) }
     }
 }

@@ -16,45 +16,51 @@ struct TwilioOptions: ParsableArguments {
         help: "Twilio REST base URL (default: $SWITCHBOARD_TWILIO_BASE_URL, else https://api.twilio.com).")
     var baseURL: String?
 
-    @Option(name: .customLong("twilio-timeout"), help: "Deadline of one Twilio request.")
-    var timeout = "30s"
+    @Option(
+        name: .customLong("twilio-timeout"),
+        help: "Deadline of one Twilio request (default: $SWITCHBOARD_TWILIO_TIMEOUT, else 30s).")
+    var timeout: String?
 
-    @Option(name: .customLong("twilio-connections"), help: "Most concurrent connections to Twilio from this process.")
-    var connections = 32
+    @Option(
+        name: .customLong("twilio-connections"),
+        help:
+            "Most concurrent connections to Twilio from this process (default: $SWITCHBOARD_TWILIO_CONNECTIONS, else 32)."
+    )
+    var connections: Int?
 
-    func validate() throws {
-        let url = resolvedBaseURL
-        guard HTTPURL.isValidBase(url, allowQuery: true) else {
-            throw ValidationError("--twilio-base-url / SWITCHBOARD_TWILIO_BASE_URL: '\(url)' is not an http(s) URL")
-        }
-        _ = try parseDuration(timeout, flag: "--twilio-timeout")
-        guard connections >= 1 else { throw ValidationError("--twilio-connections must be at least 1") }
+    var flags: [String: String?] {
+        ["twilio-base-url": baseURL, "twilio-timeout": timeout, "twilio-connections": connections.map(String.init)]
     }
 
-    var resolvedBaseURL: String {
-        baseURL ?? ProcessInfo.processInfo.environment["SWITCHBOARD_TWILIO_BASE_URL"] ?? "https://api.twilio.com"
+    struct Resolved {
+        var client: TwilioClient.Configuration
+        var connections: Int
     }
 
-    func makeHTTPClient() -> HTTPClient { makeSendingHTTPClient(connections: connections) }
+    /// The Twilio settings, checked.
+    static func resolve(_ settings: Settings) throws -> Resolved {
+        let base =
+            try settings.baseURL("twilio-base-url", default: "https://api.twilio.com", allowQuery: true)
+            ?? "https://api.twilio.com"
+        let timeout = try settings.duration("twilio-timeout", default: .seconds(30))
+        let connections = try settings.int("twilio-connections", default: 32, in: 1...10_000)
+        return Resolved(client: .init(baseURL: base, timeout: timeout), connections: connections)
+    }
 
     /// Runs `body` with a Twilio client whose connections are closed afterwards.
-    func withClient<T: Sendable>(_ body: (TwilioClient) async throws -> T) async throws -> T {
-        let http = makeHTTPClient()
+    static func withClient<T: Sendable>(_ settings: Settings, _ body: (TwilioClient) async throws -> T) async throws
+        -> T
+    {
+        let resolved = try resolve(settings)
+        let http = makeSendingHTTPClient(connections: resolved.connections)
         do {
-            let value = try await body(try makeClient(http))
+            let value = try await body(TwilioClient(configuration: resolved.client, httpClient: http))
             try await http.shutdown()
             return value
         } catch {
             try? await http.shutdown()
             throw error
         }
-    }
-
-    func makeClient(_ http: HTTPClient) throws -> TwilioClient {
-        TwilioClient(
-            configuration: .init(
-                baseURL: resolvedBaseURL, timeout: try parseDuration(timeout, flag: "--twilio-timeout")),
-            httpClient: http)
     }
 }
 

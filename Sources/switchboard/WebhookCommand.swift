@@ -28,81 +28,105 @@ struct WebhookCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var log: LogOptions
 
-    @Option(help: "Address to listen on.") var host = "0.0.0.0"
-    @Option(help: "Port to listen on.") var port = 8080
+    // Without defaults here: a flag given wins over the environment, which wins over the default.
+    @Option(help: "Address to listen on (default: 0.0.0.0).") var host: String?
+    @Option(help: "Port to listen on (default: 8080).") var port: Int?
     @Option(
         name: .customLong("public-url"),
         help:
             "The base URL Twilio calls, as it sees it (default: $SWITCHBOARD_PUBLIC_URL); signatures are checked over it."
     )
     var publicURL: String?
-    @Option(help: "A reply binds to the latest outbound message sent within this window (e.g. 24h, 7d).")
-    var replyWindow = "24h"
+    @Option(help: "A reply binds to the latest outbound message sent within this window, e.g. 24h, 7d (default: 24h).")
+    var replyWindow: String?
     @Option(help: "Answer to STOP and other opt-out keywords ('' for none).") var optOutReply: String?
     @Option(help: "Answer to START/YES/UNSTOP ('' for none).") var optInReply: String?
     @Option(help: "Answer to HELP/INFO ('' for none).") var helpReply: String?
-    @Option(help: "An LLM agent's budget per turn for the model, retries included (well inside Twilio's 15 s).")
-    var llmDeadline = "8s"
-    @Option(help: "Close a connection that sends nothing (or stops mid-headers) for this long.")
-    var idleTimeout = "30s"
-    @Option(help: "A request's body must arrive within this long (else 408).") var bodyTimeout = "10s"
     @Option(
-        help: "At most this many open connections (lowered to fit the descriptor limit); others wait to be accepted.")
-    var maxConnections = 4096
+        help: "An LLM agent's budget per turn for the model, retries included, within Twilio's 15 s (default: 8s).")
+    var llmDeadline: String?
+    @Option(help: "Close a connection that sends nothing (or stops mid-headers) for this long (default: 30s).")
+    var idleTimeout: String?
+    @Option(help: "A request's body must arrive within this long, else 408 (default: 10s).") var bodyTimeout: String?
+    @Option(
+        help:
+            "At most this many open connections, lowered to fit the descriptor limit; others wait to be accepted (default: 4096)."
+    )
+    var maxConnections: Int?
 
-    func validate() throws {
-        _ = try webhookConfiguration()
+    /// Every flag by name, for the settings reader (the environment fills in what is not given).
+    var flags: [String: String?] {
+        database.flags.merging(log.flags) { $1 }.merging(
+            [
+                "host": host, "port": port.map(String.init), "public-url": publicURL, "reply-window": replyWindow,
+                "opt-out-reply": optOutReply, "opt-in-reply": optInReply, "help-reply": helpReply,
+                "llm-deadline": llmDeadline, "idle-timeout": idleTimeout, "body-timeout": bodyTimeout,
+                "max-connections": maxConnections.map(String.init),
+            ]
+        ) { $1 }
     }
 
-    func webhookConfiguration() throws -> WebhookConfiguration {
-        guard
-            let url = publicURL
-                ?? ProcessInfo.processInfo.environment["SWITCHBOARD_PUBLIC_URL"].flatMap({
-                    $0.isEmpty ? nil : $0
-                })
-        else {
-            throw ValidationError(
-                "SWITCHBOARD_PUBLIC_URL (or --public-url) is required: the address Twilio uses to reach this process")
+    func validate() throws {
+        _ = try Self.configuration(Settings(flags: flags))
+    }
+
+    /// The settings as a validated configuration; a bad value is a usage error naming its flag or
+    /// variable.
+    static func configuration(_ settings: Settings) throws -> WebhookConfiguration {
+        let publicURL = try settings.baseURL("public-url", default: nil, allowQuery: false)
+        if publicURL == nil, settings.text("public-url") == nil {
+            try settings.problem(
+                "SWITCHBOARD_PUBLIC_URL", "required (or --public-url): the address Twilio uses to reach this process")
         }
-        var configuration = WebhookConfiguration(publicURL: url)
-        configuration.host = host
-        configuration.port = port
-        configuration.replyWindow = try parseDuration(replyWindow, flag: "--reply-window")
-        if let optOutReply { configuration.replies.optOut = optOutReply }
-        if let optInReply { configuration.replies.optIn = optInReply }
-        if let helpReply { configuration.replies.help = helpReply }
-        let environment = ProcessInfo.processInfo.environment
-        if let base = environment["OPENAI_BASE_URL"], !base.isEmpty {
-            guard HTTPURL.isValidBase(base, allowQuery: true) else {
-                throw ValidationError("OPENAI_BASE_URL: '\(base)' is not an http(s) URL")
-            }
+        var configuration = WebhookConfiguration(publicURL: publicURL ?? "http://127.0.0.1")
+        configuration.host = settings.string("host", default: configuration.host)
+        configuration.port = try settings.int("port", default: configuration.port, in: 0...65535)
+        configuration.replyWindow = try settings.duration("reply-window", default: configuration.replyWindow)
+        // '' is a choice here (no answer), so these read the raw value.
+        for (name, reply) in [
+            ("opt-out-reply", \WebhookConfiguration.KeywordReplies.optOut), ("opt-in-reply", \.optIn),
+            ("help-reply", \.help),
+        ] {
+            if let value = settings.raw(name) { configuration.replies[keyPath: reply] = value }
+        }
+        if let base = try settings.baseURL("openai-base-url", prefixed: false, default: nil, allowQuery: true) {
             configuration.llm.baseURL = base.hasSuffix("/") ? String(base.dropLast()) : base
         }
-        configuration.llm.apiKey = environment["OPENAI_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
-        // A secret: from the environment only (flags show up in process lists).
-        configuration.dashboardToken = environment["SWITCHBOARD_DASHBOARD_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        configuration.llm.turnDeadline = try parseDuration(llmDeadline, flag: "--llm-deadline")
-        configuration.limits.idleTimeout = try parseDuration(idleTimeout, flag: "--idle-timeout")
-        configuration.limits.bodyTimeout = try parseDuration(bodyTimeout, flag: "--body-timeout")
-        configuration.limits.maxConnections = maxConnections
-        guard configuration.llm.turnDeadline >= .seconds(1), configuration.llm.turnDeadline <= .seconds(13) else {
-            throw ValidationError("--llm-deadline must be between 1s and 13s (Twilio waits 15 s for a turn)")
+        configuration.llm.apiKey = settings.text("openai-api-key", prefixed: false, secret: true)?.value
+        if let token = settings.text("dashboard-token", secret: true) {
+            if token.value.count < 16 {
+                try settings.problem(
+                    token.source, "is \(token.value.count) characters; use at least 16 (e.g. openssl rand -hex 16)")
+            } else {
+                configuration.dashboardToken = token.value
+            }
         }
+        configuration.llm.turnDeadline = try settings.duration("llm-deadline", default: configuration.llm.turnDeadline)
+        if !(Duration.seconds(1)...Duration.seconds(13)).contains(configuration.llm.turnDeadline) {
+            try settings.problem(
+                settings.text("llm-deadline")?.source ?? "--llm-deadline",
+                "must be between 1s and 13s (Twilio waits 15 s for a turn)")
+        }
+        configuration.limits.idleTimeout = try settings.duration(
+            "idle-timeout", default: configuration.limits.idleTimeout)
+        configuration.limits.bodyTimeout = try settings.duration(
+            "body-timeout", default: configuration.limits.bodyTimeout)
+        configuration.limits.maxConnections = try settings.int(
+            "max-connections", default: configuration.limits.maxConnections)
         do { try configuration.validate() } catch let error as InputError {
-            throw ValidationError(
-                error.field == "SWITCHBOARD_PUBLIC_URL"
-                    ? "--public-url / \(error.description)"
-                    : error.field.hasPrefix("SWITCHBOARD_") ? error.description : "--\(error.description)")
+            let name = error.field.replacingOccurrences(of: "_", with: "-")
+            try settings.problem(settings.text(name)?.source ?? "--\(name)", error.problem)
         }
         return configuration
     }
 
     func run() async throws {
-        let configuration = try webhookConfiguration()
-        let vault = try masterKey()
+        let settings = Settings(flags: flags)
+        let configuration = try Self.configuration(settings)
+        let vault = try MasterKey.vault(settings, required: true)!
         let logger = log.makeLogger("switchboard.webhook")
         let descriptors = ConnectionLimits.raiseDescriptorLimit()
-        try await database.withPool { pool in
+        try await database.withPool(settings: settings) { pool in
             try await Migrator(pool: pool).requireUpToDate()
             let process = try WebhookProcess(
                 configuration: configuration, pool: pool, accounts: AccountStore(pool: pool, vault: vault),

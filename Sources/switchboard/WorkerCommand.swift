@@ -23,34 +23,36 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
     @OptionGroup var twilio: TwilioOptions
 
-    @Option(help: "Comma-separated queues to take jobs from, in order of preference.")
-    var queues: String = "default"
+    // Without defaults here: a flag given wins over the environment, which wins over the default
+    // in `configuration(_:)` (swift-configuration's advice for ArgumentParser).
+    @Option(help: "Comma-separated queues to take jobs from, in order of preference (default: default).")
+    var queues: String?
 
-    @Option(help: "Jobs run at once by this process.")
-    var concurrency: Int = 50
+    @Option(help: "Jobs run at once by this process (default: 50).")
+    var concurrency: Int?
 
-    @Option(help: "Most jobs claimed by one query.")
-    var batchSize: Int = 100
+    @Option(help: "Most jobs claimed by one query (default: 100).")
+    var batchSize: Int?
 
-    @Option(help: "How often to look for work without a notification (e.g. 1s, 500ms).")
-    var pollInterval: String = "1s"
+    @Option(help: "How often to look for work without a notification, e.g. 1s, 500ms (default: 1s).")
+    var pollInterval: String?
 
     @Flag(
-        inversion: .prefixedNo, help: "Wake up on NOTIFY. Use --no-listen behind PgBouncer in transaction pooling mode."
-    )
-    var listen = true
+        inversion: .prefixedNo,
+        help: "Wake up on NOTIFY (default: on). Use --no-listen behind PgBouncer in transaction pooling mode.")
+    var listen: Bool?
 
-    @Option(help: "How long a claimed job is held without a heartbeat.")
-    var lease: String = "60s"
+    @Option(help: "How long a claimed job is held without a heartbeat (default: 60s).")
+    var lease: String?
 
-    @Option(help: "How often this worker looks for jobs whose worker died (their lease expired).")
-    var rescueInterval: String = "15s"
+    @Option(help: "How often this worker looks for jobs whose worker died, their lease expired (default: 15s).")
+    var rescueInterval: String?
 
-    @Option(help: "On shutdown, how long running jobs may take before they go back to the queue.")
-    var gracePeriod: String = "10s"
+    @Option(help: "On shutdown, how long running jobs may take before they go back to the queue (default: 10s).")
+    var gracePeriod: String?
 
-    @Option(help: "Delete finished jobs older than this ('off' keeps them).")
-    var retention: String = "7d"
+    @Option(help: "Delete finished jobs older than this; 'off' keeps them (default: 7d).")
+    var retention: String?
 
     @Option(
         name: .customLong("public-url"),
@@ -70,94 +72,102 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Address the metrics port listens on (default: $SWITCHBOARD_METRICS_HOST, else 0.0.0.0).")
     var metricsHost: String?
 
-    /// The metrics port from the flag or the environment; a bad value names its source.
-    func resolvedMetricsPort() throws -> Int? {
-        if let metricsPort {
-            guard (1...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be in 1…65535") }
-            return metricsPort
-        }
-        guard let text = ProcessInfo.processInfo.environment["SWITCHBOARD_METRICS_PORT"], !text.isEmpty else {
-            return nil
-        }
-        guard let port = Int(text), (1...65535).contains(port) else {
-            throw ValidationError("SWITCHBOARD_METRICS_PORT: '\(text)' is not a port number (1…65535)")
-        }
-        return port
+    /// Every flag by name, for the settings reader (the environment fills in what is not given).
+    var flags: [String: String?] {
+        database.flags.merging(log.flags) { $1 }.merging(twilio.flags) { $1 }.merging(
+            [
+                "queues": queues, "concurrency": concurrency.map(String.init), "batch-size": batchSize.map(String.init),
+                "poll-interval": pollInterval, "listen": listen.map(String.init), "lease": lease,
+                "rescue-interval": rescueInterval, "grace-period": gracePeriod, "retention": retention,
+                "public-url": publicURL, "metrics-port": metricsPort.map(String.init), "metrics-host": metricsHost,
+            ]
+        ) { $1 }
     }
 
-    var resolvedPublicURL: String? {
-        publicURL ?? ProcessInfo.processInfo.environment["SWITCHBOARD_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    /// What a worker process runs with, read and checked as `switchboard config` does.
+    struct Resolved {
+        var process: WorkerProcess.Configuration
+        var publicURL: String?
+        var twilio: TwilioOptions.Resolved
     }
 
     func validate() throws {
-        let configuration = try workerConfiguration()
-        // A send starts only if it ends before the lease can expire (the lease fence): the lease
-        // left just before a heartbeat must cover a whole Twilio request, or nothing is ever sent.
-        let timeout = try parseDuration(twilio.timeout, flag: "--twilio-timeout")
-        guard configuration.lease - configuration.heartbeatInterval >= timeout + .seconds(2) else {
-            throw ValidationError(
-                """
-                --lease \(lease) is too short for --twilio-timeout \(twilio.timeout): a send must end before its \
-                job's lease can expire, so three quarters of the lease must exceed the Twilio timeout by 2 s
-                """)
-        }
-        _ = try resolvedMetricsPort()
-        if let url = resolvedPublicURL {
-            guard HTTPURL.isValidBase(url) else {
-                throw ValidationError(
-                    "--public-url / SWITCHBOARD_PUBLIC_URL: '\(url)' is not an http(s) URL without a query")
-            }
-        }
+        _ = try Self.configuration(Settings(flags: flags))
     }
 
-    /// The flags as a validated configuration; a bad value is a usage error naming its flag.
-    func workerConfiguration() throws -> WorkerConfiguration {
+    /// The settings as a validated configuration; a bad value is a usage error naming its flag or
+    /// variable.
+    static func configuration(_ settings: Settings) throws -> Resolved {
         var configuration = WorkerConfiguration()
-        configuration.queues = queues.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-        configuration.concurrency = concurrency
-        configuration.batchSize = batchSize
-        configuration.pollInterval = try parseDuration(pollInterval, flag: "--poll-interval")
-        configuration.listen = listen
-        configuration.lease = try parseDuration(lease, flag: "--lease")
-        configuration.heartbeatInterval = configuration.lease / 4
-        configuration.rescueInterval = try parseDuration(rescueInterval, flag: "--rescue-interval")
-        configuration.shutdownGracePeriod = try parseDuration(gracePeriod, flag: "--grace-period")
-        configuration.retention = retention == "off" ? nil : try parseDuration(retention, flag: "--retention")
-        do { try configuration.validate() } catch {
-            // Name the flag: the heartbeat follows from the lease; the others are flags of their own.
-            let flag =
-                error.field == "heartbeat_interval" ? "lease" : error.field.replacingOccurrences(of: "_", with: "-")
-            throw ValidationError("--\(flag): \(error.problem)")
+        if let queues = settings.text("queues") {
+            configuration.queues = queues.value.split(separator: ",").map {
+                String($0).trimmingCharacters(in: .whitespaces)
+            }
         }
-        return configuration
+        configuration.concurrency = try settings.int("concurrency", default: configuration.concurrency)
+        configuration.batchSize = try settings.int("batch-size", default: configuration.batchSize)
+        configuration.pollInterval = try settings.duration("poll-interval", default: configuration.pollInterval)
+        configuration.listen = try settings.bool("listen", default: configuration.listen)
+        configuration.lease = try settings.duration("lease", default: configuration.lease)
+        configuration.heartbeatInterval = configuration.lease / 4
+        configuration.rescueInterval = try settings.duration("rescue-interval", default: configuration.rescueInterval)
+        configuration.shutdownGracePeriod = try settings.duration(
+            "grace-period", default: configuration.shutdownGracePeriod)
+        if settings.text("retention")?.value == "off" {
+            configuration.retention = nil
+        } else if let retention = configuration.retention {
+            configuration.retention = try settings.duration("retention", default: retention)
+        }
+        do { try configuration.validate() } catch {
+            // Name the setting: the heartbeat follows from the lease; the others are settings of their own.
+            let name =
+                error.field == "heartbeat_interval" ? "lease" : error.field.replacingOccurrences(of: "_", with: "-")
+            try settings.problem(settings.text(name)?.source ?? "--\(name)", error.problem)
+        }
+        let twilio = try TwilioOptions.resolve(settings)
+        // A send starts only if it ends before the lease can expire (the lease fence): the lease
+        // left just before a heartbeat must cover a whole Twilio request, or nothing is ever sent.
+        if configuration.lease - configuration.heartbeatInterval < twilio.client.timeout + .seconds(2) {
+            let lease = settings.text("lease")
+            let timeout = settings.text("twilio-timeout")
+            try settings.problem(
+                lease?.source ?? timeout?.source ?? "--lease",
+                """
+                a lease of \(lease?.value ?? "60s") is too short for a Twilio timeout of \(timeout?.value ?? "30s"): \
+                a send must end before its job's lease can expire, so three quarters of the lease must exceed \
+                the Twilio timeout by 2 s
+                """)
+        }
+        var process = WorkerProcess.Configuration(worker: configuration)
+        if let port = try settings.optionalInt("metrics-port", in: 1...65535) {
+            process.metrics = ListenAddress(host: settings.string("metrics-host", default: "0.0.0.0"), port: port)
+        }
+        let publicURL = try settings.baseURL("public-url", default: nil, allowQuery: false)
+        return Resolved(process: process, publicURL: publicURL, twilio: twilio)
     }
 
     func run() async throws {
-        let configuration = try workerConfiguration()
+        let settings = Settings(flags: flags)
+        let resolved = try Self.configuration(settings)
         let logger = log.makeLogger("switchboard.worker")
-        let environment = ProcessInfo.processInfo.environment
-        let hasKey = environment["SWITCHBOARD_MASTER_KEY"] != nil || environment["SWITCHBOARD_MASTER_KEY_FILE"] != nil
-        let vault = hasKey ? try masterKey() : nil
-        try await twilio.withClient { client in
-            try await run(configuration, vault: vault, client: client, logger: logger)
+        let vault = try MasterKey.vault(settings, required: false)
+        try await TwilioOptions.withClient(settings) { client in
+            try await run(resolved, settings: settings, vault: vault, client: client, logger: logger)
         }
     }
 
     private func run(
-        _ configuration: WorkerConfiguration, vault: CredentialVault?, client: TwilioClient, logger: Logger
+        _ resolved: Resolved, settings: Settings, vault: CredentialVault?, client: TwilioClient, logger: Logger
     ) async throws {
-        try await database.withPool { pool in
+        try await database.withPool(settings: settings) { pool in
             try await Migrator(pool: pool).requireUpToDate()
-            var process = WorkerProcess.Configuration(worker: configuration)
-            if let port = try resolvedMetricsPort() {
+            if let metrics = resolved.process.metrics {
                 ConnectionLimits.raiseDescriptorLimit()
-                let host = metricsHost ?? ProcessInfo.processInfo.environment["SWITCHBOARD_METRICS_HOST"] ?? "0.0.0.0"
-                process.metrics = ListenAddress(host: host, port: port)
-                logger.info("serving metrics", metadata: ["url": "http://\(host):\(port)/metrics"])
+                logger.info("serving metrics", metadata: ["url": "http://\(metrics.host):\(metrics.port)/metrics"])
             }
             let handlers = WorkerProcess.handlers(
-                pool: pool, twilio: client, vault: vault, publicURL: resolvedPublicURL, logger: logger)
-            try await WorkerProcess(configuration: process, pool: pool, handlers: handlers, logger: logger)
+                pool: pool, twilio: client, vault: vault, publicURL: resolved.publicURL, logger: logger)
+            try await WorkerProcess(configuration: resolved.process, pool: pool, handlers: handlers, logger: logger)
                 .run(gracefulShutdownSignals: [.sigterm, .sigint])
         }
     }

@@ -33,8 +33,8 @@ import Testing
             environment: ["SWITCHBOARD_CONCURRENCY": "abc"])
         #expect(await concurrency.wait() == 64)
         #expect(
-            concurrency.output.contains("set by the environment variable SWITCHBOARD_CONCURRENCY"),
-            "\(concurrency.output)")
+            concurrency.output.contains("SWITCHBOARD_CONCURRENCY: 'abc' is not a whole number"), "\(concurrency.output)"
+        )
         let listen = try ChildProcess(
             try switchboardBinary(), ["webhook", "--database-url", "postgres://x@127.0.0.1:1/x"],
             environment: ["SWITCHBOARD_REPLY_WINDOW": "forever", "SWITCHBOARD_PUBLIC_URL": "https://hooks.example.com"])
@@ -66,7 +66,58 @@ import Testing
         }
         #expect(output.contains("password=********") && output.contains("host=db.internal"), "\(output)")
         #expect(output.contains("SWITCHBOARD_GRACE_PERIOD") && output.contains("30s"))
-        #expect(output.contains("SWITCHBOARD_LOG_FORMAT") && output.contains("✗ not one of human, json"))
+        #expect(output.contains("SWITCHBOARD_LOG_FORMAT") && output.contains("✗ 'xml' is not one of human, json"))
+    }
+
+    /// `config` reads through the processes' own functions, so for each bad setting the worker or
+    /// webhook refusing to start and `config` marking it go together, naming the same variable.
+    @Test func configAndTheProcessesAgreeOnEveryBadSetting() async throws {
+        let key = "k1:" + Data(repeating: 7, count: 32).base64EncodedString()
+        let base = [
+            "DATABASE_URL": "postgres://app@127.0.0.1:1/sb", "SWITCHBOARD_MASTER_KEY": key,
+            "SWITCHBOARD_PUBLIC_URL": "https://hooks.example.com",
+        ]
+        let cases: [(command: String, variable: String, value: String)] = [
+            ("worker", "SWITCHBOARD_CONCURRENCY", "abc"), ("worker", "SWITCHBOARD_CONCURRENCY", "0"),
+            ("worker", "SWITCHBOARD_LISTEN", "maybe"), ("worker", "SWITCHBOARD_LEASE", "20s"),
+            ("worker", "SWITCHBOARD_METRICS_PORT", "70000"), ("worker", "SWITCHBOARD_TWILIO_TIMEOUT", "soon"),
+            ("worker", "SWITCHBOARD_POOL_SIZE", "-1"), ("webhook", "SWITCHBOARD_LLM_DEADLINE", "20s"),
+            ("webhook", "SWITCHBOARD_MAX_CONNECTIONS", "lots"), ("webhook", "SWITCHBOARD_PORT", "99999"),
+        ]
+        for (command, variable, value) in cases {
+            var environment = base
+            environment[variable] = value
+            let process = try ChildProcess(try switchboardBinary(), [command], environment: environment)
+            #expect(await process.wait() == 64, "\(command) with \(variable)=\(value): \(process.output)")
+            #expect(process.output.contains("\(variable): "), "\(command) names \(variable): \(process.output)")
+            let config = try ChildProcess(try switchboardBinary(), ["config", "--json"], environment: environment)
+            #expect(await config.wait() == 64, "config with \(variable)=\(value): \(config.output)")
+            let rows = try JSONDecoder().decode([Row].self, from: Data(config.output.utf8))
+            #expect(rows.contains { $0.name == variable && $0.problem != nil }, "\(variable): \(config.output)")
+            #expect(rows.filter { $0.problem != nil }.count == 1, "only \(variable) is marked: \(config.output)")
+        }
+    }
+
+    struct Row: Decodable {
+        var name: String
+        var value: String
+        var problem: String?
+        var unknown: Bool
+    }
+
+    /// A variable no process reads is most likely a typo: listed as such, without failing.
+    @Test func configPointsOutAVariableNoProcessReads() async throws {
+        let key = "k1:" + Data(repeating: 7, count: 32).base64EncodedString()
+        let config = try ChildProcess(
+            try switchboardBinary(), ["config", "--json"],
+            environment: [
+                "DATABASE_URL": "postgres://app@127.0.0.1:1/sb", "SWITCHBOARD_MASTER_KEY": key,
+                "SWITCHBOARD_CONCURENCY": "20", "SWITCHBOARD_CONCURRENCY": "30",
+            ])
+        #expect(await config.wait() == 0, "\(config.output)")
+        let rows = try JSONDecoder().decode([Row].self, from: Data(config.output.utf8))
+        #expect(rows.contains { $0.name == "SWITCHBOARD_CONCURENCY" && $0.unknown && $0.problem == nil })
+        #expect(rows.contains { $0.name == "SWITCHBOARD_CONCURRENCY" && !$0.unknown && $0.value == "30" })
     }
 
     /// `config` judges URLs as the processes do (it refused Azure's `?api-version=` on the model's
@@ -85,7 +136,9 @@ import Testing
         withQuery["SWITCHBOARD_PUBLIC_URL"] = "https://hooks.example.com/?x=1"
         let refused = try ChildProcess(try switchboardBinary(), ["config"], environment: withQuery)
         #expect(await refused.wait() == 64)
-        #expect(refused.output.contains("✗ not an http(s) URL without a query"), "\(refused.output)")
+        #expect(
+            refused.output.contains("✗ 'https://hooks.example.com/?x=1' is not an http(s) URL without a query"),
+            "\(refused.output)")
     }
 }
 
