@@ -3,7 +3,7 @@ import PackageDescription
 
 // Dependencies point one way: SwitchboardCore (pure) ← Postgres ← SwitchboardStore ← SwitchboardWorker
 // ← SwitchboardSending, SwitchboardWebhook ← SwitchboardProcesses (the composition root) ← switchboard.
-// SwitchboardMetrics (pure) is used by the worker, sending, Twilio and webhook layers.
+// Libraries record metrics through swift-metrics; SwitchboardMetrics is the backend a process bootstraps.
 let package = Package(
     name: "switchboard",
     platforms: [.macOS(.v15)],
@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", .upToNextMinor(from: "2.28.0"), traits: []),
         .package(url: "https://github.com/apple/swift-crypto.git", .upToNextMinor(from: "3.12.0")),
         // Flags, then the environment, then defaults, through one reader (no file formats needed).
+        .package(url: "https://github.com/apple/swift-metrics.git", .upToNextMinor(from: "2.13.0")),
         .package(url: "https://github.com/apple/swift-configuration.git", .upToNextMinor(from: "1.4.0"), traits: []),
     ],
     targets: [
@@ -31,14 +32,17 @@ let package = Package(
             providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
         ),
         .target(name: "SwitchboardCore"),
-        // Prometheus counters, gauges and histograms; no dependencies, no I/O.
-        .target(name: "SwitchboardMetrics"),
+        // The metrics backend: Prometheus counters, gauges and histograms behind swift-metrics'
+        // MetricsFactory; no I/O. Libraries record through swift-metrics, not through this.
+        .target(
+            name: "SwitchboardMetrics",
+            dependencies: ["SwitchboardCore", .product(name: "CoreMetrics", package: "swift-metrics")]),
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "EmbeddedPostgres"),
         .target(
             name: "Twilio",
             dependencies: [
-                "SwitchboardCore", "SwitchboardMetrics",
+                "SwitchboardCore", .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -71,7 +75,7 @@ let package = Package(
         .target(
             name: "SwitchboardWorker",
             dependencies: [
-                "SwitchboardStore", "SwitchboardCore", "Postgres", "SwitchboardMetrics", "ServiceTask",
+                "SwitchboardStore", "SwitchboardCore", "Postgres", "ServiceTask", .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -79,7 +83,8 @@ let package = Package(
         .target(
             name: "SwitchboardSending",
             dependencies: [
-                "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres", "SwitchboardMetrics",
+                "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -88,6 +93,7 @@ let package = Package(
             name: "SwitchboardWebhook",
             dependencies: [
                 "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres", "SwitchboardMetrics", "ServiceTask",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -136,7 +142,9 @@ let package = Package(
             name: "CLITests",
             dependencies: ["TestSupport", "EmbeddedPostgres", "Postgres", "SwitchboardStore", "SwitchboardCore"]),
         // Pure: builds without PostgreSQL, Hummingbird or AsyncHTTPClient.
-        .testTarget(name: "SwitchboardCoreTests", dependencies: ["SwitchboardCore", "SwitchboardMetrics"]),
+        .testTarget(
+            name: "SwitchboardCoreTests",
+            dependencies: ["SwitchboardCore", "SwitchboardMetrics", .product(name: "Metrics", package: "swift-metrics")]),
         .testTarget(
             name: "TwilioTests",
             dependencies: [

@@ -137,6 +137,8 @@ public final class Gauge: MetricFamily {
 
     public func set(_ value: Double, _ labels: LabelValues = []) { samples.update(labels) { $0 = value } }
 
+    public func add(_ amount: Double, _ labels: LabelValues = []) { samples.update(labels) { $0 += amount } }
+
     public func replaceAll(_ series: [LabelValues: Double]) { samples.replaceAll(series) }
 
     func render(into text: inout String) { samples.render(into: &text) }

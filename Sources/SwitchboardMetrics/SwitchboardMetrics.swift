@@ -1,92 +1,228 @@
-/// Every metric Switchboard exports, in one place (the README's metrics table lists them).
-/// Processes serve `registry.exposition()`; families a process does not use stay empty.
-public enum SwitchboardMetrics {
-    public static let registry = MetricsRegistry()
+import CoreMetrics
+import SwitchboardCore
+import Synchronization
 
-    /// The exposition with every family listed (static members are created on first use, so a
-    /// process that never sent anything still declares what it can report).
-    public static func exposition() -> String {
-        _ = registered
-        return registry.exposition()
-    }
+/// The process's metrics backend: every family Switchboard exports, with its HELP text, in one
+/// registry, behind swift-metrics' `MetricsFactory`. The libraries (worker, sending, Twilio,
+/// webhook) record through the swift-metrics API (`Counter`, `Timer`) under `MetricNames`; the
+/// process bootstraps this backend and serves `exposition()` (the README's metrics table lists the
+/// families; `promtool check metrics` accepts the text). A record under a name the catalogue does
+/// not know becomes a family of its own, so nothing recorded is lost.
+public final class SwitchboardMetrics: MetricsFactory, Sendable {
+    public let registry = MetricsRegistry()
 
-    /// Touches every family once, in this order.
-    private static let registered: [any Sendable] = [
-        jobs, jobDuration, sendLatency, rateLimitWait, rateLimitSaturated, rateLimitMissed, sendsFenced,
-        twilioRequestDuration,
-        twilioErrors,
-        queueJobs, queueOldestAvailableAge, voiceSessionsActive, scrapeErrors, webhookRequestDuration,
-        llmRequestDuration, llmTokens,
-    ]
+    /// The backend of this process, bootstrapped into `MetricsSystem` on first use (swift-metrics
+    /// allows one bootstrap per process). Processes call `bootstrapProcess()` at start.
+    public static let process: SwitchboardMetrics = {
+        let metrics = SwitchboardMetrics()
+        MetricsSystem.bootstrap(metrics)
+        return metrics
+    }()
+
+    /// Makes `process` the backend of `MetricsSystem` now, before anything records.
+    public static func bootstrapProcess() { _ = process }
 
     /// Latency buckets in seconds: 1 ms … 60 s.
     static let latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
     /// Waiting buckets in seconds: 10 ms … 1 h (rate-limit slots can be far ahead).
     static let waitBuckets = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600]
 
-    // MARK: worker
+    // Read from PostgreSQL when scraped, by the process's metrics endpoint.
+    public let queueJobs: Gauge
+    public let queueOldestAvailableAge: Gauge
+    public let voiceSessionsActive: Gauge
+    public let scrapeErrors: Counter
 
-    public static let jobs = registry.counter(
-        "switchboard_jobs_total", help: "Job attempts finished by this process, by kind and outcome.",
-        labels: ["kind", "outcome"])
-    public static let jobDuration = registry.histogram(
-        "switchboard_job_duration_seconds", help: "How long one job attempt ran in this process, by kind.",
-        labels: ["kind"], buckets: latencyBuckets)
-    public static let sendLatency = registry.histogram(
-        "switchboard_send_latency_seconds",
-        help: "From the start of a send attempt to Twilio accepting it (rate-limit wait included), by channel.",
-        labels: ["channel"], buckets: latencyBuckets)
-    public static let rateLimitWait = registry.histogram(
-        "switchboard_rate_limit_wait_seconds",
-        help: "How far ahead the booked send slot was when a message was booked, by pool ('' for a single number).",
-        labels: ["pool"], buckets: waitBuckets)
-    public static let rateLimitSaturated = registry.counter(
-        "switchboard_rate_limit_saturated_total",
-        help: "Bookings that found every sender booked out beyond the horizon, by pool.", labels: ["pool"])
-    public static let rateLimitMissed = registry.counter(
-        "switchboard_rate_limit_missed_slots_total",
-        help:
+    private enum Family: Sendable {
+        case counter(Counter)
+        case gauge(Gauge)
+        case histogram(Histogram)
+    }
+
+    private struct Entry: Sendable {
+        var family: Family
+        var labelNames: [String]
+    }
+
+    private let families: Mutex<[String: Entry]>
+
+    public init() {
+        var entries: [String: Entry] = [:]
+        let registry = registry
+        func counter(_ name: String, _ help: String, _ labels: [String] = []) {
+            entries[name] = Entry(
+                family: .counter(registry.counter(name, help: help, labels: labels)), labelNames: labels)
+        }
+        func histogram(
+            _ name: String, _ help: String, _ labels: [String], _ buckets: [Double] = SwitchboardMetrics.latencyBuckets
+        ) {
+            entries[name] = Entry(
+                family: .histogram(registry.histogram(name, help: help, labels: labels, buckets: buckets)),
+                labelNames: labels)
+        }
+        // Worker.
+        counter(
+            MetricNames.jobs, "Job attempts finished by this process, by kind and outcome.", ["kind", "outcome"])
+        histogram(MetricNames.jobDuration, "How long one job attempt ran in this process, by kind.", ["kind"])
+        // Sending.
+        histogram(
+            MetricNames.sendLatency,
+            "From the start of a send attempt to Twilio accepting it (rate-limit wait included), by channel.",
+            ["channel"])
+        histogram(
+            MetricNames.rateLimitWait,
+            "How far ahead the booked send slot was when a message was booked, by pool ('' for a single number).",
+            ["pool"], Self.waitBuckets)
+        counter(
+            MetricNames.rateLimitSaturated, "Bookings that found every sender booked out beyond the horizon, by pool.",
+            ["pool"])
+        counter(
+            MetricNames.rateLimitMissed,
             "Slots kept across a snooze that had passed when the job was claimed again (and were booked anew), by pool ('campaign' for a campaign cap, 'calls' for calls per second).",
-        labels: ["pool"])
-    public static let sendsFenced = registry.counter(
-        "switchboard_sends_fenced_total",
-        help:
-            "Sends not started because the job's lease might expire before the Twilio request would end (heartbeats not getting through); retried shortly.",
-        labels: [])
+            ["pool"])
+        counter(
+            MetricNames.sendsFenced,
+            "Sends not started because the job's lease might expire before the Twilio request would end (heartbeats not getting through); retried shortly."
+        )
+        // Twilio.
+        histogram(
+            MetricNames.twilioRequestDuration,
+            "Twilio REST requests by operation and HTTP status ('error' when no response arrived).",
+            ["operation", "status"])
+        counter(MetricNames.twilioErrors, "Twilio error codes returned to requests, by code.", ["code"])
+        // Queue, read when scraped.
+        queueJobs = registry.gauge(
+            "switchboard_queue_jobs", help: "Unfinished jobs by queue, kind and state (available includes scheduled).",
+            labels: ["queue", "kind", "state"])
+        queueOldestAvailableAge = registry.gauge(
+            "switchboard_queue_oldest_available_age_seconds",
+            help: "How long the oldest due, unclaimed job of each queue has been waiting.", labels: ["queue"])
+        voiceSessionsActive = registry.gauge(
+            "switchboard_voice_sessions_active", help: "Voice-agent sessions not yet ended.")
+        scrapeErrors = registry.counter(
+            "switchboard_metrics_scrape_errors_total", help: "Scrapes whose database readings failed.")
+        // Webhook.
+        histogram(
+            MetricNames.webhookRequestDuration, "Requests served by the webhook process, by route and HTTP status.",
+            ["route", "status"])
+        histogram(
+            MetricNames.llmRequestDuration,
+            "Chat-completion requests of LLM voice agents, by outcome (ok, error, timeout).", ["outcome"])
+        counter(MetricNames.llmTokens, "Tokens used by LLM voice agents, by type (prompt, completion).", ["type"])
+        families = Mutex(entries)
+    }
 
-    // MARK: Twilio
+    /// The exposition of every family, in registration order.
+    public func exposition() -> String { registry.exposition() }
 
-    public static let twilioRequestDuration = registry.histogram(
-        "switchboard_twilio_request_duration_seconds",
-        help: "Twilio REST requests by operation and HTTP status ('error' when no response arrived).",
-        labels: ["operation", "status"], buckets: latencyBuckets)
-    public static let twilioErrors = registry.counter(
-        "switchboard_twilio_errors_total", help: "Twilio error codes returned to requests, by code.", labels: ["code"])
+    // MARK: MetricsFactory
 
-    // MARK: queue (read from PostgreSQL when scraped)
+    public func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
+        let (entry, labels) = lookup(label, dimensions) { name, labels in
+            .counter(registry.counter(name, help: "Recorded as \(label).", labels: labels))
+        }
+        return SeriesHandler(entry.family, labels)
+    }
 
-    public static let queueJobs = registry.gauge(
-        "switchboard_queue_jobs", help: "Unfinished jobs by queue, kind and state (available includes scheduled).",
-        labels: ["queue", "kind", "state"])
-    public static let queueOldestAvailableAge = registry.gauge(
-        "switchboard_queue_oldest_available_age_seconds",
-        help: "How long the oldest due, unclaimed job of each queue has been waiting.", labels: ["queue"])
-    public static let voiceSessionsActive = registry.gauge(
-        "switchboard_voice_sessions_active", help: "Voice-agent sessions not yet ended.")
-    public static let scrapeErrors = registry.counter(
-        "switchboard_metrics_scrape_errors_total", help: "Scrapes whose database readings failed.")
+    public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
+        let (entry, labels) = lookup(label, dimensions) { name, labels in
+            aggregate
+                ? .histogram(
+                    registry.histogram(
+                        name, help: "Recorded as \(label).", labels: labels, buckets: Self.latencyBuckets))
+                : .gauge(registry.gauge(name, help: "Recorded as \(label).", labels: labels))
+        }
+        return SeriesHandler(entry.family, labels)
+    }
 
-    // MARK: webhook
+    public func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
+        let (entry, labels) = lookup(label, dimensions) { name, labels in
+            .gauge(registry.gauge(name, help: "Recorded as \(label).", labels: labels))
+        }
+        return SeriesHandler(entry.family, labels)
+    }
 
-    public static let webhookRequestDuration = registry.histogram(
-        "switchboard_webhook_request_duration_seconds",
-        help: "Requests served by the webhook process, by route and HTTP status.",
-        labels: ["route", "status"], buckets: latencyBuckets)
-    public static let llmRequestDuration = registry.histogram(
-        "switchboard_llm_request_duration_seconds",
-        help: "Chat-completion requests of LLM voice agents, by outcome (ok, error, timeout).",
-        labels: ["outcome"], buckets: latencyBuckets)
-    public static let llmTokens = registry.counter(
-        "switchboard_llm_tokens_total", help: "Tokens used by LLM voice agents, by type (prompt, completion).",
-        labels: ["type"])
+    public func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
+        let (entry, labels) = lookup(label, dimensions) { name, labels in
+            .histogram(
+                registry.histogram(name, help: "Recorded as \(label).", labels: labels, buckets: Self.latencyBuckets))
+        }
+        return SeriesHandler(entry.family, labels)
+    }
+
+    // Series live as long as the process; nothing to release.
+    public func destroyCounter(_ handler: any CounterHandler) {}
+    public func destroyRecorder(_ handler: any RecorderHandler) {}
+    public func destroyMeter(_ handler: any MeterHandler) {}
+    public func destroyTimer(_ handler: any TimerHandler) {}
+
+    /// The family of `label` (made by `make` if it is not in the catalogue, under a name and label
+    /// names Prometheus accepts: `hb.request.duration` becomes `hb_request_duration`) and the
+    /// dimensions' values in its label order (missing ones empty, unknown ones dropped).
+    private func lookup(
+        _ label: String, _ dimensions: [(String, String)], make: (String, [String]) -> Family
+    ) -> (Entry, LabelValues) {
+        let entry = families.withLock { families in
+            if let entry = families[label] { return entry }
+            let entry = Entry(
+                family: make(Self.prometheusName(label), dimensions.map { Self.prometheusName($0.0) }),
+                labelNames: dimensions.map(\.0))
+            families[label] = entry
+            return entry
+        }
+        let values = entry.labelNames.map { name in dimensions.first { $0.0 == name }?.1 ?? "" }
+        return (entry, values)
+    }
+
+    /// `[a-zA-Z_][a-zA-Z0-9_]*`: anything else becomes `_`.
+    static func prometheusName(_ text: String) -> String {
+        var name = String(text.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+        if name.first.map({ $0.isNumber }) ?? true { name = "_" + name }
+        return name
+    }
+
+    /// One series of a family, as every kind of swift-metrics handler: a counter adds, a timer or
+    /// an aggregating recorder observes (seconds for a timer), a gauge is set or moved.
+    private final class SeriesHandler: CounterHandler, RecorderHandler, MeterHandler, TimerHandler, Sendable {
+        let family: Family
+        let labels: LabelValues
+
+        init(_ family: Family, _ labels: LabelValues) {
+            self.family = family
+            self.labels = labels
+        }
+
+        func increment(by amount: Int64) { increment(by: Double(amount)) }
+
+        func increment(by amount: Double) {
+            switch family {
+            case .counter(let counter): counter.increment(labels, by: amount)
+            case .gauge(let gauge): gauge.add(amount, labels)
+            case .histogram(let histogram): histogram.observe(amount, labels)
+            }
+        }
+
+        func decrement(by amount: Double) {
+            if case .gauge(let gauge) = family { gauge.add(-amount, labels) }
+        }
+
+        func reset() {
+            if case .gauge(let gauge) = family { gauge.set(0, labels) }
+        }
+
+        func record(_ value: Int64) { record(Double(value)) }
+
+        func record(_ value: Double) {
+            switch family {
+            case .counter(let counter): counter.increment(labels, by: value)
+            case .gauge(let gauge): gauge.set(value, labels)
+            case .histogram(let histogram): histogram.observe(value, labels)
+            }
+        }
+
+        func set(_ value: Int64) { record(Double(value)) }
+        func set(_ value: Double) { record(value) }
+
+        func recordNanoseconds(_ duration: Int64) { record(Double(duration) / 1e9) }
+    }
 }

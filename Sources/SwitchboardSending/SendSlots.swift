@@ -1,8 +1,8 @@
 import Foundation
 import Logging
+import Metrics
 import Postgres
 import SwitchboardCore
-import SwitchboardMetrics
 import SwitchboardStore
 
 /// Per-number rate limiting for sends: books a slot on the sender (or the best sender of a pool)
@@ -94,7 +94,7 @@ struct SendSlots: Sendable {
     /// Counts a missed kept slot; a job that keeps missing them is worth a warning (the workers
     /// cannot claim jobs as fast as their slots come: add workers or concurrency).
     private func noteMissed(_ job: ClaimedJob, slot: Date, pool: String, count: Int, logger: Logger) {
-        SwitchboardMetrics.rateLimitMissed.increment([pool])
+        Counter(label: MetricNames.rateLimitMissed, dimensions: [("pool", pool)]).increment()
         let late = Int((-Self.secondsUntil(slot, claimed: job) * 1000).rounded())
         if count >= 3 {
             logger.warning(
@@ -272,9 +272,10 @@ struct SendSlots: Sendable {
         let answered = ContinuousClock.now
         switch result {
         case .reserved(let reservation):
-            SwitchboardMetrics.rateLimitWait.observe(
-                max(0, Self.secondsUntil(reservation, answered: answered)), [spec.pool ?? ""])
-        case .saturated: SwitchboardMetrics.rateLimitSaturated.increment([spec.pool ?? ""])
+            Recorder(label: MetricNames.rateLimitWait, dimensions: [("pool", spec.pool ?? "")])
+                .record(max(0, Self.secondsUntil(reservation, answered: answered)))
+        case .saturated:
+            Counter(label: MetricNames.rateLimitSaturated, dimensions: [("pool", spec.pool ?? "")]).increment()
         case .noSender: break
         }
         return .booked(result, answered: answered)

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
+import Metrics
 import SwitchboardCore
-import SwitchboardMetrics
 import SwitchboardStore
 import SwitchboardWorker
 import Twilio
@@ -75,7 +75,7 @@ extension TwilioSender {
     /// (it is guarded by the lease's holder) and the new holder decides.
     func leaseFence(_ context: JobContext) -> JobOutcome? {
         guard !context.leaseOutlasts(client.configuration.timeout) else { return nil }
-        SwitchboardMetrics.sendsFenced.increment()
+        Counter(label: MetricNames.sendsFenced).increment()
         context.logger.warning(
             "lease may expire before a Twilio request would end (no heartbeat got through); not sending now",
             metadata: ["twilio.timeout": "\(client.configuration.timeout)"])

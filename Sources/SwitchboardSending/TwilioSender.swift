@@ -1,8 +1,8 @@
 import Foundation
 import Logging
+import Metrics
 import Postgres
 import SwitchboardCore
-import SwitchboardMetrics
 import SwitchboardStore
 import SwitchboardWorker
 import Twilio
@@ -138,7 +138,8 @@ public final class TwilioSender: Sendable {
         let message: TwilioMessage
         do {
             (message, _) = try await client.createMessage(request, credentials: account.credentials)
-            SwitchboardMetrics.sendLatency.observe(ContinuousClock.now - started, [spec.channel.rawValue])
+            Metrics.Timer(label: MetricNames.sendLatency, dimensions: [("channel", spec.channel.rawValue)])
+                .record(duration: ContinuousClock.now - started)
         } catch {
             return try await outcome(for: error, account: account.record, recipient: spec.to, context: context)
         }

@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import Foundation
+import Metrics
 import NIOCore
 import SwitchboardCore
-import SwitchboardMetrics
 
 /// Where the LLM agents' model is: an OpenAI-compatible chat-completions API.
 public struct LLMConfiguration: Sendable {
@@ -41,13 +41,16 @@ struct ChatCompletions: Sendable {
         do {
             let reply = try await attempts(
                 model: model, messages: messages, temperature: temperature, maxTokens: maxTokens, deadline: deadline)
-            SwitchboardMetrics.llmRequestDuration.observe(ContinuousClock.now - started, ["ok"])
-            SwitchboardMetrics.llmTokens.increment(["prompt"], by: Double(reply.promptTokens))
-            SwitchboardMetrics.llmTokens.increment(["completion"], by: Double(reply.completionTokens))
+            Metrics.Timer(label: MetricNames.llmRequestDuration, dimensions: [("outcome", "ok")])
+                .record(duration: ContinuousClock.now - started)
+            Counter(label: MetricNames.llmTokens, dimensions: [("type", "prompt")]).increment(by: reply.promptTokens)
+            Counter(label: MetricNames.llmTokens, dimensions: [("type", "completion")])
+                .increment(by: reply.completionTokens)
             return reply
         } catch {
             let outcome = ContinuousClock.now >= deadline - .milliseconds(100) ? "timeout" : "error"
-            SwitchboardMetrics.llmRequestDuration.observe(ContinuousClock.now - started, [outcome])
+            Metrics.Timer(label: MetricNames.llmRequestDuration, dimensions: [("outcome", outcome)])
+                .record(duration: ContinuousClock.now - started)
             throw error
         }
     }

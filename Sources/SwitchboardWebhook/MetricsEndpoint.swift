@@ -1,7 +1,9 @@
 import Hummingbird
 import Logging
+import Metrics
 import Postgres
 import ServiceLifecycle
+import SwitchboardCore
 import SwitchboardMetrics
 import SwitchboardStore
 import Synchronization
@@ -11,11 +13,14 @@ import Synchronization
 /// scrapers cost one query).
 public final class MetricsEndpoint: Sendable {
     let operations: OperationsStore
+    let metrics: SwitchboardMetrics
     let logger: Logger
     private let lastReading = Mutex<ContinuousClock.Instant?>(nil)
 
-    public init(pool: PostgresPool, logger: Logger) {
+    /// `metrics`: the backend whose exposition is served (the process's own by default).
+    public init(pool: PostgresPool, metrics: SwitchboardMetrics = .process, logger: Logger) {
         operations = OperationsStore(pool: pool)
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -37,7 +42,7 @@ public final class MetricsEndpoint: Sendable {
             return false
         }
         if due { await self.readDatabase() }
-        return SwitchboardMetrics.exposition()
+        return metrics.exposition()
     }
 
     private func readDatabase() async {
@@ -48,11 +53,11 @@ public final class MetricsEndpoint: Sendable {
                 depth[[row.queue, row.kind, row.state]] = Double(row.count)
                 if let age = row.oldestDueAge { oldest[[row.queue]] = max(oldest[[row.queue]] ?? 0, age) }
             }
-            SwitchboardMetrics.queueJobs.replaceAll(depth)
-            SwitchboardMetrics.queueOldestAvailableAge.replaceAll(oldest)
-            SwitchboardMetrics.voiceSessionsActive.set(Double(try await operations.activeVoiceSessions()))
+            metrics.queueJobs.replaceAll(depth)
+            metrics.queueOldestAvailableAge.replaceAll(oldest)
+            metrics.voiceSessionsActive.set(Double(try await operations.activeVoiceSessions()))
         } catch {
-            SwitchboardMetrics.scrapeErrors.increment()
+            metrics.scrapeErrors.increment()
             logger.warning("metrics: could not read queue depth", metadata: ["error": "\(error)"])
         }
     }
@@ -80,7 +85,10 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 
     private func observe(_ started: ContinuousClock.Instant, _ context: Context, status: Int) {
         let route = context.endpointPath ?? "unmatched"
-        SwitchboardMetrics.webhookRequestDuration.observe(ContinuousClock.now - started, [route, String(status)])
+        Metrics.Timer(
+            label: MetricNames.webhookRequestDuration, dimensions: [("route", route), ("status", String(status))]
+        )
+        .record(duration: ContinuousClock.now - started)
     }
 }
 

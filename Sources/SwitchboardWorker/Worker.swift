@@ -1,7 +1,7 @@
 import Logging
+import Metrics
 import ServiceLifecycle
 import SwitchboardCore
-import SwitchboardMetrics
 import SwitchboardStore
 import Synchronization
 
@@ -176,13 +176,14 @@ public final class Worker: Service, Sendable {
         let outcome = await runHandler(job, context)
         // A job that ends because the worker itself was cancelled was interrupted, not failed.
         let interruption = running.end(job.id) ?? (Task.isCancelled ? .shutdown : nil)
-        SwitchboardMetrics.jobDuration.observe(ContinuousClock.now - started, [job.kind])
+        Metrics.Timer(label: MetricNames.jobDuration, dimensions: [("kind", job.kind)])
+            .record(duration: ContinuousClock.now - started)
         switch interruption {
         case .leaseLost:
-            SwitchboardMetrics.jobs.increment([job.kind, "interrupted"])
+            Self.countJob(job.kind, "interrupted")
             jobLogger.warning("job lease was lost while running; its outcome is not recorded")
         case .shutdown:
-            SwitchboardMetrics.jobs.increment([job.kind, "interrupted"])
+            Self.countJob(job.kind, "interrupted")
             completer.returnToQueue(id: job.id, attempt: job.attempt)
         case nil:
             let transition = JobTransition.after(
@@ -193,11 +194,15 @@ public final class Worker: Service, Sendable {
                     "job attempt failed",
                     metadata: ["job.attempt": "\(job.attempt)", "error": "\(error)", "next": "\(transition.state)"])
             }
-            SwitchboardMetrics.jobs.increment([job.kind, outcome.metricLabel(then: transition.state)])
+            Self.countJob(job.kind, outcome.metricLabel(then: transition.state))
             completer.add(JobFinish(id: job.id, attempt: job.attempt, transition: transition))
         }
         scheduler.withLock { $0.finished() }
         doorbell.ring()
+    }
+
+    private static func countJob(_ kind: String, _ outcome: String) {
+        Counter(label: MetricNames.jobs, dimensions: [("kind", kind), ("outcome", outcome)]).increment()
     }
 
     private func runHandler(_ job: ClaimedJob, _ context: JobContext) async -> JobOutcome {

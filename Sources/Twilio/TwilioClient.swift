@@ -1,8 +1,9 @@
 import AsyncHTTPClient
 import Foundation
+import Metrics
 import NIOCore
 import NIOHTTP1
-import SwitchboardMetrics
+import SwitchboardCore
 
 /// Twilio's REST API over AsyncHTTPClient (pooled keep-alive connections, timeouts).
 ///
@@ -125,11 +126,16 @@ public struct TwilioClient: Sendable {
             body = try await response.body.collect(upTo: 4 << 20)
         } catch {
             let neverSent = Self.neverSent(error)
-            SwitchboardMetrics.twilioRequestDuration.observe(ContinuousClock.now - start, [operation, "error"])
+            Metrics.Timer(
+                label: MetricNames.twilioRequestDuration, dimensions: [("operation", operation), ("status", "error")]
+            )
+            .record(duration: ContinuousClock.now - start)
             throw .transport(message: "\(error)", mayHaveBeenProcessed: method == .POST && !neverSent)
         }
-        SwitchboardMetrics.twilioRequestDuration.observe(
-            ContinuousClock.now - start, [operation, String(response.status.code)])
+        Metrics.Timer(
+            label: MetricNames.twilioRequestDuration,
+            dimensions: [("operation", operation), ("status", String(response.status.code))]
+        ).record(duration: ContinuousClock.now - start)
         let info = ResponseInfo(
             httpStatus: Int(response.status.code),
             requestDuration: response.headers.first(name: "Twilio-Request-Duration").flatMap(Double.init),
@@ -138,7 +144,10 @@ public struct TwilioClient: Sendable {
         let data = Data(body.readableBytesView)
         guard (200..<300).contains(response.status.code) else {
             let error = TwilioAPIError.decode(httpStatus: Int(response.status.code), body: data)
-            SwitchboardMetrics.twilioErrors.increment([error.code.map(String.init) ?? "http_\(error.httpStatus)"])
+            Counter(
+                label: MetricNames.twilioErrors,
+                dimensions: [("code", error.code.map(String.init) ?? "http_\(error.httpStatus)")]
+            ).increment()
             throw .api(error)
         }
         let decoder = JSONDecoder()

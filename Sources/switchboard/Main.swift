@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SwitchboardMetrics
 
 /// "Did you mean …?" for a mistyped subcommand: `switchboard sned` → `switchboard send`.
 enum SubcommandSuggestion {
@@ -47,6 +48,8 @@ enum SubcommandSuggestion {
 enum SwitchboardMain {
     static func main() async {
         let arguments = Array(CommandLine.arguments.dropFirst())
+        // The metrics backend, before anything records (swift-metrics takes one per process).
+        SwitchboardMetrics.bootstrapProcess()
         let command: any ParsableCommand
         do {
             command = try Switchboard.parseAsRoot(arguments)

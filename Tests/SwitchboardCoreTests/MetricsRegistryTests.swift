@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import SwitchboardCore
 import SwitchboardMetrics
 import Testing
@@ -98,7 +99,7 @@ import Testing
 
     @Test func readmeAndGrafanaNameTheRegisteredMetrics() throws {
         let registered = Set(
-            SwitchboardMetrics.exposition().split(separator: "\n")
+            SwitchboardMetrics().exposition().split(separator: "\n")
                 .filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
         #expect(registered.count >= 14)
         let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
@@ -109,5 +110,63 @@ import Testing
             contentsOf: Self.root.appendingPathComponent("Deploy/grafana/switchboard-dashboard.json"), encoding: .utf8)
         let used = Self.names(in: grafana)
         #expect(used.isSubset(of: registered), "unknown in Grafana: \(used.subtracting(registered))")
+    }
+}
+
+/// The backend behind swift-metrics: what libraries record through `Counter`, `Timer` and
+/// `Recorder` lands in the catalogue's families, dimensions in the family's label order.
+@Suite struct MetricsFactoryTests {
+    @Test func recordsThroughSwiftMetricsLandInTheCataloguesFamilies() {
+        let metrics = SwitchboardMetrics()
+        // Dimensions in another order than the family's labels, and one twice.
+        Counter(label: MetricNames.jobs, dimensions: [("outcome", "completed"), ("kind", "sms")], factory: metrics)
+            .increment()
+        Counter(label: MetricNames.jobs, dimensions: [("kind", "sms"), ("outcome", "completed")], factory: metrics)
+            .increment(by: 2)
+        Metrics.Timer(
+            label: MetricNames.twilioRequestDuration, dimensions: [("operation", "create_message"), ("status", "201")],
+            factory: metrics
+        ).record(duration: .milliseconds(3))
+        Recorder(label: MetricNames.rateLimitWait, dimensions: [("pool", "")], factory: metrics).record(0.2)
+        let text = metrics.exposition()
+        #expect(text.contains(#"switchboard_jobs_total{kind="sms",outcome="completed"} 3"#), "\(text)")
+        #expect(
+            text.contains(
+                #"switchboard_twilio_request_duration_seconds_bucket{operation="create_message",status="201",le="0.005"} 1"#
+            ))
+        #expect(
+            text.contains(
+                #"switchboard_twilio_request_duration_seconds_bucket{operation="create_message",status="201",le="0.0025"} 0"#
+            ))
+        #expect(
+            text.contains(
+                #"switchboard_twilio_request_duration_seconds_sum{operation="create_message",status="201"} 0.003"#))
+        // The wait histogram keeps its own buckets (10 ms … 1 h).
+        #expect(text.contains(#"switchboard_rate_limit_wait_seconds_bucket{pool="",le="0.5"} 1"#))
+        #expect(text.contains(#"switchboard_rate_limit_wait_seconds_bucket{pool="",le="0.1"} 0"#))
+        #expect(
+            text.contains("# HELP switchboard_jobs_total Job attempts finished by this process, by kind and outcome."))
+    }
+
+    @Test func aNameOutsideTheCatalogueBecomesAFamilyOfItsOwn() {
+        let metrics = SwitchboardMetrics()
+        Counter(label: "hummingbird_requests_total", dimensions: [("method", "GET")], factory: metrics).increment()
+        Meter(label: "test_in_flight", factory: metrics).set(4)
+        Metrics.Timer(label: "hb.request.duration", dimensions: [("http.method", "GET")], factory: metrics)
+            .record(duration: .milliseconds(1))
+        let text = metrics.exposition()
+        #expect(text.contains("# TYPE hummingbird_requests_total counter"))
+        #expect(text.contains(#"hummingbird_requests_total{method="GET"} 1"#))
+        #expect(text.contains("test_in_flight 4"))
+        // Prometheus names: dots become underscores.
+        #expect(text.contains(#"hb_request_duration_count{http_method="GET"} 1"#), "\(text)")
+    }
+
+    @Test func eachBackendIsItsOwn() {
+        let first = SwitchboardMetrics()
+        let second = SwitchboardMetrics()
+        Counter(label: MetricNames.sendsFenced, factory: first).increment()
+        #expect(first.exposition().contains("switchboard_sends_fenced_total 1"))
+        #expect(!second.exposition().contains("switchboard_sends_fenced_total 1"))
     }
 }
