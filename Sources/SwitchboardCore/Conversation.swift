@@ -45,7 +45,7 @@ public struct Conversation: Sendable, Equatable, Codable {
     public private(set) var history: [ChatMessage] = []
     public private(set) var turns = 0
     public private(set) var silences = 0
-    public private(set) var outcome: String?
+    public private(set) var outcome: AgentOutcome?
     public private(set) var promptTokens = 0
     public private(set) var completionTokens = 0
 
@@ -74,17 +74,17 @@ public struct Conversation: Sendable, Equatable, Codable {
 
     /// What the caller said, `elapsed` seconds after the answer.
     public mutating func hear(_ input: CallerInput, settings: LLMSettings, elapsed: TimeInterval) -> Next {
-        if elapsed > settings.conversationTimeout * 60 { return end("timeout", Self.timeUp) }
+        if elapsed > settings.conversationTimeout * 60 { return end(.timeout, Self.timeUp) }
         let heard =
             !input.isSilent && !(input.digits == nil && (input.confidence ?? 1) < AnswerNormalizer.minimumConfidence)
         guard heard else {
             silences += 1
-            if silences > Self.maxSilences { return end("unanswered", Self.closing) }
+            if silences > Self.maxSilences { return end(.unanswered, Self.closing) }
             return .say(Self.stillThere, listen: true)
         }
         silences = 0
         history.append(ChatMessage(role: "user", content: input.text))
-        if settings.allowUserHangup && Self.isGoodbye(input.text) { return end("caller_goodbye", Self.closing) }
+        if settings.allowUserHangup && Self.isGoodbye(input.text) { return end(.callerGoodbye, Self.closing) }
         turns += 1
         return .complete([ChatMessage(role: "system", content: settings.systemPrompt)] + history)
     }
@@ -97,7 +97,7 @@ public struct Conversation: Sendable, Equatable, Codable {
         self.completionTokens += completionTokens
         let spoken = text.trimmingSpaces().isEmpty ? Self.fallback : text.trimmingSpaces()
         history.append(ChatMessage(role: "assistant", content: spoken))
-        if turns >= settings.maxConversationTurns { return end("max_turns", spoken + " " + Self.closing) }
+        if turns >= settings.maxConversationTurns { return end(.maxTurns, spoken + " " + Self.closing) }
         return .say(spoken, listen: true)
     }
 
@@ -109,7 +109,7 @@ public struct Conversation: Sendable, Equatable, Codable {
         return .say(Self.fallback, listen: true)
     }
 
-    private mutating func end(_ outcome: String, _ message: String) -> Next {
+    private mutating func end(_ outcome: AgentOutcome, _ message: String) -> Next {
         self.outcome = outcome
         history.append(ChatMessage(role: "assistant", content: message))
         return .say(message, listen: false)

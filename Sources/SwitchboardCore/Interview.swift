@@ -9,10 +9,10 @@ public struct Interview: Sendable, Equatable, Codable {
     public private(set) var answers: [String: String] = [:]
     public private(set) var transcript: [Line] = []
     /// Why it ended: completed (ran out of questions), end_call (an action), unanswered.
-    public private(set) var outcome: String?
+    public private(set) var outcome: AgentOutcome?
 
     public struct Line: Sendable, Equatable, Codable {
-        public var speaker: String
+        public var speaker: Speaker
         public var text: String
         public var questionId: String?
     }
@@ -41,7 +41,7 @@ public struct Interview: Sendable, Equatable, Codable {
         let question = flow.questions[position]
         if input.digits == "*" && (input.speech ?? "").isEmpty { return ask(flow, reprompt: false, log: false) }
         let normalized = AnswerNormalizer.normalize(input, for: question)
-        if !input.isSilent { transcript.append(Line(speaker: "caller", text: input.text, questionId: question.id)) }
+        if !input.isSilent { transcript.append(Line(speaker: .caller, text: input.text, questionId: question.id)) }
         // Words heard with too little confidence are as good as silence (no branch on a guess).
         let heard =
             !input.isSilent && !(input.digits == nil && (input.confidence ?? 1) < AnswerNormalizer.minimumConfidence)
@@ -62,7 +62,7 @@ public struct Interview: Sendable, Equatable, Codable {
             if let fallback = question.conditionalActions.first(where: { $0.condition.operator == .anyOther }) {
                 return follow(fallback, flow: flow)
             }
-            return finish(outcome: "unanswered", message: Self.unanswered)
+            return finish(outcome: .unanswered, message: Self.unanswered)
         }
         answers[question.id] = normalized ?? input.text
         let action =
@@ -73,33 +73,33 @@ public struct Interview: Sendable, Equatable, Codable {
     }
 
     /// Ends the interview from outside (a time limit): says `message` and hangs up.
-    public mutating func stop(outcome: String, message: String) -> Step {
+    public mutating func stop(outcome: AgentOutcome, message: String) -> Step {
         finish(outcome: outcome, message: message)
     }
 
     private mutating func follow(_ action: VoiceFlow.ConditionalAction, flow: VoiceFlow) -> Step {
         switch action.action {
         case .endCall:
-            return finish(outcome: "end_call", message: action.customMessage ?? Self.closing)
+            return finish(outcome: .endCall, message: action.customMessage ?? Self.closing)
         case .continueFlow:
             guard let next = action.nextQuestionId.flatMap(flow.index(of:)) else {
-                return finish(outcome: "completed", message: Self.closing)
+                return finish(outcome: .completed, message: Self.closing)
             }
             return advance(to: next, flow: flow)
         }
     }
 
     private mutating func advance(to index: Int, flow: VoiceFlow) -> Step {
-        guard index < flow.questions.count else { return finish(outcome: "completed", message: Self.closing) }
+        guard index < flow.questions.count else { return finish(outcome: .completed, message: Self.closing) }
         position = index
         retries = 0
         return ask(flow, reprompt: false)
     }
 
-    private mutating func finish(outcome: String, message: String) -> Step {
+    private mutating func finish(outcome: AgentOutcome, message: String) -> Step {
         position = nil
         self.outcome = outcome
-        transcript.append(Line(speaker: "agent", text: message, questionId: nil))
+        transcript.append(Line(speaker: .agent, text: message, questionId: nil))
         return .end(message: message)
     }
 
@@ -118,7 +118,7 @@ public struct Interview: Sendable, Equatable, Codable {
             case .text: break
             }
         }
-        if log { transcript.append(Line(speaker: "agent", text: prompt, questionId: question.id)) }
+        if log { transcript.append(Line(speaker: .agent, text: prompt, questionId: question.id)) }
         return .ask(prompt: prompt, question: question)
     }
 }

@@ -11,7 +11,7 @@ public enum TurnPlan: Sendable, Equatable {
     /// A repeated request: answer with the TwiML already produced for that turn.
     case replay(turn: Int)
     /// The next prompt (or the goodbye, with the outcome that ends the session).
-    case produce(state: SessionState, twiml: String, ended: String?)
+    case produce(state: SessionState, twiml: String, ended: AgentOutcome?)
     case reject(String)
 }
 
@@ -40,7 +40,7 @@ public enum InterviewTurn {
         }
         let step: Interview.Step
         if now.timeIntervalSince(startedAt) > Double(spec.timeLimit) {
-            step = interview.stop(outcome: "timeout", message: timeLimitMessage)
+            step = interview.stop(outcome: .timeout, message: timeLimitMessage)
         } else {
             step = interview.answer(input, flow: flow)
         }
@@ -62,9 +62,9 @@ public enum InterviewTurn {
 }
 
 extension SessionState {
-    /// One line of what was said, by "agent" or "caller".
+    /// One line of what was said, by the agent or the caller.
     public struct SpokenLine: Sendable, Equatable, Codable {
-        public var speaker: String
+        public var speaker: Speaker
         public var text: String
         /// Interviews: the question the line belongs to.
         public var questionId: String?
@@ -77,7 +77,7 @@ extension SessionState {
             interview.transcript.map { SpokenLine(speaker: $0.speaker, text: $0.text, questionId: $0.questionId) }
         case .conversation(let conversation):
             conversation.history.map {
-                SpokenLine(speaker: $0.role == "user" ? "caller" : "agent", text: $0.content, questionId: nil)
+                SpokenLine(speaker: $0.role == "user" ? .caller : .agent, text: $0.content, questionId: nil)
             }
         }
     }

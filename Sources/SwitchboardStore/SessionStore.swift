@@ -13,7 +13,7 @@ public struct VoiceSession: Sendable, Equatable {
     /// Prompts produced so far.
     public var turn: Int
     public var status: SessionStatus
-    public var outcome: String?
+    public var outcome: AgentOutcome?
     /// When the call was answered (its first request), if it was.
     public var answeredAt: Date?
     /// Raised by every change: a turn is stored only if the session is still the one it was
@@ -22,6 +22,8 @@ public struct VoiceSession: Sendable, Equatable {
 }
 
 /// `pending` until Twilio asks for the first turn, `active` while the call runs, then `ended`.
+extension AgentOutcome: PostgresCodable {}
+
 public enum SessionStatus: String, Sendable, Equatable, Codable, CaseIterable, PostgresCodable {
     case pending, active, ended
 }
@@ -110,7 +112,7 @@ public struct SessionStore: Sendable {
     /// Stores a produced turn if the session is still at `session.version`; false when another
     /// writer came first (nothing is written then).
     private func store(
-        state: SessionState, twiml: String, ended: String?, of session: VoiceSession, callSID: String
+        state: SessionState, twiml: String, ended: AgentOutcome?, of session: VoiceSession, callSID: String
     ) async throws -> Bool {
         try await pool.transaction { connection in
             let turn = session.turn + 1
@@ -141,7 +143,7 @@ public struct SessionStore: Sendable {
     /// The call ended (status callback): a session still running ends with `outcome` and what it
     /// gathered so far. Returns whether it was still running.
     @discardableResult
-    public func endCall(callSID: String, accountID: Int64, outcome: String) async throws -> Bool {
+    public func endCall(callSID: String, accountID: Int64, outcome: AgentOutcome) async throws -> Bool {
         try await pool.transaction { connection in
             guard
                 let row = try await connection.query(
@@ -190,7 +192,7 @@ public struct SessionStore: Sendable {
                         version = version + 1, updated_at = now()
                     WHERE id = \(session.id)
                     """)
-                try await Self.finish(session, state: session.state, outcome: "timeout", on: connection)
+                try await Self.finish(session, state: session.state, outcome: .timeout, on: connection)
             }
             return rows.count
         }
@@ -199,16 +201,16 @@ public struct SessionStore: Sendable {
     /// Writes the answers (also as top-level workflow variables by question id, where no other key
     /// has that name), the transcript and the outcome into the job's result, and announces it.
     static func finish(
-        _ session: VoiceSession, state: SessionState?, outcome: String, on connection: PostgresConnection
+        _ session: VoiceSession, state: SessionState?, outcome: AgentOutcome, on connection: PostgresConnection
     ) async throws {
         guard let jobID = session.jobID else { return }
         let answers = (state?.answers ?? [:]).mapValues { JSONValue.string($0) }
         let transcript: [JSONValue] = (state?.spokenLines ?? []).map { line in
-            var object: [String: JSONValue] = ["speaker": .string(line.speaker), "text": .string(line.text)]
+            var object: [String: JSONValue] = ["speaker": .string(line.speaker.rawValue), "text": .string(line.text)]
             if case .interview = state { object["questionId"] = line.questionId.map { .string($0) } ?? .null }
             return .object(object)
         }
-        var fields: [String: JSONValue] = ["agentOutcome": .string(outcome), "sessionId": .int(session.id)]
+        var fields: [String: JSONValue] = ["agentOutcome": .string(outcome.rawValue), "sessionId": .int(session.id)]
         if case .conversation(let conversation)? = state {
             fields["promptTokens"] = .int(Int64(conversation.promptTokens))
             fields["completionTokens"] = .int(Int64(conversation.completionTokens))
@@ -224,7 +226,7 @@ public struct SessionStore: Sendable {
             WHERE id = \(jobID) AND (result IS NULL OR jsonb_typeof(result) = 'object')
             """)
         let payload: JSONValue = .object([
-            "jobId": .int(jobID), "sessionId": .int(session.id), "outcome": .string(outcome),
+            "jobId": .int(jobID), "sessionId": .int(session.id), "outcome": .string(outcome.rawValue),
         ])
         try await connection.query("SELECT pg_notify(\(Self.channel), \(payload.jsonText))")
     }
@@ -256,7 +258,9 @@ public struct SessionStore: Sendable {
             spec: try row.decode(PostgresJSON.self, at: 4).decode(VoiceAgentSpec.self),
             state: try row.decode(PostgresJSON?.self, at: 5).map { try $0.decode(SessionState.self) },
             turn: try row.decode(Int.self, at: 6), status: try row.decode(SessionStatus.self, at: 7),
-            outcome: try row.decode(String?.self, at: 8), answeredAt: try row.decode(Date?.self, at: 9),
+            // An outcome this version does not know (written by a newer one) reads as none.
+            outcome: try row.decode(String?.self, at: 8).flatMap(AgentOutcome.init(rawValue:)),
+            answeredAt: try row.decode(Date?.self, at: 9),
             version: try row.decode(Int.self, at: 10))
     }
 }

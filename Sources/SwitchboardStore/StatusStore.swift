@@ -9,19 +9,22 @@ public struct StatusUpdate: Sendable, Equatable {
         case call
     }
 
-    public var resource: Resource
     /// The account whose auth token signed the callback: only its rows are touched.
     public var accountID: Int64
     public var sid: String
-    public var status: String
+    public var status: TwilioStatus
     public var errorCode: Int?
     /// Calls: seconds, on completion.
     public var duration: Int?
 
-    public init(
-        resource: Resource, accountID: Int64, sid: String, status: String, errorCode: Int? = nil, duration: Int? = nil
-    ) {
-        self.resource = resource
+    public var resource: Resource {
+        switch status {
+        case .message: .message
+        case .call: .call
+        }
+    }
+
+    public init(accountID: Int64, sid: String, status: TwilioStatus, errorCode: Int? = nil, duration: Int? = nil) {
         self.accountID = accountID
         self.sid = sid
         self.status = status
@@ -67,7 +70,7 @@ public struct StatusStore: Sendable {
                     DELETE FROM switchboard.pending_statuses WHERE received_at < now() - interval '1 day'
                 )
                 INSERT INTO switchboard.pending_statuses (resource, account_id, sid, status, error_code, duration_s)
-                VALUES (\(update.resource.rawValue), \(update.accountID), \(update.sid), \(update.status),
+                VALUES (\(update.resource.rawValue), \(update.accountID), \(update.sid), \(update.status.rawValue),
                     \(update.errorCode), \(update.duration))
                 """)
             return .pending
@@ -85,14 +88,21 @@ public struct StatusStore: Sendable {
                 RETURNING resource, sid, status, error_code, duration_s, id, account_id
                 """)
             // Rows from before 0011 have no account (-1 matches none: they are dropped).
-            let updates = try rows.map { row in
-                (
+            let updates = try rows.compactMap { row -> (id: Int64, update: StatusUpdate)? in
+                let text = try row.decode(String.self, at: 2)
+                // Only known statuses are ever kept (the webhook ignores others); drop anything else.
+                let status: TwilioStatus? =
+                    switch try row.decode(StatusUpdate.Resource.self, at: 0) {
+                    case .message: MessageStatus(rawValue: text).map(TwilioStatus.message)
+                    case .call: CallStatus(rawValue: text).map(TwilioStatus.call)
+                    }
+                guard let status else { return nil }
+                return (
                     id: try row.decode(Int64.self, at: 5),
                     update: StatusUpdate(
-                        resource: try row.decode(StatusUpdate.Resource.self, at: 0),
-                        accountID: try row.decode(Int64?.self, at: 6) ?? -1,
-                        sid: try row.decode(String.self, at: 1), status: try row.decode(String.self, at: 2),
-                        errorCode: try row.decode(Int?.self, at: 3), duration: try row.decode(Int?.self, at: 4))
+                        accountID: try row.decode(Int64?.self, at: 6) ?? -1, sid: try row.decode(String.self, at: 1),
+                        status: status, errorCode: try row.decode(Int?.self, at: 3),
+                        duration: try row.decode(Int?.self, at: 4))
                 )
             }.sorted { $0.id < $1.id }
             for (_, update) in updates { _ = try await Self.apply(update, on: connection) }
@@ -115,20 +125,14 @@ public struct StatusStore: Sendable {
         let jobID = try row.decode(Int64?.self, at: 1)
         let accountID = try row.decode(Int64.self, at: 2)
         let to = try row.decode(String.self, at: 3)
-        let advances =
-            update.resource == .message
-            ? DeliveryStatus.messageAdvances(from: current, to: update.status)
-            : DeliveryStatus.callAdvances(from: current, to: update.status)
-        guard advances else { return .stale(current: current) }
-        let final =
-            update.resource == .message
-            ? DeliveryStatus.finalMessageStatuses.contains(update.status)
-            : DeliveryStatus.finalCallStatuses.contains(update.status)
+        guard update.status.advances(from: current) else { return .stale(current: current) }
+        let final = update.status.isFinal
+        let status = update.status.rawValue
         switch update.resource {
         case .message:
             try await connection.query(
                 """
-                UPDATE switchboard.messages SET status = \(update.status), error_code = coalesce(\(update.errorCode), error_code),
+                UPDATE switchboard.messages SET status = \(status), error_code = coalesce(\(update.errorCode), error_code),
                     status_at = now(), updated_at = now()
                 WHERE sid = \(update.sid)
                 """)
@@ -139,13 +143,13 @@ public struct StatusStore: Sendable {
                     DeliveryStore.suppressQuery(
                         accountID: accountID, address: to, scope: "account", scopeValue: "",
                         reason:
-                            "Twilio error \(code): \(TwilioErrorClassification.summary(forCode: code) ?? update.status)",
+                            "Twilio error \(code): \(TwilioErrorClassification.summary(forCode: code) ?? status)",
                         source: "twilio_error", sourceMessageSID: update.sid))
             }
         case .call:
             try await connection.query(
                 """
-                UPDATE switchboard.calls SET status = \(update.status), error_code = coalesce(\(update.errorCode), error_code),
+                UPDATE switchboard.calls SET status = \(status), error_code = coalesce(\(update.errorCode), error_code),
                     duration_s = coalesce(\(update.duration), duration_s), status_at = now(), updated_at = now()
                 WHERE sid = \(update.sid)
                 """)
@@ -153,7 +157,7 @@ public struct StatusStore: Sendable {
         if let jobID {
             // Keys the worker's completion does not overwrite (it merges, existing keys first).
             var fields: [String: JSONValue] = [
-                update.resource == .message ? "messageStatus" : "callStatus": .string(update.status)
+                update.resource == .message ? "messageStatus" : "callStatus": .string(status)
             ]
             if let code = update.errorCode { fields["errorCode"] = .int(Int64(code)) }
             if let duration = update.duration { fields["callDuration"] = .int(Int64(duration)) }
@@ -165,7 +169,7 @@ public struct StatusStore: Sendable {
         }
         if final {
             var payload: [String: JSONValue] = [
-                "sid": .string(update.sid), "status": .string(update.status),
+                "sid": .string(update.sid), "status": .string(status),
                 "jobId": jobID.map { .int($0) } ?? .null, "resource": .string(update.resource.rawValue),
             ]
             if let code = update.errorCode { payload["errorCode"] = .int(Int64(code)) }

@@ -45,18 +45,17 @@ struct WebhookRoutes: Sendable {
         guard let sid = webhook.form["MessageSid"] ?? webhook.form["SmsSid"] else {
             throw HTTPError(.badRequest, message: "MessageSid is missing")
         }
-        guard let status = webhook.form["MessageStatus"] ?? webhook.form["SmsStatus"] else {
+        guard let text = webhook.form["MessageStatus"] ?? webhook.form["SmsStatus"] else {
             throw HTTPError(.badRequest, message: "MessageStatus is missing")
         }
         let errorCode = try code(webhook.form["ErrorCode"], field: "ErrorCode")
-        guard DeliveryStatus.isKnownMessageStatus(status) else {
+        guard let status = MessageStatus(rawValue: text) else {
             // Twilio adds statuses without notice: accept and ignore what we do not know.
-            logger.info("ignored an unknown message status", metadata: ["twilio.status": "\(status)"])
+            logger.info("ignored an unknown message status", metadata: ["twilio.status": "\(text)"])
             return Self.noContent
         }
         let applied = try await statuses.apply(
-            StatusUpdate(
-                resource: .message, accountID: webhook.accountID, sid: sid, status: status, errorCode: errorCode))
+            StatusUpdate(accountID: webhook.accountID, sid: sid, status: .message(status), errorCode: errorCode))
         logger.debug(
             "message status",
             metadata: ["twilio.message_sid": "\(sid)", "twilio.status": "\(status)", "applied": "\(applied)"])
@@ -65,24 +64,24 @@ struct WebhookRoutes: Sendable {
 
     func callStatus(_ webhook: VerifiedWebhook) async throws -> Response {
         guard let sid = webhook.form["CallSid"] else { throw HTTPError(.badRequest, message: "CallSid is missing") }
-        guard let status = webhook.form["CallStatus"] else {
+        guard let text = webhook.form["CallStatus"] else {
             throw HTTPError(.badRequest, message: "CallStatus is missing")
         }
         let duration = try code(webhook.form["CallDuration"], field: "CallDuration")
-        guard DeliveryStatus.isKnownCallStatus(status) else {
-            logger.info("ignored an unknown call status", metadata: ["twilio.status": "\(status)"])
+        guard let status = CallStatus(rawValue: text) else {
+            logger.info("ignored an unknown call status", metadata: ["twilio.status": "\(text)"])
             return Self.noContent
         }
         let errorCode = try code(webhook.form["ErrorCode"], field: "ErrorCode")
         _ = try await statuses.apply(
             StatusUpdate(
-                resource: .call, accountID: webhook.accountID, sid: sid, status: status, errorCode: errorCode,
-                duration: duration))
-        if DeliveryStatus.finalCallStatuses.contains(status) {
+                accountID: webhook.accountID, sid: sid, status: .call(status), errorCode: errorCode, duration: duration)
+        )
+        if status.isFinal {
             // A voice agent still talking when the call ended: the caller hung up (or it never
             // connected); the session ends with what it has.
             try await sessions.endCall(
-                callSID: sid, accountID: webhook.accountID, outcome: status == "completed" ? "hangup" : status)
+                callSID: sid, accountID: webhook.accountID, outcome: AgentOutcome(callEnded: status))
         }
         return Self.noContent
     }

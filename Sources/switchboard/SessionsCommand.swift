@@ -30,7 +30,7 @@ struct SessionsCommand: AsyncParsableCommand {
                 sessions.map {
                     [
                         "\($0.id)", $0.jobID.map(String.init) ?? "-", $0.spec.agentType, $0.spec.to, $0.status.rawValue,
-                        $0.outcome ?? "-", "\($0.turn)", $0.callSID ?? "-",
+                        $0.outcome?.rawValue ?? "-", "\($0.turn)", $0.callSID ?? "-",
                     ]
                 }, emptyMessage: "no voice sessions yet")
         }
@@ -74,7 +74,7 @@ struct SessionsCommand: AsyncParsableCommand {
             print("\nTranscript")
             if view.transcript.isEmpty { print("  (nothing said yet)") }
             for line in view.transcript {
-                print("  " + (line.speaker == "agent" ? "Agent:  " : "Caller: ") + line.text)
+                print("  " + (line.speaker == .agent ? "Agent:  " : "Caller: ") + line.text)
             }
         }
     }
@@ -102,7 +102,7 @@ struct SessionView: Encodable {
         from = session.spec.from
         callSid = session.callSID
         status = session.status
-        outcome = session.outcome
+        outcome = session.outcome?.rawValue
         turns = session.turn
         answers = session.state?.answers ?? [:]
         transcript = session.state?.spokenLines ?? []

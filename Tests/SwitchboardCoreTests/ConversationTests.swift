@@ -35,12 +35,12 @@ import Testing
         #expect(
             conversation.reply("B", promptTokens: 1, completionTokens: 1, settings: settings)
                 == .say("B " + Conversation.closing, listen: false))
-        #expect(conversation.outcome == "max_turns")
+        #expect(conversation.outcome == .maxTurns)
 
         var late = Conversation()
         _ = late.start(greeting: nil)
         #expect(late.hear(heard("hello"), settings: settings, elapsed: 301) == .say(Conversation.timeUp, listen: false))
-        #expect(late.outcome == "timeout")
+        #expect(late.outcome == .timeout)
 
         var quiet = Conversation()
         _ = quiet.start(greeting: nil)
@@ -48,7 +48,7 @@ import Testing
             quiet.hear(CallerInput(), settings: settings, elapsed: 1) == .say(Conversation.stillThere, listen: true))
         _ = quiet.hear(CallerInput(speech: "mumble", confidence: 0.1), settings: settings, elapsed: 2)
         #expect(quiet.hear(CallerInput(), settings: settings, elapsed: 3) == .say(Conversation.closing, listen: false))
-        #expect(quiet.outcome == "unanswered")
+        #expect(quiet.outcome == .unanswered)
     }
 
     @Test func goodbyesEndTheCallWhenAllowed() {

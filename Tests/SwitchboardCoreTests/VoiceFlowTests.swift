@@ -22,9 +22,9 @@ import Testing
         #expect(technical.asked == ["issue_type", "technical_details"])
         #expect(
             technical.interview.answers == ["issue_type": "technical", "technical_details": "The app crashes on login"])
-        #expect(technical.interview.outcome == "completed")
+        #expect(technical.interview.outcome == .completed)
         // The transcript has every prompt, the first one too, and every answer.
-        #expect(technical.interview.transcript.map(\.speaker) == ["agent", "caller", "agent", "caller", "agent"])
+        #expect(technical.interview.transcript.map(\.speaker) == [.agent, .caller, .agent, .caller, .agent])
         // Billing, then (no action on billing_details) the next question in order.
         let billing = run(flow, ["billing", "I was charged twice", "none"])
         #expect(billing.asked == ["issue_type", "billing_details", "technical_details"])
@@ -40,7 +40,7 @@ import Testing
         let result = run(flow, ["pizza", nil, "banana"])
         #expect(result.asked == ["issue_type"])
         #expect(result.last == .end(message: Interview.unanswered))
-        #expect(result.interview.outcome == "unanswered")
+        #expect(result.interview.outcome == .unanswered)
         let reprompts = result.interview.transcript.filter { $0.text.hasPrefix("Sorry, I didn't catch that") }
         #expect(reprompts.count == 2, "maxRetries defaults to 2")
         #expect(reprompts[0].text.contains("general inquiry, press 3"))
@@ -58,7 +58,7 @@ import Testing
             none.last
                 == .end(
                     message: "Thank you for your interest. We'll review entry-level positions and contact you soon."))
-        #expect(none.interview.outcome == "end_call")
+        #expect(none.interview.outcome == .endCall)
         #expect(none.interview.answers["experience"] == "0")
         let senior = run(flow, ["Bo Chen", "I'm a senior engineer", "I led a team of six", "next month"])
         #expect(senior.asked == ["name", "experience", "leadership_experience", "availability"])
@@ -66,7 +66,7 @@ import Testing
         let years = run(flow, ["Cy Dorn", "about five years", "some", "in two weeks"])
         #expect(years.interview.answers["experience"] == "5")
         #expect(years.asked == ["name", "experience", "leadership_experience", "availability"])
-        #expect(years.interview.outcome == "completed")
+        #expect(years.interview.outcome == .completed)
     }
 
     @Test func surveyBranchesOnTheRatingAsANumber() throws {

@@ -49,7 +49,7 @@ import Twilio
                 Issue.record("no interview state")
                 return
             }
-            #expect(interview.transcript.filter { $0.speaker == "caller" }.count == 1, "answered once")
+            #expect(interview.transcript.filter { $0.speaker == .caller }.count == 1, "answered once")
             // A turn not asked yet, another call, an unknown session.
             #expect(try await hooks.post(path + "/turns/7", turn(call, speech: "yes")).status == 409)
             #expect(try await hooks.post(path + "/turns/2", turn(sid("CA", 71), speech: "yes")).status == 409)

@@ -98,7 +98,7 @@ enum DashboardPages {
                 [
                     "<a href=\"/dashboard/sessions/\($0.id)\">#\($0.id)</a>", HTML.escape($0.spec.agentType),
                     HTML.escape(LogRedaction.maskingPhoneNumbers($0.spec.to)), $0.status.rawValue,
-                    HTML.escape($0.outcome ?? "–"), "\($0.turn)",
+                    HTML.escape($0.outcome?.rawValue ?? "–"), "\($0.turn)",
                 ]
             }, empty: "No voice sessions yet.", raw: Set(0..<6))
         body += "</section>"
@@ -113,7 +113,7 @@ enum DashboardPages {
                 [
                     session.jobID.map(String.init) ?? "–", session.spec.agentType,
                     LogRedaction.maskingPhoneNumbers(session.spec.to), session.callSID ?? "–", session.status.rawValue,
-                    session.outcome ?? "–", "\(session.turn)",
+                    session.outcome?.rawValue ?? "–", "\(session.turn)",
                 ]
             ], empty: "")
         let answers = session.state?.answers ?? [:]
@@ -128,7 +128,7 @@ enum DashboardPages {
         if lines.isEmpty { body += "<p>Nothing said yet.</p>" }
         for line in lines {
             body +=
-                "<p class=\"\(line.speaker == "agent" ? "agent" : "caller")\"><b>\(line.speaker == "agent" ? "Agent" : "Caller")</b> "
+                "<p class=\"\(line.speaker.rawValue)\"><b>\(line.speaker == .agent ? "Agent" : "Caller")</b> "
             body += HTML.escape(line.text) + "</p>"
         }
         body += "</div>"
