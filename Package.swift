@@ -182,6 +182,7 @@ let package = Package(
             name: "SwitchboardWorkerTests",
             dependencies: [
                 "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Postgres", "TestSupport",
+                "SwitchboardProcesses",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

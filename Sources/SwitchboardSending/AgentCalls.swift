@@ -9,45 +9,37 @@ extension TwilioSender {
     /// session on `switchboard webhook`, and completes once Twilio has the call; the webhook then
     /// runs the interview and writes the answers into the job's result when the session ends.
     func placeAgentCall(_ job: ClaimedJob, _ context: JobContext) async throws -> JobOutcome {
-        let spec: VoiceAgentSpec
-        do {
-            if let stored = try? job.payload.decode(VoiceAgentSpec.self) {
-                // Checked again: a producer's plain INSERT can look validated without being so.
-                spec = try SendJobs.withQuietHours(try stored.validated())
-            } else {
-                spec = try SendJobs.withQuietHours(try job.payload.decode(VoiceAgentRequest.self).resolve())
+        try await throughGates {
+            let spec = try Self.parsed {
+                if let stored = try? job.payload.decode(VoiceAgentSpec.self) {
+                    // Checked again: a producer's plain INSERT can look validated without being so.
+                    return try SendJobs.withQuietHours(try stored.validated())
+                }
+                return try SendJobs.withQuietHours(try job.payload.decode(VoiceAgentRequest.self).resolve())
             }
-        } catch {
-            return .failed(error: "invalid payload: \(error)", permanent: true)
+            guard let base = webhookBaseURL else {
+                return .failed(
+                    error: "voice_agent: this worker has no SWITCHBOARD_PUBLIC_URL (where `switchboard webhook` "
+                        + "answers the call's turns)", permanent: true)
+            }
+            let account = try await admittedAccount(spec.account)
+            let sessions = SessionStore(pool: deliveries.pool)
+            let sessionID = try await sessions.open(jobID: job.id, accountID: account.record.id, spec: spec)
+            if let adopted = try await callGates(job, to: spec.to, from: spec.from, quietHours: spec, account, context)
+            {
+                try await sessions.attach(sessionID: sessionID, callSID: adopted.sid)
+                return .completed(result: Self.agentResult(adopted, spec, sessionID))
+            }
+            var request = CreateCallRequest(to: spec.to, from: spec.from, url: base + WebhookPaths.session(sessionID))
+            request.timeout = spec.timeout
+            request.timeLimit = spec.timeLimit
+            request.statusCallback = base + WebhookPaths.callStatus
+            request.statusCallbackEvents = ["initiated", "ringing", "answered", "completed"]
+            return try await createAndRecordCall(
+                request, job: job, account: account, context,
+                recorded: { call in try await sessions.attach(sessionID: sessionID, callSID: call.sid) },
+                result: { call in Self.agentResult(call, spec, sessionID) })
         }
-        guard let base = webhookBaseURL else {
-            return .failed(
-                error: "voice_agent: this worker has no SWITCHBOARD_PUBLIC_URL (where `switchboard webhook` answers "
-                    + "the call's turns)", permanent: true)
-        }
-        let account: AccountCache.Entry
-        switch try await usableAccount(spec.account) {
-        case .success(let entry): account = entry
-        case .failure(let refusal): return refusal.outcome
-        }
-        let sessions = SessionStore(pool: deliveries.pool)
-        let sessionID = try await sessions.open(jobID: job.id, accountID: account.record.id, spec: spec)
-        switch try await callGate(job, to: spec.to, from: spec.from, quietHours: spec, account: account, context) {
-        case .adopted(let call):
-            try await sessions.attach(sessionID: sessionID, callSID: call.sid)
-            return .completed(result: Self.agentResult(call, spec, sessionID))
-        case .hold(let outcome): return outcome
-        case .proceed: break
-        }
-        var request = CreateCallRequest(to: spec.to, from: spec.from, url: base + WebhookPaths.session(sessionID))
-        request.timeout = spec.timeout
-        request.timeLimit = spec.timeLimit
-        request.statusCallback = base + WebhookPaths.callStatus
-        request.statusCallbackEvents = ["initiated", "ringing", "answered", "completed"]
-        return try await createAndRecordCall(
-            request, job: job, account: account, context,
-            recorded: { call in try await sessions.attach(sessionID: sessionID, callSID: call.sid) },
-            result: { call in Self.agentResult(call, spec, sessionID) })
     }
 
     static func agentResult(_ call: TwilioCall, _ spec: VoiceAgentSpec, _ sessionID: Int64) -> String {

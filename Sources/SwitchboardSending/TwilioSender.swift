@@ -70,62 +70,70 @@ public final class TwilioSender: Sendable {
 
     // MARK: messages
 
+    /// The gates of a message, in order: a valid payload, a usable account, an active campaign,
+    /// the recipient's send window, no opt-out, nothing sent by an interrupted attempt, the
+    /// campaign's and the sender's rate-limit slots, the campaign still active after the wait, a
+    /// lease that outlasts the request; then Twilio, and the message recorded.
     func sendMessage(_ job: ClaimedJob, _ context: JobContext, channel: MessageSpec.Channel) async throws -> JobOutcome
     {
         let started = ContinuousClock.now
-        let spec: MessageSpec
-        do { spec = try Self.messageSpec(job.payload, channel: channel) } catch {
-            return .failed(error: "invalid payload: \(error)", permanent: true)
-        }
-        let account: AccountCache.Entry
-        switch try await usableAccount(spec.account) {
-        case .success(let entry): account = entry
-        case .failure(let refusal): return refusal.outcome
-        }
-        var campaignCap: Double?
-        if let campaignID = spec.campaignId {
-            if let held = try await campaignHold(campaignID, job) { return held }
-            campaignCap = try await campaignStates.submit(campaignID).rateCap
-        }
-        if let wait = SendJobs.quietWait(window: spec.sendWindow, timezone: spec.timezone) {
-            // Outside the recipient's send window: wait for it to open (no attempt used).
-            return .snoozed(delay: wait, metadata: "{}")
-        }
-        let check = SuppressionCheck(
-            accountID: account.record.id, address: spec.to, sender: spec.from, pool: spec.pool)
-        if try await suppressionChecks.submit(check) {
-            return .failed(error: "opted_out: the recipient has opted out; not sent", permanent: true)
-        }
-        if job.previousOutcomeUnknown {
-            do {
-                if let adopted = try await reconcileMessage(job, spec, account) {
-                    context.logger.notice(
-                        "adopted a message an interrupted attempt had sent",
-                        metadata: ["twilio.message_sid": "\(adopted.sid)"])
-                    return .completed(result: Self.result(adopted, spec))
-                }
-            } catch let failure as ReconciliationFailure {
-                return .outcomeUnknown(error: failure.description)
+        return try await throughGates {
+            let spec = try Self.parsed { try Self.messageSpec(job.payload, channel: channel) }
+            let account = try await admittedAccount(spec.account)
+            let campaignCap = try await admittingCampaign(spec.campaignId, job)
+            try withinSendWindow(spec)
+            try await notSuppressed(spec, account)
+            if let adopted = try await sentBefore(
+                job, context, what: "message", { try await reconcileMessage(job, spec, account) })
+            {
+                return .completed(result: Self.result(adopted, spec))
             }
+            let from = try await bookedSlot(job, spec, account, campaigned: campaignCap != nil, context)
+            // Waiting for the slot may have taken a moment: a pause in the meantime still holds.
+            _ = try await admittingCampaign(spec.campaignId, job)
+            try leaseHolds(context)
+            let message: TwilioMessage
+            do {
+                (message, _) = try await client.createMessage(
+                    messageRequest(spec, from: from), credentials: account.credentials)
+                Metrics.Timer(label: MetricNames.sendLatency, dimensions: [("channel", spec.channel.rawValue)])
+                    .record(duration: ContinuousClock.now - started)
+            } catch {
+                throw try await twilioRefusal(error, account: account.record, recipient: spec.to, context: context)
+            }
+            do {
+                try await messageRows.submit(row(message, spec, account.record.id, job.id, origin: "created"))
+            } catch {
+                // Twilio has the message; the next attempt finds and adopts it instead of sending again.
+                return .outcomeUnknown(error: "sent as \(message.sid) but recording it failed: \(error)")
+            }
+            return .completed(result: Self.result(message, spec))
         }
+    }
+
+    /// The sender to send from once the campaign's slot (when it has a rate cap) and the
+    /// sender's (or the pool's) slot are booked; a slot that is later stops the job until then.
+    func bookedSlot(
+        _ job: ClaimedJob, _ spec: MessageSpec, _ account: AccountCache.Entry, campaigned: Bool, _ context: JobContext
+    ) async throws -> String? {
         var campaignDone = false
-        if let campaignID = spec.campaignId, campaignCap != nil {
+        if let campaignID = spec.campaignId, campaigned {
             if let outcome = try await slots.campaignGate(
                 job: job, campaigns: campaigns, campaignID: campaignID, logger: context.logger)
             {
-                return outcome
+                throw Stop(outcome: outcome)
             }
             campaignDone = true
         }
-        var from = spec.from
         switch try await slots.decide(
             job: job, spec: spec, accountID: account.record.id, campaignDone: campaignDone, logger: context.logger)
         {
-        case .send(let reserved): from = reserved ?? spec.from
-        case .outcome(let outcome): return outcome
+        case .send(let reserved): return reserved ?? spec.from
+        case .outcome(let outcome): throw Stop(outcome: outcome)
         }
-        // Waiting for the slot may have taken a moment: a pause in the meantime still holds.
-        if let campaignID = spec.campaignId, let held = try await campaignHold(campaignID, job) { return held }
+    }
+
+    func messageRequest(_ spec: MessageSpec, from: String?) -> CreateMessageRequest {
         var request = CreateMessageRequest(
             to: spec.to, from: from, messagingServiceSID: spec.messagingServiceSid, body: spec.body)
         request.mediaURLs = spec.mediaUrls
@@ -134,52 +142,33 @@ public final class TwilioSender: Sendable {
         request.contentVariables = spec.contentVariables
         request.validityPeriod = spec.validityPeriod
         request.smartEncoded = spec.smartEncoding ? true : nil
-        if let unsure = leaseFence(context) { return unsure }
-        let message: TwilioMessage
-        do {
-            (message, _) = try await client.createMessage(request, credentials: account.credentials)
-            Metrics.Timer(label: MetricNames.sendLatency, dimensions: [("channel", spec.channel.rawValue)])
-                .record(duration: ContinuousClock.now - started)
-        } catch {
-            return try await outcome(for: error, account: account.record, recipient: spec.to, context: context)
-        }
-        do {
-            try await messageRows.submit(row(message, spec, account.record.id, job.id, origin: "created"))
-        } catch {
-            // Twilio has the message; the next attempt finds and adopts it instead of sending again.
-            return .outcomeUnknown(error: "sent as \(message.sid) but recording it failed: \(error)")
-        }
-        return .completed(result: Self.result(message, spec))
+        return request
     }
 
     // MARK: calls
 
+    /// The gates of a call: a valid payload, a usable account, then those every call meets
+    /// (`callGates`); then Twilio, and the call recorded.
     func placeCall(_ job: ClaimedJob, _ context: JobContext) async throws -> JobOutcome {
-        let spec: VoiceSpec
-        do { spec = try Self.voiceSpec(job.payload) } catch {
-            return .failed(error: "invalid payload: \(error)", permanent: true)
-        }
-        let account: AccountCache.Entry
-        switch try await usableAccount(spec.account) {
-        case .success(let entry): account = entry
-        case .failure(let refusal): return refusal.outcome
-        }
-        switch try await callGate(job, to: spec.to, from: spec.from, quietHours: spec, account: account, context) {
-        case .adopted(let call): return .completed(result: Self.result(call, spec))
-        case .hold(let outcome): return outcome
-        case .proceed: break
-        }
-        var request = CreateCallRequest(to: spec.to, from: spec.from, twiml: spec.twiml)
-        request.record = spec.record ? true : nil
-        request.timeout = spec.timeout
-        request.timeLimit = spec.timeLimit
-        request.machineDetection = spec.machineDetection
-        request.statusCallback = spec.statusCallback ?? webhookBaseURL.map { $0 + WebhookPaths.callStatus }
-        if request.statusCallback != nil {
-            request.statusCallbackEvents = ["initiated", "ringing", "answered", "completed"]
-        }
-        return try await createAndRecordCall(request, job: job, account: account, context) { call in
-            Self.result(call, spec)
+        try await throughGates {
+            let spec = try Self.parsed { try Self.voiceSpec(job.payload) }
+            let account = try await admittedAccount(spec.account)
+            if let adopted = try await callGates(job, to: spec.to, from: spec.from, quietHours: spec, account, context)
+            {
+                return .completed(result: Self.result(adopted, spec))
+            }
+            var request = CreateCallRequest(to: spec.to, from: spec.from, twiml: spec.twiml)
+            request.record = spec.record ? true : nil
+            request.timeout = spec.timeout
+            request.timeLimit = spec.timeLimit
+            request.machineDetection = spec.machineDetection
+            request.statusCallback = spec.statusCallback ?? webhookBaseURL.map { $0 + WebhookPaths.callStatus }
+            if request.statusCallback != nil {
+                request.statusCallbackEvents = ["initiated", "ringing", "answered", "completed"]
+            }
+            return try await createAndRecordCall(request, job: job, account: account, context) { call in
+                Self.result(call, spec)
+            }
         }
     }
 
@@ -190,12 +179,12 @@ public final class TwilioSender: Sendable {
         _ request: CreateCallRequest, job: ClaimedJob, account: AccountCache.Entry, _ context: JobContext,
         recorded: (TwilioCall) async throws -> Void = { _ in }, result: (TwilioCall) -> String
     ) async throws -> JobOutcome {
-        if let unsure = leaseFence(context) { return unsure }
+        try leaseHolds(context)
         let call: TwilioCall
         do {
             (call, _) = try await client.createCall(request, credentials: account.credentials)
         } catch {
-            return try await outcome(for: error, account: account.record, recipient: request.to, context: context)
+            throw try await twilioRefusal(error, account: account.record, recipient: request.to, context: context)
         }
         do {
             try await deliveries.recordCall(
@@ -209,75 +198,28 @@ public final class TwilioSender: Sendable {
         return .completed(result: result(call))
     }
 
-    enum CallGate {
-        /// An interrupted attempt had placed the call: adopt it.
-        case adopted(TwilioCall)
-        /// Not now: quiet hours, or the account's calls-per-second slot is later.
-        case hold(JobOutcome)
-        case proceed
-    }
-
-    /// Before placing a call: adopt one an interrupted attempt placed, wait for the recipient's
-    /// send window, book a slot on the account's calls-per-second limit.
-    func callGate(
-        _ job: ClaimedJob, to: String, from: String, quietHours: some QuietHoursSpec, account: AccountCache.Entry,
+    /// The gates every call meets before it is placed: a call an interrupted attempt placed is
+    /// returned for adoption; the recipient's send window; a slot on the account's
+    /// calls-per-second limit.
+    func callGates(
+        _ job: ClaimedJob, to: String, from: String, quietHours: some QuietHoursSpec, _ account: AccountCache.Entry,
         _ context: JobContext
-    ) async throws -> CallGate {
-        if job.previousOutcomeUnknown {
-            do {
-                if let adopted = try await reconcileCall(job, to: to, from: from, account) {
-                    context.logger.notice(
-                        "adopted a call an interrupted attempt had placed",
-                        metadata: ["twilio.call_sid": "\(adopted.sid)"])
-                    return .adopted(adopted)
-                }
-            } catch let failure as ReconciliationFailure {
-                return .hold(.outcomeUnknown(error: failure.description))
-            }
+    ) async throws -> TwilioCall? {
+        if let adopted = try await sentBefore(
+            job, context, what: "call", { try await reconcileCall(job, to: to, from: from, account) })
+        {
+            return adopted
         }
-        if let wait = SendJobs.quietWait(window: quietHours.sendWindow, timezone: quietHours.timezone) {
-            return .hold(.snoozed(delay: wait, metadata: "{}"))
-        }
+        try withinSendWindow(quietHours)
         switch try await slots.decideCall(
             job: job, accounts: accounts, accountID: account.record.id, logger: context.logger)
         {
-        case .send: return .proceed
-        case .outcome(let outcome): return .hold(outcome)
-        }
-    }
-
-    /// nil when the campaign is active; otherwise the outcome that holds (paused) or ends
-    /// (cancelled) the job. Its metadata (kept bookings) survives a pause.
-    func campaignHold(_ campaignID: Int64, _ job: ClaimedJob) async throws -> JobOutcome? {
-        switch try await campaignStates.submit(campaignID).state {
-        case .active: return nil
-        case .paused: return .snoozed(delay: .seconds(1), metadata: job.metadata.text)
-        case .cancelled: return .cancelled(reason: "campaign cancelled")
-        case nil: return .cancelled(reason: "campaign deleted")
+        case .send: return nil
+        case .outcome(let outcome): throw Stop(outcome: outcome)
         }
     }
 
     // MARK: outcomes
-
-    struct AccountRefusal: Error {
-        var outcome: JobOutcome
-    }
-
-    /// The account's credentials, or the permanent failure when it is unknown or flagged.
-    func usableAccount(_ name: String) async throws -> Result<AccountCache.Entry, AccountRefusal> {
-        guard let account = try await cache.lookup(name) else {
-            return .failure(
-                AccountRefusal(
-                    outcome: .failed(
-                        error: "account: no Twilio account named '\(name)' (add it with `switchboard accounts add`)",
-                        permanent: true)))
-        }
-        if let flagged = account.record.flagReason {
-            return .failure(
-                AccountRefusal(outcome: .failed(error: "account '\(name)' is flagged: \(flagged)", permanent: true)))
-        }
-        return .success(account)
-    }
 
     /// Maps a Twilio failure to the job's outcome (twilio-facts.md §2).
     func outcome(for error: any Error, account: AccountRecord, recipient: String, context: JobContext) async throws

@@ -2,14 +2,15 @@ import EmbeddedPostgres
 import Foundation
 import Logging
 import Postgres
+import SwitchboardProcesses
 import SwitchboardStore
 import SwitchboardWorker
 import TestSupport
 import Testing
 
 @Suite struct RestartTests {
-    /// The PostgreSQL server restarts while a worker drains 2,000 jobs: the worker reconnects and
-    /// every job completes; none is lost.
+    /// The PostgreSQL server restarts while a worker process drains 2,000 jobs: the worker
+    /// reconnects and every job completes exactly once; none is lost.
     @Test func workerSurvivesAServerRestart() async throws {
         // Its own server, but as busy as any database test: not beside a wall-clock test.
         try await TestGate.holdingShared { try await drainThroughARestart() }
@@ -29,8 +30,16 @@ import Testing
         configuration.pollInterval = .milliseconds(200)
         var logger = Logger(label: "test.restart")
         logger.logLevel = .critical
-        let worker = try Worker(store: store, handlers: probe.registry, configuration: configuration, logger: logger)
-        let running = Task { try await worker.run() }
+        // The whole worker process, rescuer included: a claim whose answer the restart cut off
+        // leaves jobs locked by a worker that never got them, and only a rescue brings them back.
+        // A lease far longer than the outage: a job that was running keeps it (and runs once).
+        configuration.lease = .seconds(10)
+        configuration.heartbeatInterval = .milliseconds(2500)
+        configuration.rescueInterval = .milliseconds(500)
+        let process = try WorkerProcess(
+            configuration: .init(worker: configuration), pool: pool, handlers: probe.registry, logger: logger)
+        let worker = process.worker
+        let running = Task { try await process.run() }
 
         #expect(await eventually { probe.executions.value.count >= 300 })
         try server.stopServer()
