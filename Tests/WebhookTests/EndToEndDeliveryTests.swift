@@ -14,7 +14,7 @@ import TwilioSimulator
 /// with the delivery outcome.
 @Suite struct EndToEndDeliveryTests {
     @Test func statusCallbacksReachTheJobsResult() async throws {
-        try await WebhookHarness.with { (hooks: WebhookHarness) async throws in
+        try await WebhookHarness.with(.live) { (hooks: WebhookHarness) async throws in
             var configuration = SimulatorConfiguration()
             configuration.accounts = [accountSID: authToken]
             configuration.callbackStep = .milliseconds(20)

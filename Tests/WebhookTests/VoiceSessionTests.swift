@@ -90,7 +90,7 @@ import Twilio
     }
 
     @Test func theWebhookProcessSweepsSessionsPastTheirTimeLimit() async throws {
-        try await WebhookHarness.with(sessionSweepInterval: .milliseconds(100)) {
+        try await WebhookHarness.with(.live, sessionSweepInterval: .milliseconds(100)) {
             (hooks: WebhookHarness) async throws in
             let (job, session) = try await survey(hooks)
             // Lost status callback: the call should have ended long ago (limit plus five minutes' grace).

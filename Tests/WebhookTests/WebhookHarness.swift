@@ -1,41 +1,53 @@
 import AsyncHTTPClient
 import Foundation
+import Hummingbird
+import HummingbirdTesting
 import InMemoryLogging
 import Logging
 import NIOCore
 import Postgres
 import SwitchboardProcesses
 import SwitchboardStore
-import SwitchboardWebhook
 import TestSupport
 import Twilio
+
+@testable import SwitchboardWebhook
 
 let accountSID = "AC" + String(repeating: "5eb0", count: 8)
 let authToken = "webhook-test-auth-token-0001"
 
-/// A migrated database with an account "main", and a webhook process (as `switchboard webhook`
-/// runs it) serving it on loopback.
-struct WebhookHarness {
+/// A migrated database with an account "main", and the webhook serving it: in process through
+/// Hummingbird's test client by default (the router with its middleware, no socket), or as a
+/// whole webhook process on a loopback port (`.live`: for what needs a socket or the process's
+/// maintenance services, and for Twilio's simulator calling back).
+struct WebhookHarness: Sendable {
+    enum Transport {
+        case router
+        case live
+    }
+
     let db: TestDatabase
     let vault: CredentialVault
     let accountID: Int64
-    /// Where requests are sent.
+    /// Where requests are sent (live: the server's address; router: the public URL, for show).
     let address: String
     /// What Twilio would sign (the public URL, e.g. a proxy's).
     let publicURL: String
+    /// The in-process client (router transport).
+    let client: (any TestClientProtocol)?
     var accounts: AccountStore { AccountStore(pool: db.pool, vault: vault) }
 
-    /// `publicURL` nil: the server's own loopback address.
+    /// `publicURL` nil: the server's own address.
     static func with<T: Sendable>(
-        publicURL: String? = nil, maxBodyBytes: Int? = nil, llm: LLMConfiguration? = nil, dashboardToken: String? = nil,
-        logs: InMemoryLogHandler? = nil, sessionSweepInterval: Duration? = nil,
-        _ body: (WebhookHarness) async throws -> T
+        _ transport: Transport = .router, publicURL: String? = nil, maxBodyBytes: Int? = nil,
+        llm: LLMConfiguration? = nil, dashboardToken: String? = nil, logs: InMemoryLogHandler? = nil,
+        sessionSweepInterval: Duration? = nil, _ body: @Sendable (WebhookHarness) async throws -> T
     ) async throws -> T {
         try await TestDatabase.with { db in
             let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
             let accounts = AccountStore(pool: db.pool, vault: vault)
             let accountID = try await accounts.upsert(name: "main", accountSID: accountSID, secret: authToken)
-            let port = try freeLoopbackPort()
+            let port = transport == .live ? try freeLoopbackPort() : 8080
             let address = "http://127.0.0.1:\(port)"
             var configuration = WebhookConfiguration(publicURL: publicURL ?? address)
             configuration.port = port
@@ -47,17 +59,28 @@ struct WebhookHarness {
                 logs.map { handler in Logger(label: "test.webhook", factory: { _ in handler }) }
                 ?? Logger(label: "test.webhook")
             logger.logLevel = .warning
-            let process = try WebhookProcess(
-                configuration: configuration, pool: db.pool, accounts: accounts, logger: logger)
-            let running = ServiceTask(group: process.serviceGroup())
-            defer { running.stop() }
-            guard await eventually(timeout: .seconds(10), { process.port != nil }) else {
-                throw HarnessError(description: "the webhook server did not start")
-            }
-            return try await body(
+            let publicURL = configuration.publicURL
+            let harness: @Sendable ((any TestClientProtocol)?) -> WebhookHarness = { client in
                 WebhookHarness(
-                    db: db, vault: vault, accountID: accountID, address: address,
-                    publicURL: configuration.publicURL))
+                    db: db, vault: vault, accountID: accountID, address: address, publicURL: publicURL, client: client)
+            }
+            switch transport {
+            case .router:
+                let router = buildWebhookRouter(
+                    configuration: configuration, pool: db.pool, accounts: accounts, logger: logger)
+                return try await Application(router: router, logger: logger).test(.router) { client in
+                    try await body(harness(client))
+                }
+            case .live:
+                let process = try WebhookProcess(
+                    configuration: configuration, pool: db.pool, accounts: accounts, logger: logger)
+                let running = ServiceTask(group: process.serviceGroup())
+                defer { running.stop() }
+                guard await eventually(timeout: .seconds(10), { process.port != nil }) else {
+                    throw HarnessError(description: "the webhook server did not start")
+                }
+                return try await body(harness(nil))
+            }
         }
     }
 
@@ -74,28 +97,41 @@ struct WebhookHarness {
         _ path: String, _ parameters: FormParameters, token: String = authToken, signedURL: String? = nil,
         sign: Bool = true, signature: String? = nil, rawBody: String? = nil
     ) async throws -> Answer {
-        var request = HTTPClientRequest(url: address + path)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        var headers: [(String, String)] = [("Content-Type", "application/x-www-form-urlencoded")]
         if sign {
-            request.headers.add(
-                name: "X-Twilio-Signature",
-                value: signature
-                    ?? TwilioSignature.compute(
-                        url: signedURL ?? (publicURL + path), parameters: parameters, authToken: token))
+            headers.append(
+                (
+                    "X-Twilio-Signature",
+                    signature
+                        ?? TwilioSignature.compute(
+                            url: signedURL ?? (publicURL + path), parameters: parameters, authToken: token)
+                ))
         }
-        request.body = .bytes(ByteBuffer(string: rawBody ?? parameters.encoded))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-        let body = try await response.body.collect(upTo: 1 << 20)
-        return Answer(status: Int(response.status.code), body: String(buffer: body))
+        return try await send(path, post: true, headers: headers, body: rawBody ?? parameters.encoded)
     }
 
     func get(_ path: String, authorization: String? = nil) async throws -> Answer {
+        try await send(path, post: false, headers: authorization.map { [("Authorization", $0)] } ?? [], body: nil)
+    }
+
+    private func send(_ path: String, post: Bool, headers: [(String, String)], body: String?)
+        async throws -> Answer
+    {
+        if let client {
+            var fields = HTTPFields()
+            for (name, value) in headers { fields[.init(name)!] = value }
+            let response = try await client.execute(
+                uri: path, method: post ? .post : .get, headers: fields,
+                body: body.map { ByteBuffer(string: $0) })
+            return Answer(status: Int(response.status.code), body: String(buffer: response.body))
+        }
         var request = HTTPClientRequest(url: address + path)
-        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        request.method = post ? .POST : .GET
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-        let body = try await response.body.collect(upTo: 1 << 20)
-        return Answer(status: Int(response.status.code), body: String(buffer: body))
+        let collected = try await response.body.collect(upTo: 1 << 20)
+        return Answer(status: Int(response.status.code), body: String(buffer: collected))
     }
 
     /// A message row as the worker records it, for job `jobID`.
