@@ -2,7 +2,9 @@ import AsyncHTTPClient
 import Foundation
 import Metrics
 import NIOCore
+import NIOHTTP1
 import SwitchboardCore
+import Synchronization
 
 /// Where the LLM agents' model is: an OpenAI-compatible chat-completions API.
 public struct LLMConfiguration: Sendable {
@@ -86,14 +88,87 @@ struct ChatCompletions: Sendable {
                 throw Failure(description: "the model API did not answer: \(type(of: error))")
             }
             if status == 200 { return try Self.parse(text) }
-            guard status == 429 || status >= 500 else {
-                throw Failure(description: "the model API answered HTTP \(status)")
-            }
             attempt += 1
-            let pause = min(Duration.milliseconds(250 << min(attempt, 4)), (deadline - .now) / 2)
-            guard pause > .zero else { throw Failure(description: "HTTP \(status), and no time left to retry") }
-            try await Task.sleep(for: pause)
+            try await Task.sleep(for: try Self.retryPause(after: status, attempt: attempt, deadline: deadline))
         }
+    }
+
+    /// Streams the answer (`stream: true`): each token as the model generates it, then `.usage`
+    /// (if the API reports it) and `.done`. Retries 429 and 5xx before the first byte of the
+    /// answer while the deadline allows, as `complete` does. Cancelling the consumer's task ends
+    /// the HTTP request at once, so an interrupted answer costs no more tokens.
+    func stream(
+        model: String, messages: [ChatMessage], temperature: Double, maxTokens: Int, deadline: ContinuousClock.Instant
+    ) -> AsyncThrowingStream<ChatStreamEvent, any Error> {
+        let body = JSONValue.object([
+            "model": .string(model),
+            "messages": .array(messages.map { .object(["role": .string($0.role), "content": .string($0.content)]) }),
+            "temperature": .double(temperature), "max_tokens": .int(Int64(maxTokens)), "stream": .bool(true),
+            "stream_options": .object(["include_usage": .bool(true)]),
+        ]).jsonText
+        let (events, continuation) = AsyncThrowingStream<ChatStreamEvent, any Error>.makeStream()
+        let task = Task {
+            do {
+                try await streamAttempts(body: body, deadline: deadline) { continuation.yield($0) }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return events
+    }
+
+    private func streamAttempts(
+        body: String, deadline: ContinuousClock.Instant, yield: @escaping @Sendable (ChatStreamEvent) -> Void
+    ) async throws {
+        var attempt = 0
+        while true {
+            let remaining = deadline - .now
+            guard remaining > .milliseconds(100) else {
+                throw Failure(description: "no reply within the turn's deadline")
+            }
+            var headers = HTTPHeaders()
+            headers.add(name: "Authorization", value: "Bearer \(apiKey)")
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "Accept", value: "text/event-stream")
+            let request = try HTTPClient.Request(
+                url: configuration.baseURL + "/chat/completions", method: .POST, headers: headers, body: .string(body))
+            let nanoseconds =
+                remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000
+            // The delegate API, because its task can be cancelled while it waits for the next
+            // token (a cancelled reader of the async body only notices when data arrives).
+            let delegate = ChatStreamDelegate(yield: yield)
+            let task = http.execute(request: request, delegate: delegate, deadline: .now() + .nanoseconds(nanoseconds))
+            let status: Int
+            do {
+                status = try await withTaskCancellationHandler {
+                    try await task.futureResult.get()
+                } onCancel: {
+                    task.cancel()
+                }
+            } catch {
+                if Task.isCancelled { throw CancellationError() }
+                if let unreadable = delegate.unreadable {
+                    throw Failure(description: "the model API's stream is unreadable: \(unreadable)")
+                }
+                throw Failure(description: "the model API did not answer or broke off: \(type(of: error))")
+            }
+            if status == 200 { return }
+            attempt += 1
+            try await Task.sleep(for: try Self.retryPause(after: status, attempt: attempt, deadline: deadline))
+        }
+    }
+
+    /// After an answer that is not 200: how long to wait before the next attempt (429 and 5xx,
+    /// while the deadline allows); any other status, or no time left, fails the turn.
+    static func retryPause(after status: Int, attempt: Int, deadline: ContinuousClock.Instant) throws -> Duration {
+        guard status == 429 || status >= 500 else {
+            throw Failure(description: "the model API answered HTTP \(status)")
+        }
+        let pause = min(Duration.milliseconds(250 << min(attempt, 4)), (deadline - .now) / 2)
+        guard pause > .zero else { throw Failure(description: "HTTP \(status), and no time left to retry") }
+        return pause
     }
 
     static func parse(_ text: String) throws -> Reply {
@@ -107,5 +182,75 @@ struct ChatCompletions: Sendable {
         }
         return Reply(
             text: content, promptTokens: count("prompt_tokens"), completionTokens: count("completion_tokens"))
+    }
+}
+
+/// Reads a streamed answer as the connection delivers it (on its event loop) and yields each
+/// event at once; the answer's status is the request's result. An answer that is not 200 is not
+/// parsed (its body is skipped). After `[DONE]`, anything more is ignored.
+final class ChatStreamDelegate: HTTPClientResponseDelegate {
+    typealias Response = Int
+
+    private struct State {
+        var status = 0
+        var reader = ServerSentEvents()
+        var done = false
+        var unreadable: ServerSentEvents.Failure?
+    }
+
+    private let state = Mutex(State())
+    private let yield: @Sendable (ChatStreamEvent) -> Void
+
+    init(yield: @escaping @Sendable (ChatStreamEvent) -> Void) {
+        self.yield = yield
+    }
+
+    /// Why the stream was abandoned, if it could not be read.
+    var unreadable: ServerSentEvents.Failure? { state.withLock { $0.unreadable } }
+
+    func didReceiveHead(task: HTTPClient.Task<Int>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        state.withLock { $0.status = Int(head.status.code) }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Int>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        let events = state.withLock { state -> [ChatStreamEvent] in
+            guard state.status == 200, !state.done, state.unreadable == nil else { return [] }
+            do throws(ServerSentEvents.Failure) {
+                let payloads = try state.reader.feed(buffer.readableBytesView)
+                return Self.events(payloads, &state)
+            } catch {
+                state.unreadable = error
+                return []
+            }
+        }
+        if unreadable != nil { task.cancel() }
+        events.forEach(yield)
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveError(task: HTTPClient.Task<Int>, _ error: any Error) {}
+
+    func didFinishRequest(task: HTTPClient.Task<Int>) throws -> Int {
+        let (status, events) = state.withLock { state -> (Int, [ChatStreamEvent]) in
+            guard state.status == 200, !state.done else { return (state.status, []) }
+            var events = Self.events(state.reader.finish(), &state)
+            // Ended without [DONE]: what arrived is the answer.
+            if !state.done { events.append(.done) }
+            return (state.status, events)
+        }
+        events.forEach(yield)
+        return status
+    }
+
+    private static func events(_ payloads: [String], _ state: inout State) -> [ChatStreamEvent] {
+        var events: [ChatStreamEvent] = []
+        for payload in payloads where !state.done {
+            for event in ChatStreamEvent.parse(payload) ?? [] where !state.done {
+                events.append(event)
+                if event == .done { state.done = true }
+            }
+        }
+        return events
     }
 }

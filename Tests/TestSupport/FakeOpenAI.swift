@@ -16,6 +16,25 @@ public final class FakeOpenAI: Service, Sendable {
         case status(Int)
         /// Answers, but only after this long.
         case delayed(Duration, String)
+        /// For `stream: true` requests: these tokens as server-sent events, then usage and
+        /// `[DONE]`. With a gate, only the first token is sent until the gate opens, so a test can
+        /// tell a streamed answer from a buffered one without measuring time; after it, tokens
+        /// come 10 ms apart, as a model generates them, so a client that went away is noticed
+        /// when the writes start failing.
+        case streamed([String], gate: StreamGate? = nil)
+    }
+
+    /// Holds a streamed answer after its first token until `open()`.
+    public final class StreamGate: Sendable {
+        private let stream = AsyncStream<Void>.makeStream()
+
+        public init() {}
+
+        public func open() { stream.continuation.finish() }
+
+        func wait() async {
+            for await _ in stream.stream {}
+        }
     }
 
     public let port: Int
@@ -23,6 +42,7 @@ public final class FakeOpenAI: Service, Sendable {
     /// (the last user message, the 1-based number of this request) → the reply.
     let respond: @Sendable (String, Int) -> Reply
     private let recorded = Mutex<[[String: JSONValue]]>([])
+    private let abandoned = Mutex(0)
 
     public init(port: Int, apiKey: String, respond: @escaping @Sendable (String, Int) -> Reply) {
         self.port = port
@@ -33,6 +53,8 @@ public final class FakeOpenAI: Service, Sendable {
     public var baseURL: String { "http://127.0.0.1:\(port)/v1" }
     /// The JSON bodies received with a valid key, in order.
     public var requests: [[String: JSONValue]] { recorded.withLock { $0 } }
+    /// Streamed answers whose client went away before the end (their writes failed).
+    public var abandonedStreams: Int { abandoned.withLock { $0 } }
 
     public func run() async throws {
         let router = Router()
@@ -63,7 +85,13 @@ public final class FakeOpenAI: Service, Sendable {
         }
         let lastUser = messages.last(where: { $0["role"] == .string("user") })?["content"]?.stringValue ?? ""
         let text: String
+        let streaming = object["stream"] == .bool(true)
         switch respond(lastUser, number) {
+        case .streamed(let tokens, let gate):
+            guard streaming else {
+                return Self.error(400, "this reply is streamed only", type: "invalid_request_error")
+            }
+            return streamedAnswer(tokens, gate: gate, model: model, number: number)
         case .status(let status):
             return Self.error(
                 status, status == 429 ? "Rate limit reached" : "The server had an error", type: "server_error")
@@ -92,6 +120,40 @@ public final class FakeOpenAI: Service, Sendable {
         return Response(
             status: .ok, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(string: answer.jsonText)))
+    }
+
+    private func streamedAnswer(_ tokens: [String], gate: StreamGate?, model: String, number: Int) -> Response {
+        @Sendable func event(_ value: JSONValue) -> ByteBuffer { ByteBuffer(string: "data: \(value.jsonText)\n\n") }
+        @Sendable func chunk(_ delta: [String: JSONValue], usage: JSONValue = .null) -> JSONValue {
+            .object([
+                "id": .string("chatcmpl-\(number)"), "object": .string("chat.completion.chunk"),
+                "created": .int(1_700_000_000), "model": .string(model),
+                "choices": .array(delta.isEmpty ? [] : [.object(["index": .int(0), "delta": .object(delta)])]),
+                "usage": usage,
+            ])
+        }
+        let body = ResponseBody { [self] writer in
+            do {
+                try await writer.write(event(chunk(["role": .string("assistant"), "content": .string("")])))
+                for (index, token) in tokens.enumerated() {
+                    try await writer.write(event(chunk(["content": .string(token)])))
+                    if let gate {
+                        if index == 0 { await gate.wait() } else { try await Task.sleep(for: .milliseconds(10)) }
+                    }
+                }
+                let usage: JSONValue = .object([
+                    "prompt_tokens": .int(10), "completion_tokens": .int(Int64(tokens.count)),
+                    "total_tokens": .int(Int64(10 + tokens.count)),
+                ])
+                try await writer.write(event(chunk([:], usage: usage)))
+                try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                try await writer.finish(nil)
+            } catch {
+                self.abandoned.withLock { $0 += 1 }
+                throw error
+            }
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: body)
     }
 
     static func error(_ status: Int, _ message: String, type: String, code: String? = nil) -> Response {

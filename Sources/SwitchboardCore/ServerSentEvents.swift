@@ -1,0 +1,96 @@
+import Foundation
+
+/// An incremental reader of `text/event-stream` (the WHATWG server-sent events format), as a
+/// streamed chat completion arrives: bytes in whatever pieces the network delivers, events out as
+/// soon as their blank line arrives. Only `data` matters here; comments (`:`), `event`, `id` and
+/// `retry` lines are skipped. A line longer than `maxLineBytes` is an error (a hostile or broken
+/// peer must not grow the buffer without bound).
+public struct ServerSentEvents: Sendable {
+    public static let maxLineBytes = 1 << 20
+
+    public struct Failure: Error, Equatable, CustomStringConvertible {
+        public var description: String
+    }
+
+    private var pending: [UInt8] = []
+    private var data: [String] = []
+
+    public init() {}
+
+    /// Feeds the next bytes; returns the `data` of every event they completed, in order.
+    public mutating func feed(_ bytes: some Sequence<UInt8>) throws(Failure) -> [String] {
+        var events: [String] = []
+        for byte in bytes {
+            if byte == UInt8(ascii: "\n") {
+                var line = pending
+                pending.removeAll(keepingCapacity: true)
+                if line.last == UInt8(ascii: "\r") { line.removeLast() }
+                if let event = take(String(decoding: line, as: UTF8.self)) { events.append(event) }
+            } else {
+                pending.append(byte)
+                guard pending.count <= Self.maxLineBytes else {
+                    throw Failure(description: "an event-stream line longer than \(Self.maxLineBytes) bytes")
+                }
+            }
+        }
+        return events
+    }
+
+    /// The stream ended: an event without its closing blank line is still delivered.
+    public mutating func finish() -> [String] {
+        var events: [String] = []
+        if !pending.isEmpty, let event = take(String(decoding: pending, as: UTF8.self)) { events.append(event) }
+        pending.removeAll()
+        if let event = take("") { events.append(event) }
+        return events
+    }
+
+    private mutating func take(_ line: String) -> String? {
+        if line.isEmpty {
+            guard !data.isEmpty else { return nil }
+            defer { data.removeAll() }
+            return data.joined(separator: "\n")
+        }
+        if line.hasPrefix(":") { return nil }
+        let (field, value) =
+            line.firstIndex(of: ":").map { colon in
+                let rest = line[line.index(after: colon)...]
+                return (line[..<colon], rest.hasPrefix(" ") ? rest.dropFirst() : rest)
+            } ?? (line[...], ""[...])
+        if field == "data" { data.append(String(value)) }
+        return nil
+    }
+}
+
+/// One event of a streamed chat completion (OpenAI's `chat.completion.chunk`).
+public enum ChatStreamEvent: Sendable, Equatable {
+    /// Text to say, as it was generated.
+    case token(String)
+    /// Token counts (sent last when the request asked for `stream_options.include_usage`).
+    case usage(prompt: Int, completion: Int)
+    /// `data: [DONE]`: the answer is complete.
+    case done
+
+    /// The events in one `data` payload: a content delta, usage, both, or none (a role-only or
+    /// empty chunk); nil when the payload is not a chunk at all (skipped, not fatal).
+    public static func parse(_ data: String) -> [ChatStreamEvent]? {
+        if data.trimmingCharacters(in: .whitespaces) == "[DONE]" { return [.done] }
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(data.utf8)),
+            case .object = value
+        else { return nil }
+        var events: [ChatStreamEvent] = []
+        if case .array(let choices)? = value["choices"], let first = choices.first,
+            case .string(let content)? = first["delta"]?["content"], !content.isEmpty
+        {
+            events.append(.token(content))
+        }
+        if case .object? = value["usage"] {
+            func count(_ key: String) -> Int {
+                if case .int(let number)? = value["usage"]?[key] { return Int(number) }
+                return 0
+            }
+            events.append(.usage(prompt: count("prompt_tokens"), completion: count("completion_tokens")))
+        }
+        return events
+    }
+}
