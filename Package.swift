@@ -21,6 +21,8 @@ let package = Package(
         // No default traits: the CLI reads its settings through swift-configuration itself.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", .upToNextMinor(from: "2.28.0"), traits: []),
         .package(url: "https://github.com/apple/swift-crypto.git", .upToNextMinor(from: "3.12.0")),
+        // ConversationRelay: Twilio's side of a voice agent's turns over a WebSocket.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", .upToNextMinor(from: "2.8.1")),
         // Flags, then the environment, then defaults, through one reader (no file formats needed).
         .package(url: "https://github.com/apple/swift-metrics.git", .upToNextMinor(from: "2.13.0")),
         .package(url: "https://github.com/apple/swift-configuration.git", .upToNextMinor(from: "1.4.0"), traits: []),
@@ -95,6 +97,7 @@ let package = Package(
                 "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres", "SwitchboardMetrics", "ServiceTask",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -174,6 +177,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ]

@@ -13,6 +13,12 @@ public enum WebhookPaths {
     /// The first turn of a voice-agent session (the call's URL).
     public static func session(_ id: Int64) -> String { "/twilio/voice/sessions/\(id)" }
 
+    /// The ConversationRelay socket of a voice-agent session (`wss://…`; `:session` a parameter).
+    public static let relayPattern = "/twilio/relay/:session"
+
+    /// A session's ConversationRelay socket.
+    public static func relay(_ id: Int64) -> String { "/twilio/relay/\(id)" }
+
     /// Turn `turn` of a session (each answer's `<Gather action>`).
     public static func sessionTurn(_ id: Int64, _ turn: Int) -> String { session(id) + "/turns/\(turn)" }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import SwitchboardCore
@@ -85,6 +86,27 @@ public struct ConnectionLimits: Sendable, Equatable {
     var server: HTTPServerBuilder {
         .http1(configuration: .init(idleTimeout: TimeAmount(idleTimeout)))
     }
+
+    /// HTTP/1 with these limits, plus WebSocket upgrades through `router` (ConversationRelay):
+    /// frames larger than a relay message are refused, UTF-8 is checked, idle sockets pinged.
+    ///
+    /// hummingbird-websocket's upgrade channel starts its idle timer only once a first request
+    /// head has arrived, so a client that connects and sends nothing (or trickles its headers)
+    /// would hold its descriptor for ever. A deadline for that first head, from the moment the
+    /// connection opens, closes such clients as the plain HTTP server does.
+    func webSocketServer(router: Router<WebhookRequestContext>) -> HTTPServerBuilder {
+        let responder = router.buildResponder()
+        let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
+            http1: .init(idleTimeout: TimeAmount(idleTimeout)),
+            ws: .init(maxFrameSize: ConversationRelay.maxMessageBytes, validateUTF8: true))
+        let firstHeadWithin = TimeAmount(idleTimeout)
+        return HTTPServerBuilder { httpResponder in
+            FirstHeadDeadlineChannel(
+                inner: HTTP1WebSocketUpgradeChannel(
+                    responder: httpResponder, webSocketResponder: responder, configuration: configuration),
+                deadline: firstHeadWithin)
+        }
+    }
 }
 
 extension TimeAmount {
@@ -116,5 +138,74 @@ extension Request {
             }
             return buffer
         }
+    }
+}
+
+/// A server channel whose first request head must arrive within `deadline` of the connection
+/// opening (see `webSocketServer(router:)`); what happens after is the inner channel's business.
+struct FirstHeadDeadlineChannel<Inner: ServerChildChannel>: ServerChildChannel {
+    let inner: Inner
+    let deadline: TimeAmount
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Inner.Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(
+                FirstHeadDeadlineHandler(deadline: deadline), position: .first)
+        }.flatMap { inner.setup(channel: channel, logger: logger) }
+    }
+
+    func handle(value: Inner.Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
+
+/// Closes the connection unless the bytes it reads contain the end of a request head
+/// (`CRLF CRLF`) within the deadline; then it steps aside. Trickling bytes does not extend it.
+final class FirstHeadDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    let deadline: TimeAmount
+    private var timer: Scheduled<Void>?
+    /// The last bytes read, so a `CRLF CRLF` split across reads is still seen.
+    private var tail: [UInt8] = []
+
+    init(deadline: TimeAmount) {
+        self.deadline = deadline
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: deadline) { channel.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        if timer != nil {
+            tail.append(contentsOf: buffer.readableBytesView)
+            if Self.containsEndOfHead(tail) {
+                timer?.cancel()
+                timer = nil
+                context.fireChannelRead(data)
+                context.pipeline.syncOperations.removeHandler(self, promise: nil)
+                return
+            }
+            tail = Array(tail.suffix(3))
+        }
+        context.fireChannelRead(data)
+    }
+
+    static func containsEndOfHead(_ bytes: [UInt8]) -> Bool {
+        guard bytes.count >= 4 else { return false }
+        for index in 0...(bytes.count - 4)
+        where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
+            return true
+        }
+        return false
     }
 }

@@ -1,16 +1,21 @@
 import Crypto
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import SwitchboardCore
 
-/// The webhook router's request context: what the middleware established about a request.
-public struct WebhookRequestContext: RequestContext {
+/// The webhook router's request context: what the middleware established about a request. The
+/// same router answers WebSocket upgrades (ConversationRelay), so the upgrade request goes
+/// through the same middleware, signature check included.
+public struct WebhookRequestContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
+    public let webSocket: WebSocketHandlerReference<WebhookRequestContext>
     /// Set by `TwilioSignatureMiddleware` for every route of the `/twilio` group.
     var webhook: VerifiedWebhook?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        webSocket = .init()
         webhook = nil
     }
 

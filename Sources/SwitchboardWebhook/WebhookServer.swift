@@ -32,7 +32,7 @@ public final class WebhookServer: Service, Sendable {
     public func run() async throws {
         let router = buildWebhookRouter(configuration: configuration, pool: pool, accounts: accounts, logger: logger)
         let app = Application(
-            router: router, server: configuration.limits.server,
+            router: router, server: configuration.limits.webSocketServer(router: router),
             configuration: configuration.limits.applicationConfiguration(
                 host: configuration.host, port: configuration.port, serverName: "switchboard-webhook", logger: logger),
             onServerRunning: { channel in
@@ -69,6 +69,7 @@ func buildWebhookRouter(
         base: configuration.base, sessions: SessionStore(pool: pool), llm: llm,
         turnDeadline: configuration.llm.turnDeadline, logger: logger
     ).register(twilio: twilio)
+    RelayRoutes(sessions: SessionStore(pool: pool), logger: logger).register(twilio: twilio)
     if let token = configuration.dashboardToken {
         DashboardRoutes(token: token, pool: pool, logger: logger).register(on: router)
     }
