@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
@@ -10,9 +11,11 @@ import SwitchboardStore
 /// query parameter), and only a session of the signing account is upgraded: anything else is
 /// refused before a socket exists.
 ///
-/// So far the socket reads Twilio's messages leniently and binds the session to the call named by
-/// `setup`; it writes nothing yet (the conversation over the relay is the next step), so it never
-/// sends a frame that is not protocol.
+/// Scripted interviews run over the socket: `setup` binds the call and the greeting and first
+/// question are spoken; each final `prompt` (or key) is the answer, and the next question or the
+/// goodbye is spoken; at the end the socket is closed with `end`. Every turn is stored (version
+/// guarded) before it is spoken, so the session in Postgres is always what the caller heard.
+/// Only protocol frames are ever written. (LLM conversations over the relay are the next step.)
 struct RelayRoutes: Sendable {
     let sessions: SessionStore
     let logger: Logger
@@ -28,16 +31,21 @@ struct RelayRoutes: Sendable {
                 guard session.status != .ended else { throw HTTPError(.conflict, message: "the session has ended") }
                 return .upgrade([:])
             },
-            onUpgrade: { inbound, _, context in
-                guard let text = context.requestContext.parameters.get("session"), let id = Int64(text) else { return }
-                try await serve(session: id, inbound: inbound)
+            onUpgrade: { inbound, outbound, context in
+                guard let text = context.requestContext.parameters.get("session"), let id = Int64(text),
+                    let accountID = context.requestContext.webhook?.accountID
+                else { return }
+                try await serve(session: id, accountID: accountID, inbound: inbound, outbound: outbound)
             })
     }
 
-    /// Reads the socket until Twilio closes it.
-    func serve(session id: Int64, inbound: WebSocketInboundStream) async throws {
+    /// Reads the socket until Twilio closes it or the interview ends.
+    func serve(
+        session id: Int64, accountID: Int64, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
+    ) async throws {
         var logger = logger
         logger[metadataKey: "session.id"] = "\(id)"
+        var callSID: String?
         for try await message in inbound.messages(maxSize: ConversationRelay.maxMessageBytes) {
             guard case .text(let text) = message else { continue }
             let event: ConversationRelay.Event
@@ -45,18 +53,65 @@ struct RelayRoutes: Sendable {
                 logger.warning("ignored an unreadable relay message", metadata: ["problem": "\(error.description)"])
                 continue
             }
+            let input: RelayTurn.Input
             switch event {
             case .setup(let setup):
-                try await sessions.attach(sessionID: id, callSID: setup.callSID)
-                logger.info("relay session set up", metadata: ["twilio.call_sid": "\(setup.callSID)"])
+                callSID = setup.callSID
+                logger[metadataKey: "twilio.call_sid"] = "\(setup.callSID)"
+                input = .opened
+            case .prompt(let words, _, let last):
+                // Interim results (partialPrompts) are not answers.
+                guard last else { continue }
+                input = .heard(CallerInput(speech: words, confidence: 1))
+            case .dtmf(let digit):
+                input = .heard(CallerInput(digits: digit))
+            case .interrupt:
+                // An interview's prompts are short and complete: nothing to cut off.
+                continue
             case .error(let description):
                 // Twilio refused a message of ours (64107); the session goes on.
                 logger.error("Twilio refused a relay message", metadata: ["problem": "\(description)"])
+                continue
             case .other(let type):
                 logger.debug("ignored a relay message of an unknown type", metadata: ["type": "\(type)"])
-            case .prompt, .dtmf, .interrupt:
-                logger.debug("relay conversation not served yet")
+                continue
+            }
+            guard let callSID else {
+                logger.warning("a relay message before setup; ignored")
+                continue
+            }
+            if try await take(input, session: id, accountID: accountID, callSID: callSID, outbound, logger) {
+                return
             }
         }
+    }
+
+    /// One turn: planned, stored, then spoken. Returns whether the session ended (and `end` was sent).
+    private func take(
+        _ input: RelayTurn.Input, session id: Int64, accountID: Int64, callSID: String,
+        _ outbound: WebSocketOutboundWriter, _ logger: Logger
+    ) async throws -> Bool {
+        let answer = try await sessions.takeTurn(sessionID: id, accountID: accountID, callSID: callSID) { session in
+            let now = Date()
+            switch RelayTurn.plan(
+                spec: session.spec, state: session.state, input: input, startedAt: session.answeredAt ?? now, now: now)
+            {
+            case .say(let state, let text, let ended): return .produce(state: state, twiml: text, ended: ended)
+            case .repeatQuestion: return .replay(turn: session.turn)
+            case .ignore(let reason): return .reject(reason)
+            }
+        }
+        switch answer {
+        case .twiml(let text):
+            try await outbound.write(.text(ConversationRelay.Command.text(token: text, last: true).json))
+        case .notFound, .rejected:
+            logger.notice("relay turn not taken", metadata: ["answer": "\(answer)"])
+        }
+        guard let session = try await sessions.session(id: id), session.status == .ended else { return false }
+        let handoff = JSONValue.object([
+            "sessionId": .int(id), "outcome": session.outcome.map { .string($0.rawValue) } ?? .null,
+        ])
+        try await outbound.write(.text(ConversationRelay.Command.end(handoffData: handoff.jsonText).json))
+        return true
     }
 }

@@ -26,6 +26,14 @@ import Twilio
         _ hooks: WebhookHarness, session: Int64, token: String? = authToken,
         _ body: @escaping @Sendable (WebSocketOutboundWriter) async throws -> Void = { _ in }
     ) async throws {
+        try await converse(hooks, session: session, token: token) { _, outbound in try await body(outbound) }
+    }
+
+    /// As `connect`, with the frames the webhook sends.
+    func converse(
+        _ hooks: WebhookHarness, session: Int64, token: String? = authToken,
+        _ body: @escaping @Sendable (Frames, WebSocketOutboundWriter) async throws -> Void
+    ) async throws {
         let path = WebhookPaths.relay(session) + "?AccountSid=\(accountSID)"
         let url = "ws" + hooks.address.dropFirst("http".count) + path
         var configuration = WebSocketClientConfiguration()
@@ -35,9 +43,83 @@ import Twilio
         }
         var logger = Logger(label: "test.relay")
         logger.logLevel = .critical
-        try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { _, outbound, _ in
-            try await body(outbound)
+        try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) {
+            inbound, outbound, _ in
+            try await body(Frames(inbound), outbound)
             try await outbound.close(.normalClosure, reason: nil)
+        }
+    }
+
+    /// The webhook's frames, one at a time, each parsed as JSON.
+    final class Frames: @unchecked Sendable {
+        // One reader only: the test's own task.
+        var iterator: WebSocketInboundMessageStream.AsyncIterator
+
+        init(_ inbound: WebSocketInboundStream) {
+            iterator = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+        }
+
+        func next() async throws -> [String: JSONValue]? {
+            while let message = try await iterator.next() {
+                guard case .text(let text) = message else { continue }
+                guard case .object(let object) = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else {
+                    Issue.record("not a JSON object: \(text)")
+                    return nil
+                }
+                return object
+            }
+            return nil
+        }
+    }
+
+    static func prompt(_ words: String) -> String {
+        JSONValue.object([
+            "type": .string("prompt"), "voicePrompt": .string(words), "lang": .string("en-US"), "last": .bool(true),
+        ])
+        .jsonText
+    }
+
+    /// A survey interview over the relay, as Twilio would play it: the greeting and questions
+    /// arrive as `text` (each `last`), answers go up as final prompts (one as a key, interim
+    /// prompts and an interruption among them), the goodbye is followed by `end`, and the job's
+    /// result holds the answers and the outcome.
+    @Test func aSurveyRunsOverTheRelay() async throws {
+        try await WebhookHarness.with(.live) { (hooks: WebhookHarness) async throws in
+            let id = try await session(hooks)
+            try await converse(hooks, session: id) { frames, outbound in
+                try await outbound.write(.text(Self.setup))
+                let first = try #require(try await frames.next())
+                #expect(first["type"] == .string("text") && first["last"] == .bool(true))
+                #expect(first["token"]?.stringValue?.contains("On a scale of 1 to 10") == true, "\(first)")
+                try await outbound.write(.text(#"{"type":"prompt","voicePrompt":"ni","last":false}"#))
+                try await outbound.write(.text(#"{"type":"dtmf","digit":"9"}"#))
+                let second = try #require(try await frames.next())
+                #expect(second["token"]?.stringValue?.contains("testimonial") == true, "\(second)")
+                try await outbound.write(
+                    .text(
+                        #"{"type":"interrupt","utteranceUntilInterrupt":"Would you","durationUntilInterruptMs":"460"}"#)
+                )
+                try await outbound.write(.text(Self.prompt("Yes, happy to")))
+                let third = try #require(try await frames.next())
+                #expect(third["token"]?.stringValue?.contains("done better") == true, "\(third)")
+                try await outbound.write(.text(Self.prompt("Nothing, it was great")))
+                let goodbye = try #require(try await frames.next())
+                #expect(goodbye["token"] == .string(Interview.closing))
+                let end = try #require(try await frames.next())
+                #expect(end["type"] == .string("end"))
+                let handoff = try JSONDecoder().decode(
+                    JSONValue.self, from: Data((end["handoffData"]?.stringValue ?? "").utf8))
+                #expect(handoff["outcome"] == .string("completed"))
+                #expect(try await frames.next() == nil, "the webhook closes the socket after end")
+            }
+            let stored = try #require(try await SessionStore(pool: hooks.db.pool).session(id: id))
+            #expect(stored.status == .ended && stored.outcome == .completed)
+            let job = try #require(stored.jobID)
+            let result = try #require(try await hooks.db.store.job(id: job)?.result?.decode([String: JSONValue].self))
+            #expect(result["agentOutcome"] == .string("completed"))
+            #expect(result["satisfaction_rating"] == .string("9"))
+            #expect(result["testimonial_request"] == .string("yes"))
+            #expect(result["improvement_feedback"] == .string("Nothing, it was great"))
         }
     }
 
