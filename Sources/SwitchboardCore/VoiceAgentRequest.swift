@@ -37,6 +37,8 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
     public var variables: [String: JSONValue]?
     public var sendWindow: String?
     public var timezone: String?
+    /// `gather` (the default) or `relay` (ConversationRelay; questions agents).
+    public var transport: String?
 
     public init(account: String, to: String, from: String, questions: JSONValue, variables: [String: JSONValue]? = nil)
     {
@@ -51,7 +53,7 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
     static let fields: Set<String> = [
         "account", "to", "from", "agentType", "questions", "greeting", "voice", "language", "timeout", "timeLimit",
         "variables", "sendWindow", "timezone", "model", "systemPrompt", "temperature", "maxTokens",
-        "maxConversationTurns", "conversationTimeout", "allowUserHangup",
+        "maxConversationTurns", "conversationTimeout", "allowUserHangup", "transport",
     ]
 
     public static func checkFields(_ object: [String: JSONValue]) throws(InputError) {
@@ -75,11 +77,17 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
         let greeting = try greeting.map { text throws(InputError) in
             try Template(text, field: "greeting").render(variables, field: "greeting")
         }
-        // Voice, language, ring time and time limit are checked by `validated()`.
+        let transport = try transport.map { text throws(InputError) in
+            guard let transport = VoiceTransport(rawValue: text) else {
+                throw InputError(field: "transport", problem: "'\(text)' is not one of gather, relay")
+            }
+            return transport
+        }
+        // Voice, language, ring time, time limit and transport are checked by `validated()`.
         return try VoiceAgentSpec(
             account: account, to: to.e164, from: from.e164, agentType: agentType, flow: flow, llm: llm,
             greeting: greeting, voice: voice ?? "Polly.Joanna", language: language ?? "en-US", timeout: timeout,
-            timeLimit: timeLimit ?? 1800, sendWindow: sendWindow, timezone: timezone
+            timeLimit: timeLimit ?? 1800, sendWindow: sendWindow, timezone: timezone, transport: transport
         ).validated()
     }
 }
@@ -144,9 +152,26 @@ public struct VoiceAgentSpec: Sendable, Codable, Equatable {
     public var timeLimit: Int
     public var sendWindow: String?
     public var timezone: String?
+    /// How the call's turns travel; nil is `gather`.
+    public var transport: VoiceTransport? = nil
+}
+
+/// How a voice agent's turns travel: `<Gather>` round trips (each answer a webhook request), or
+/// a ConversationRelay WebSocket (Twilio does speech and barge-in, the webhook streams text).
+public enum VoiceTransport: String, Sendable, Codable, Equatable, CaseIterable {
+    case gather, relay
 }
 
 extension TwiML {
+    /// Connects the call to a ConversationRelay socket at `url` (`wss://…`); when the session
+    /// ends, Twilio requests `action`. Keys are detected (they answer questions); speech and
+    /// voice in `language`.
+    public static func conversationRelay(url: String, action: String, voice: String, language: String) -> String {
+        header + "<Response><Connect action=\"\(escape(action))\" method=\"POST\">"
+            + "<ConversationRelay url=\"\(escape(url))\" language=\"\(escape(language))\" voice=\"\(escape(voice))\""
+            + " dtmfDetection=\"true\" interruptible=\"any\"/></Connect></Response>"
+    }
+
     /// Says `prompt` and listens for speech or keys; the answer (or silence) is posted to `action`.
     public static func gather(
         prompt: String, action: String, question: VoiceFlow.Question, voice: String, language: String,
@@ -180,6 +205,9 @@ extension TwiML {
             + " speechTimeout=\"auto\" actionOnEmptyResult=\"true\" language=\"\(escape(language))\"\(attributes)>"
             + say(prompt) + "</Gather></Response>"
     }
+
+    /// Hangs up.
+    public static let hangup = header + "<Response><Hangup/></Response>"
 
     /// Says `message` and hangs up.
     public static func goodbye(_ message: String, voice: String, language: String) -> String {

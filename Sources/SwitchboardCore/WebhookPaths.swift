@@ -19,6 +19,10 @@ public enum WebhookPaths {
     /// A session's ConversationRelay socket.
     public static func relay(_ id: Int64) -> String { "/twilio/relay/\(id)" }
 
+    /// The `<Connect action>` Twilio requests when a session's relay ends.
+    public static let relayEndedPattern = "/twilio/relay/:session/ended"
+    public static func relayEnded(_ id: Int64) -> String { relay(id) + "/ended" }
+
     /// Turn `turn` of a session (each answer's `<Gather action>`).
     public static func sessionTurn(_ id: Int64, _ turn: Int) -> String { session(id) + "/turns/\(turn)" }
 }

@@ -30,7 +30,22 @@ extension TwilioSender {
                 try await sessions.attach(sessionID: sessionID, callSID: adopted.sid)
                 return .completed(result: Self.agentResult(adopted, spec, sessionID))
             }
-            var request = CreateCallRequest(to: spec.to, from: spec.from, url: base + WebhookPaths.session(sessionID))
+            var request: CreateCallRequest
+            switch spec.transport ?? .gather {
+            case .gather:
+                request = CreateCallRequest(to: spec.to, from: spec.from, url: base + WebhookPaths.session(sessionID))
+            case .relay:
+                // Twilio signs the socket's URL with the account's token; the AccountSid in the
+                // query tells the webhook which token to check it with.
+                let socket =
+                    HTTPURL.webSocketForm(base) + WebhookPaths.relay(sessionID)
+                    + "?AccountSid=\(account.record.accountSID)"
+                request = CreateCallRequest(
+                    to: spec.to, from: spec.from,
+                    twiml: TwiML.conversationRelay(
+                        url: socket, action: base + WebhookPaths.relayEnded(sessionID), voice: spec.voice,
+                        language: spec.language))
+            }
             request.timeout = spec.timeout
             request.timeLimit = spec.timeLimit
             request.statusCallback = base + WebhookPaths.callStatus

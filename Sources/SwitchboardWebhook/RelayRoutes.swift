@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import NIOCore
 import SwitchboardCore
 import SwitchboardStore
 
@@ -21,6 +22,23 @@ struct RelayRoutes: Sendable {
     let logger: Logger
 
     func register(twilio: RouterGroup<WebhookRequestContext>) {
+        // The <Connect action>: the relay session ended. When the webhook ended it (`end`), the
+        // call is over; otherwise (the socket broke) the call ends too for now, and its status
+        // callback closes the session. (Continuing by <Gather> on any host is the drain step.)
+        twilio.post(WebhookPaths.inTwilioGroup(WebhookPaths.relayEndedPattern)) { _, context -> Response in
+            let webhook = try context.verified()
+            guard let text = context.parameters.get("session"), let id = Int64(text),
+                let session = try await sessions.session(id: id), session.accountID == webhook.accountID
+            else { throw HTTPError(.notFound) }
+            if session.status != .ended {
+                logger.notice(
+                    "a relay session ended without its goodbye; the call ends",
+                    metadata: ["session.id": "\(id)", "handoff": "\(webhook.form["HandoffData"] ?? "")"])
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "text/xml"],
+                body: .init(byteBuffer: ByteBuffer(string: TwiML.hangup)))
+        }
         twilio.ws(
             WebhookPaths.inTwilioGroup(WebhookPaths.relayPattern),
             shouldUpgrade: { _, context in

@@ -31,7 +31,7 @@ struct WebhookVerifier: Sendable {
         let body = String(buffer: buffer)
         // Twilio signs the URL it connects to: for a WebSocket upgrade, the ws(s):// form.
         let isUpgrade = request.headers[.upgrade]?.lowercased() == "websocket"
-        let base = isUpgrade ? Self.webSocketURL(publicURL) : publicURL
+        let base = isUpgrade ? HTTPURL.webSocketForm(publicURL) : publicURL
         let url = base + request.uri.description
         let isJSON = (request.headers[.contentType] ?? "").lowercased().hasPrefix("application/json")
         let form: FormParameters
@@ -70,13 +70,6 @@ struct WebhookVerifier: Sendable {
             : TwilioSignature.isValid(signature: signature, url: url, parameters: form, authToken: account.token)
         guard valid else { throw forbidden("signature does not match") }
         return VerifiedWebhook(accountID: account.accountID, accountSID: accountSID, form: form)
-    }
-
-    /// `https://…` as `wss://…`, `http://…` as `ws://…`.
-    static func webSocketURL(_ url: String) -> String {
-        if url.hasPrefix("https://") { return "wss://" + url.dropFirst("https://".count) }
-        if url.hasPrefix("http://") { return "ws://" + url.dropFirst("http://".count) }
-        return url
     }
 
     /// Refuses what no genuine Twilio request carries, before anything is looked up or written:

@@ -86,6 +86,22 @@ struct CallSession {
                     documentURL = target
                     document = await fetch(target, extra: FormParameters())
                     break verbs
+                case "Connect":
+                    guard let relay = verb.children.first(where: { $0.name == "ConversationRelay" }),
+                        let socket = relay.attributes["url"]
+                    else {
+                        await note(.error(code: 12200, detail: "<Connect> without <ConversationRelay url>"))
+                        return seconds
+                    }
+                    let (handoff, talked) = await RelaySession(session: self).run(url: socket)
+                    seconds += talked
+                    // Twilio then requests the <Connect action>, if any, and goes on with its TwiML.
+                    guard let target = resolve(verb.attributes["action"], against: documentURL) else { continue verbs }
+                    var parameters = FormParameters()
+                    parameters.append("HandoffData", handoff)
+                    documentURL = target
+                    document = await fetch(target, extra: parameters)
+                    break verbs
                 case "Hangup", "Reject":
                     await note(.hungUp)
                     return seconds
@@ -98,7 +114,7 @@ struct CallSession {
         return seconds
     }
 
-    private func note(_ event: CallEvent) async {
+    func note(_ event: CallEvent) async {
         if case .error(let code, let detail) = event {
             // What Twilio's debugger would show for this call.
             simulator.logger.warning(

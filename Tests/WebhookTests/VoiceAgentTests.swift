@@ -74,11 +74,7 @@ import TwilioSimulator
             let accounts = AccountStore(pool: db.pool, vault: vault)
             try await accounts.upsert(name: "main", accountSID: accountSID, secret: authToken)
             try await TwoWebhookHosts.with(db, accounts: accounts) { publicURL, proxy in
-                var simulated = SimulatorConfiguration()
-                simulated.accounts = [accountSID: authToken]
-                simulated.callbackStep = .milliseconds(20)
-                for expectation in Self.cases { simulated.callers[expectation.to] = expectation.caller }
-                let simulator = TwilioSimulator(configuration: simulated)
+                let simulator = Self.simulator()
                 let simulatorTask = try await simulator.start()
                 defer { simulatorTask.stop() }
                 try await accounts.setCallsPerSecond(accountID: 1, 50)
@@ -125,43 +121,101 @@ import TwilioSimulator
                     #expect(ended, "every interview ended")
                     return jobs
                 }
-                for (expectation, jobID) in zip(Self.cases, jobs) {
-                    let result = try await db.store.job(id: jobID)?.result?.decode([String: JSONValue].self) ?? [:]
-                    let label = expectation.to
-                    #expect(
-                        result["agentOutcome"] == .string(expectation.outcome),
-                        "\(label): \(result["agentOutcome"] ?? .null)")
-                    #expect(result["answers"] == .object(expectation.answers.mapValues { .string($0) }), "\(label)")
-                    for (id, value) in expectation.answers {
-                        #expect(result[id] == .string(value), "\(label): answers are also workflow variables")
-                    }
-                    guard case .array(let transcript)? = result["transcript"] else {
-                        Issue.record("\(label): no transcript")
-                        continue
-                    }
-                    let asked = transcript.compactMap { line -> String? in
-                        guard line["speaker"] == .string("agent"), case .string(let id)? = line["questionId"] else {
-                            return nil
-                        }
-                        return id
-                    }
-                    var distinct: [String] = []
-                    for id in asked where distinct.last != id { distinct.append(id) }
-                    #expect(distinct == expectation.asked, "\(label): \(asked)")
-                }
-                // What the callers heard: the custom end_call message, and a re-prompt after silence.
-                let calls = await simulator.calls()
-                let heard = Dictionary(grouping: calls, by: \.resource.to).mapValues { $0.flatMap(\.transcript) }
-                #expect(
-                    heard["+15550009011"]?.contains(
-                        .said("Thank you for your interest. We'll review entry-level positions and contact you soon."))
-                        == true)
-                #expect(
-                    heard["+15550009002"]?.contains {
-                        if case .said(let text) = $0 { text.hasPrefix("Sorry, I didn't catch that.") } else { false }
-                    } == true)
+                try await Self.expectResults(jobs, db: db, simulator: simulator)
                 let served = proxy.servedPerBackend
                 #expect(served.allSatisfy { $0 >= 5 }, "both hosts served turns: \(served)")
+            }
+        }
+    }
+
+    /// A simulator whose callers answer as the cases say.
+    static func simulator() -> TwilioSimulator {
+        var simulated = SimulatorConfiguration()
+        simulated.accounts = [accountSID: authToken]
+        simulated.callbackStep = .milliseconds(20)
+        for expectation in cases { simulated.callers[expectation.to] = expectation.caller }
+        return TwilioSimulator(configuration: simulated)
+    }
+
+    /// The interviews' results as the cases expect them, whatever the transport.
+    static func expectResults(_ jobs: [Int64], db: TestDatabase, simulator: TwilioSimulator) async throws {
+        for (expectation, jobID) in zip(Self.cases, jobs) {
+            let result = try await db.store.job(id: jobID)?.result?.decode([String: JSONValue].self) ?? [:]
+            let label = expectation.to
+            #expect(
+                result["agentOutcome"] == .string(expectation.outcome),
+                "\(label): \(result["agentOutcome"] ?? .null)")
+            #expect(result["answers"] == .object(expectation.answers.mapValues { .string($0) }), "\(label)")
+            for (id, value) in expectation.answers {
+                #expect(result[id] == .string(value), "\(label): answers are also workflow variables")
+            }
+            guard case .array(let transcript)? = result["transcript"] else {
+                Issue.record("\(label): no transcript")
+                continue
+            }
+            let asked = transcript.compactMap { line -> String? in
+                guard line["speaker"] == .string("agent"), case .string(let id)? = line["questionId"] else {
+                    return nil
+                }
+                return id
+            }
+            var distinct: [String] = []
+            for id in asked where distinct.last != id { distinct.append(id) }
+            #expect(distinct == expectation.asked, "\(label): \(asked)")
+        }
+        // What the callers heard: the custom end_call message, and a re-prompt after silence.
+        let calls = await simulator.calls()
+        let heard = Dictionary(grouping: calls, by: \.resource.to).mapValues { $0.flatMap(\.transcript) }
+        #expect(
+            heard["+15550009011"]?.contains(
+                .said("Thank you for your interest. We'll review entry-level positions and contact you soon."))
+                == true)
+        #expect(
+            heard["+15550009002"]?.contains {
+                if case .said(let text) = $0 { text.hasPrefix("Sorry, I didn't catch that.") } else { false }
+            } == true)
+    }
+
+    /// The same interviews over ConversationRelay: the worker places each call with
+    /// `<Connect><ConversationRelay>`, the simulator opens the signed socket and its scripted
+    /// callers answer with prompts and keys, the webhook runs the interview over the socket,
+    /// ends it with `end`, and answers the `<Connect action>` with a hangup.
+    @Test func theExampleInterviewsRunOverTheRelay() async throws {
+        try await WebhookHarness.with(.live) { (hooks: WebhookHarness) async throws in
+            let simulator = Self.simulator()
+            let simulatorTask = try await simulator.start()
+            defer { simulatorTask.stop() }
+            try await hooks.accounts.setCallsPerSecond(accountID: hooks.accountID, 50)
+            let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
+            let handlers = HandlerRegistry.sending(
+                client: client, accounts: hooks.accounts, deliveries: DeliveryStore(pool: hooks.db.pool),
+                webhookBaseURL: hooks.publicURL)
+            let jobs = try await withWorker(hooks.db, handlers: handlers) { _ in
+                var jobs: [Int64] = []
+                for expectation in Self.cases {
+                    let questions = try JSONDecoder().decode(JSONValue.self, from: Data(expectation.flow.utf8))
+                    var request = VoiceAgentRequest(
+                        account: "main", to: expectation.to, from: "+15557654321", questions: questions)
+                    request.transport = "relay"
+                    jobs.append(try await SendJobs.enqueue(request, store: hooks.db.store).id)
+                }
+                let ended = await eventually(timeout: .seconds(20)) {
+                    try await hooks.db.integer(
+                        "SELECT count(*) FROM switchboard.voice_sessions WHERE status = 'ended'") == Self.cases.count
+                }
+                let transcripts = await simulator.calls().map(\.transcript)
+                #expect(ended, "every interview ended: \(transcripts)")
+                return jobs
+            }
+            try await Self.expectResults(jobs, db: hooks.db, simulator: simulator)
+            for call in await simulator.calls() {
+                #expect(call.twiml?.contains("<ConversationRelay url=\"ws://127.0.0.1:") == true, "\(call.twiml ?? "")")
+                #expect(
+                    call.transcript.contains {
+                        if case .fetched(let url) = $0 { url.hasSuffix("/ended") } else { false }
+                    },
+                    "Twilio asked the <Connect action> when the session ended")
+                #expect(!call.transcript.contains { if case .error = $0 { true } else { false } }, "\(call.transcript)")
             }
         }
     }

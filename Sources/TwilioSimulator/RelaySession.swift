@@ -1,0 +1,86 @@
+import Foundation
+import HummingbirdWSClient
+import Logging
+import SwitchboardCore
+import Synchronization
+import Twilio
+
+/// Twilio's side of ConversationRelay for a simulated call: connects to the `<ConversationRelay
+/// url>` with a signed upgrade, sends `setup`, collects the agent's `text` tokens into what is
+/// said (a turn ends at `last`), answers each turn with the scripted caller's next answer (words
+/// as a final `prompt`, keys as `dtmf`, silence as an empty prompt), and stops at the agent's
+/// `end`, returning its `handoffData`.
+struct RelaySession {
+    let session: CallSession
+
+    func run(url: String) async -> (handoff: String?, seconds: Int) {
+        let call = session.call
+        let signature = TwilioSignature.compute(url: url, parameters: FormParameters(), authToken: session.token)
+        var configuration = WebSocketClientConfiguration(maxFrameSize: ConversationRelay.maxMessageBytes)
+        configuration.additionalHeaders[.init("X-Twilio-Signature")!] = signature
+        let result = Outcome()
+        let simulator = session.simulator
+        do {
+            try await WebSocketClient.connect(url: url, configuration: configuration, logger: simulator.logger) {
+                inbound, outbound, _ in
+                let setup: JSONValue = .object([
+                    "type": .string("setup"), "sessionId": .string("VX" + call.resource.sid.dropFirst(2)),
+                    "callSid": .string(call.resource.sid), "accountSid": .string(call.resource.accountSid ?? ""),
+                    "from": .string(call.resource.from), "to": .string(call.resource.to),
+                    "direction": .string("outbound-api"), "customParameters": .object([:]),
+                ])
+                try await outbound.write(.text(setup.jsonText))
+                var spoken = ""
+                for try await message in inbound.messages(maxSize: ConversationRelay.maxMessageBytes) {
+                    guard case .text(let text) = message,
+                        case .object(let object)? = try? JSONDecoder().decode(
+                            JSONValue.self, from: Data(text.utf8))
+                    else { continue }
+                    switch object["type"]?.stringValue {
+                    case "text":
+                        spoken += object["token"]?.stringValue ?? ""
+                        guard object["last"] == .bool(true) else { continue }
+                        await session.note(.said(spoken))
+                        result.state.withLock { $0.seconds += max(1, spoken.count / 15) }
+                        spoken = ""
+                        switch await simulator.state.nextAnswer(for: call.resource.to) {
+                        case .speech(let words, _):
+                            await session.note(.gathered(speech: words, digits: nil))
+                            try await outbound.write(.text(Self.prompt(words)))
+                        case .digits(let digits):
+                            await session.note(.gathered(speech: nil, digits: digits))
+                            for digit in digits {
+                                try await outbound.write(
+                                    .text(
+                                        JSONValue.object(["type": .string("dtmf"), "digit": .string(String(digit))])
+                                            .jsonText))
+                            }
+                        case .silence:
+                            await session.note(.silence)
+                            try await outbound.write(.text(Self.prompt("")))
+                        }
+                    case "end":
+                        result.state.withLock { $0.handoff = object["handoffData"]?.stringValue }
+                        return
+                    default:
+                        continue
+                    }
+                }
+            }
+        } catch {
+            await session.note(.error(code: 64105, detail: "ConversationRelay socket: \(error)"))
+        }
+        return result.state.withLock { $0 }
+    }
+
+    /// What the socket's handler found (it runs as a closure of its own).
+    final class Outcome: Sendable {
+        let state = Mutex<(handoff: String?, seconds: Int)>((nil, 0))
+    }
+
+    static func prompt(_ words: String) -> String {
+        JSONValue.object([
+            "type": .string("prompt"), "voicePrompt": .string(words), "lang": .string("en-US"), "last": .bool(true),
+        ]).jsonText
+    }
+}

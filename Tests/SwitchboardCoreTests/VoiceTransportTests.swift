@@ -1,0 +1,51 @@
+import Foundation
+import SwitchboardCore
+import Testing
+
+/// `transport` on voice-agent jobs: gather by default, relay for questions agents, refused with
+/// the field named otherwise; and the relay's TwiML.
+@Suite struct VoiceTransportTests {
+    static func request(_ transport: String?, llm: Bool = false) throws -> VoiceAgentRequest {
+        let questions = try JSONDecoder().decode(JSONValue.self, from: Data(ExampleFlows.survey.utf8))
+        var request = VoiceAgentRequest(account: "main", to: "+15550001234", from: "+15557654321", questions: questions)
+        if llm {
+            request.agentType = "llm"
+            request.questions = nil
+            request.model = "gpt-4o-mini"
+            request.systemPrompt = "Be brief."
+        }
+        request.transport = transport
+        return request
+    }
+
+    @Test func gatherByDefaultRelayWhenAsked() throws {
+        #expect(try Self.request(nil).resolve().transport == nil)
+        #expect(try Self.request("gather").resolve().transport == .gather)
+        #expect(try Self.request("relay").resolve().transport == .relay)
+    }
+
+    @Test(arguments: [("carrier-pigeon", false), ("RELAY", false), ("relay", true)])
+    func refusedTransportsNameTheField(transport: String, llm: Bool) throws {
+        let error = #expect(throws: InputError.self) { try Self.request(transport, llm: llm).resolve() }
+        #expect(error?.field == "transport", "\(String(describing: error))")
+    }
+
+    @Test func aStoredSpecIsCheckedAgain() throws {
+        var spec = try Self.request(nil, llm: true).resolve()
+        spec.transport = .relay
+        #expect(throws: InputError.self) { try spec.validated() }
+    }
+
+    @Test func theRelayTwiMLConnectsTheSocketWithItsAction() {
+        let twiml = TwiML.conversationRelay(
+            url: "wss://hooks.example.com/twilio/relay/7?AccountSid=AC1&x=\"<y>\"",
+            action: "https://hooks.example.com/twilio/relay/7/ended", voice: "Polly.Joanna", language: "en-US")
+        #expect(twiml.hasPrefix("<?xml"))
+        #expect(twiml.contains(#"<Connect action="https://hooks.example.com/twilio/relay/7/ended" method="POST">"#))
+        #expect(
+            twiml.contains(
+                #"<ConversationRelay url="wss://hooks.example.com/twilio/relay/7?AccountSid=AC1&amp;x=&quot;&lt;y&gt;&quot;""#
+            ))
+        #expect(twiml.contains(#"dtmfDetection="true""#) && twiml.hasSuffix("</Connect></Response>"))
+    }
+}
