@@ -157,12 +157,6 @@ extension VoiceAgentSpec {
         guard (60...14400).contains(timeLimit) else {
             throw InputError(field: "timeLimit", problem: "\(timeLimit) is outside 60…14400 seconds")
         }
-        if transport == .relay, agentType != "questions" {
-            throw InputError(
-                field: "transport",
-                problem:
-                    "'relay' serves questions agents so far; an llm agent uses 'gather' until its relay support lands")
-        }
         return self
     }
 }

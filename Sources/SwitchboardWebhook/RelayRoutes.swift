@@ -19,6 +19,9 @@ import SwitchboardStore
 /// Only protocol frames are ever written. (LLM conversations over the relay are the next step.)
 struct RelayRoutes: Sendable {
     let sessions: SessionStore
+    /// The model of LLM agents (nil without `OPENAI_API_KEY`: they hear the fallback).
+    var llm: ChatCompletions? = nil
+    var turnDeadline: Duration = .seconds(8)
     let logger: Logger
 
     func register(twilio: RouterGroup<WebhookRequestContext>) {
@@ -63,7 +66,49 @@ struct RelayRoutes: Sendable {
     ) async throws {
         var logger = logger
         logger[metadataKey: "session.id"] = "\(id)"
+        if try await sessions.session(id: id)?.spec.agentType == "llm" {
+            try await LLMRelay(
+                routes: self, session: id, accountID: accountID, outbound: outbound, logger: logger
+            ).serve(inbound)
+            return
+        }
         var callSID: String?
+        try await Self.read(inbound, logger: logger) { event in
+            let input: RelayTurn.Input
+            switch event {
+            case .setup(let setup):
+                callSID = setup.callSID
+                input = .opened
+            case .prompt(let words, _, let last):
+                // Interim results (partialPrompts) are not answers.
+                guard last else { return .goOn }
+                input = .heard(CallerInput(speech: words, confidence: 1))
+            case .dtmf(let digit):
+                input = .heard(CallerInput(digits: digit))
+            case .interrupt, .error, .other:
+                // An interview's prompts are short and complete: nothing to cut off.
+                return .goOn
+            }
+            guard let callSID else {
+                logger.warning("a relay message before setup; ignored")
+                return .goOn
+            }
+            let ended = try await take(input, session: id, accountID: accountID, callSID: callSID, outbound, logger)
+            return ended ? .stop : .goOn
+        }
+    }
+
+    enum Reading {
+        case goOn
+        case stop
+    }
+
+    /// Reads Twilio's messages until the socket closes or `handle` says stop. What cannot be read
+    /// is logged and skipped, as are Twilio's reports of a message of ours it refused (64107:
+    /// the session goes on) and types this version does not know; `handle` sees them all the same.
+    static func read(
+        _ inbound: WebSocketInboundStream, logger: Logger, _ handle: (ConversationRelay.Event) async throws -> Reading
+    ) async throws {
         for try await message in inbound.messages(maxSize: ConversationRelay.maxMessageBytes) {
             guard case .text(let text) = message else { continue }
             let event: ConversationRelay.Event
@@ -71,41 +116,20 @@ struct RelayRoutes: Sendable {
                 logger.warning("ignored an unreadable relay message", metadata: ["problem": "\(error.description)"])
                 continue
             }
-            let input: RelayTurn.Input
             switch event {
-            case .setup(let setup):
-                callSID = setup.callSID
-                logger[metadataKey: "twilio.call_sid"] = "\(setup.callSID)"
-                input = .opened
-            case .prompt(let words, _, let last):
-                // Interim results (partialPrompts) are not answers.
-                guard last else { continue }
-                input = .heard(CallerInput(speech: words, confidence: 1))
-            case .dtmf(let digit):
-                input = .heard(CallerInput(digits: digit))
-            case .interrupt:
-                // An interview's prompts are short and complete: nothing to cut off.
-                continue
             case .error(let description):
-                // Twilio refused a message of ours (64107); the session goes on.
                 logger.error("Twilio refused a relay message", metadata: ["problem": "\(description)"])
-                continue
             case .other(let type):
                 logger.debug("ignored a relay message of an unknown type", metadata: ["type": "\(type)"])
-                continue
+            default:
+                break
             }
-            guard let callSID else {
-                logger.warning("a relay message before setup; ignored")
-                continue
-            }
-            if try await take(input, session: id, accountID: accountID, callSID: callSID, outbound, logger) {
-                return
-            }
+            if try await handle(event) == .stop { return }
         }
     }
 
     /// One turn: planned, stored, then spoken. Returns whether the session ended (and `end` was sent).
-    private func take(
+    func take(
         _ input: RelayTurn.Input, session id: Int64, accountID: Int64, callSID: String,
         _ outbound: WebSocketOutboundWriter, _ logger: Logger
     ) async throws -> Bool {

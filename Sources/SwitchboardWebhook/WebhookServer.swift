@@ -69,7 +69,9 @@ func buildWebhookRouter(
         base: configuration.base, sessions: SessionStore(pool: pool), llm: llm,
         turnDeadline: configuration.llm.turnDeadline, logger: logger
     ).register(twilio: twilio)
-    RelayRoutes(sessions: SessionStore(pool: pool), logger: logger).register(twilio: twilio)
+    RelayRoutes(
+        sessions: SessionStore(pool: pool), llm: llm, turnDeadline: configuration.llm.turnDeadline, logger: logger
+    ).register(twilio: twilio)
     if let token = configuration.dashboardToken {
         DashboardRoutes(token: token, pool: pool, logger: logger).register(on: router)
     }

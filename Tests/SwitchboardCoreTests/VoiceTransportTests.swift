@@ -2,8 +2,8 @@ import Foundation
 import SwitchboardCore
 import Testing
 
-/// `transport` on voice-agent jobs: gather by default, relay for questions agents, refused with
-/// the field named otherwise; and the relay's TwiML.
+/// `transport` on voice-agent jobs: gather by default, relay when asked, anything else refused
+/// with the field named; and the relay's TwiML.
 @Suite struct VoiceTransportTests {
     static func request(_ transport: String?, llm: Bool = false) throws -> VoiceAgentRequest {
         let questions = try JSONDecoder().decode(JSONValue.self, from: Data(ExampleFlows.survey.utf8))
@@ -24,16 +24,14 @@ import Testing
         #expect(try Self.request("relay").resolve().transport == .relay)
     }
 
-    @Test(arguments: [("carrier-pigeon", false), ("RELAY", false), ("relay", true)])
+    @Test(arguments: [("carrier-pigeon", false), ("RELAY", false), ("", true)])
     func refusedTransportsNameTheField(transport: String, llm: Bool) throws {
         let error = #expect(throws: InputError.self) { try Self.request(transport, llm: llm).resolve() }
         #expect(error?.field == "transport", "\(String(describing: error))")
     }
 
-    @Test func aStoredSpecIsCheckedAgain() throws {
-        var spec = try Self.request(nil, llm: true).resolve()
-        spec.transport = .relay
-        #expect(throws: InputError.self) { try spec.validated() }
+    @Test func bothAgentTypesTakeTheRelay() throws {
+        #expect(try Self.request("relay", llm: true).resolve().transport == .relay)
     }
 
     @Test func theRelayTwiMLConnectsTheSocketWithItsAction() {

@@ -101,6 +101,14 @@ public final class FakeOpenAI: Service, Sendable {
         case .text(let reply):
             text = reply
         }
+        if streaming {
+            // A streaming client gets the reply word by word, as a model sends it.
+            var tokens: [String] = []
+            for (index, word) in text.split(separator: " ", omittingEmptySubsequences: false).enumerated() {
+                tokens.append(index == 0 ? String(word) : " " + word)
+            }
+            return streamedAnswer(tokens, gate: nil, model: model, number: number)
+        }
         let promptTokens = messages.compactMap { $0["content"]?.stringValue }.reduce(0) { $0 + $1.count / 4 + 4 }
         let completionTokens = max(1, text.count / 4)
         let answer: JSONValue = .object([

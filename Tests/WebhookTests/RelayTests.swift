@@ -3,6 +3,7 @@ import HummingbirdWSClient
 import Logging
 import SwitchboardCore
 import SwitchboardStore
+import SwitchboardWebhook
 import TestSupport
 import Testing
 import Twilio
@@ -172,6 +173,78 @@ import Twilio
                 }
             }
             #expect(try await SessionStore(pool: hooks.db.pool).session(id: theirs)?.callSID == nil)
+        }
+    }
+}
+
+/// An LLM agent over the relay: the answer streamed token by token, an interruption that cancels
+/// the model's stream and keeps only what was heard, and a model failure answered with the fallback.
+@Suite struct LLMRelayTests {
+    static let key = "sk-test-relay-0123456789"
+
+    @Test func answersStreamInterruptionsCutAndFailuresFallBack() async throws {
+        let gate = FakeOpenAI.StreamGate()
+        let model = FakeOpenAI(port: try freeLoopbackPort(), apiKey: Self.key) { _, number in
+            switch number {
+            case 1: .streamed(["Your order", " ships", " today."])
+            case 2: .streamed(["Let me"] + Array(repeating: " check", count: 300), gate: gate)
+            default: .status(400)
+            }
+        }
+        let modelTask = ServiceTask(model, logger: testLogger("test.openai"))
+        defer { modelTask.stop() }
+        var llm = LLMConfiguration()
+        llm.baseURL = model.baseURL
+        llm.apiKey = Self.key
+        llm.turnDeadline = .seconds(5)
+        try await WebhookHarness.with(.live, llm: llm) { (hooks: WebhookHarness) async throws in
+            var request = VoiceAgentRequest(
+                account: "main", to: "+15550001234", from: "+15557654321", questions: .null)
+            request.questions = nil
+            request.agentType = "llm"
+            request.model = "gpt-4o-mini"
+            request.systemPrompt = "You are Acme's order assistant."
+            request.transport = "relay"
+            let job = try await hooks.db.store.enqueue(NewJob(kind: "noop")).id
+            let id = try await SessionStore(pool: hooks.db.pool).open(
+                jobID: job, accountID: hooks.accountID, spec: try request.resolve())
+            try await RelayTests().converse(hooks, session: id) { frames, outbound in
+                try await outbound.write(.text(RelayTests.setup))
+                let greeting = try #require(try await frames.next())
+                #expect(greeting["token"] == .string(Conversation.defaultGreeting) && greeting["last"] == .bool(true))
+
+                try await outbound.write(.text(RelayTests.prompt("Where is my order?")))
+                var tokens: [String] = []
+                while let frame = try await frames.next(), frame["last"] == .bool(false) {
+                    tokens.append(frame["token"]?.stringValue ?? "")
+                }
+                #expect(tokens == ["Your order", " ships", " today."], "streamed as generated")
+
+                try await outbound.write(.text(RelayTests.prompt("Can you check again?")))
+                let first = try #require(try await frames.next())
+                #expect(first["token"] == .string("Let me") && first["last"] == .bool(false))
+                try await outbound.write(
+                    .text(#"{"type":"interrupt","utteranceUntilInterrupt":"Let me","durationUntilInterruptMs":"380"}"#))
+                gate.open()
+                #expect(await eventually { model.abandonedStreams == 1 }, "the model's stream was cancelled")
+
+                try await outbound.write(.text(RelayTests.prompt("Hello?")))
+                var fallback = try #require(try await frames.next())
+                // Tokens of the cancelled answer may still have been in flight: skip them.
+                while fallback["last"] == .bool(false) { fallback = try #require(try await frames.next()) }
+                #expect(fallback["token"]?.stringValue?.contains(Conversation.fallback) == true, "\(fallback)")
+            }
+            let stored = try #require(try await SessionStore(pool: hooks.db.pool).session(id: id))
+            guard case .conversation(let conversation)? = stored.state else {
+                Issue.record("no conversation")
+                return
+            }
+            #expect(
+                conversation.history.map(\.content) == [
+                    Conversation.defaultGreeting, "Where is my order?", "Your order ships today.",
+                    "Can you check again?",
+                    "Let me",
+                ])
         }
     }
 }

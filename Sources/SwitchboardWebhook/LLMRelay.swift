@@ -1,0 +1,215 @@
+import Foundation
+import HummingbirdWebSocket
+import Logging
+import SwitchboardCore
+import SwitchboardStore
+import Synchronization
+
+/// An LLM conversation over a ConversationRelay socket. The caller's final words are stored,
+/// then the model's answer is streamed to Twilio token by token as it is generated (no
+/// transaction or connection held meanwhile) and stored when it ends. When the caller speaks
+/// over it (`interrupt`), the stream is cancelled at once (the model request ends with it) and
+/// only what the caller heard stays in the history.
+struct LLMRelay: Sendable {
+    let routes: RelayRoutes
+    let session: Int64
+    let accountID: Int64
+    let outbound: WebSocketOutboundWriter
+    let logger: Logger
+
+    var sessions: SessionStore { routes.sessions }
+
+    /// What a finished stream leaves for the socket's loop.
+    enum StreamEnd: Sendable {
+        case spoken
+        case cancelled
+        case ended
+    }
+
+    func serve(_ inbound: WebSocketInboundStream) async throws {
+        var callSID: String?
+        var streaming: Task<StreamEnd, Never>?
+        defer { streaming?.cancel() }
+        try await RelayRoutes.read(inbound, logger: logger) { event in
+            var input: CallerInput?
+            switch event {
+            case .setup(let setup):
+                callSID = setup.callSID
+                return try await open(callSID: setup.callSID) ? .stop : .goOn
+            case .prompt(let words, _, let last):
+                guard last else { return .goOn }
+                input = CallerInput(speech: words, confidence: 1)
+            case .dtmf(let digit):
+                input = CallerInput(digits: digit)
+            case .interrupt(let heard, _):
+                // Stop talking at once; keep in the history only what was heard.
+                if let task = streaming {
+                    task.cancel()
+                    _ = await task.value
+                    streaming = nil
+                }
+                if let callSID { try await cut(to: heard, callSID: callSID) }
+                return .goOn
+            case .error, .other:
+                return .goOn
+            }
+            guard let callSID, let input else { return .goOn }
+            // A new answer while the previous one is still being generated: that one is dropped
+            // (unless it had just ended and been stored).
+            if let task = streaming {
+                task.cancel()
+                let end = await task.value
+                streaming = nil
+                if case .cancelled = end { try await cut(to: "", callSID: callSID) }
+                if case .ended = end { return .stop }
+            }
+            switch try await hear(input, callSID: callSID) {
+            case .ended: return .stop
+            case .spoken: return .goOn
+            case .ask(let messages, let settings):
+                streaming = Task { await answer(messages, settings, callSID: callSID) }
+                return .goOn
+            }
+        }
+    }
+
+    /// The socket opened: the greeting (stored, then spoken), or the last thing said again.
+    private func open(callSID: String) async throws -> Bool {
+        let answer = try await sessions.takeTurn(sessionID: session, accountID: accountID, callSID: callSID) {
+            stored in
+            guard stored.turn == 0 else { return .replay(turn: stored.turn) }
+            var conversation = Conversation()
+            guard case .say(let text, _) = conversation.start(greeting: stored.spec.greeting) else {
+                return .reject("no greeting")
+            }
+            return .produce(state: .conversation(conversation), twiml: text, ended: nil)
+        }
+        if case .twiml(let text) = answer, !text.isEmpty { try await say(text) }
+        return false
+    }
+
+    enum Heard: Sendable {
+        case spoken
+        case ended
+        case ask([ChatMessage], LLMSettings)
+    }
+
+    /// The caller's words, stored with what they lead to: words of our own (silence, goodbye,
+    /// time up), or a question for the model.
+    private func hear(_ input: CallerInput, callSID: String) async throws -> Heard {
+        let asked = Mutex<Heard>(.spoken)
+        let answer = try await sessions.takeTurn(sessionID: session, accountID: accountID, callSID: callSID) {
+            stored in
+            guard case .conversation(var conversation)? = stored.state, let settings = stored.spec.llm else {
+                return .reject("not a conversation")
+            }
+            let now = Date()
+            let next = conversation.hear(
+                input, settings: settings, elapsed: now.timeIntervalSince(stored.answeredAt ?? now))
+            switch next {
+            case .say(let text, _):
+                asked.withLock { $0 = conversation.outcome == nil ? .spoken : .ended }
+                return .produce(state: .conversation(conversation), twiml: text, ended: conversation.outcome)
+            case .complete(let messages):
+                asked.withLock { $0 = .ask(messages, settings) }
+                return .produce(state: .conversation(conversation), twiml: "", ended: nil)
+            }
+        }
+        guard case .twiml(let text) = answer else {
+            logger.notice("relay turn not taken", metadata: ["answer": "\(answer)"])
+            return .spoken
+        }
+        let heard = asked.withLock { $0 }
+        if !text.isEmpty { try await say(text) }
+        if case .ended = heard { try await end() }
+        return heard
+    }
+
+    /// Streams the model's answer as `text` tokens, then stores it (or the fallback if the model
+    /// failed). A cancelled stream stores nothing: the interruption that cancelled it does.
+    private func answer(_ messages: [ChatMessage], _ settings: LLMSettings, callSID: String) async -> StreamEnd {
+        var spoken = ""
+        var usage = (prompt: 0, completion: 0)
+        var failed = false
+        if let llm = routes.llm {
+            do {
+                let events = llm.stream(
+                    model: settings.model, messages: messages, temperature: settings.temperature,
+                    maxTokens: settings.maxTokens, deadline: .now + routes.turnDeadline)
+                for try await event in events {
+                    switch event {
+                    case .token(let token):
+                        spoken += token
+                        try await outbound.write(.text(ConversationRelay.Command.text(token: token, last: false).json))
+                    case .usage(let prompt, let completion): usage = (prompt, completion)
+                    case .done: break
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return .cancelled }
+                logger.warning("LLM turn failed; the caller hears the fallback", metadata: ["error": "\(error)"])
+                failed = true
+            }
+        } else {
+            logger.error("an LLM voice agent is running but OPENAI_API_KEY is not set")
+            failed = true
+        }
+        if Task.isCancelled { return .cancelled }
+        do {
+            let heardAll = spoken
+            let didFail = failed
+            let (prompt, completion) = usage
+            let ended = Mutex(false)
+            let answer = try await sessions.takeTurn(sessionID: session, accountID: accountID, callSID: callSID) {
+                stored in
+                guard case .conversation(var conversation)? = stored.state else { return .reject("not a conversation") }
+                let next =
+                    didFail
+                    ? conversation.failed()
+                    : conversation.reply(
+                        heardAll, promptTokens: prompt, completionTokens: completion, settings: settings)
+                guard case .say(let text, _) = next else { return .reject("the model's answer led nowhere") }
+                ended.withLock { $0 = conversation.outcome != nil }
+                return .produce(state: .conversation(conversation), twiml: text, ended: conversation.outcome)
+            }
+            guard case .twiml(let text) = answer else { return .spoken }
+            // What is left to say: the whole text if nothing was streamed (fallback), else the
+            // part the reply added (the goodbye at the turn limit); then the end of the answer.
+            let said = spoken.trimmingCharacters(in: .whitespacesAndNewlines)
+            let rest =
+                didFail || said.isEmpty
+                ? text : String(text.dropFirst(said.count)).trimmingCharacters(in: .whitespacesAndNewlines)
+            try await outbound.write(
+                .text(ConversationRelay.Command.text(token: rest.isEmpty ? "" : " " + rest, last: true).json))
+            if ended.withLock({ $0 }) {
+                try await end()
+                return .ended
+            }
+            return .spoken
+        } catch {
+            logger.warning("could not store the model's answer", metadata: ["error": "\(error)"])
+            return .spoken
+        }
+    }
+
+    /// Keeps in the history only what the caller heard of the last answer.
+    private func cut(to heard: String, callSID: String) async throws {
+        _ = try await sessions.takeTurn(sessionID: session, accountID: accountID, callSID: callSID) { stored in
+            guard case .conversation(var conversation)? = stored.state else { return .reject("not a conversation") }
+            conversation.interrupted(heard: heard)
+            return .produce(state: .conversation(conversation), twiml: heard, ended: nil)
+        }
+    }
+
+    private func say(_ text: String) async throws {
+        try await outbound.write(.text(ConversationRelay.Command.text(token: text, last: true).json))
+    }
+
+    private func end() async throws {
+        let stored = try await sessions.session(id: session)
+        let handoff = JSONValue.object([
+            "sessionId": .int(session), "outcome": stored?.outcome.map { .string($0.rawValue) } ?? .null,
+        ])
+        try await outbound.write(.text(ConversationRelay.Command.end(handoffData: handoff.jsonText).json))
+    }
+}
