@@ -26,6 +26,31 @@ import Testing
         #expect(conversation.promptTokens == 20 && conversation.completionTokens == 3)
     }
 
+    /// Barge-in over the relay: only what the caller heard of an answer stays in the history,
+    /// whether the answer was stored before the interruption arrived or not, and an answer cut
+    /// off before a word was heard leaves nothing.
+    @Test func anInterruptionKeepsOnlyWhatWasHeard() {
+        var stored = Conversation()
+        _ = stored.start(greeting: nil)
+        _ = stored.hear(heard("Where is my order?"), settings: settings, elapsed: 1)
+        _ = stored.reply(
+            "It shipped on Monday and arrives Friday.", promptTokens: 9, completionTokens: 9, settings: settings)
+        stored.interrupted(heard: "It shipped on")
+        #expect(stored.history.map(\.content) == [Conversation.defaultGreeting, "Where is my order?", "It shipped on"])
+
+        var streaming = Conversation()
+        _ = streaming.start(greeting: nil)
+        _ = streaming.hear(heard("Where is my order?"), settings: settings, elapsed: 1)
+        streaming.interrupted(heard: " It shipped ")
+        #expect(streaming.history.last == ChatMessage(role: "assistant", content: "It shipped"))
+
+        var silent = Conversation()
+        _ = silent.start(greeting: nil)
+        _ = silent.hear(heard("Where is my order?"), settings: settings, elapsed: 1)
+        silent.interrupted(heard: "")
+        #expect(silent.history.map(\.role) == ["assistant", "user"])
+    }
+
     @Test func limitsEndTheCall() {
         var conversation = Conversation()
         _ = conversation.start(greeting: "Hi")
