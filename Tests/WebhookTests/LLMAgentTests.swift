@@ -31,31 +31,41 @@ import TwilioSimulator
         return request
     }
 
+    /// The model of the order conversation, running, and the webhook's settings for it; its first
+    /// request is rate limited (retried within the turn's deadline).
+    static func orderModel() throws -> (FakeOpenAI, ServiceTask, LLMConfiguration) {
+        let model = FakeOpenAI(port: try freeLoopbackPort(), apiKey: key) { said, number in
+            if number == 1 { return .status(429) }
+            if said.contains("order") && said.contains("1042") { return .text("Order 1042 shipped yesterday.") }
+            return .text("I can help with that. What is your order number?")
+        }
+        var llm = LLMConfiguration()
+        llm.baseURL = model.baseURL
+        llm.apiKey = key
+        return (model, ServiceTask(model, logger: testLogger("test.openai")), llm)
+    }
+
+    /// A simulator whose caller asks about an order, falls silent once, and says goodbye.
+    static func orderCaller() -> TwilioSimulator {
+        var simulated = SimulatorConfiguration()
+        simulated.accounts = [accountSID: authToken]
+        simulated.callbackStep = .milliseconds(20)
+        simulated.callers["+15550009101"] = [
+            .speech("Where is my order?"), .silence, .speech("It's order 1042"), .speech("Great, thanks. Bye!"),
+        ]
+        return TwilioSimulator(configuration: simulated)
+    }
+
     @Test func aConversationRunsAcrossTwoHostsAndEndsOnGoodbye() async throws {
         try await TestDatabase.with { db in
             let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
             let accounts = AccountStore(pool: db.pool, vault: vault)
             try await accounts.upsert(name: "main", accountSID: accountSID, secret: authToken)
             try await accounts.setCallsPerSecond(accountID: 1, 50)
-            let model = FakeOpenAI(port: try freeLoopbackPort(), apiKey: Self.key) { said, number in
-                // The first request is rate limited: retried within the turn's deadline.
-                if number == 1 { return .status(429) }
-                if said.contains("order") && said.contains("1042") { return .text("Order 1042 shipped yesterday.") }
-                return .text("I can help with that. What is your order number?")
-            }
-            let modelTask = ServiceTask(model, logger: testLogger("test.openai"))
+            let (model, modelTask, llm) = try Self.orderModel()
             defer { modelTask.stop() }
-            var llm = LLMConfiguration()
-            llm.baseURL = model.baseURL
-            llm.apiKey = Self.key
             try await TwoWebhookHosts.with(db, accounts: accounts, llm: llm) { publicURL, proxy in
-                var simulated = SimulatorConfiguration()
-                simulated.accounts = [accountSID: authToken]
-                simulated.callbackStep = .milliseconds(20)
-                simulated.callers["+15550009101"] = [
-                    .speech("Where is my order?"), .silence, .speech("It's order 1042"), .speech("Great, thanks. Bye!"),
-                ]
-                let simulator = TwilioSimulator(configuration: simulated)
+                let simulator = Self.orderCaller()
                 let simulatorTask = try await simulator.start()
                 defer { simulatorTask.stop() }
                 let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
@@ -71,37 +81,7 @@ import TwilioSimulator
                         })
                     return job
                 }
-                let result = try await db.store.job(id: job)?.result?.decode([String: JSONValue].self) ?? [:]
-                #expect(result["agentOutcome"] == .string("caller_goodbye"))
-                guard case .array(let transcript)? = result["transcript"] else {
-                    Issue.record("no transcript in \(result)")
-                    return
-                }
-                let lines = transcript.compactMap { $0["text"]?.stringValue }
-                #expect(
-                    lines == [
-                        "Hi, this is TechCorp support. How can I help?", "Where is my order?",
-                        "I can help with that. What is your order number?", "It's order 1042",
-                        "Order 1042 shipped yesterday.", "Great, thanks. Bye!", Conversation.closing,
-                    ], "\(lines)")
-                let sessionTokens = try await db.pool.query(
-                    "SELECT prompt_tokens, completion_tokens FROM switchboard.voice_sessions")[0]
-                #expect(try sessionTokens.decode(Int.self, at: 0) > 0 && sessionTokens.decode(Int.self, at: 1) > 0)
-                #expect(result["promptTokens"] == .int(Int64(try sessionTokens.decode(Int.self, at: 0))))
-                // Three requests: the rate-limited one, its retry, the second question.
-                let requests = model.requests
-                #expect(requests.count == 3)
-                for body in requests {
-                    guard case .array(let messages)? = body["messages"] else { continue }
-                    #expect(messages.first?["role"] == .string("system"))
-                    #expect(
-                        messages.first?["content"]
-                            == .string("You are a helpful customer service representative for TechCorp. Be brief."))
-                    #expect(body["model"] == .string("gpt-4o-mini") && body["max_tokens"] == .int(150))
-                }
-                // What the caller heard after the silence.
-                let heard = await simulator.calls().flatMap(\.transcript)
-                #expect(heard.contains(.said(Conversation.stillThere)))
+                try await Self.expectTheOrderConversation(job: job, db: db, model: model, simulator: simulator)
                 #expect(proxy.servedPerBackend.allSatisfy { $0 >= 2 }, "\(proxy.servedPerBackend)")
             }
         }
@@ -154,6 +134,74 @@ import TwilioSimulator
             }
             let users = messages.filter { $0["role"] == .string("user") }.compactMap { $0["content"]?.stringValue }
             #expect(users == ["hello", "one more"])
+        }
+    }
+
+    /// What the order conversation leaves, whatever the transport: the transcript, the tokens,
+    /// the model's requests, the silence answered.
+    static func expectTheOrderConversation(job: Int64, db: TestDatabase, model: FakeOpenAI, simulator: TwilioSimulator)
+        async throws
+    {
+        let result = try await db.store.job(id: job)?.result?.decode([String: JSONValue].self) ?? [:]
+        #expect(result["agentOutcome"] == .string("caller_goodbye"))
+        guard case .array(let transcript)? = result["transcript"] else {
+            Issue.record("no transcript in \(result)")
+            return
+        }
+        let lines = transcript.compactMap { $0["text"]?.stringValue }
+        #expect(
+            lines == [
+                "Hi, this is TechCorp support. How can I help?", "Where is my order?",
+                "I can help with that. What is your order number?", "It's order 1042",
+                "Order 1042 shipped yesterday.", "Great, thanks. Bye!", Conversation.closing,
+            ], "\(lines)")
+        let sessionTokens = try await db.pool.query(
+            "SELECT prompt_tokens, completion_tokens FROM switchboard.voice_sessions")[0]
+        #expect(try sessionTokens.decode(Int.self, at: 0) > 0 && sessionTokens.decode(Int.self, at: 1) > 0)
+        #expect(result["promptTokens"] == .int(Int64(try sessionTokens.decode(Int.self, at: 0))))
+        // Three requests: the rate-limited one, its retry, the second question.
+        let requests = model.requests
+        #expect(requests.count == 3)
+        for body in requests {
+            guard case .array(let messages)? = body["messages"] else { continue }
+            #expect(messages.first?["role"] == .string("system"))
+            #expect(
+                messages.first?["content"]
+                    == .string("You are a helpful customer service representative for TechCorp. Be brief."))
+            #expect(body["model"] == .string("gpt-4o-mini") && body["max_tokens"] == .int(150))
+        }
+        // What the caller heard after the silence.
+        let heard = await simulator.calls().flatMap(\.transcript)
+        #expect(heard.contains(.said(Conversation.stillThere)))
+    }
+
+    /// The same conversation over ConversationRelay: each answer streamed as the model generates it.
+    @Test func aConversationRunsOverTheRelayAndEndsOnGoodbye() async throws {
+        let (model, modelTask, llm) = try Self.orderModel()
+        defer { modelTask.stop() }
+        try await WebhookHarness.with(.live, llm: llm) { (hooks: WebhookHarness) async throws in
+            try await hooks.accounts.setCallsPerSecond(accountID: hooks.accountID, 50)
+            let simulator = Self.orderCaller()
+            let simulatorTask = try await simulator.start()
+            defer { simulatorTask.stop() }
+            let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
+            let handlers = HandlerRegistry.sending(
+                client: client, accounts: hooks.accounts, deliveries: DeliveryStore(pool: hooks.db.pool),
+                webhookBaseURL: hooks.publicURL)
+            let job = try await withWorker(hooks.db, handlers: handlers) { _ in
+                var relay = try request(to: "+15550009101")
+                relay.transport = "relay"
+                let job = try await SendJobs.enqueue(relay, store: hooks.db.store).id
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        try await hooks.db.integer(
+                            "SELECT count(*) FROM switchboard.voice_sessions WHERE status = 'ended'") == 1
+                    })
+                return job
+            }
+            try await Self.expectTheOrderConversation(job: job, db: hooks.db, model: model, simulator: simulator)
+            let twiml = await simulator.calls().first?.twiml ?? ""
+            #expect(twiml.contains("<ConversationRelay"), "\(twiml)")
         }
     }
 }
