@@ -60,37 +60,64 @@ struct ChatCompletions: Sendable {
     private func attempts(
         model: String, messages: [ChatMessage], temperature: Double, maxTokens: Int, deadline: ContinuousClock.Instant
     ) async throws -> Reply {
-        let body = JSONValue.object([
-            "model": .string(model),
-            "messages": .array(messages.map { .object(["role": .string($0.role), "content": .string($0.content)]) }),
-            "temperature": .double(temperature), "max_tokens": .int(Int64(maxTokens)),
-        ]).jsonText
-        var attempt = 0
-        while true {
-            let remaining = deadline - .now
-            guard remaining > .milliseconds(100) else {
-                throw Failure(description: "no reply within the turn's deadline")
-            }
+        let body = Self.body(model: model, messages: messages, temperature: temperature, maxTokens: maxTokens)
+        return try await retrying(until: deadline) { remaining in
             var request = HTTPClientRequest(url: configuration.baseURL + "/chat/completions")
             request.method = .POST
-            request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
-            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers = headers(streaming: false)
             request.body = .bytes(ByteBuffer(string: body))
             let status: Int
             let text: String
             do {
-                let nanoseconds =
-                    remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000
-                let response = try await http.execute(request, timeout: .nanoseconds(nanoseconds))
+                let response = try await http.execute(request, timeout: remaining)
                 status = Int(response.status.code)
                 text = String(buffer: try await response.body.collect(upTo: 1 << 20))
             } catch {
                 throw Failure(description: "the model API did not answer: \(type(of: error))")
             }
-            if status == 200 { return try Self.parse(text) }
-            attempt += 1
-            try await Task.sleep(for: try Self.retryPause(after: status, attempt: attempt, deadline: deadline))
+            return (status, status == 200 ? try Self.parse(text) : nil)
         }
+    }
+
+    /// Runs `attempt` with the time left until it succeeds (a value, from a 200), retrying 429
+    /// and 5xx answers with backoff while the deadline allows (`retryPause`).
+    private func retrying<Value>(
+        until deadline: ContinuousClock.Instant, _ attempt: (TimeAmount) async throws -> (status: Int, value: Value?)
+    ) async throws -> Value {
+        var attempts = 0
+        while true {
+            let remaining = deadline - .now
+            guard remaining > .milliseconds(100) else {
+                throw Failure(description: "no reply within the turn's deadline")
+            }
+            let (status, value) = try await attempt(TimeAmount(remaining))
+            if let value { return value }
+            attempts += 1
+            try await Task.sleep(for: try Self.retryPause(after: status, attempt: attempts, deadline: deadline))
+        }
+    }
+
+    static func body(model: String, messages: [ChatMessage], temperature: Double, maxTokens: Int, stream: Bool = false)
+        -> String
+    {
+        var object: [String: JSONValue] = [
+            "model": .string(model),
+            "messages": .array(messages.map { .object(["role": .string($0.role), "content": .string($0.content)]) }),
+            "temperature": .double(temperature), "max_tokens": .int(Int64(maxTokens)),
+        ]
+        if stream {
+            object["stream"] = .bool(true)
+            object["stream_options"] = .object(["include_usage": .bool(true)])
+        }
+        return JSONValue.object(object).jsonText
+    }
+
+    func headers(streaming: Bool) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.add(name: "Authorization", value: "Bearer \(apiKey)")
+        headers.add(name: "Content-Type", value: "application/json")
+        if streaming { headers.add(name: "Accept", value: "text/event-stream") }
+        return headers
     }
 
     /// Streams the answer (`stream: true`): each token as the model generates it, then `.usage`
@@ -100,12 +127,8 @@ struct ChatCompletions: Sendable {
     func stream(
         model: String, messages: [ChatMessage], temperature: Double, maxTokens: Int, deadline: ContinuousClock.Instant
     ) -> AsyncThrowingStream<ChatStreamEvent, any Error> {
-        let body = JSONValue.object([
-            "model": .string(model),
-            "messages": .array(messages.map { .object(["role": .string($0.role), "content": .string($0.content)]) }),
-            "temperature": .double(temperature), "max_tokens": .int(Int64(maxTokens)), "stream": .bool(true),
-            "stream_options": .object(["include_usage": .bool(true)]),
-        ]).jsonText
+        let body = Self.body(
+            model: model, messages: messages, temperature: temperature, maxTokens: maxTokens, stream: true)
         let (events, continuation) = AsyncThrowingStream<ChatStreamEvent, any Error>.makeStream()
         let task = Task {
             do {
@@ -122,24 +145,14 @@ struct ChatCompletions: Sendable {
     private func streamAttempts(
         body: String, deadline: ContinuousClock.Instant, yield: @escaping @Sendable (ChatStreamEvent) -> Void
     ) async throws {
-        var attempt = 0
-        while true {
-            let remaining = deadline - .now
-            guard remaining > .milliseconds(100) else {
-                throw Failure(description: "no reply within the turn's deadline")
-            }
-            var headers = HTTPHeaders()
-            headers.add(name: "Authorization", value: "Bearer \(apiKey)")
-            headers.add(name: "Content-Type", value: "application/json")
-            headers.add(name: "Accept", value: "text/event-stream")
+        try await retrying(until: deadline) { remaining in
             let request = try HTTPClient.Request(
-                url: configuration.baseURL + "/chat/completions", method: .POST, headers: headers, body: .string(body))
-            let nanoseconds =
-                remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000
+                url: configuration.baseURL + "/chat/completions", method: .POST, headers: headers(streaming: true),
+                body: .string(body))
             // The delegate API, because its task can be cancelled while it waits for the next
             // token (a cancelled reader of the async body only notices when data arrives).
             let delegate = ChatStreamDelegate(yield: yield)
-            let task = http.execute(request: request, delegate: delegate, deadline: .now() + .nanoseconds(nanoseconds))
+            let task = http.execute(request: request, delegate: delegate, deadline: .now() + remaining)
             let status: Int
             do {
                 status = try await withTaskCancellationHandler {
@@ -154,9 +167,7 @@ struct ChatCompletions: Sendable {
                 }
                 throw Failure(description: "the model API did not answer or broke off: \(type(of: error))")
             }
-            if status == 200 { return }
-            attempt += 1
-            try await Task.sleep(for: try Self.retryPause(after: status, attempt: attempt, deadline: deadline))
+            return (status, status == 200 ? () : nil)
         }
     }
 

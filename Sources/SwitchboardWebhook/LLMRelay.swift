@@ -84,7 +84,7 @@ struct LLMRelay: Sendable {
             }
             return .produce(state: .conversation(conversation), twiml: text, ended: nil)
         }
-        if case .twiml(let text) = answer, !text.isEmpty { try await say(text) }
+        if case .twiml(let text) = answer, !text.isEmpty { try await RelayRoutes.say(text, outbound) }
         return false
     }
 
@@ -98,6 +98,7 @@ struct LLMRelay: Sendable {
     /// time up), or a question for the model.
     private func hear(_ input: CallerInput, callSID: String) async throws -> Heard {
         let asked = Mutex<Heard>(.spoken)
+        let outcome = Mutex<AgentOutcome?>(nil)
         let answer = try await sessions.takeTurn(sessionID: session, accountID: accountID, callSID: callSID) {
             stored in
             guard case .conversation(var conversation)? = stored.state, let settings = stored.spec.llm else {
@@ -109,6 +110,7 @@ struct LLMRelay: Sendable {
             switch next {
             case .say(let text, _):
                 asked.withLock { $0 = conversation.outcome == nil ? .spoken : .ended }
+                outcome.withLock { $0 = conversation.outcome }
                 return .produce(state: .conversation(conversation), twiml: text, ended: conversation.outcome)
             case .complete(let messages):
                 asked.withLock { $0 = .ask(messages, settings) }
@@ -120,8 +122,10 @@ struct LLMRelay: Sendable {
             return .spoken
         }
         let heard = asked.withLock { $0 }
-        if !text.isEmpty { try await say(text) }
-        if case .ended = heard { try await end() }
+        if !text.isEmpty { try await RelayRoutes.say(text, outbound) }
+        if case .ended = heard {
+            try await RelayRoutes.end(session: session, outcome: outcome.withLock { $0 }, outbound)
+        }
         return heard
     }
 
@@ -159,7 +163,7 @@ struct LLMRelay: Sendable {
             let heardAll = spoken
             let didFail = failed
             let (prompt, completion) = usage
-            let ended = Mutex(false)
+            let ended = Mutex<AgentOutcome?>(nil)
             let answer = try await sessions.takeTurn(sessionID: session, accountID: accountID, callSID: callSID) {
                 stored in
                 guard case .conversation(var conversation)? = stored.state else { return .reject("not a conversation") }
@@ -169,7 +173,7 @@ struct LLMRelay: Sendable {
                     : conversation.reply(
                         heardAll, promptTokens: prompt, completionTokens: completion, settings: settings)
                 guard case .say(let text, _) = next else { return .reject("the model's answer led nowhere") }
-                ended.withLock { $0 = conversation.outcome != nil }
+                ended.withLock { $0 = conversation.outcome }
                 return .produce(state: .conversation(conversation), twiml: text, ended: conversation.outcome)
             }
             guard case .twiml(let text) = answer else { return .spoken }
@@ -181,8 +185,8 @@ struct LLMRelay: Sendable {
                 ? text : String(text.dropFirst(said.count)).trimmingCharacters(in: .whitespacesAndNewlines)
             try await outbound.write(
                 .text(ConversationRelay.Command.text(token: rest.isEmpty ? "" : " " + rest, last: true).json))
-            if ended.withLock({ $0 }) {
-                try await end()
+            if let outcome = ended.withLock({ $0 }) {
+                try await RelayRoutes.end(session: session, outcome: outcome, outbound)
                 return .ended
             }
             return .spoken
@@ -199,17 +203,5 @@ struct LLMRelay: Sendable {
             conversation.interrupted(heard: heard)
             return .produce(state: .conversation(conversation), twiml: heard, ended: nil)
         }
-    }
-
-    private func say(_ text: String) async throws {
-        try await outbound.write(.text(ConversationRelay.Command.text(token: text, last: true).json))
-    }
-
-    private func end() async throws {
-        let stored = try await sessions.session(id: session)
-        let handoff = JSONValue.object([
-            "sessionId": .int(session), "outcome": stored?.outcome.map { .string($0.rawValue) } ?? .null,
-        ])
-        try await outbound.write(.text(ConversationRelay.Command.end(handoffData: handoff.jsonText).json))
     }
 }

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import SwitchboardCore
 import SwitchboardStore
+import Synchronization
 
 /// `GET /twilio/relay/{session}` upgraded to a WebSocket: Twilio's ConversationRelay side of a
 /// voice-agent session (issue 12, in progress). The upgrade request passes the `/twilio` group's
@@ -133,27 +134,46 @@ struct RelayRoutes: Sendable {
         _ input: RelayTurn.Input, session id: Int64, accountID: Int64, callSID: String,
         _ outbound: WebSocketOutboundWriter, _ logger: Logger
     ) async throws -> Bool {
+        // What the stored plan ended with (the plan may run more than once: the last run counts).
+        let ended = Mutex<AgentOutcome?>(nil)
         let answer = try await sessions.takeTurn(sessionID: id, accountID: accountID, callSID: callSID) { session in
             let now = Date()
-            switch RelayTurn.plan(
+            let plan = RelayTurn.plan(
                 spec: session.spec, state: session.state, input: input, startedAt: session.answeredAt ?? now, now: now)
-            {
-            case .say(let state, let text, let ended): return .produce(state: state, twiml: text, ended: ended)
+            ended.withLock { $0 = nil }
+            switch plan {
+            case .say(let state, let text, let outcome):
+                ended.withLock { $0 = outcome }
+                return .produce(state: state, twiml: text, ended: outcome)
             case .repeatQuestion: return .replay(turn: session.turn)
             case .ignore(let reason): return .reject(reason)
             }
         }
         switch answer {
         case .twiml(let text):
-            try await outbound.write(.text(ConversationRelay.Command.text(token: text, last: true).json))
+            try await Self.say(text, outbound)
+            guard let outcome = ended.withLock({ $0 }) else { return false }
+            try await Self.end(session: id, outcome: outcome, outbound)
+            return true
         case .notFound, .rejected:
             logger.notice("relay turn not taken", metadata: ["answer": "\(answer)"])
+            // Ended elsewhere meanwhile (the call's end, the sweeper): close the socket too.
+            guard let session = try await sessions.session(id: id), session.status == .ended else { return false }
+            try await Self.end(session: id, outcome: session.outcome, outbound)
+            return true
         }
-        guard let session = try await sessions.session(id: id), session.status == .ended else { return false }
+    }
+
+    /// Says `text` as one whole answer.
+    static func say(_ text: String, _ outbound: WebSocketOutboundWriter) async throws {
+        try await outbound.write(.text(ConversationRelay.Command.text(token: text, last: true).json))
+    }
+
+    /// Ends the relay session; its handoff data tells the `<Connect action>` which session and how.
+    static func end(session id: Int64, outcome: AgentOutcome?, _ outbound: WebSocketOutboundWriter) async throws {
         let handoff = JSONValue.object([
-            "sessionId": .int(id), "outcome": session.outcome.map { .string($0.rawValue) } ?? .null,
+            "sessionId": .int(id), "outcome": outcome.map { .string($0.rawValue) } ?? .null,
         ])
         try await outbound.write(.text(ConversationRelay.Command.end(handoffData: handoff.jsonText).json))
-        return true
     }
 }
