@@ -101,8 +101,6 @@ public struct Conversation: Sendable, Equatable, Codable {
         return .say(spoken, listen: true)
     }
 
-    /// The model failed or missed its deadline: the caller hears a short fallback and may say it
-    /// again; the unanswered message leaves the history so the retry is not sent twice.
     /// The caller spoke over the answer (ConversationRelay's `interrupt`): only what was heard
     /// stays in the history, so the model does not believe it said the rest. Works whether the
     /// streamed answer was already stored (it is cut to `heard`) or not (`heard` is added).
@@ -114,6 +112,8 @@ public struct Conversation: Sendable, Equatable, Codable {
         if !heard.isEmpty { history.append(ChatMessage(role: "assistant", content: heard)) }
     }
 
+    /// The model failed or missed its deadline: the caller hears a short fallback and may say it
+    /// again; the unanswered message leaves the history so the retry is not sent twice.
     public mutating func failed() -> Next {
         if history.last?.role == "user" { history.removeLast() }
         turns = max(0, turns - 1)

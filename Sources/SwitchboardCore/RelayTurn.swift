@@ -55,3 +55,58 @@ public enum RelayTurn {
         }
     }
 }
+
+extension RelayTurn {
+    /// The relay session ended while the call goes on (the webhook host drained, or the socket
+    /// broke): the session continues by `<Gather>` from what is stored, on whichever host Twilio's
+    /// `<Connect action>` request reaches. The caller hears again what was last asked — the
+    /// current question, or the agent's last words — and answers it as turn `produced + 1`. A
+    /// conversation whose caller spoke last (the model's answer was lost with the socket) hears the
+    /// fallback and is asked to say it again, as after a model failure.
+    public static func continueByGather(
+        spec: VoiceAgentSpec, state: SessionState?, produced: Int, startedAt: Date, now: Date,
+        action: (Int) -> String
+    ) -> TurnPlan {
+        let turn = produced + 1
+        switch state {
+        case nil:
+            // The socket ended before anything was said: the call starts over by <Gather>.
+            guard spec.agentType == "llm" else {
+                return InterviewTurn.plan(
+                    spec: spec, state: nil, produced: 0, requestTurn: nil, input: CallerInput(), startedAt: startedAt,
+                    now: now, action: action)
+            }
+            switch ConversationTurn.begin(
+                spec: spec, state: nil, produced: 0, requestTurn: nil, input: CallerInput(), startedAt: startedAt,
+                now: now, action: action)
+            {
+            case .plan(let plan): return plan
+            case .needsModel: return .reject("a conversation cannot begin with the model")
+            }
+        case .interview(let interview)?:
+            guard let flow = spec.flow, let position = interview.position, flow.questions.indices.contains(position)
+            else {
+                return .produce(
+                    state: .interview(interview), twiml: TwiML.hangup, ended: interview.outcome ?? .completed)
+            }
+            let question = flow.questions[position]
+            return .produce(
+                state: .interview(interview),
+                twiml: InterviewTurn.render(
+                    .ask(prompt: question.question, question: question), turn: turn, spec: spec, action: action),
+                ended: nil)
+        case .conversation(var conversation)?:
+            guard spec.llm != nil, conversation.outcome == nil else {
+                return .produce(
+                    state: .conversation(conversation), twiml: TwiML.hangup, ended: conversation.outcome ?? .completed)
+            }
+            let next: Conversation.Next
+            if let last = conversation.history.last, last.role == "assistant" {
+                next = .say(last.content, listen: true)
+            } else {
+                next = conversation.failed()
+            }
+            return ConversationTurn.finish(conversation, next, turn: turn, spec: spec, action: action)
+        }
+    }
+}

@@ -6,8 +6,9 @@ import SwitchboardWebhook
 
 /// One webhook process, composed in one place for `switchboard webhook`, the demo and the tests:
 /// the HTTP server and its maintenance services (the session sweeper and the queue sampler) as
-/// the services of one group. Graceful shutdown stops the server first: it finishes the requests
-/// in flight while the maintenance services still run.
+/// the services of one group. Graceful shutdown first drains the live voice-agent sockets (the
+/// server still serving), then stops the server: it finishes the requests in flight while the
+/// maintenance services still run.
 public struct WebhookProcess: ProcessComposition {
     public let server: WebhookServer
     public let services: [ServiceGroupConfiguration.ServiceConfiguration]
@@ -27,6 +28,12 @@ public struct WebhookProcess: ProcessComposition {
                 service: QueueDepthSampler(
                     dashboard: DashboardStore(pool: pool), interval: configuration.queueSampleInterval, logger: logger)),
             .init(service: server),
+            // Last, so it stops first: live calls drain while the server still serves.
+            .init(
+                service: RelayDrainService(
+                    drain: server.relays, timeout: configuration.drainTimeout,
+                    // A hand-off waits for the answer being spoken, which ends within the model's deadline.
+                    handOffTimeout: configuration.llm.turnDeadline + .seconds(2), logger: logger)),
         ]
         self.logger = logger
     }

@@ -59,6 +59,9 @@ public struct Migration: Sendable {
         Migration(
             version: 12, name: "0012_status_meeting.sql",
             sql: String(decoding: PackageResources._012_status_meeting_sql, as: UTF8.self)),
+        Migration(
+            version: 13, name: "0013_relay_handoff.sql",
+            sql: String(decoding: PackageResources._013_relay_handoff_sql, as: UTF8.self)),
     ]
 }
 

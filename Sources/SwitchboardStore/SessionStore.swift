@@ -19,6 +19,8 @@ public struct VoiceSession: Sendable, Equatable {
     /// Raised by every change: a turn is stored only if the session is still the one it was
     /// planned from.
     public var version: Int = 0
+    /// The turn that continued the call by `<Gather>` after its relay session ended, if one did.
+    public var relayEndedTurn: Int? = nil
 }
 
 /// `pending` until Twilio asks for the first turn, `active` while the call runs, then `ended`.
@@ -80,8 +82,12 @@ public struct SessionStore: Sendable {
     /// request of the call (a Twilio retry, on any host) or the call's end came first, the
     /// session is read and planned again, and a repeated turn then replays what the winner
     /// stored. So `plan` may run more than once.
+    ///
+    /// `continuesRelay` marks the produced turn as the one that continued the call by `<Gather>`
+    /// after its relay session ended (`VoiceSession.relayEndedTurn`).
     public func takeTurn(
-        sessionID: Int64, accountID: Int64, callSID: String, plan: @Sendable (VoiceSession) async throws -> TurnPlan
+        sessionID: Int64, accountID: Int64, callSID: String, continuesRelay: Bool = false,
+        plan: @Sendable (VoiceSession) async throws -> TurnPlan
     ) async throws -> TurnAnswer {
         for _ in 1...Self.turnAttempts {
             guard let session = try await session(id: sessionID), session.accountID == accountID else {
@@ -101,7 +107,10 @@ public struct SessionStore: Sendable {
                 guard let stored else { return .rejected("turn \(turn) was never produced") }
                 return .twiml(try stored.decode(String.self, at: 0))
             case .produce(let state, let twiml, let ended):
-                if try await store(state: state, twiml: twiml, ended: ended, of: session, callSID: callSID) {
+                if try await store(
+                    state: state, twiml: twiml, ended: ended, of: session, callSID: callSID,
+                    continuesRelay: continuesRelay)
+                {
                     return .twiml(twiml)
                 }
             }
@@ -112,7 +121,8 @@ public struct SessionStore: Sendable {
     /// Stores a produced turn if the session is still at `session.version`; false when another
     /// writer came first (nothing is written then).
     private func store(
-        state: SessionState, twiml: String, ended: AgentOutcome?, of session: VoiceSession, callSID: String
+        state: SessionState, twiml: String, ended: AgentOutcome?, of session: VoiceSession, callSID: String,
+        continuesRelay: Bool
     ) async throws -> Bool {
         try await pool.transaction { connection in
             let turn = session.turn + 1
@@ -124,7 +134,8 @@ public struct SessionStore: Sendable {
                     answered_at = coalesce(answered_at, now()),
                     prompt_tokens = \(state.tokens.prompt), completion_tokens = \(state.tokens.completion),
                     status = CASE WHEN \(ended)::text IS NULL THEN 'active' ELSE 'ended' END,
-                    outcome = \(ended), ended_at = CASE WHEN \(ended)::text IS NULL THEN NULL ELSE now() END
+                    outcome = \(ended), ended_at = CASE WHEN \(ended)::text IS NULL THEN NULL ELSE now() END,
+                    relay_ended_turn = CASE WHEN \(continuesRelay) THEN \(turn) ELSE relay_ended_turn END
                 WHERE id = \(session.id) AND version = \(session.version)
                 RETURNING id
                 """)
@@ -247,7 +258,8 @@ public struct SessionStore: Sendable {
     }
 
     static let select = """
-        SELECT id, job_id, account_id, call_sid, spec, state, turn, status, outcome, answered_at, version
+        SELECT id, job_id, account_id, call_sid, spec, state, turn, status, outcome, answered_at, version,
+            relay_ended_turn
         FROM switchboard.voice_sessions
         """
 
@@ -261,7 +273,7 @@ public struct SessionStore: Sendable {
             // An outcome this version does not know (written by a newer one) reads as none.
             outcome: try row.decode(String?.self, at: 8).flatMap(AgentOutcome.init(rawValue:)),
             answeredAt: try row.decode(Date?.self, at: 9),
-            version: try row.decode(Int.self, at: 10))
+            version: try row.decode(Int.self, at: 10), relayEndedTurn: try row.decode(Int?.self, at: 11))
     }
 }
 

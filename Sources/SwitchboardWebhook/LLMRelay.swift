@@ -26,22 +26,31 @@ struct LLMRelay: Sendable {
         case ended
     }
 
-    func serve(_ inbound: WebSocketInboundStream) async throws {
+    func serve(_ inbound: WebSocketInboundStream, handOff: AsyncStream<Void>) async throws {
         var callSID: String?
         var streaming: Task<StreamEnd, Never>?
         defer { streaming?.cancel() }
-        try await RelayRoutes.read(inbound, logger: logger) { event in
+        try await RelayRoutes.read(inbound, handOff: handOff, logger: logger) { incoming in
             var input: CallerInput?
-            switch event {
-            case .setup(let setup):
+            switch incoming {
+            case .handOff:
+                // The answer being spoken is finished first (it is stored when it ends), so the
+                // call goes on from a whole turn.
+                if let task = streaming {
+                    streaming = nil
+                    if case .ended = await task.value { return .stop }
+                }
+                try await RelayRoutes.end(session: session, outcome: nil, reason: .handOff, outbound)
+                return .stop
+            case .event(.setup(let setup)):
                 callSID = setup.callSID
                 return try await open(callSID: setup.callSID) ? .stop : .goOn
-            case .prompt(let words, _, let last):
+            case .event(.prompt(let words, _, let last)):
                 guard last else { return .goOn }
                 input = CallerInput(speech: words, confidence: 1)
-            case .dtmf(let digit):
+            case .event(.dtmf(let digit)):
                 input = CallerInput(digits: digit)
-            case .interrupt(let heard, _):
+            case .event(.interrupt(let heard, _)):
                 // Stop talking at once; keep in the history only what was heard.
                 if let task = streaming {
                     task.cancel()
@@ -50,7 +59,7 @@ struct LLMRelay: Sendable {
                 }
                 if let callSID { try await cut(to: heard, callSID: callSID) }
                 return .goOn
-            case .error, .other:
+            case .event(.error), .event(.other):
                 return .goOn
             }
             guard let callSID, let input else { return .goOn }

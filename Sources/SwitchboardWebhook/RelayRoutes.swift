@@ -19,74 +19,120 @@ import Synchronization
 /// guarded) before it is spoken, so the session in Postgres is always what the caller heard.
 /// Only protocol frames are ever written. (LLM conversations over the relay are the next step.)
 struct RelayRoutes: Sendable {
+    /// The public URL, for the `<Gather>` actions of a continued call.
+    let base: String
     let sessions: SessionStore
+    let drain: RelayDrain
     /// The model of LLM agents (nil without `OPENAI_API_KEY`: they hear the fallback).
     var llm: ChatCompletions? = nil
     var turnDeadline: Duration = .seconds(8)
     let logger: Logger
 
     func register(twilio: RouterGroup<WebhookRequestContext>) {
-        // The <Connect action>: the relay session ended. When the webhook ended it (`end`), the
-        // call is over; otherwise (the socket broke) the call ends too for now, and its status
-        // callback closes the session. (Continuing by <Gather> on any host is the drain step.)
         twilio.post(WebhookPaths.inTwilioGroup(WebhookPaths.relayEndedPattern)) { _, context -> Response in
-            let webhook = try context.verified()
-            guard let text = context.parameters.get("session"), let id = Int64(text),
-                let session = try await sessions.session(id: id), session.accountID == webhook.accountID
-            else { throw HTTPError(.notFound) }
-            if session.status != .ended {
-                logger.notice(
-                    "a relay session ended without its goodbye; the call ends",
-                    metadata: ["session.id": "\(id)", "handoff": "\(webhook.form["HandoffData"] ?? "")"])
-            }
-            return Response(
-                status: .ok, headers: [.contentType: "text/xml"],
-                body: .init(byteBuffer: ByteBuffer(string: TwiML.hangup)))
+            try await relayEnded(try context.verified(), session: try sessionID(context))
         }
         twilio.ws(
             WebhookPaths.inTwilioGroup(WebhookPaths.relayPattern),
             shouldUpgrade: { _, context in
                 let webhook = try context.verified()
-                guard let text = context.parameters.get("session"), let id = Int64(text),
-                    let session = try await sessions.session(id: id), session.accountID == webhook.accountID
-                else { throw HTTPError(.notFound) }
+                let id = try sessionID(context)
+                guard let session = try await sessions.session(id: id), session.accountID == webhook.accountID else {
+                    throw HTTPError(.notFound)
+                }
                 guard session.status != .ended else { throw HTTPError(.conflict, message: "the session has ended") }
+                // Twilio then requests the <Connect action>, and another host continues the call.
+                guard !drain.isDraining else {
+                    throw HTTPError(.serviceUnavailable, message: "this host is shutting down")
+                }
                 return .upgrade([:])
             },
             onUpgrade: { inbound, outbound, context in
                 guard let text = context.requestContext.parameters.get("session"), let id = Int64(text),
                     let accountID = context.requestContext.webhook?.accountID
                 else { return }
-                try await serve(session: id, accountID: accountID, inbound: inbound, outbound: outbound)
+                // Draining began since the upgrade was accepted: closing now hands the call off.
+                guard let ticket = drain.enter() else { return }
+                defer { drain.leave(ticket) }
+                try await serve(
+                    session: id, accountID: accountID, inbound: inbound, handOff: ticket.handOff, outbound: outbound)
             })
     }
 
-    /// Reads the socket until Twilio closes it or the interview ends.
+    private func sessionID(_ context: WebhookRequestContext) throws -> Int64 {
+        guard let text = context.parameters.get("session"), let id = Int64(text), id >= 0 else {
+            throw HTTPError(.notFound)
+        }
+        return id
+    }
+
+    /// The `<Connect action>`: the relay session ended. When the webhook ended it with the call's
+    /// goodbye, the call is over. Otherwise — this or another host drained, or the socket broke —
+    /// the call goes on by `<Gather>` from the stored session (`RelayTurn.continueByGather`); a
+    /// repeated request gets the same TwiML.
+    func relayEnded(_ webhook: VerifiedWebhook, session id: Int64) async throws -> Response {
+        guard let session = try await sessions.session(id: id), session.accountID == webhook.accountID else {
+            throw HTTPError(.notFound)
+        }
+        guard session.status != .ended else { return WebhookRoutes.twiml(TwiML.hangup) }
+        guard let callSID = webhook.form["CallSid"], !callSID.isEmpty else {
+            throw HTTPError(.badRequest, message: "CallSid is missing")
+        }
+        logger.notice(
+            "a relay session ended with its call going on; it continues by <Gather>",
+            metadata: ["session.id": "\(id)", "handoff": "\(webhook.form["HandoffData"] ?? "none")"])
+        let action: @Sendable (Int) -> String = { [base] in base + WebhookPaths.sessionTurn(id, $0) }
+        let answer = try await sessions.takeTurn(
+            sessionID: id, accountID: webhook.accountID, callSID: callSID, continuesRelay: true
+        ) { stored in
+            if let turn = stored.relayEndedTurn { return .replay(turn: turn) }
+            guard stored.status != .ended else { return .reject("the session has ended") }
+            let now = Date()
+            return RelayTurn.continueByGather(
+                spec: stored.spec, state: stored.state, produced: stored.turn, startedAt: stored.answeredAt ?? now,
+                now: now, action: action)
+        }
+        switch answer {
+        case .twiml(let xml): return WebhookRoutes.twiml(xml)
+        case .notFound: throw HTTPError(.notFound)
+        case .rejected(let reason):
+            logger.notice(
+                "relay continuation refused; the call ends", metadata: ["session.id": "\(id)", "reason": "\(reason)"])
+            return WebhookRoutes.twiml(TwiML.hangup)
+        }
+    }
+
+    /// Reads the socket until Twilio closes it, the interview ends or the host hands the call off.
     func serve(
-        session id: Int64, accountID: Int64, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter
+        session id: Int64, accountID: Int64, inbound: WebSocketInboundStream, handOff: AsyncStream<Void>,
+        outbound: WebSocketOutboundWriter
     ) async throws {
         var logger = logger
         logger[metadataKey: "session.id"] = "\(id)"
         if try await sessions.session(id: id)?.spec.agentType == "llm" {
             try await LLMRelay(
                 routes: self, session: id, accountID: accountID, outbound: outbound, logger: logger
-            ).serve(inbound)
+            ).serve(inbound, handOff: handOff)
             return
         }
         var callSID: String?
-        try await Self.read(inbound, logger: logger) { event in
+        try await Self.read(inbound, handOff: handOff, logger: logger) { incoming in
             let input: RelayTurn.Input
-            switch event {
-            case .setup(let setup):
+            switch incoming {
+            case .handOff:
+                // Turns are taken one at a time, so nothing is being said now.
+                try await Self.end(session: id, outcome: nil, reason: .handOff, outbound)
+                return .stop
+            case .event(.setup(let setup)):
                 callSID = setup.callSID
                 input = .opened
-            case .prompt(let words, _, let last):
+            case .event(.prompt(let words, _, let last)):
                 // Interim results (partialPrompts) are not answers.
                 guard last else { return .goOn }
                 input = .heard(CallerInput(speech: words, confidence: 1))
-            case .dtmf(let digit):
+            case .event(.dtmf(let digit)):
                 input = .heard(CallerInput(digits: digit))
-            case .interrupt, .error, .other:
+            case .event(.interrupt), .event(.error), .event(.other):
                 // An interview's prompts are short and complete: nothing to cut off.
                 return .goOn
             }
@@ -104,28 +150,56 @@ struct RelayRoutes: Sendable {
         case stop
     }
 
-    /// Reads Twilio's messages until the socket closes or `handle` says stop. What cannot be read
-    /// is logged and skipped, as are Twilio's reports of a message of ours it refused (64107:
-    /// the session goes on) and types this version does not know; `handle` sees them all the same.
+    /// What the socket's loop handles: Twilio's messages, and this host's request to hand off.
+    enum Incoming: Sendable {
+        case event(ConversationRelay.Event)
+        case handOff
+    }
+
+    /// Reads Twilio's messages, and the hand-off request, until the socket closes or `handle`
+    /// says stop, one at a time. What cannot be read is logged and skipped, as are Twilio's
+    /// reports of a message of ours it refused (64107: the session goes on) and types this
+    /// version does not know; `handle` sees them all the same.
     static func read(
-        _ inbound: WebSocketInboundStream, logger: Logger, _ handle: (ConversationRelay.Event) async throws -> Reading
+        _ inbound: WebSocketInboundStream, handOff: AsyncStream<Void>, logger: Logger,
+        _ handle: (Incoming) async throws -> Reading
     ) async throws {
-        for try await message in inbound.messages(maxSize: ConversationRelay.maxMessageBytes) {
-            guard case .text(let text) = message else { continue }
-            let event: ConversationRelay.Event
-            do { event = try ConversationRelay.parse(text) } catch {
-                logger.warning("ignored an unreadable relay message", metadata: ["problem": "\(error.description)"])
-                continue
+        let (incoming, sink) = AsyncThrowingStream<Incoming, any Error>.makeStream()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    for try await message in inbound.messages(maxSize: ConversationRelay.maxMessageBytes) {
+                        guard case .text(let text) = message else { continue }
+                        do { sink.yield(.event(try ConversationRelay.parse(text))) } catch let error
+                            as ConversationRelay.ParseError
+                        {
+                            logger.warning(
+                                "ignored an unreadable relay message", metadata: ["problem": "\(error.description)"])
+                        }
+                    }
+                    sink.finish()
+                } catch {
+                    sink.finish(throwing: error)
+                }
             }
-            switch event {
-            case .error(let description):
-                logger.error("Twilio refused a relay message", metadata: ["problem": "\(description)"])
-            case .other(let type):
-                logger.debug("ignored a relay message of an unknown type", metadata: ["type": "\(type)"])
-            default:
-                break
+            group.addTask {
+                for await _ in handOff {
+                    sink.yield(.handOff)
+                    return
+                }
             }
-            if try await handle(event) == .stop { return }
+            defer { group.cancelAll() }
+            for try await next in incoming {
+                switch next {
+                case .event(.error(let description)):
+                    logger.error("Twilio refused a relay message", metadata: ["problem": "\(description)"])
+                case .event(.other(let type)):
+                    logger.debug("ignored a relay message of an unknown type", metadata: ["type": "\(type)"])
+                default:
+                    break
+                }
+                if try await handle(next) == .stop { return }
+            }
         }
     }
 
@@ -169,10 +243,20 @@ struct RelayRoutes: Sendable {
         try await outbound.write(.text(ConversationRelay.Command.text(token: text, last: true).json))
     }
 
-    /// Ends the relay session; its handoff data tells the `<Connect action>` which session and how.
-    static func end(session id: Int64, outcome: AgentOutcome?, _ outbound: WebSocketOutboundWriter) async throws {
+    /// Why a relay session ends: the conversation is over, or this host hands the call off.
+    enum EndReason: String {
+        case ended
+        case handOff = "hand_off"
+    }
+
+    /// Ends the relay session; its handoff data tells the `<Connect action>` (and anyone reading
+    /// Twilio's logs) which session, why and how. The action reads the session from Postgres.
+    static func end(
+        session id: Int64, outcome: AgentOutcome?, reason: EndReason = .ended, _ outbound: WebSocketOutboundWriter
+    ) async throws {
         let handoff = JSONValue.object([
             "sessionId": .int(id), "outcome": outcome.map { .string($0.rawValue) } ?? .null,
+            "reason": .string(reason.rawValue),
         ])
         try await outbound.write(.text(ConversationRelay.Command.end(handoffData: handoff.jsonText).json))
     }

@@ -17,7 +17,8 @@ struct ServerErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError {
-            if error.status.code >= 500 { log(error, request) }
+            // A 503 of our own is a decision (this host is draining), not a fault.
+            if error.status.code >= 500, error.status != .serviceUnavailable { log(error, request) }
             throw error
         } catch let error as any HTTPResponseError {
             throw error

@@ -30,6 +30,9 @@ public struct WebhookConfiguration: Sendable {
     public var limits = ConnectionLimits()
     /// `/ready` answers 503 when the database does not answer within this long.
     public var readinessTimeout: Duration = .seconds(1)
+    /// On shutdown, live ConversationRelay calls may finish within this long; the rest are handed
+    /// off and continue by `<Gather>` on another host (`RelayDrain`).
+    public var drainTimeout: Duration = .seconds(30)
 
     /// Answers to keyword messages (empty: answer nothing). With Twilio's default opt-out handling
     /// on a long code, Twilio also answers STOP/START/HELP itself: set these empty there.
@@ -61,6 +64,7 @@ public struct WebhookConfiguration: Sendable {
         }
         try limits.validate()
         guard replyWindow > .zero else { throw InputError(field: "reply_window", problem: "must be positive") }
+        guard drainTimeout >= .zero else { throw InputError(field: "drain_timeout", problem: "must not be negative") }
         if let dashboardToken, dashboardToken.count < 16 {
             throw InputError(
                 field: "SWITCHBOARD_DASHBOARD_TOKEN",

@@ -14,11 +14,16 @@ struct WebhookRoutes: Sendable {
     let inbound: InboundStore
     let sessions: SessionStore
     let pool: PostgresPool
+    let relays: RelayDrain
     let logger: Logger
 
     func register(on router: Router<WebhookRequestContext>, twilio: RouterGroup<WebhookRequestContext>) {
         router.get("health") { _, _ in "ok" }
         router.get("ready") { _, _ in
+            // A draining host takes no new calls: the balancer sends them elsewhere.
+            guard !relays.isDraining else {
+                return Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "draining")))
+            }
             // Orchestrators give a probe a second or so: answer within that, whatever the database does.
             let pool = self.pool
             let reachable = await succeeds(within: configuration.readinessTimeout) { try await pool.query("SELECT 1") }

@@ -15,6 +15,8 @@ public final class WebhookServer: Service, Sendable {
     let pool: PostgresPool
     let accounts: AccountStore
     let logger: Logger
+    /// Its live ConversationRelay sockets, drained on shutdown by `RelayDrainService`.
+    public let relays = RelayDrain()
     private let boundPort = Mutex<Int?>(nil)
 
     public init(configuration: WebhookConfiguration, pool: PostgresPool, accounts: AccountStore, logger: Logger) throws
@@ -30,7 +32,8 @@ public final class WebhookServer: Service, Sendable {
     public var port: Int? { boundPort.withLock { $0 } }
 
     public func run() async throws {
-        let router = buildWebhookRouter(configuration: configuration, pool: pool, accounts: accounts, logger: logger)
+        let router = buildWebhookRouter(
+            configuration: configuration, pool: pool, accounts: accounts, relays: relays, logger: logger)
         let app = Application(
             router: router, server: configuration.limits.webSocketServer(router: router),
             configuration: configuration.limits.applicationConfiguration(
@@ -47,7 +50,8 @@ public final class WebhookServer: Service, Sendable {
 /// route under `/twilio` is behind the signature check, every route under `/dashboard` behind
 /// its token (the dashboard exists only when a token is configured).
 func buildWebhookRouter(
-    configuration: WebhookConfiguration, pool: PostgresPool, accounts: AccountStore, logger: Logger
+    configuration: WebhookConfiguration, pool: PostgresPool, accounts: AccountStore, relays: RelayDrain = RelayDrain(),
+    logger: Logger
 ) -> Router<WebhookRequestContext> {
     let router = Router(context: WebhookRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware())
@@ -60,7 +64,7 @@ func buildWebhookRouter(
         .add(middleware: TwilioSignatureMiddleware(verifier: verifier))
     WebhookRoutes(
         configuration: configuration, statuses: StatusStore(pool: pool), inbound: InboundStore(pool: pool),
-        sessions: SessionStore(pool: pool), pool: pool, logger: logger
+        sessions: SessionStore(pool: pool), pool: pool, relays: relays, logger: logger
     ).register(on: router, twilio: twilio)
     let llm = configuration.llm.apiKey.map {
         ChatCompletions(configuration: configuration.llm, apiKey: $0, http: HTTPClient.shared)
@@ -70,7 +74,8 @@ func buildWebhookRouter(
         turnDeadline: configuration.llm.turnDeadline, logger: logger
     ).register(twilio: twilio)
     RelayRoutes(
-        sessions: SessionStore(pool: pool), llm: llm, turnDeadline: configuration.llm.turnDeadline, logger: logger
+        base: configuration.base, sessions: SessionStore(pool: pool), drain: relays, llm: llm,
+        turnDeadline: configuration.llm.turnDeadline, logger: logger
     ).register(twilio: twilio)
     if let token = configuration.dashboardToken {
         DashboardRoutes(token: token, pool: pool, logger: logger).register(on: router)

@@ -8,8 +8,9 @@ import Twilio
 /// Twilio's side of ConversationRelay for a simulated call: connects to the `<ConversationRelay
 /// url>` with a signed upgrade, sends `setup`, collects the agent's `text` tokens into what is
 /// said (a turn ends at `last`), answers each turn with the scripted caller's next answer (words
-/// as a final `prompt`, keys as `dtmf`, silence as an empty prompt), and stops at the agent's
-/// `end`, returning its `handoffData`.
+/// as a final `prompt`, keys as `dtmf`, silence as an empty prompt; each after the configured
+/// answer delay), and stops at the agent's `end`, returning its `handoffData`, or when the socket
+/// breaks (then without: the call goes on to the `<Connect action>` all the same).
 struct RelaySession {
     let session: CallSession
 
@@ -38,11 +39,16 @@ struct RelaySession {
                     else { continue }
                     switch object["type"]?.stringValue {
                     case "text":
+                        result.state.withLock { $0.unanswered = false }
                         spoken += object["token"]?.stringValue ?? ""
                         guard object["last"] == .bool(true) else { continue }
                         await session.note(.said(spoken))
                         result.state.withLock { $0.seconds += max(1, spoken.count / 15) }
                         spoken = ""
+                        if simulator.configuration.answerDelay > .zero {
+                            try? await Task.sleep(for: simulator.configuration.answerDelay)
+                        }
+                        result.state.withLock { $0.unanswered = true }
                         switch await simulator.state.nextAnswer(for: call.resource.to) {
                         case .speech(let words, _):
                             await session.note(.gathered(speech: words, digits: nil))
@@ -70,12 +76,16 @@ struct RelaySession {
         } catch {
             await session.note(.error(code: 64105, detail: "ConversationRelay socket: \(error)"))
         }
-        return result.state.withLock { $0 }
+        let (handoff, seconds, unanswered) = result.state.withLock { ($0.handoff, $0.seconds, $0.unanswered) }
+        // The agent never answered the caller's last words: the caller says them again when asked.
+        if unanswered { await simulator.state.repeatLastAnswer(for: call.resource.to) }
+        return (handoff, seconds)
     }
 
     /// What the socket's handler found (it runs as a closure of its own).
     final class Outcome: Sendable {
-        let state = Mutex<(handoff: String?, seconds: Int)>((nil, 0))
+        /// `unanswered`: an answer was sent and nothing said since (it is lost if the socket ends).
+        let state = Mutex<(handoff: String?, seconds: Int, unanswered: Bool)>((nil, 0, false))
     }
 
     static func prompt(_ words: String) -> String {

@@ -247,6 +247,12 @@ actor SimulatorState {
         return index < script.count ? script[index] : .silence
     }
 
+    /// The caller's last answer was never heard (the socket carrying it ended before the agent
+    /// answered): the caller says it again when asked again.
+    func repeatLastAnswer(for number: String) {
+        if let given = answersGiven[number], given > 0 { answersGiven[number] = given - 1 }
+    }
+
     func appendEvent(sid: String, _ event: CallEvent) {
         if let index = calls.firstIndex(where: { $0.resource.sid == sid }) { calls[index].transcript.append(event) }
     }

@@ -17,7 +17,10 @@ struct WebhookCommand: AsyncParsableCommand {
               <public URL>/twilio/messages/status    message status callbacks (workers ask for them)
               <public URL>/twilio/calls/status       call status callbacks
               <public URL>/twilio/messages/inbound   a number's "A message comes in" webhook
-            Health: GET /health (process up), GET /ready (database reachable).
+            Health: GET /health (process up), GET /ready (database reachable, not draining).
+            On SIGTERM it drains: /ready fails, new ConversationRelay sockets are refused, live calls
+            may finish within --drain-timeout, the rest are handed off to continue by <Gather> on
+            another host; then the server stops.
             LLM voice agents use OPENAI_BASE_URL (default https://api.openai.com/v1) and OPENAI_API_KEY.
 
             Example:
@@ -53,6 +56,11 @@ struct WebhookCommand: AsyncParsableCommand {
             "At most this many open connections, lowered to fit the descriptor limit; others wait to be accepted (default: 4096)."
     )
     var maxConnections: Int?
+    @Option(
+        help:
+            "On SIGTERM, live voice calls over ConversationRelay may finish within this long; the rest continue by <Gather> on another host (default: 30s)."
+    )
+    var drainTimeout: String?
 
     /// Every flag by name, for the settings reader (the environment fills in what is not given).
     var flags: [String: String?] {
@@ -61,7 +69,7 @@ struct WebhookCommand: AsyncParsableCommand {
                 "host": host, "port": port.map(String.init), "public-url": publicURL, "reply-window": replyWindow,
                 "opt-out-reply": optOutReply, "opt-in-reply": optInReply, "help-reply": helpReply,
                 "llm-deadline": llmDeadline, "idle-timeout": idleTimeout, "body-timeout": bodyTimeout,
-                "max-connections": maxConnections.map(String.init),
+                "max-connections": maxConnections.map(String.init), "drain-timeout": drainTimeout,
             ]
         ) { $1 }
     }
@@ -113,6 +121,7 @@ struct WebhookCommand: AsyncParsableCommand {
             "body-timeout", default: configuration.limits.bodyTimeout)
         configuration.limits.maxConnections = try settings.int(
             "max-connections", default: configuration.limits.maxConnections)
+        configuration.drainTimeout = try settings.duration("drain-timeout", default: configuration.drainTimeout)
         do { try configuration.validate() } catch let error as InputError {
             let name = error.field.replacingOccurrences(of: "_", with: "-")
             try settings.problem(settings.text(name)?.source ?? "--\(name)", error.problem)

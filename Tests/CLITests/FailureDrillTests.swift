@@ -155,49 +155,100 @@ import Testing
     @Test func aWebhookHostKilledMidInterviewTheCallGoesOnOnTheOther() async throws {
         try await TestDatabase.with { db in
             // The caller takes a second before each answer, so the kill lands between turns.
-            let sandbox = try await CLISandbox.start(
-                db, accountSID: "AC" + String(repeating: "d0e4", count: 8), token: "drill-webhook-token-0123",
-                simulatorHost: Self.simulatorHost,
-                simulatorArguments: [
-                    "--caller", "+15550009012=Bo Chen|senior level|I led a team of six|next month",
-                    "--answer-delay", "1s",
-                ])
-            defer { sandbox.stop() }
-            let webhooks = try await WebhookHosts.start(
-                sandbox, hosts: ["127.0.0.3", "127.0.0.4"], balancer: "127.0.0.5")
-            defer { webhooks.stop() }
-            var environment = sandbox.environment
-            environment["SWITCHBOARD_PUBLIC_URL"] = webhooks.publicURL
-            let worker = try Self.startWorker(environment)
-            defer { worker.signal(SIGKILL) }
-            try await db.pool.query(
-                """
-                SELECT switchboard.enqueue('voice_agent', jsonb_build_object('account', 'main', 'to', '+15550009012',
-                    'from', '+15557654321', 'agentType', 'questions', 'questions', \(ExampleFlows.screening)::jsonb))
-                """)
-            #expect(
-                await eventually(timeout: .seconds(30)) {
-                    try await db.integer("SELECT coalesce(max(turn), 0) FROM switchboard.voice_sessions") >= 1
-                }, "\(webhooks.output)")
-            webhooks.processes[0].signal(SIGKILL)
-            let servedBeforeKill = webhooks.proxy.servedPerBackend
-
-            let ended = await eventually(timeout: .seconds(60)) {
-                try await db.integer("SELECT count(*) FROM switchboard.voice_sessions WHERE status = 'ended'") == 1
+            try await Self.interviewDrill(db, transport: "gather", answerDelay: "1s") { webhooks in
+                #expect(
+                    await eventually(timeout: .seconds(30)) {
+                        try await db.integer("SELECT coalesce(max(turn), 0) FROM switchboard.voice_sessions") >= 1
+                    }, "\(webhooks.output)")
+                webhooks.processes[0].signal(SIGKILL)
+                let servedBeforeKill = webhooks.proxy.servedPerBackend
+                return {
+                    let served = webhooks.proxy.servedPerBackend
+                    #expect(
+                        served[1] > servedBeforeKill[1], "the surviving host served the turns after the kill: \(served)"
+                    )
+                    #expect(webhooks.proxy.failoverCount > 0, "a turn meant for the dead host went to the other one")
+                }
             }
-            #expect(ended, "\(webhooks.output)")
-            let row = try await db.pool.query(
-                """
-                SELECT s.outcome, j.result->'answers' FROM switchboard.voice_sessions s
-                JOIN switchboard.jobs j ON j.id = s.job_id
-                """)[0]
-            #expect(try row.decode(String?.self, at: 0) == "completed")
-            let answers = try row.decode(PostgresJSON.self, at: 1).decode([String: String].self)
-            #expect(answers["name"] == "Bo Chen" && answers["availability"] == "next month", "\(answers)")
-            let served = webhooks.proxy.servedPerBackend
-            #expect(served[1] > servedBeforeKill[1], "the surviving host served the turns after the kill: \(served)")
-            #expect(webhooks.proxy.failoverCount > 0, "a turn meant for the dead host went to the other one")
         }
+    }
+
+    /// A relay call (ConversationRelay) whose webhook host is stopped mid-call: with SIGTERM the
+    /// host hands the call off (`end`) and exits; when killed, its socket just breaks. Either way
+    /// Twilio requests the `<Connect action>`, the other host continues the interview by
+    /// `<Gather>` from the session in Postgres, and the call completes with every answer.
+    @Test(arguments: [SIGTERM, SIGKILL])
+    func aWebhookHostStoppedMidRelayCallTheCallGoesOnByGather(signal: Int32) async throws {
+        try await TestDatabase.with { db in
+            let continued = try await Self.interviewDrill(
+                db, transport: "relay", answerDelay: "700ms", webhookArguments: ["--drain-timeout", "0s"]
+            ) { webhooks in
+                let live = await eventually(timeout: .seconds(30)) {
+                    try await db.integer("SELECT coalesce(max(turn), 0) FROM switchboard.voice_sessions") >= 1
+                        && webhooks.proxy.liveSocketsPerBackend.contains(1)
+                }
+                #expect(live, "the call is live on a socket: \(webhooks.output)")
+                let host = try #require(webhooks.proxy.liveSocketsPerBackend.firstIndex(of: 1))
+                webhooks.processes[host].signal(signal)
+                if signal == SIGTERM {
+                    #expect(await webhooks.processes[host].wait() == 0, "a drained host exits cleanly")
+                    #expect(
+                        webhooks.processes[host].output.contains("handed_off=1"), "\(webhooks.processes[host].output)")
+                }
+                return {}
+            }
+            #expect(continued, "the call went on by <Gather> after the relay ended")
+        }
+    }
+
+    /// The screening interview (Bo Chen's four answers, each after `answerDelay`) placed by a
+    /// worker through two webhook hosts behind a balancer; `stop` stops a host mid-call and
+    /// returns what to check once the call ended. Then the call must have completed with every
+    /// answer. Returns whether it went on by <Gather> after a relay session ended.
+    static func interviewDrill(
+        _ db: TestDatabase, transport: String, answerDelay: String, webhookArguments: [String] = [],
+        stop: (WebhookHosts) async throws -> () -> Void
+    ) async throws -> Bool {
+        let sandbox = try await CLISandbox.start(
+            db, accountSID: "AC" + String(repeating: "d0e4", count: 8), token: "drill-webhook-token-0123",
+            simulatorHost: Self.simulatorHost,
+            simulatorArguments: [
+                "--caller", "+15550009012=Bo Chen|senior level|I led a team of six|next month",
+                "--answer-delay", answerDelay,
+            ])
+        defer { sandbox.stop() }
+        let webhooks = try await WebhookHosts.start(
+            sandbox, hosts: ["127.0.0.3", "127.0.0.4"], balancer: "127.0.0.5", extra: webhookArguments)
+        defer { webhooks.stop() }
+        var environment = sandbox.environment
+        environment["SWITCHBOARD_PUBLIC_URL"] = webhooks.publicURL
+        let worker = try Self.startWorker(environment)
+        defer { worker.signal(SIGKILL) }
+        try await db.pool.query(
+            """
+            SELECT switchboard.enqueue('voice_agent', jsonb_build_object('account', 'main', 'to', '+15550009012',
+                'from', '+15557654321', 'agentType', 'questions', 'transport', \(transport)::text,
+                'questions', \(ExampleFlows.screening)::jsonb))
+            """)
+        let check = try await stop(webhooks)
+        let ended = await eventually(timeout: .seconds(60)) {
+            try await db.integer("SELECT count(*) FROM switchboard.voice_sessions WHERE status = 'ended'") == 1
+        }
+        #expect(ended, "\(webhooks.output)")
+        check()
+        let row = try await db.pool.query(
+            """
+            SELECT s.outcome, j.result->'answers', s.relay_ended_turn FROM switchboard.voice_sessions s
+            JOIN switchboard.jobs j ON j.id = s.job_id
+            """)[0]
+        #expect(try row.decode(String?.self, at: 0) == "completed")
+        let answers = try row.decode(PostgresJSON.self, at: 1).decode([String: String].self)
+        #expect(
+            answers == [
+                "name": "Bo Chen", "experience": "senior level", "leadership_experience": "I led a team of six",
+                "availability": "next month",
+            ], "\(answers)")
+        return try row.decode(Int?.self, at: 2) != nil
     }
 
     // MARK: helpers
@@ -267,7 +318,9 @@ struct WebhookHosts {
     var publicURL: String { "http://\(proxy.host):\(proxy.port)" }
     var output: String { processes.map { $0.output.suffix(2000) }.joined(separator: "\n---\n") }
 
-    static func start(_ sandbox: CLISandbox, hosts: [String], balancer: String) async throws -> WebhookHosts {
+    static func start(_ sandbox: CLISandbox, hosts: [String], balancer: String, extra: [String] = []) async throws
+        -> WebhookHosts
+    {
         let proxyPort = try freeLoopbackPort()
         var environment = sandbox.environment
         environment["SWITCHBOARD_PUBLIC_URL"] = "http://\(balancer):\(proxyPort)"
@@ -278,7 +331,8 @@ struct WebhookHosts {
             backends.append("http://\(host):\(port)")
             processes.append(
                 try ChildProcess(
-                    try switchboardBinary(), ["webhook", "--host", host, "--port", "\(port)"], environment: environment)
+                    try switchboardBinary(), ["webhook", "--host", host, "--port", "\(port)"] + extra,
+                    environment: environment)
             )
         }
         let proxy = RoundRobinProxy(host: balancer, port: proxyPort, backends: backends)

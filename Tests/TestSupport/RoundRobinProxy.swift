@@ -1,5 +1,7 @@
 import AsyncHTTPClient
 import Hummingbird
+import HummingbirdWSClient
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -9,6 +11,9 @@ import Synchronization
 /// query, headers and body as received) and counts what each backend served. Like a production
 /// balancer with retries, a request a backend does not answer (refused, reset, timed out) goes to
 /// the next backend; Switchboard's webhook routes are idempotent, so a replay is safe.
+/// WebSockets are proxied message by message to the next backend in turn (its upgrade request's
+/// path, query and signature as received); when the backend's socket ends, so does the client's,
+/// as with nginx.
 public final class RoundRobinProxy: Service, Sendable {
     public let host: String
     public let port: Int
@@ -16,6 +21,7 @@ public final class RoundRobinProxy: Service, Sendable {
     private let next = Mutex(0)
     private let served: Mutex<[Int]>
     private let failovers = Mutex(0)
+    private let sockets: Mutex<[Int]>
     /// Its own client: a refused connection fails at once instead of being retried until the
     /// deadline (AsyncHTTPClient's default), so a dead backend costs no time.
     private let client: HTTPClient = {
@@ -31,19 +37,27 @@ public final class RoundRobinProxy: Service, Sendable {
         self.port = port
         self.backends = backends
         served = Mutex(Array(repeating: 0, count: backends.count))
+        sockets = Mutex(Array(repeating: 0, count: backends.count))
     }
+
+    /// WebSockets open through the proxy, by backend.
+    public var liveSocketsPerBackend: [Int] { sockets.withLock { $0 } }
 
     public var servedPerBackend: [Int] { served.withLock { $0 } }
     /// Requests a backend did not answer, which went to another backend.
     public var failoverCount: Int { failovers.withLock { $0 } }
 
     public func run() async throws {
-        let router = Router()
+        let router = Router(context: BasicWebSocketRequestContext.self)
         router.on("**", method: .post) { request, _ in try await self.forward(request) }
         var logger = Logger(label: "test.proxy")
         logger.logLevel = .critical  // its shutdown by cancellation logs an error
+        router.ws("**") { [logger] inbound, outbound, context in
+            try await self.pipe(inbound, outbound, request: context.request, logger: logger)
+        }
         let app = Application(
-            router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
+            router: router, server: .http1WebSocketUpgrade(webSocketRouter: router),
+            configuration: .init(address: .hostname(host, port: port)), logger: logger)
         do {
             try await app.run()
         } catch {
@@ -53,11 +67,66 @@ public final class RoundRobinProxy: Service, Sendable {
         try? await client.shutdown()
     }
 
-    private func forward(_ request: Request) async throws -> Response {
-        let first = next.withLock { value in
+    private func nextBackend() -> Int {
+        next.withLock { value in
             defer { value = (value + 1) % backends.count }
             return value
         }
+    }
+
+    /// Connects to the next backend that accepts the socket and relays messages both ways until
+    /// either side ends.
+    private func pipe(
+        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, request: Request, logger: Logger
+    ) async throws {
+        let first = nextBackend()
+        let maxSize = 1 << 20
+        for offset in 0..<backends.count {
+            let index = (first + offset) % backends.count
+            let url = "ws" + backends[index].dropFirst("http".count) + request.uri.description
+            var configuration = WebSocketClientConfiguration(maxFrameSize: maxSize)
+            for field in request.headers where field.name.canonicalName.hasPrefix("x-") {
+                configuration.additionalHeaders[field.name] = field.value
+            }
+            let connected = Mutex(false)
+            do {
+                try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) {
+                    backendInbound, backendOutbound, _ in
+                    connected.withLock { $0 = true }
+                    self.served.withLock { $0[index] += 1 }
+                    self.sockets.withLock { $0[index] += 1 }
+                    defer { self.sockets.withLock { $0[index] -= 1 } }
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            for try await message in inbound.messages(maxSize: maxSize) {
+                                try await backendOutbound.write(Self.frame(message))
+                            }
+                        }
+                        defer { group.cancelAll() }
+                        for try await message in backendInbound.messages(maxSize: maxSize) {
+                            try await outbound.write(Self.frame(message))
+                        }
+                    }
+                }
+                return
+            } catch {
+                // A backend that died mid-call ends the client's socket; one that never answered
+                // is skipped.
+                if connected.withLock({ $0 }) { return }
+                failovers.withLock { $0 += 1 }
+            }
+        }
+    }
+
+    private static func frame(_ message: WebSocketMessage) -> WebSocketOutboundWriter.OutboundFrame {
+        switch message {
+        case .text(let text): .text(text)
+        case .binary(let bytes): .binary(bytes)
+        }
+    }
+
+    private func forward(_ request: Request) async throws -> Response {
+        let first = nextBackend()
         let body = try await request.body.collect(upTo: 1 << 20)
         var lastError: any Error = HTTPClientError.connectTimeout
         for offset in 0..<backends.count {

@@ -182,6 +182,28 @@ import Twilio
 @Suite struct LLMRelayTests {
     static let key = "sk-test-relay-0123456789"
 
+    /// The webhook's model settings for `model`.
+    static func llm(_ model: FakeOpenAI) -> LLMConfiguration {
+        var llm = LLMConfiguration()
+        llm.baseURL = model.baseURL
+        llm.apiKey = key
+        llm.turnDeadline = .seconds(5)
+        return llm
+    }
+
+    /// An LLM agent's session over the relay, of a job of its own.
+    static func conversation(_ hooks: WebhookHarness) async throws -> Int64 {
+        var request = VoiceAgentRequest(account: "main", to: "+15550001234", from: "+15557654321", questions: .null)
+        request.questions = nil
+        request.agentType = "llm"
+        request.model = "gpt-4o-mini"
+        request.systemPrompt = "You are Acme's order assistant."
+        request.transport = "relay"
+        let job = try await hooks.db.store.enqueue(NewJob(kind: "noop")).id
+        return try await SessionStore(pool: hooks.db.pool).open(
+            jobID: job, accountID: hooks.accountID, spec: try request.resolve())
+    }
+
     @Test func answersStreamInterruptionsCutAndFailuresFallBack() async throws {
         let gate = FakeOpenAI.StreamGate()
         let model = FakeOpenAI(port: try freeLoopbackPort(), apiKey: Self.key) { _, number in
@@ -193,21 +215,8 @@ import Twilio
         }
         let modelTask = ServiceTask(model, logger: testLogger("test.openai"))
         defer { modelTask.stop() }
-        var llm = LLMConfiguration()
-        llm.baseURL = model.baseURL
-        llm.apiKey = Self.key
-        llm.turnDeadline = .seconds(5)
-        try await WebhookHarness.with(.live, llm: llm) { (hooks: WebhookHarness) async throws in
-            var request = VoiceAgentRequest(
-                account: "main", to: "+15550001234", from: "+15557654321", questions: .null)
-            request.questions = nil
-            request.agentType = "llm"
-            request.model = "gpt-4o-mini"
-            request.systemPrompt = "You are Acme's order assistant."
-            request.transport = "relay"
-            let job = try await hooks.db.store.enqueue(NewJob(kind: "noop")).id
-            let id = try await SessionStore(pool: hooks.db.pool).open(
-                jobID: job, accountID: hooks.accountID, spec: try request.resolve())
+        try await WebhookHarness.with(.live, llm: Self.llm(model)) { (hooks: WebhookHarness) async throws in
+            let id = try await Self.conversation(hooks)
             try await RelayTests().converse(hooks, session: id) { frames, outbound in
                 try await outbound.write(.text(RelayTests.setup))
                 let greeting = try #require(try await frames.next())

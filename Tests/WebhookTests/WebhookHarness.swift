@@ -35,6 +35,8 @@ struct WebhookHarness: Sendable {
     let publicURL: String
     /// The in-process client (router transport).
     let client: (any TestClientProtocol)?
+    /// The live server's relay sockets and their drain (live transport).
+    var relays: RelayDrain? = nil
     var accounts: AccountStore { AccountStore(pool: db.pool, vault: vault) }
 
     /// `publicURL` nil: the server's own address.
@@ -55,21 +57,24 @@ struct WebhookHarness: Sendable {
             if let llm { configuration.llm = llm }
             configuration.dashboardToken = dashboardToken
             if let sessionSweepInterval { configuration.sessionSweepInterval = sessionSweepInterval }
+            // A test's end is a shutdown: a socket it left open is handed off at once.
+            configuration.drainTimeout = .zero
             var logger =
                 logs.map { handler in Logger(label: "test.webhook", factory: { _ in handler }) }
                 ?? Logger(label: "test.webhook")
             logger.logLevel = .warning
             let publicURL = configuration.publicURL
-            let harness: @Sendable ((any TestClientProtocol)?) -> WebhookHarness = { client in
+            let harness: @Sendable ((any TestClientProtocol)?, RelayDrain?) -> WebhookHarness = { client, relays in
                 WebhookHarness(
-                    db: db, vault: vault, accountID: accountID, address: address, publicURL: publicURL, client: client)
+                    db: db, vault: vault, accountID: accountID, address: address, publicURL: publicURL, client: client,
+                    relays: relays)
             }
             switch transport {
             case .router:
                 let router = buildWebhookRouter(
                     configuration: configuration, pool: db.pool, accounts: accounts, logger: logger)
                 return try await Application(router: router, logger: logger).test(.router) { client in
-                    try await body(harness(client))
+                    try await body(harness(client, nil))
                 }
             case .live:
                 let process = try WebhookProcess(
@@ -79,7 +84,7 @@ struct WebhookHarness: Sendable {
                 guard await eventually(timeout: .seconds(10), { process.port != nil }) else {
                     throw HarnessError(description: "the webhook server did not start")
                 }
-                return try await body(harness(nil))
+                return try await body(harness(nil, process.server.relays))
             }
         }
     }
