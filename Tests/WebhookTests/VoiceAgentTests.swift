@@ -68,7 +68,13 @@ import TwilioSimulator
             outcome: "completed", asked: ["satisfaction_rating", "improvement_feedback"]),
     ]
 
-    @Test func theExampleInterviewsRunAcrossTwoWebhookHosts() async throws {
+    /// Over `<Gather>`, the turns of one call alternate between the hosts. Over ConversationRelay,
+    /// the worker places each call with `<Connect><ConversationRelay>`, the simulator opens the
+    /// signed socket through the balancer (to either host) and its scripted callers answer with
+    /// prompts and keys, the webhook ends the interview with `end`, and the `<Connect action>`
+    /// (any host) hangs up.
+    @Test(arguments: [VoiceTransport.gather, .relay])
+    func theExampleInterviewsRunAcrossTwoWebhookHosts(transport: VoiceTransport) async throws {
         try await TestDatabase.with { db in
             let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
             let accounts = AccountStore(pool: db.pool, vault: vault)
@@ -86,12 +92,10 @@ import TwilioSimulator
                     var jobs: [Int64] = []
                     for expectation in Self.cases {
                         let questions = try JSONDecoder().decode(JSONValue.self, from: Data(expectation.flow.utf8))
-                        jobs.append(
-                            try await SendJobs.enqueue(
-                                VoiceAgentRequest(
-                                    account: "main", to: expectation.to, from: "+15557654321", questions: questions),
-                                store: db.store
-                            ).id)
+                        var request = VoiceAgentRequest(
+                            account: "main", to: expectation.to, from: "+15557654321", questions: questions)
+                        request.transport = transport.rawValue
+                        jobs.append(try await SendJobs.enqueue(request, store: db.store).id)
                     }
                     let ended = await eventually(timeout: .seconds(20)) {
                         try await db.integer("SELECT count(*) FROM switchboard.voice_sessions WHERE status = 'ended'")
@@ -123,7 +127,19 @@ import TwilioSimulator
                 }
                 try await Self.expectResults(jobs, db: db, simulator: simulator)
                 let served = proxy.servedPerBackend
-                #expect(served.allSatisfy { $0 >= 5 }, "both hosts served turns: \(served)")
+                #expect(served.allSatisfy { $0 >= 5 }, "both hosts served requests: \(served)")
+                guard transport == .relay else { return }
+                for call in await simulator.calls() {
+                    #expect(
+                        call.twiml?.contains("<ConversationRelay url=\"ws://127.0.0.1:") == true, "\(call.twiml ?? "")")
+                    #expect(
+                        call.transcript.contains {
+                            if case .fetched(let url) = $0 { url.hasSuffix("/ended") } else { false }
+                        },
+                        "Twilio asked the <Connect action> when the session ended")
+                    #expect(
+                        !call.transcript.contains { if case .error = $0 { true } else { false } }, "\(call.transcript)")
+                }
             }
         }
     }
@@ -174,49 +190,5 @@ import TwilioSimulator
             heard["+15550009002"]?.contains {
                 if case .said(let text) = $0 { text.hasPrefix("Sorry, I didn't catch that.") } else { false }
             } == true)
-    }
-
-    /// The same interviews over ConversationRelay: the worker places each call with
-    /// `<Connect><ConversationRelay>`, the simulator opens the signed socket and its scripted
-    /// callers answer with prompts and keys, the webhook runs the interview over the socket,
-    /// ends it with `end`, and answers the `<Connect action>` with a hangup.
-    @Test func theExampleInterviewsRunOverTheRelay() async throws {
-        try await WebhookHarness.with(.live) { (hooks: WebhookHarness) async throws in
-            let simulator = Self.simulator()
-            let simulatorTask = try await simulator.start()
-            defer { simulatorTask.stop() }
-            try await hooks.accounts.setCallsPerSecond(accountID: hooks.accountID, 50)
-            let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
-            let handlers = HandlerRegistry.sending(
-                client: client, accounts: hooks.accounts, deliveries: DeliveryStore(pool: hooks.db.pool),
-                webhookBaseURL: hooks.publicURL)
-            let jobs = try await withWorker(hooks.db, handlers: handlers) { _ in
-                var jobs: [Int64] = []
-                for expectation in Self.cases {
-                    let questions = try JSONDecoder().decode(JSONValue.self, from: Data(expectation.flow.utf8))
-                    var request = VoiceAgentRequest(
-                        account: "main", to: expectation.to, from: "+15557654321", questions: questions)
-                    request.transport = "relay"
-                    jobs.append(try await SendJobs.enqueue(request, store: hooks.db.store).id)
-                }
-                let ended = await eventually(timeout: .seconds(20)) {
-                    try await hooks.db.integer(
-                        "SELECT count(*) FROM switchboard.voice_sessions WHERE status = 'ended'") == Self.cases.count
-                }
-                let transcripts = await simulator.calls().map(\.transcript)
-                #expect(ended, "every interview ended: \(transcripts)")
-                return jobs
-            }
-            try await Self.expectResults(jobs, db: hooks.db, simulator: simulator)
-            for call in await simulator.calls() {
-                #expect(call.twiml?.contains("<ConversationRelay url=\"ws://127.0.0.1:") == true, "\(call.twiml ?? "")")
-                #expect(
-                    call.transcript.contains {
-                        if case .fetched(let url) = $0 { url.hasSuffix("/ended") } else { false }
-                    },
-                    "Twilio asked the <Connect action> when the session ended")
-                #expect(!call.transcript.contains { if case .error = $0 { true } else { false } }, "\(call.transcript)")
-            }
-        }
     }
 }
