@@ -83,6 +83,7 @@ import Testing
             ("worker", "SWITCHBOARD_METRICS_PORT", "70000"), ("worker", "SWITCHBOARD_TWILIO_TIMEOUT", "soon"),
             ("worker", "SWITCHBOARD_POOL_SIZE", "-1"), ("webhook", "SWITCHBOARD_LLM_DEADLINE", "20s"),
             ("webhook", "SWITCHBOARD_MAX_CONNECTIONS", "lots"), ("webhook", "SWITCHBOARD_PORT", "99999"),
+            ("webhook", "SWITCHBOARD_DRAIN_TIMEOUT", "a while"), ("webhook", "SWITCHBOARD_DRAIN_TIMEOUT", "-5s"),
         ]
         for (command, variable, value) in cases {
             var environment = base
