@@ -122,6 +122,7 @@ let package = Package(
                 "SwitchboardSending", "Twilio", "TwilioSimulator", "SwitchboardWebhook", "SwitchboardMetrics",
                 "ServiceTask", "SwitchboardProcesses",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

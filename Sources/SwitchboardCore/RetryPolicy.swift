@@ -46,4 +46,7 @@ extension Duration {
         let parts = components
         return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
     }
+
+    /// The duration in milliseconds as a `Double`.
+    public var milliseconds: Double { seconds * 1000 }
 }

@@ -62,6 +62,9 @@ public struct Migration: Sendable {
         Migration(
             version: 13, name: "0013_relay_handoff.sql",
             sql: String(decoding: PackageResources._013_relay_handoff_sql, as: UTF8.self)),
+        Migration(
+            version: 14, name: "0014_relay_timings.sql",
+            sql: String(decoding: PackageResources._014_relay_timings_sql, as: UTF8.self)),
     ]
 }
 

@@ -30,6 +30,23 @@ public enum SessionStatus: String, Sendable, Equatable, Codable, CaseIterable, P
     case pending, active, ended
 }
 
+/// How quickly a relay turn was answered, measured by the webhook (milliseconds), stored with the
+/// turn (see Schema/0014_relay_timings.sql).
+public struct TurnTimings: Sendable, Equatable {
+    /// The caller's final words received → the answer's first token sent.
+    public var firstToken: Double?
+    /// The model request sent → its first token received.
+    public var modelFirstToken: Double?
+    /// An interrupt received → the model's stream cancelled and ended.
+    public var cancel: Double?
+
+    public init(firstToken: Double? = nil, modelFirstToken: Double? = nil, cancel: Double? = nil) {
+        self.firstToken = firstToken
+        self.modelFirstToken = modelFirstToken
+        self.cancel = cancel
+    }
+}
+
 public enum TurnAnswer: Sendable, Equatable {
     case twiml(String)
     case notFound
@@ -84,10 +101,10 @@ public struct SessionStore: Sendable {
     /// stored. So `plan` may run more than once.
     ///
     /// `continuesRelay` marks the produced turn as the one that continued the call by `<Gather>`
-    /// after its relay session ended (`VoiceSession.relayEndedTurn`).
+    /// after its relay session ended (`VoiceSession.relayEndedTurn`); `timings` are stored with it.
     public func takeTurn(
         sessionID: Int64, accountID: Int64, callSID: String, continuesRelay: Bool = false,
-        plan: @Sendable (VoiceSession) async throws -> TurnPlan
+        timings: TurnTimings? = nil, plan: @Sendable (VoiceSession) async throws -> TurnPlan
     ) async throws -> TurnAnswer {
         for _ in 1...Self.turnAttempts {
             guard let session = try await session(id: sessionID), session.accountID == accountID else {
@@ -109,7 +126,7 @@ public struct SessionStore: Sendable {
             case .produce(let state, let twiml, let ended):
                 if try await store(
                     state: state, twiml: twiml, ended: ended, of: session, callSID: callSID,
-                    continuesRelay: continuesRelay)
+                    continuesRelay: continuesRelay, timings: timings ?? TurnTimings())
                 {
                     return .twiml(twiml)
                 }
@@ -122,7 +139,7 @@ public struct SessionStore: Sendable {
     /// writer came first (nothing is written then).
     private func store(
         state: SessionState, twiml: String, ended: AgentOutcome?, of session: VoiceSession, callSID: String,
-        continuesRelay: Bool
+        continuesRelay: Bool, timings: TurnTimings
     ) async throws -> Bool {
         try await pool.transaction { connection in
             let turn = session.turn + 1
@@ -142,7 +159,8 @@ public struct SessionStore: Sendable {
             guard !updated.isEmpty else { return false }
             try await connection.query(
                 """
-                INSERT INTO switchboard.voice_turns (session_id, turn, twiml) VALUES (\(session.id), \(turn), \(twiml))
+                INSERT INTO switchboard.voice_turns (session_id, turn, twiml, first_token_ms, model_first_token_ms, cancel_ms)
+                VALUES (\(session.id), \(turn), \(twiml), \(timings.firstToken), \(timings.modelFirstToken), \(timings.cancel))
                 """)
             if let ended {
                 try await Self.finish(session, state: state, outcome: ended, on: connection)

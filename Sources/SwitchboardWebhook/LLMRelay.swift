@@ -30,6 +30,8 @@ struct LLMRelay: Sendable {
         var callSID: String?
         var streaming: Task<StreamEnd, Never>?
         defer { streaming?.cancel() }
+        // When the words being answered were received, for the turn's timings.
+        var heardAt = ContinuousClock.now
         try await RelayRoutes.read(inbound, handOff: handOff, logger: logger) { incoming in
             var input: CallerInput?
             switch incoming {
@@ -47,17 +49,22 @@ struct LLMRelay: Sendable {
                 return try await open(callSID: setup.callSID) ? .stop : .goOn
             case .event(.prompt(let words, _, let last)):
                 guard last else { return .goOn }
+                heardAt = .now
                 input = CallerInput(speech: words, confidence: 1)
             case .event(.dtmf(let digit)):
+                heardAt = .now
                 input = CallerInput(digits: digit)
             case .event(.interrupt(let heard, _)):
                 // Stop talking at once; keep in the history only what was heard.
+                var cancelled: Double?
                 if let task = streaming {
+                    let began = ContinuousClock.now
                     task.cancel()
                     _ = await task.value
+                    cancelled = (ContinuousClock.now - began).milliseconds
                     streaming = nil
                 }
-                if let callSID { try await cut(to: heard, callSID: callSID) }
+                if let callSID { try await cut(to: heard, callSID: callSID, timings: TurnTimings(cancel: cancelled)) }
                 return .goOn
             case .event(.error), .event(.other):
                 return .goOn
@@ -76,7 +83,7 @@ struct LLMRelay: Sendable {
             case .ended: return .stop
             case .spoken: return .goOn
             case .ask(let messages, let settings):
-                streaming = Task { await answer(messages, settings, callSID: callSID) }
+                streaming = Task { [heardAt] in await answer(messages, settings, callSID: callSID, heardAt: heardAt) }
                 return .goOn
             }
         }
@@ -140,20 +147,27 @@ struct LLMRelay: Sendable {
 
     /// Streams the model's answer as `text` tokens, then stores it (or the fallback if the model
     /// failed). A cancelled stream stores nothing: the interruption that cancelled it does.
-    private func answer(_ messages: [ChatMessage], _ settings: LLMSettings, callSID: String) async -> StreamEnd {
+    private func answer(
+        _ messages: [ChatMessage], _ settings: LLMSettings, callSID: String, heardAt: ContinuousClock.Instant
+    ) async -> StreamEnd {
         var spoken = ""
+        var timings = TurnTimings()
         var usage = (prompt: 0, completion: 0)
         var failed = false
         if let llm = routes.llm {
             do {
+                let requested = ContinuousClock.now
                 let events = llm.stream(
                     model: settings.model, messages: messages, temperature: settings.temperature,
                     maxTokens: settings.maxTokens, deadline: .now + routes.turnDeadline)
                 for try await event in events {
                     switch event {
                     case .token(let token):
+                        let first = spoken.isEmpty
+                        if first { timings.modelFirstToken = (ContinuousClock.now - requested).milliseconds }
                         spoken += token
                         try await outbound.write(.text(ConversationRelay.Command.text(token: token, last: false).json))
+                        if first { timings.firstToken = (ContinuousClock.now - heardAt).milliseconds }
                     case .usage(let prompt, let completion): usage = (prompt, completion)
                     case .done: break
                     }
@@ -173,8 +187,9 @@ struct LLMRelay: Sendable {
             let didFail = failed
             let (prompt, completion) = usage
             let ended = Mutex<AgentOutcome?>(nil)
-            let answer = try await sessions.takeTurn(sessionID: session, accountID: accountID, callSID: callSID) {
-                stored in
+            let answer = try await sessions.takeTurn(
+                sessionID: session, accountID: accountID, callSID: callSID, timings: timings
+            ) { stored in
                 guard case .conversation(var conversation)? = stored.state else { return .reject("not a conversation") }
                 let next =
                     didFail
@@ -206,8 +221,10 @@ struct LLMRelay: Sendable {
     }
 
     /// Keeps in the history only what the caller heard of the last answer.
-    private func cut(to heard: String, callSID: String) async throws {
-        _ = try await sessions.takeTurn(sessionID: session, accountID: accountID, callSID: callSID) { stored in
+    private func cut(to heard: String, callSID: String, timings: TurnTimings? = nil) async throws {
+        _ = try await sessions.takeTurn(
+            sessionID: session, accountID: accountID, callSID: callSID, timings: timings
+        ) { stored in
             guard case .conversation(var conversation)? = stored.state else { return .reject("not a conversation") }
             conversation.interrupted(heard: heard)
             return .produce(state: .conversation(conversation), twiml: heard, ended: nil)

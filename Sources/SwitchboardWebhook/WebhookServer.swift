@@ -32,8 +32,10 @@ public final class WebhookServer: Service, Sendable {
     public var port: Int? { boundPort.withLock { $0 } }
 
     public func run() async throws {
+        let modelClient = configuration.llm.makeHTTPClient()
         let router = buildWebhookRouter(
-            configuration: configuration, pool: pool, accounts: accounts, relays: relays, logger: logger)
+            configuration: configuration, pool: pool, accounts: accounts, relays: relays, modelClient: modelClient,
+            logger: logger)
         let app = Application(
             router: router, server: configuration.limits.webSocketServer(router: router),
             configuration: configuration.limits.applicationConfiguration(
@@ -42,7 +44,13 @@ public final class WebhookServer: Service, Sendable {
                 self.boundPort.withLock { $0 = channel.localAddress?.port }
             },
             logger: logger)
-        try await app.run()
+        do {
+            try await app.run()
+        } catch {
+            try? await modelClient.shutdown()
+            throw error
+        }
+        try await modelClient.shutdown()
     }
 }
 
@@ -51,7 +59,7 @@ public final class WebhookServer: Service, Sendable {
 /// its token (the dashboard exists only when a token is configured).
 func buildWebhookRouter(
     configuration: WebhookConfiguration, pool: PostgresPool, accounts: AccountStore, relays: RelayDrain = RelayDrain(),
-    logger: Logger
+    modelClient: HTTPClient = .shared, logger: Logger
 ) -> Router<WebhookRequestContext> {
     let router = Router(context: WebhookRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware())
@@ -67,7 +75,7 @@ func buildWebhookRouter(
         sessions: SessionStore(pool: pool), pool: pool, relays: relays, logger: logger
     ).register(on: router, twilio: twilio)
     let llm = configuration.llm.apiKey.map {
-        ChatCompletions(configuration: configuration.llm, apiKey: $0, http: HTTPClient.shared)
+        ChatCompletions(configuration: configuration.llm, apiKey: $0, http: modelClient)
     }
     VoiceRoutes(
         base: configuration.base, sessions: SessionStore(pool: pool), llm: llm,

@@ -254,6 +254,20 @@ import Twilio
                     "Can you check again?",
                     "Let me",
                 ])
+            // The turns' timings, as the webhook measured them: the streamed answer's first token,
+            // and the interruption's cancel.
+            let timed = try await hooks.db.pool.query(
+                """
+                SELECT first_token_ms, model_first_token_ms, cancel_ms FROM switchboard.voice_turns
+                WHERE session_id = \(id) AND (first_token_ms IS NOT NULL OR cancel_ms IS NOT NULL) ORDER BY turn
+                """)
+            #expect(timed.count == 2, "the first answer and the interruption carry timings")
+            if timed.count == 2 {
+                let firstToken = try #require(try timed[0].decode(Double?.self, at: 0))
+                let modelFirstToken = try #require(try timed[0].decode(Double?.self, at: 1))
+                #expect(modelFirstToken > 0 && modelFirstToken <= firstToken, "\(modelFirstToken) ≤ \(firstToken)")
+                #expect(try timed[1].decode(Double?.self, at: 2).map { $0 >= 0 } == true)
+            }
         }
     }
 }

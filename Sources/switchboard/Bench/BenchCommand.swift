@@ -13,7 +13,7 @@ struct BenchCommand: AsyncParsableCommand {
             settings (fsync and synchronous_commit on). With --json the last line is one JSON object.
             Example: swift build -c release && .build/release/switchboard bench queue --json
             """,
-        subcommands: [QueueBench.self, SendBench.self, RateLimitBench.self, WebhookBench.self])
+        subcommands: [QueueBench.self, SendBench.self, RateLimitBench.self, WebhookBench.self, RelayBench.self])
 }
 
 /// Options every benchmark shares.
@@ -53,13 +53,20 @@ struct BenchOptions: ParsableArguments {
 extension BenchOptions {
     /// A migrated database of its own on the benchmark's server, dropped afterwards.
     func withScratchDatabase(poolSize: Int, _ body: (PostgresPool, String) async throws -> Void) async throws {
+        try await withScratchDatabase(poolSize: poolSize) { pool, description, _ in try await body(pool, description) }
+    }
+
+    /// As above, with the scratch database's connection settings (for a child process).
+    func withScratchDatabase(
+        poolSize: Int, _ body: (PostgresPool, String, PostgresConfiguration) async throws -> Void
+    ) async throws {
         try await withDatabase { server, description in
             let name = "switchboard_bench_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
             try await ScratchDatabase.create(name, on: server)
             let pool = PostgresPool(configuration: server.withDatabase(name), options: .init(maxConnections: poolSize))
             var failure: (any Error)?
             do {
-                try await body(pool, description)
+                try await body(pool, description, server.withDatabase(name))
             } catch {
                 failure = error
             }
