@@ -68,6 +68,12 @@ extension SessionState {
         public var text: String
         /// Interviews: the question the line belongs to.
         public var questionId: String?
+
+        public init(speaker: Speaker, text: String, questionId: String? = nil) {
+            self.speaker = speaker
+            self.text = text
+            self.questionId = questionId
+        }
     }
 
     /// What was said, in order.

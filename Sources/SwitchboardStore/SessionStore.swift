@@ -270,6 +270,13 @@ public struct SessionStore: Sendable {
         ).first.map(Self.session)
     }
 
+    /// Calls in progress (answered, not ended), oldest first.
+    public func live(limit: Int = 50) async throws -> [VoiceSession] {
+        try await pool.query(
+            "\(unescaped: Self.select) WHERE status = 'active' ORDER BY created_at LIMIT \(limit)"
+        ).map(Self.session)
+    }
+
     /// The latest sessions, newest first.
     public func recent(limit: Int = 20) async throws -> [VoiceSession] {
         try await pool.query("\(unescaped: Self.select) ORDER BY id DESC LIMIT \(limit)").map(Self.session)

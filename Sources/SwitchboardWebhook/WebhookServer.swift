@@ -86,7 +86,7 @@ func buildWebhookRouter(
         turnDeadline: configuration.llm.turnDeadline, logger: logger
     ).register(twilio: twilio)
     if let token = configuration.dashboardToken {
-        DashboardRoutes(token: token, pool: pool, logger: logger).register(on: router)
+        DashboardRoutes(token: token, pool: pool, relays: relays, logger: logger).register(on: router)
     }
     return router
 }

@@ -13,8 +13,9 @@ struct SessionsCommand: AsyncParsableCommand {
               switchboard sessions show 12
               switchboard sessions show --call CA0123456789abcdef0123456789abcdef
               switchboard sessions show --job 42 --json
+              switchboard sessions watch --call CA0123456789abcdef0123456789abcdef
             """,
-        subcommands: [List.self, Show.self])
+        subcommands: [List.self, Show.self, Watch.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The latest sessions, newest first.")
@@ -76,6 +77,107 @@ struct SessionsCommand: AsyncParsableCommand {
             for line in view.transcript {
                 print("  " + (line.speaker == .agent ? "Agent:  " : "Caller: ") + line.text)
             }
+        }
+    }
+
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Follow a live call's transcript until the session ends.",
+            discussion: """
+                Prints each line as it is stored (a turn at a time, on either transport), marks an
+                answer the caller interrupted as cut to what was heard, and ends with the outcome
+                (exit status 0). With --call, waits for the call's session to appear. --json prints
+                one JSON object per line: {"index","speaker","text"} for a line, "revised": true
+                for a changed one, and {"status","outcome"} at the end.
+                """)
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "Session id.") var id: Int64?
+        @Option(help: "Find it by its call's SID instead.") var call: String?
+        @Option(help: "Find it by its job's id instead.") var job: Int64?
+        @Option(help: "How often to look for new lines, e.g. 250ms.") var interval = "250ms"
+        @Option(help: "Give up waiting for the session after this long, e.g. 2m.") var wait = "2m"
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard [id != nil, call != nil, job != nil].filter({ $0 }).count == 1 else {
+                throw ValidationError("give one of: a session id (`sessions watch 12`), --call CA…, or --job 42")
+            }
+            if let call, !TwilioSID.isValid(call, prefix: "CA") {
+                throw ValidationError("--call: '\(call.prefix(40))' is not a call SID (CA and 32 hex digits)")
+            }
+            let every = try parseDuration(interval, flag: "--interval")
+            guard every >= .milliseconds(50) else { throw ValidationError("--interval must be at least 50ms") }
+            _ = try parseDuration(wait, flag: "--wait")
+        }
+
+        func run() async throws {
+            let every = try parseDuration(interval, flag: "--interval")
+            let patience = try parseDuration(wait, flag: "--wait")
+            try await database.withPool { pool in
+                let sessions = SessionStore(pool: pool)
+                let giveUp = ContinuousClock.now + patience
+                var found = try await sessions.find(id: id, callSID: call, jobID: job)
+                if found == nil, !output.json { print("waiting for the session to start…") }
+                while found == nil {
+                    guard ContinuousClock.now < giveUp else {
+                        throw ValidationError("no such voice session within \(wait) (see `switchboard sessions list`)")
+                    }
+                    try await Task.sleep(for: every)
+                    found = try await sessions.find(id: id, callSID: call, jobID: job)
+                }
+                guard var session = found else { return }
+                if !output.json {
+                    print(
+                        "session \(session.id) · \(session.spec.agentType) agent · to \(session.spec.to) · "
+                            + "\(session.spec.transport?.rawValue ?? "gather")")
+                }
+                var follower = TranscriptFollower()
+                while true {
+                    for change in follower.update(session.state?.spokenLines ?? []) { try show(change) }
+                    if session.status == .ended { break }
+                    try await Task.sleep(for: every)
+                    guard let next = try await sessions.session(id: session.id) else { break }
+                    session = next
+                }
+                if output.json {
+                    try printLine([
+                        "status": .string(session.status.rawValue),
+                        "outcome": session.outcome.map { .string($0.rawValue) } ?? .null,
+                    ])
+                } else {
+                    print("— ended: \(session.outcome?.rawValue ?? "no outcome")")
+                }
+            }
+        }
+
+        private func show(_ change: TranscriptFollower.Change) throws {
+            switch change {
+            case .said(let index, let line):
+                if output.json {
+                    try printLine([
+                        "index": .int(Int64(index)), "speaker": .string(line.speaker.rawValue),
+                        "text": .string(line.text),
+                    ])
+                } else {
+                    print((line.speaker == .agent ? "Agent:  " : "Caller: ") + line.text)
+                }
+            case .revised(let index, let line):
+                if output.json {
+                    try printLine([
+                        "index": .int(Int64(index)), "revised": .bool(true),
+                        "text": line.map { .string($0.text) } ?? .null,
+                    ])
+                } else if let line {
+                    print("        (interrupted; the caller heard: \(line.text))")
+                } else {
+                    print("        (interrupted before a word was heard)")
+                }
+            }
+            fflush(nil)
+        }
+
+        private func printLine(_ object: [String: JSONValue]) throws {
+            print(JSONValue.object(object).jsonText)
         }
     }
 }

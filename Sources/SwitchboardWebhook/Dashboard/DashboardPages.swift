@@ -13,6 +13,7 @@ enum DashboardPages {
         var senders: [OperationsStore.SenderLoad]
         var failures: [DashboardStore.Failure]
         var sessions: [VoiceSession]
+        var live: [VoiceSession] = []
         var hours: Int
         var now = Date()
     }
@@ -91,6 +92,19 @@ enum DashboardPages {
             }, empty: "No failures in the last week.")
         body += "</section>"
 
+        body += "<section><h2>Live calls</h2>"
+        body += table(
+            ["Session", "Agent", "To", "Transport", "Turns", "Last said", ""],
+            page.live.map {
+                [
+                    "<a href=\"/dashboard/sessions/\($0.id)\">#\($0.id)</a>", $0.spec.agentType,
+                    LogRedaction.maskingPhoneNumbers($0.spec.to), $0.spec.transport?.rawValue ?? "gather", "\($0.turn)",
+                    LogRedaction.maskingPhoneNumbers(String(($0.state?.spokenLines.last?.text ?? "–").prefix(80))),
+                    "<a href=\"/dashboard/sessions/\($0.id)/live\">watch live</a>",
+                ]
+            }, empty: "No call in progress.", raw: [0, 6])
+        body += "</section>"
+
         body += "<section><h2>Voice sessions</h2>"
         body += table(
             ["Session", "Agent", "To", "Status", "Outcome", "Turns"],
@@ -123,6 +137,9 @@ enum DashboardPages {
                 + table(
                     ["Question", "Answer"], answers.sorted { $0.key < $1.key }.map { [$0.key, $0.value] }, empty: "")
         }
+        if session.status != .ended {
+            body += "<p><a href=\"/dashboard/sessions/\(session.id)/live\">Watch live</a></p>"
+        }
         body += "<h2>Transcript</h2><div class=\"transcript\">"
         let lines = session.state?.spokenLines ?? []
         if lines.isEmpty { body += "<p>Nothing said yet.</p>" }
@@ -133,6 +150,46 @@ enum DashboardPages {
         }
         body += "</div>"
         return document(title: "Voice session #\(session.id)", body: body, refresh: session.status != .ended)
+    }
+
+    /// The live page's start: the session, then the transcript as it grows (`live(_:)`). Padded,
+    /// so browsers that wait for a first kilobyte before rendering show it at once.
+    static func liveHead(_ session: VoiceSession) -> String {
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            + "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            + "<title>Live: voice session #\(session.id)</title><style>\(style)</style></head><body>"
+            + "<p><a href=\"/dashboard/sessions/\(session.id)\">← Session #\(session.id)</a></p>"
+            + "<h1>Live: voice session #\(session.id)</h1><p class=\"meta\">"
+            + HTML.escape(
+                "\(session.spec.agentType) agent · to \(LogRedaction.maskingPhoneNumbers(session.spec.to)) · "
+                    + "\(session.spec.transport?.rawValue ?? "gather")")
+            + " · new lines appear as they are said</p><div class=\"transcript\">"
+            + "<!--" + String(repeating: " ", count: 1024) + "-->\n"
+    }
+
+    /// The live page's next lines. An interrupted answer is shown again, cut to what was heard.
+    static func live(_ changes: [TranscriptFollower.Change]) -> String {
+        changes.map { change in
+            switch change {
+            case .said(_, let line):
+                "<p class=\"\(line.speaker.rawValue)\"><b>\(line.speaker == .agent ? "Agent" : "Caller")</b> "
+                    + HTML.escape(LogRedaction.maskingPhoneNumbers(line.text)) + "</p>\n"
+            case .revised(_, let line?):
+                "<p class=\"revised\"><i>interrupted; the caller heard:</i> "
+                    + HTML.escape(LogRedaction.maskingPhoneNumbers(line.text)) + "</p>\n"
+            case .revised(_, nil):
+                "<p class=\"revised\"><i>interrupted before a word was heard</i></p>\n"
+            }
+        }.joined()
+    }
+
+    /// The live page's end.
+    static func liveEnd(_ session: VoiceSession) -> String {
+        let state =
+            session.status == .ended
+            ? "Ended: \(session.outcome?.rawValue ?? "no outcome")."
+            : "Still going: reload to keep watching."
+        return "</div><p class=\"meta\" id=\"end\">\(HTML.escape(state))</p></body></html>"
     }
 
     /// Cells are escaped unless their column is in `raw` (already HTML).
@@ -174,5 +231,6 @@ enum DashboardPages {
         .bar{display:inline-block;width:120px;height:8px;background:#e8ebf0;border-radius:4px;vertical-align:middle}
         .bar span{display:block;height:8px;background:#2f6fdf;border-radius:4px}
         .empty{color:#889}.transcript p{margin:4px 0}.transcript .caller{margin-left:24px;color:#234}
+        .transcript .revised{color:#a55;margin-left:12px}
         """
 }

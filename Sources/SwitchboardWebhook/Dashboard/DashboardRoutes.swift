@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Postgres
+import SwitchboardCore
 import SwitchboardStore
 
 /// `/dashboard`: served by the webhook process when a dashboard token is configured
@@ -10,6 +11,7 @@ import SwitchboardStore
 struct DashboardRoutes: Sendable {
     let token: String
     let pool: PostgresPool
+    let relays: RelayDrain
     let logger: Logger
 
     func register(on router: Router<WebhookRequestContext>) {
@@ -21,6 +23,49 @@ struct DashboardRoutes: Sendable {
             else { return html(status: .notFound, "<!doctype html><p>No such voice session.</p>") }
             return html(DashboardPages.session(session))
         }
+        dashboard.get("sessions/:id/live") { _, context in
+            guard let id = context.parameters.get("id", as: Int64.self),
+                let session = try await SessionStore(pool: pool).find(id: id)
+            else { return html(status: .notFound, "<!doctype html><p>No such voice session.</p>") }
+            return live(session)
+        }
+    }
+
+    /// How often the live page looks for new lines, and writes something to keep the connection.
+    static let livePoll: Duration = .milliseconds(500)
+    static let liveHeartbeat: Duration = .seconds(10)
+
+    /// A session's transcript as one HTML response that grows while the call goes on: the page so
+    /// far at once, then each new line as it is stored, the outcome when the session ends. No
+    /// script: browsers render streamed HTML as it arrives. It ends with the call, the session's
+    /// time limit, the viewer leaving, or this host draining.
+    private func live(_ first: VoiceSession) -> Response {
+        let sessions = SessionStore(pool: pool)
+        let body = ResponseBody { writer in
+            var follower = TranscriptFollower()
+            var session = first
+            try await writer.write(ByteBuffer(string: DashboardPages.liveHead(session)))
+            let until = ContinuousClock.now + .seconds(max(60, session.spec.timeLimit + 60))
+            var lastWrite = ContinuousClock.now
+            while true {
+                var chunk = DashboardPages.live(follower.update(session.state?.spokenLines ?? []))
+                if session.status == .ended || ContinuousClock.now > until || relays.isDraining {
+                    chunk += DashboardPages.liveEnd(session)
+                    try await writer.write(ByteBuffer(string: chunk))
+                    break
+                }
+                if chunk.isEmpty, ContinuousClock.now - lastWrite > Self.liveHeartbeat { chunk = "\n" }
+                if !chunk.isEmpty {
+                    try await writer.write(ByteBuffer(string: chunk))
+                    lastWrite = .now
+                }
+                try await Task.sleep(for: Self.livePoll)
+                guard let next = try await sessions.session(id: session.id) else { break }
+                session = next
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: Self.headers, body: body)
     }
 
     private func overview(_ request: Request) async throws -> Response {
@@ -31,17 +76,19 @@ struct DashboardRoutes: Sendable {
             queue: try await operations.queueCounts(), depth: try await dashboard.depthHistory(hours: hours),
             throughput: try await dashboard.throughputHistory(hours: hours), campaigns: try await dashboard.campaigns(),
             senders: try await operations.senderLoad(), failures: try await dashboard.recentFailures(),
-            sessions: try await SessionStore(pool: pool).recent(limit: 10), hours: hours)
+            sessions: try await SessionStore(pool: pool).recent(limit: 10),
+            live: try await SessionStore(pool: pool).live(limit: 20), hours: hours)
         return html(DashboardPages.overview(page))
     }
 
+    static let headers: HTTPFields = [
+        .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+        .init("Content-Security-Policy")!: "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'",
+        // Tells nginx not to hold the live page back.
+        .init("X-Accel-Buffering")!: "no",
+    ]
+
     private func html(status: HTTPResponse.Status = .ok, _ text: String) -> Response {
-        Response(
-            status: status,
-            headers: [
-                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
-                .init("Content-Security-Policy")!: "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'",
-            ],
-            body: .init(byteBuffer: ByteBuffer(string: text)))
+        Response(status: status, headers: Self.headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }
