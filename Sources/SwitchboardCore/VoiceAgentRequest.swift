@@ -152,8 +152,17 @@ public struct VoiceAgentSpec: Sendable, Codable, Equatable {
     public var timeLimit: Int
     public var sendWindow: String?
     public var timezone: String?
-    /// How the call's turns travel; nil is `gather`.
+    /// How the call's turns travel; nil: see `transport(publicURL:)`.
     public var transport: VoiceTransport? = nil
+
+    /// The transport a call uses: the job's, if it names one. Otherwise LLM agents use the relay
+    /// when the webhook's public URL is `https://` (ConversationRelay connects only to `wss://`,
+    /// the same host behind the same TLS), and `<Gather>` over plain `http://` (development,
+    /// the simulator); questions agents use `<Gather>`.
+    public func transport(publicURL: String) -> VoiceTransport {
+        if let transport { return transport }
+        return agentType == "llm" && publicURL.lowercased().hasPrefix("https://") ? .relay : .gather
+    }
 }
 
 /// How a voice agent's turns travel: `<Gather>` round trips (each answer a webhook request), or

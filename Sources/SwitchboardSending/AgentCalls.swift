@@ -10,7 +10,7 @@ extension TwilioSender {
     /// runs the interview and writes the answers into the job's result when the session ends.
     func placeAgentCall(_ job: ClaimedJob, _ context: JobContext) async throws -> JobOutcome {
         try await throughGates {
-            let spec = try Self.parsed {
+            var spec = try Self.parsed {
                 if let stored = try? job.payload.decode(VoiceAgentSpec.self) {
                     // Checked again: a producer's plain INSERT can look validated without being so.
                     return try SendJobs.withQuietHours(try stored.validated())
@@ -22,6 +22,8 @@ extension TwilioSender {
                     error: "voice_agent: this worker has no SWITCHBOARD_PUBLIC_URL (where `switchboard webhook` "
                         + "answers the call's turns)", permanent: true)
             }
+            // Stored with the session, so what monitors show is what the call uses.
+            spec.transport = spec.transport(publicURL: base)
             let account = try await admittedAccount(spec.account)
             let sessions = SessionStore(pool: deliveries.pool)
             let sessionID = try await sessions.open(jobID: job.id, accountID: account.record.id, spec: spec)
@@ -31,7 +33,7 @@ extension TwilioSender {
                 return .completed(result: Self.agentResult(adopted, spec, sessionID))
             }
             var request: CreateCallRequest
-            switch spec.transport ?? .gather {
+            switch spec.transport(publicURL: base) {
             case .gather:
                 request = CreateCallRequest(to: spec.to, from: spec.from, url: base + WebhookPaths.session(sessionID))
             case .relay:

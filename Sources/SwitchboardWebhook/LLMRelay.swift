@@ -17,7 +17,57 @@ struct LLMRelay: Sendable {
     let outbound: WebSocketOutboundWriter
     let logger: Logger
 
+    /// The conversation as this socket last stored it. The model is asked from it the moment the
+    /// caller's words arrive, while they are being stored: no database round trip (nor a durable
+    /// commit) stands between the caller and the first token.
+    let latest = Latest()
+
+    final class Latest: Sendable {
+        struct Known: Sendable {
+            var conversation: Conversation
+            var settings: LLMSettings
+            var answeredAt: Date
+        }
+        private let known = Mutex<Known?>(nil)
+        var value: Known? { known.withLock { $0 } }
+        func remember(_ value: Known?) { known.withLock { $0 = value } }
+    }
+
+    /// Opens once the caller's words are stored: an answer asked for early is stored after them.
+    final class Gate: Sendable {
+        private let stream: AsyncStream<Void>
+        private let continuation: AsyncStream<Void>.Continuation
+        init() { (stream, continuation) = AsyncStream<Void>.makeStream() }
+        func open() { continuation.finish() }
+        func wait() async { for await _ in stream {} }
+    }
+
     var sessions: SessionStore { routes.sessions }
+
+    /// `SessionStore.takeTurn`, remembering the conversation it stored (or found, for a replay).
+    private func takeTurn(
+        callSID: String, timings: TurnTimings? = nil, _ plan: @Sendable (VoiceSession) -> TurnPlan
+    ) async throws -> TurnAnswer {
+        let stored = Mutex<Latest.Known?>(nil)
+        let answer = try await sessions.takeTurn(
+            sessionID: session, accountID: accountID, callSID: callSID, timings: timings
+        ) { found in
+            let decided = plan(found)
+            var state = found.state
+            if case .produce(let produced, _, _) = decided { state = produced }
+            if case .reject = decided { state = nil }
+            stored.withLock { known in
+                guard case .conversation(let conversation)? = state, let settings = found.spec.llm else {
+                    known = nil
+                    return
+                }
+                known = .init(conversation: conversation, settings: settings, answeredAt: found.answeredAt ?? Date())
+            }
+            return decided
+        }
+        if case .twiml = answer, let known = stored.withLock({ $0 }) { latest.remember(known) }
+        return answer
+    }
 
     /// What a finished stream leaves for the socket's loop.
     enum StreamEnd: Sendable {
@@ -79,7 +129,41 @@ struct LLMRelay: Sendable {
                 if case .cancelled = end { try await cut(to: "", callSID: callSID) }
                 if case .ended = end { return .stop }
             }
-            switch try await hear(input, callSID: callSID) {
+            // Ask the model now, from what this socket last stored, while the words are stored.
+            let stored = Gate()
+            var early: (messages: [ChatMessage], task: Task<StreamEnd, Never>)?
+            if let known = latest.value {
+                var conversation = known.conversation
+                let next = conversation.hear(
+                    input, settings: known.settings, elapsed: Date().timeIntervalSince(known.answeredAt))
+                if case .complete(let messages) = next {
+                    early = (
+                        messages,
+                        Task { [heardAt] in
+                            await answer(messages, known.settings, callSID: callSID, heardAt: heardAt, after: stored)
+                        }
+                    )
+                }
+            }
+            let heard: Heard
+            do {
+                heard = try await hear(input, callSID: callSID)
+            } catch {
+                early?.task.cancel()
+                stored.open()
+                throw error
+            }
+            stored.open()
+            if case .ask(let messages, _) = heard, let early, early.messages == messages {
+                streaming = early.task
+                return .goOn
+            }
+            // The stored session said otherwise (it changed meanwhile): the early answer is dropped.
+            if let early {
+                early.task.cancel()
+                _ = await early.task.value
+            }
+            switch heard {
             case .ended: return .stop
             case .spoken: return .goOn
             case .ask(let messages, let settings):
@@ -91,8 +175,7 @@ struct LLMRelay: Sendable {
 
     /// The socket opened: the greeting (stored, then spoken), or the last thing said again.
     private func open(callSID: String) async throws -> Bool {
-        let answer = try await sessions.takeTurn(sessionID: session, accountID: accountID, callSID: callSID) {
-            stored in
+        let answer = try await takeTurn(callSID: callSID) { stored in
             guard stored.turn == 0 else { return .replay(turn: stored.turn) }
             var conversation = Conversation()
             guard case .say(let text, _) = conversation.start(greeting: stored.spec.greeting) else {
@@ -115,8 +198,7 @@ struct LLMRelay: Sendable {
     private func hear(_ input: CallerInput, callSID: String) async throws -> Heard {
         let asked = Mutex<Heard>(.spoken)
         let outcome = Mutex<AgentOutcome?>(nil)
-        let answer = try await sessions.takeTurn(sessionID: session, accountID: accountID, callSID: callSID) {
-            stored in
+        let answer = try await takeTurn(callSID: callSID) { stored in
             guard case .conversation(var conversation)? = stored.state, let settings = stored.spec.llm else {
                 return .reject("not a conversation")
             }
@@ -148,7 +230,8 @@ struct LLMRelay: Sendable {
     /// Streams the model's answer as `text` tokens, then stores it (or the fallback if the model
     /// failed). A cancelled stream stores nothing: the interruption that cancelled it does.
     private func answer(
-        _ messages: [ChatMessage], _ settings: LLMSettings, callSID: String, heardAt: ContinuousClock.Instant
+        _ messages: [ChatMessage], _ settings: LLMSettings, callSID: String, heardAt: ContinuousClock.Instant,
+        after stored: Gate? = nil
     ) async -> StreamEnd {
         var spoken = ""
         var timings = TurnTimings()
@@ -181,15 +264,14 @@ struct LLMRelay: Sendable {
             logger.error("an LLM voice agent is running but OPENAI_API_KEY is not set")
             failed = true
         }
+        await stored?.wait()
         if Task.isCancelled { return .cancelled }
         do {
             let heardAll = spoken
             let didFail = failed
             let (prompt, completion) = usage
             let ended = Mutex<AgentOutcome?>(nil)
-            let answer = try await sessions.takeTurn(
-                sessionID: session, accountID: accountID, callSID: callSID, timings: timings
-            ) { stored in
+            let answer = try await takeTurn(callSID: callSID, timings: timings) { stored in
                 guard case .conversation(var conversation)? = stored.state else { return .reject("not a conversation") }
                 let next =
                     didFail
@@ -222,9 +304,7 @@ struct LLMRelay: Sendable {
 
     /// Keeps in the history only what the caller heard of the last answer.
     private func cut(to heard: String, callSID: String, timings: TurnTimings? = nil) async throws {
-        _ = try await sessions.takeTurn(
-            sessionID: session, accountID: accountID, callSID: callSID, timings: timings
-        ) { stored in
+        _ = try await takeTurn(callSID: callSID, timings: timings) { stored in
             guard case .conversation(var conversation)? = stored.state else { return .reject("not a conversation") }
             conversation.interrupted(heard: heard)
             return .produce(state: .conversation(conversation), twiml: heard, ended: nil)

@@ -24,6 +24,17 @@ import Testing
         #expect(try Self.request("relay").resolve().transport == .relay)
     }
 
+    @Test func llmAgentsTakeTheRelayWhenThePublicURLIsHTTPS() throws {
+        let https = "https://hooks.example.com"
+        let http = "http://127.0.0.1:8080"
+        #expect(try Self.request(nil, llm: true).resolve().transport(publicURL: https) == .relay)
+        #expect(try Self.request(nil, llm: true).resolve().transport(publicURL: "HTTPS://hooks.example.com") == .relay)
+        #expect(try Self.request(nil, llm: true).resolve().transport(publicURL: http) == .gather, "no wss:// over http")
+        #expect(try Self.request(nil).resolve().transport(publicURL: https) == .gather, "questions agents: gather")
+        #expect(try Self.request("gather", llm: true).resolve().transport(publicURL: https) == .gather, "as asked")
+        #expect(try Self.request("relay").resolve().transport(publicURL: http) == .relay, "as asked")
+    }
+
     @Test(arguments: [("carrier-pigeon", false), ("RELAY", false), ("", true)])
     func refusedTransportsNameTheField(transport: String, llm: Bool) throws {
         let error = #expect(throws: InputError.self) { try Self.request(transport, llm: llm).resolve() }

@@ -32,7 +32,7 @@ public final class FakeOpenAI: Service, Sendable {
 
         public func open() { stream.continuation.finish() }
 
-        func wait() async {
+        public func wait() async {
             for await _ in stream.stream {}
         }
     }

@@ -270,4 +270,53 @@ import Twilio
             }
         }
     }
+
+    /// The model is asked the moment the caller's words arrive, from what the socket last stored,
+    /// while they are stored: a database that stalls the store does not delay the first token.
+    /// The answer is stored only after the words it answers.
+    /// (Without the early start, the store and the test wait for each other: hence the time limit.)
+    @Test(.timeLimit(.minutes(1))) func theAnswerStartsWhileTheCallersWordsAreStillBeingStored() async throws {
+        let model = FakeOpenAI(port: try freeLoopbackPort(), apiKey: Self.key) { _, _ in
+            .streamed(["Your order", " ships", " today."])
+        }
+        let modelTask = ServiceTask(model, logger: testLogger("test.openai"))
+        defer { modelTask.stop() }
+        try await WebhookHarness.with(.live, llm: Self.llm(model)) { (hooks: WebhookHarness) async throws in
+            let id = try await Self.conversation(hooks)
+            try await RelayTests().converse(hooks, session: id) { frames, outbound in
+                try await outbound.write(.text(RelayTests.setup))
+                _ = try #require(try await frames.next())
+                // Another transaction holds the session's row: storing the caller's words waits.
+                let locked = FakeOpenAI.StreamGate()
+                let release = FakeOpenAI.StreamGate()
+                let holder = Task {
+                    try await hooks.db.pool.transaction { connection in
+                        try await connection.query(
+                            "SELECT id FROM switchboard.voice_sessions WHERE id = \(id) FOR UPDATE")
+                        locked.open()
+                        await release.wait()
+                    }
+                }
+                await locked.wait()
+                try await outbound.write(.text(RelayTests.prompt("Where is my order?")))
+                var tokens: [String] = []
+                for _ in 0..<3 { tokens.append(try #require(try await frames.next())["token"]?.stringValue ?? "") }
+                #expect(tokens == ["Your order", " ships", " today."], "streamed while the row was locked")
+                #expect(model.requests.count == 1)
+                release.open()
+                try await holder.value
+                let last = try #require(try await frames.next())
+                #expect(last["last"] == .bool(true), "the answer ends once the words are stored: \(last)")
+            }
+            let stored = try #require(try await SessionStore(pool: hooks.db.pool).session(id: id))
+            guard case .conversation(let conversation)? = stored.state else {
+                Issue.record("no conversation")
+                return
+            }
+            #expect(
+                conversation.history.map(\.content) == [
+                    Conversation.defaultGreeting, "Where is my order?", "Your order ships today.",
+                ], "stored in the order said")
+        }
+    }
 }

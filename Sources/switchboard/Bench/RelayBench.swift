@@ -114,6 +114,8 @@ struct StepFigures {
     var busyConnectionsMax: Double
     var streamsMax: Double
     var modelLatenessP99: Double
+    /// Interrupted answers whose model stream the webhook ended (of `calls` interrupted).
+    var abandoned: Int
 
     var line: String {
         "overhead p50 \(formatted(overheadP50, decimals: 2)) / p99 \(formatted(overheadP99, decimals: 2)) ms "
@@ -122,7 +124,7 @@ struct StepFigures {
             + "\(formatted(rssPerCallKB, decimals: 1)) KB RSS per call, DB connections busy while streaming "
             + "median \(formatted(busyConnectionsMedian)) max \(formatted(busyConnectionsMax)) "
             + "(up to \(formatted(streamsMax)) streams open), model lateness p99 \(formatted(modelLatenessP99, decimals: 2)) ms, "
-            + "\(turns) answers, \(failures) failed"
+            + "\(turns) answers, \(abandoned) of \(calls) interrupted streams ended at the model, \(failures) failed"
     }
 
     var json: String {
@@ -132,7 +134,8 @@ struct StepFigures {
             + "\"cancel_p50_ms\": \(formatted(cancelP50, decimals: 2)), \"cancel_p99_ms\": \(formatted(cancelP99, decimals: 2)), "
             + "\"rss_per_call_kb\": \(formatted(rssPerCallKB, decimals: 1)), "
             + "\"busy_connections_median\": \(formatted(busyConnectionsMedian)), \"busy_connections_max\": \(formatted(busyConnectionsMax)), "
-            + "\"streams_max\": \(formatted(streamsMax)), \"model_lateness_p99_ms\": \(formatted(modelLatenessP99, decimals: 2))}"
+            + "\"streams_max\": \(formatted(streamsMax)), \"model_lateness_p99_ms\": \(formatted(modelLatenessP99, decimals: 2)), "
+            + "\"abandoned_streams\": \(abandoned)}"
     }
 
     /// Each figure's median over the runs.
@@ -144,7 +147,7 @@ struct StepFigures {
             recordedP99: m(\.recordedP99), cancelP50: m(\.cancelP50), cancelP99: m(\.cancelP99),
             rssPerCallKB: m(\.rssPerCallKB), busyConnectionsMedian: m(\.busyConnectionsMedian),
             busyConnectionsMax: m(\.busyConnectionsMax), streamsMax: m(\.streamsMax),
-            modelLatenessP99: m(\.modelLatenessP99))
+            modelLatenessP99: m(\.modelLatenessP99), abandoned: Int(m { Double($0.abandoned) }))
     }
 }
 
@@ -238,7 +241,7 @@ struct RelayStep {
             rssPerCallKB: Double(max(0, state.peakRSS - baseline)) / Double(calls),
             busyConnectionsMedian: Statistics.median(state.busyWhileStreaming.map(Double.init)),
             busyConnectionsMax: Double(state.busyWhileStreaming.max() ?? 0), streamsMax: Double(state.streamsMax),
-            modelLatenessP99: Statistics.percentile(state.modelLateness, 0.99))
+            modelLatenessP99: Statistics.percentile(state.modelLateness, 0.99), abandoned: model.abandonedStreams)
     }
 
     /// Every 20 ms: the webhook's resident memory, and while answers stream, how many of the

@@ -73,8 +73,9 @@ final class StreamingModel: Service, Sendable {
             do {
                 for index in 0..<count {
                     try await Task.sleep(until: firstAt + interval * index)
-                    try await writer.write(Self.event(["content": .string(Self.token(key, index))]))
+                    // Noted before the write, so a client that reads the token finds it noted.
                     if index == 0 { state.withLock { $0.timings[key]?.firstToken = .now } }
+                    try await writer.write(Self.event(["content": .string(Self.token(key, index))]))
                 }
                 try await writer.write(Self.event([:], usage: count))
                 try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
