@@ -191,6 +191,13 @@ import Twilio
         return llm
     }
 
+    /// The stored conversation's messages (none if the session holds no conversation).
+    static func history(_ hooks: WebhookHarness, _ id: Int64) async throws -> [String] {
+        guard case .conversation(let conversation)? = try await SessionStore(pool: hooks.db.pool).session(id: id)?.state
+        else { return [] }
+        return conversation.history.map(\.content)
+    }
+
     /// An LLM agent's session over the relay, of a job of its own.
     static func conversation(_ hooks: WebhookHarness) async throws -> Int64 {
         var request = VoiceAgentRequest(account: "main", to: "+15550001234", from: "+15557654321", questions: .null)
@@ -243,13 +250,8 @@ import Twilio
                 while fallback["last"] == .bool(false) { fallback = try #require(try await frames.next()) }
                 #expect(fallback["token"]?.stringValue?.contains(Conversation.fallback) == true, "\(fallback)")
             }
-            let stored = try #require(try await SessionStore(pool: hooks.db.pool).session(id: id))
-            guard case .conversation(let conversation)? = stored.state else {
-                Issue.record("no conversation")
-                return
-            }
             #expect(
-                conversation.history.map(\.content) == [
+                try await Self.history(hooks, id) == [
                     Conversation.defaultGreeting, "Where is my order?", "Your order ships today.",
                     "Can you check again?",
                     "Let me",
@@ -308,13 +310,8 @@ import Twilio
                 let last = try #require(try await frames.next())
                 #expect(last["last"] == .bool(true), "the answer ends once the words are stored: \(last)")
             }
-            let stored = try #require(try await SessionStore(pool: hooks.db.pool).session(id: id))
-            guard case .conversation(let conversation)? = stored.state else {
-                Issue.record("no conversation")
-                return
-            }
             #expect(
-                conversation.history.map(\.content) == [
+                try await Self.history(hooks, id) == [
                     Conversation.defaultGreeting, "Where is my order?", "Your order ships today.",
                 ], "stored in the order said")
         }
