@@ -75,22 +75,31 @@ public enum ChatStreamEvent: Sendable, Equatable {
     /// empty chunk); nil when the payload is not a chunk at all (skipped, not fatal).
     public static func parse(_ data: String) -> [ChatStreamEvent]? {
         if data.trimmingCharacters(in: .whitespaces) == "[DONE]" { return [.done] }
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(data.utf8)),
-            case .object = value
-        else { return nil }
+        // Decoded into the fields it needs, not a generic JSON tree: this runs for every token.
+        guard let chunk = try? JSONDecoder().decode(Chunk.self, from: Data(data.utf8)) else { return nil }
         var events: [ChatStreamEvent] = []
-        if case .array(let choices)? = value["choices"], let first = choices.first,
-            case .string(let content)? = first["delta"]?["content"], !content.isEmpty
-        {
-            events.append(.token(content))
-        }
-        if case .object? = value["usage"] {
-            func count(_ key: String) -> Int {
-                if case .int(let number)? = value["usage"]?[key] { return Int(number) }
-                return 0
-            }
-            events.append(.usage(prompt: count("prompt_tokens"), completion: count("completion_tokens")))
+        if let content = chunk.choices?.first?.delta?.content, !content.isEmpty { events.append(.token(content)) }
+        if let usage = chunk.usage {
+            events.append(.usage(prompt: usage.promptTokens ?? 0, completion: usage.completionTokens ?? 0))
         }
         return events
+    }
+
+    /// The part of a `chat.completion.chunk` that matters here; other fields are skipped.
+    struct Chunk: Decodable {
+        struct Choice: Decodable {
+            struct Delta: Decodable { var content: String? }
+            var delta: Delta?
+        }
+        struct Usage: Decodable {
+            var promptTokens: Int?
+            var completionTokens: Int?
+            enum CodingKeys: String, CodingKey {
+                case promptTokens = "prompt_tokens"
+                case completionTokens = "completion_tokens"
+            }
+        }
+        var choices: [Choice]?
+        var usage: Usage?
     }
 }

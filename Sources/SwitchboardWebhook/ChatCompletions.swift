@@ -19,6 +19,11 @@ public struct LLMConfiguration: Sendable {
     /// per host would queue the ninth concurrent answer behind the others (`bench relay` showed
     /// 600 ms added at 20 calls).
     public var maxConnections = 1024
+    /// A streamed answer that sends nothing for this long after its first token has stalled: it
+    /// ends with what was said. (Its first token must come within `turnDeadline`.)
+    public var tokenStall: Duration = .seconds(5)
+    /// The longest a streamed answer may take in all, whatever its pace.
+    public var longestAnswer: Duration = .seconds(120)
 
     public init() {}
 
@@ -142,16 +147,51 @@ struct ChatCompletions: Sendable {
         let body = Self.body(
             model: model, messages: messages, temperature: temperature, maxTokens: maxTokens, stream: true)
         let (events, continuation) = AsyncThrowingStream<ChatStreamEvent, any Error>.makeStream()
+        let progress = StreamProgress()
         let task = Task {
             do {
-                try await streamAttempts(body: body, deadline: deadline) { continuation.yield($0) }
+                try await streamAttempts(body: body, deadline: deadline) { event in
+                    if case .token = event { progress.tokenArrived() }
+                    continuation.yield(event)
+                }
                 continuation.finish()
             } catch {
-                continuation.finish(throwing: error)
+                continuation.finish(throwing: progress.stalled.map { Failure(description: $0) } ?? error)
             }
         }
-        continuation.onTermination = { _ in task.cancel() }
+        // The first token must come by the deadline, and each next one within `tokenStall`.
+        let stall = configuration.tokenStall
+        let watchdog = Task {
+            while !Task.isCancelled {
+                let (limit, reason) = progress.limit(firstTokenBy: deadline, stall: stall)
+                if ContinuousClock.now >= limit {
+                    progress.stall(reason)
+                    task.cancel()
+                    return
+                }
+                try? await Task.sleep(until: limit)
+            }
+        }
+        continuation.onTermination = { _ in
+            task.cancel()
+            watchdog.cancel()
+        }
         return events
+    }
+
+    /// When the stream's last token arrived, and why it was abandoned if it stalled.
+    final class StreamProgress: Sendable {
+        private let state = Mutex<(last: ContinuousClock.Instant?, stalled: String?)>((nil, nil))
+        func tokenArrived() { state.withLock { $0.last = .now } }
+        var stalled: String? { state.withLock { $0.stalled } }
+        func stall(_ reason: String) { state.withLock { $0.stalled = reason } }
+        func limit(firstTokenBy deadline: ContinuousClock.Instant, stall: Duration) -> (ContinuousClock.Instant, String)
+        {
+            guard let last = state.withLock({ $0.last }) else {
+                return (deadline, "no reply within the turn's deadline")
+            }
+            return (last + stall, "the model's stream stalled for \(stall) after its first token")
+        }
     }
 
     private func streamAttempts(
@@ -164,7 +204,10 @@ struct ChatCompletions: Sendable {
             // The delegate API, because its task can be cancelled while it waits for the next
             // token (a cancelled reader of the async body only notices when data arrives).
             let delegate = ChatStreamDelegate(yield: yield)
-            let task = http.execute(request: request, delegate: delegate, deadline: .now() + remaining)
+            // The first token's deadline is the watchdog's (`stream`); this one caps the whole answer.
+            let task = http.execute(
+                request: request, delegate: delegate,
+                deadline: .now() + remaining + TimeAmount(configuration.longestAnswer))
             let status: Int
             do {
                 status = try await withTaskCancellationHandler {

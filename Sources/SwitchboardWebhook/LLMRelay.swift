@@ -257,8 +257,14 @@ struct LLMRelay: Sendable {
                 }
             } catch {
                 if Task.isCancelled { return .cancelled }
-                logger.warning("LLM turn failed; the caller hears the fallback", metadata: ["error": "\(error)"])
-                failed = true
+                if spoken.isEmpty {
+                    logger.warning("LLM turn failed; the caller hears the fallback", metadata: ["error": "\(error)"])
+                    failed = true
+                } else {
+                    // Part of the answer was said: it ends there (a fallback now would be odd).
+                    logger.warning(
+                        "the model's answer broke off; it ends with what was said", metadata: ["error": "\(error)"])
+                }
             }
         } else {
             logger.error("an LLM voice agent is running but OPENAI_API_KEY is not set")

@@ -183,11 +183,11 @@ import Twilio
     static let key = "sk-test-relay-0123456789"
 
     /// The webhook's model settings for `model`.
-    static func llm(_ model: FakeOpenAI) -> LLMConfiguration {
+    static func llm(_ model: FakeOpenAI, turnDeadline: Duration = .seconds(5)) -> LLMConfiguration {
         var llm = LLMConfiguration()
         llm.baseURL = model.baseURL
         llm.apiKey = key
-        llm.turnDeadline = .seconds(5)
+        llm.turnDeadline = turnDeadline
         return llm
     }
 
@@ -314,6 +314,56 @@ import Twilio
                 try await Self.history(hooks, id) == [
                     Conversation.defaultGreeting, "Where is my order?", "Your order ships today.",
                 ], "stored in the order said")
+        }
+    }
+
+    /// A model that stalls: before its first token, past the turn's deadline, the caller hears
+    /// the fallback; after it, the answer ends with what was said. Either way the call goes on.
+    @Test func aStalledModelGivesTheFallbackOrEndsTheAnswerAndTheCallGoesOn() async throws {
+        let never = FakeOpenAI.StreamGate()
+        defer { never.open() }
+        let model = FakeOpenAI(port: try freeLoopbackPort(), apiKey: Self.key) { _, number in
+            switch number {
+            case 1: .delayed(.seconds(4), "Too late.")
+            case 2: .streamed(["Let me", " check"], gate: never)
+            default: .text("Found it.")
+            }
+        }
+        let modelTask = ServiceTask(model, logger: testLogger("test.openai"))
+        defer { modelTask.stop() }
+        var llm = Self.llm(model, turnDeadline: .seconds(1))
+        llm.tokenStall = .milliseconds(300)
+        try await WebhookHarness.with(.live, llm: llm) { (hooks: WebhookHarness) async throws in
+            let id = try await Self.conversation(hooks)
+            try await RelayTests().converse(hooks, session: id) { frames, outbound in
+                try await outbound.write(.text(RelayTests.setup))
+                _ = try #require(try await frames.next())
+                try await outbound.write(.text(RelayTests.prompt("Where is my order?")))
+                let fallback = try #require(try await frames.next())
+                #expect(
+                    fallback["last"] == .bool(true)
+                        && fallback["token"]?.stringValue?.contains("say that again") == true, "\(fallback)")
+
+                try await outbound.write(.text(RelayTests.prompt("My order, please.")))
+                let first = try #require(try await frames.next())
+                #expect(first["token"] == .string("Let me") && first["last"] == .bool(false))
+                let end = try #require(try await frames.next())
+                #expect(end["last"] == .bool(true) && end["token"] == .string(""), "ended with what was said: \(end)")
+
+                try await outbound.write(.text(RelayTests.prompt("Well?")))
+                var reply = ""
+                while let frame = try await frames.next() {
+                    reply += frame["token"]?.stringValue ?? ""
+                    if frame["last"] == .bool(true) { break }
+                }
+                #expect(reply == "Found it.", "the call goes on")
+            }
+            never.open()
+            #expect(await eventually { model.abandonedStreams >= 1 }, "the stalled stream was ended at the model")
+            #expect(
+                try await Self.history(hooks, id) == [
+                    Conversation.defaultGreeting, "My order, please.", "Let me", "Well?", "Found it.",
+                ])
         }
     }
 }

@@ -333,12 +333,12 @@ struct RelayCaller {
             try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) {
                 inbound, outbound, _ in
                 var frames = inbound.messages(maxSize: ConversationRelay.maxMessageBytes).makeAsyncIterator()
-                func next() async throws -> [String: JSONValue] {
+                // Decoded into the three fields it reads: the callers share the cores with the webhook.
+                let decoder = JSONDecoder()
+                func next() async throws -> Frame {
                     while let message = try await frames.next() {
-                        guard case .text(let text) = message,
-                            case .object(let object) = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
-                        else { continue }
-                        return object
+                        guard case .text(let text) = message else { continue }
+                        return try decoder.decode(Frame.self, from: Data(text.utf8))
                     }
                     throw ValidationError("the socket closed")
                 }
@@ -347,7 +347,7 @@ struct RelayCaller {
                     .text(
                         #"{"type":"setup","sessionId":"VX\#(index)","callSid":"\#(callSID)","from":"+15557654321","to":"+15550001234","direction":"outbound-api","customParameters":{}}"#
                     ))
-                while try await next()["last"] != .bool(true) {}
+                while try await next().last != true {}
                 for turn in 1...turns {
                     let pause = speaking * Double.random(in: 0.5...1.5)
                     try await Task.sleep(for: pause)
@@ -356,7 +356,7 @@ struct RelayCaller {
                     try await outbound.write(.text(Self.prompt(key)))
                     // Tokens of an interrupted answer may still arrive: skip those not for `key`.
                     var frame = try await next()
-                    while frame["token"]?.stringValue?.hasPrefix(" \(key)·") != true { frame = try await next() }
+                    while frame.token?.hasPrefix(" \(key)·") != true { frame = try await next() }
                     let firstAt = ContinuousClock.now
                     if let timing = model.timing(key), let first = timing.firstToken {
                         let modelShare = (first - timing.received).milliseconds
@@ -371,16 +371,23 @@ struct RelayCaller {
                                 #"{"type":"interrupt","utteranceUntilInterrupt":"\#(StreamingModel.token(key, 0))","durationUntilInterruptMs":"400"}"#
                             ))
                     } else {
-                        while try await next()["last"] != .bool(true) {}
+                        while try await next().last != true {}
                     }
                 }
                 try await Task.sleep(for: speaking)
                 try await outbound.write(.text(Self.prompt("Goodbye")))
-                while try await next()["type"] != .string("end") {}
+                while try await next().type != "end" {}
             }
         } catch {
             samples.failed()
         }
+    }
+
+    /// A message of the webhook's, as far as a caller reads it.
+    struct Frame: Decodable {
+        var type: String
+        var token: String?
+        var last: Bool?
     }
 
     static func prompt(_ words: String) -> String {
