@@ -52,6 +52,10 @@ struct CallSession {
                         await note(.gathered(speech: text, digits: nil))
                         parameters.append("SpeechResult", text)
                         parameters.append("Confidence", String(confidence))
+                    case .interrupting(let text):
+                        await note(.gathered(speech: text, digits: nil))
+                        parameters.append("SpeechResult", text)
+                        parameters.append("Confidence", "0.92")
                     case .digits(let digits):
                         await note(.gathered(speech: nil, digits: digits))
                         parameters.append("Digits", digits)

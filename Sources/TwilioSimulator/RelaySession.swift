@@ -39,9 +39,35 @@ struct RelaySession {
                     else { continue }
                     switch object["type"]?.stringValue {
                     case "text":
+                        let token = object["token"]?.stringValue ?? ""
+                        let last = object["last"] == .bool(true)
+                        await simulator.state.appendToken(
+                            sid: call.resource.sid, ReceivedToken(token: token, last: last, at: .now))
                         result.state.withLock { $0.unanswered = false }
-                        spoken += object["token"]?.stringValue ?? ""
-                        guard object["last"] == .bool(true) else { continue }
+                        let first = spoken.isEmpty
+                        spoken += token
+                        if first, !last,
+                            case .interrupting(let words) = await simulator.state.peekAnswer(
+                                for: call.resource.to)
+                        {
+                            // The caller speaks over the answer's first words.
+                            _ = await simulator.state.nextAnswer(for: call.resource.to)
+                            await session.note(.interrupted(heard: spoken))
+                            try await outbound.write(
+                                .text(
+                                    JSONValue.object([
+                                        "type": .string("interrupt"), "utteranceUntilInterrupt": .string(spoken),
+                                        "durationUntilInterruptMs": .string("\(max(200, spoken.count * 60))"),
+                                    ]).jsonText))
+                            await session.note(.gathered(speech: words, digits: nil))
+                            try await outbound.write(.text(Self.prompt(words)))
+                            result.state.withLock { $0.unanswered = true }
+                            // Twilio stopped speaking; whatever the agent sends next is said (an
+                            // agent that went on with the old answer would be heard doing so).
+                            spoken = ""
+                            continue
+                        }
+                        guard last else { continue }
                         await session.note(.said(spoken))
                         result.state.withLock { $0.seconds += max(1, spoken.count / 15) }
                         spoken = ""
@@ -50,7 +76,7 @@ struct RelaySession {
                         }
                         result.state.withLock { $0.unanswered = true }
                         switch await simulator.state.nextAnswer(for: call.resource.to) {
-                        case .speech(let words, _):
+                        case .speech(let words, _), .interrupting(let words):
                             await session.note(.gathered(speech: words, digits: nil))
                             try await outbound.write(.text(Self.prompt(words)))
                         case .digits(let digits):

@@ -43,6 +43,10 @@ public struct SimulatorConfiguration: Sendable {
         case speech(String, confidence: Double = 0.92)
         case digits(String)
         case silence
+        /// Over ConversationRelay: speaks over the agent's next answer as soon as its first words
+        /// are heard (Twilio sends `interrupt` with what was heard), then says this. Over
+        /// `<Gather>`, an answer like `speech`.
+        case interrupting(String)
     }
 
     /// Injected failures, each a probability per create request.

@@ -27,6 +27,15 @@ public struct SimulatedCall: Sendable {
     public var callbacks: [String] = []
     /// What happened on the call: what Twilio said, what the caller answered, where it went.
     public var transcript: [CallEvent] = []
+    /// Over ConversationRelay: every `text` token the agent sent, when it arrived.
+    public var tokens: [ReceivedToken] = []
+}
+
+/// A `text` message of the agent's, as the simulated Twilio received it.
+public struct ReceivedToken: Sendable, Equatable {
+    public var token: String
+    public var last: Bool
+    public var at: ContinuousClock.Instant
 }
 
 /// One step of a simulated call, for assertions.
@@ -38,6 +47,8 @@ public enum CallEvent: Sendable, Equatable {
     case recorded
     case fetched(url: String)
     case hungUp
+    /// Over ConversationRelay: the caller spoke over the agent, having heard `heard`.
+    case interrupted(heard: String)
     /// The TwiML could not be used (fetch failed, not XML, unknown verb): Twilio's 11200/12100/12200.
     case error(code: Int, detail: String)
 }
@@ -52,6 +63,7 @@ extension CallEvent: CustomStringConvertible {
         case .recorded: "recorded"
         case .fetched(let url): "fetched: \(url)"
         case .hungUp: "hung up"
+        case .interrupted(let heard): "interrupted after: \(heard)"
         case .error(let code, let detail): "error \(code): \(detail)"
         }
     }

@@ -247,6 +247,17 @@ actor SimulatorState {
         return index < script.count ? script[index] : .silence
     }
 
+    /// The caller's next answer, without taking it.
+    func peekAnswer(for number: String) -> SimulatorConfiguration.CallerAnswer {
+        let script = configuration.callers[number] ?? []
+        let index = answersGiven[number, default: 0]
+        return index < script.count ? script[index] : .silence
+    }
+
+    func appendToken(sid: String, _ token: ReceivedToken) {
+        if let index = calls.firstIndex(where: { $0.resource.sid == sid }) { calls[index].tokens.append(token) }
+    }
+
     /// The caller's last answer was never heard (the socket carrying it ended before the agent
     /// answered): the caller says it again when asked again.
     func repeatLastAnswer(for number: String) {

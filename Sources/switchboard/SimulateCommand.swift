@@ -29,7 +29,7 @@ struct SimulateCommand: AsyncParsableCommand {
         name: .customLong("caller"),
         help: """
             Who answers calls to a number, as NUMBER=answer|answer|…: text is speech, #digits are keys, ~ is \
-            silence (repeatable).
+            silence, !text speaks over the agent's next answer (ConversationRelay) (repeatable).
             """)
     var callers: [String] = []
     @OptionGroup var log: LogOptions
@@ -85,6 +85,7 @@ struct SimulateCommand: AsyncParsableCommand {
             let trimmed = answer.trimmingCharacters(in: .whitespaces)
             if trimmed == "~" || trimmed.isEmpty { return .silence }
             if trimmed.hasPrefix("#") { return .digits(String(trimmed.dropFirst())) }
+            if trimmed.hasPrefix("!") { return .interrupting(String(trimmed.dropFirst())) }
             return .speech(trimmed)
         }
         return (String(parts[0]), answers)

@@ -61,15 +61,30 @@ import TwilioSimulator
     /// socket, on either host): the same transcript, tokens and rate-limit retry.
     @Test(arguments: [VoiceTransport.gather, .relay])
     func aConversationRunsAcrossTwoHostsAndEndsOnGoodbye(transport: VoiceTransport) async throws {
+        let (model, modelTask, llm) = try Self.orderModel()
+        defer { modelTask.stop() }
+        var order = try request(to: "+15550009101")
+        order.transport = transport.rawValue
+        try await Self.call(order, llm: llm, simulator: Self.orderCaller()) { db, job, simulator, proxy in
+            try await Self.expectTheOrderConversation(job: job, db: db, model: model, simulator: simulator)
+            #expect(proxy.servedPerBackend.allSatisfy { $0 >= 1 }, "\(proxy.servedPerBackend)")
+            let twiml = await simulator.calls().first?.twiml ?? ""
+            #expect(twiml.contains("<ConversationRelay") == (transport == .relay), "\(twiml)")
+        }
+    }
+
+    /// Places `call` as users do — a worker, the simulator playing Twilio, two webhook hosts behind
+    /// the balancer — and hands its job to `check` once its session ended.
+    static func call(
+        _ call: VoiceAgentRequest, llm: LLMConfiguration, simulator: TwilioSimulator,
+        _ check: (TestDatabase, Int64, TwilioSimulator, RoundRobinProxy) async throws -> Void
+    ) async throws {
         try await TestDatabase.with { db in
             let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
             let accounts = AccountStore(pool: db.pool, vault: vault)
             try await accounts.upsert(name: "main", accountSID: accountSID, secret: authToken)
             try await accounts.setCallsPerSecond(accountID: 1, 50)
-            let (model, modelTask, llm) = try Self.orderModel()
-            defer { modelTask.stop() }
             try await TwoWebhookHosts.with(db, accounts: accounts, llm: llm) { publicURL, proxy in
-                let simulator = Self.orderCaller()
                 let simulatorTask = try await simulator.start()
                 defer { simulatorTask.stop() }
                 let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
@@ -77,9 +92,7 @@ import TwilioSimulator
                     client: client, accounts: accounts, deliveries: DeliveryStore(pool: db.pool),
                     webhookBaseURL: publicURL)
                 let job = try await withWorker(db, handlers: handlers) { _ in
-                    var order = try request(to: "+15550009101")
-                    order.transport = transport.rawValue
-                    let job = try await SendJobs.enqueue(order, store: db.store).id
+                    let job = try await SendJobs.enqueue(call, store: db.store).id
                     #expect(
                         await eventually(timeout: .seconds(30)) {
                             try await db.integer(
@@ -87,10 +100,7 @@ import TwilioSimulator
                         })
                     return job
                 }
-                try await Self.expectTheOrderConversation(job: job, db: db, model: model, simulator: simulator)
-                #expect(proxy.servedPerBackend.allSatisfy { $0 >= 1 }, "\(proxy.servedPerBackend)")
-                let twiml = await simulator.calls().first?.twiml ?? ""
-                #expect(twiml.contains("<ConversationRelay") == (transport == .relay), "\(twiml)")
+                try await check(db, job, simulator, proxy)
             }
         }
     }
@@ -181,5 +191,53 @@ import TwilioSimulator
         // What the caller heard after the silence.
         let heard = await simulator.calls().flatMap(\.transcript)
         #expect(heard.contains(.said(Conversation.stillThere)))
+    }
+
+    /// A caller who speaks over the agent, end to end over the relay through two webhook hosts:
+    /// the simulator (Twilio) hears the answer's first words, sends `interrupt` and the caller's
+    /// words; the webhook cancels the model's stream at once and keeps only what was heard; the
+    /// conversation goes on from there. The simulator records every token with its arrival time.
+    @Test func aCallerWhoInterruptsIsHeardAndTheAnswerIsCutToWhatTheyHeard() async throws {
+        let held = FakeOpenAI.StreamGate()
+        defer { held.open() }
+        let model = FakeOpenAI(port: try freeLoopbackPort(), apiKey: Self.key) { said, number in
+            if number == 1 { return .streamed(["I can", " check", " that", " for you."], gate: held) }
+            if said.contains("1042") { return .text("Order 1042 shipped yesterday.") }
+            return .text("Anything else?")
+        }
+        let modelTask = ServiceTask(model, logger: testLogger("test.openai"))
+        defer { modelTask.stop() }
+        var llm = LLMConfiguration()
+        llm.baseURL = model.baseURL
+        llm.apiKey = Self.key
+        var simulated = SimulatorConfiguration()
+        simulated.accounts = [accountSID: authToken]
+        simulated.callbackStep = .milliseconds(20)
+        simulated.callers["+15550009103"] = [
+            .speech("Where is my order?"), .interrupting("Actually, it's order 1042"), .speech("Bye"),
+        ]
+        var relay = try request(to: "+15550009103")
+        relay.transport = "relay"
+        try await Self.call(relay, llm: llm, simulator: TwilioSimulator(configuration: simulated)) {
+            db, job, simulator, _ in
+            let result = try await db.store.job(id: job)?.result?.decode([String: JSONValue].self) ?? [:]
+            #expect(result["agentOutcome"] == .string("caller_goodbye"))
+            guard case .array(let transcript)? = result["transcript"] else {
+                Issue.record("no transcript in \(result)")
+                return
+            }
+            #expect(
+                transcript.compactMap { $0["text"]?.stringValue } == [
+                    "Hi, this is TechCorp support. How can I help?", "Where is my order?", "I can",
+                    "Actually, it's order 1042", "Order 1042 shipped yesterday.", "Bye", Conversation.closing,
+                ], "only what the caller heard of the interrupted answer")
+            let call = try #require(await simulator.calls().first)
+            #expect(call.transcript.contains(.interrupted(heard: "I can")), "\(call.transcript)")
+            let tokens = call.tokens.map(\.token)
+            #expect(tokens.contains("I can") && !tokens.contains(" check"), "nothing after the cut: \(tokens)")
+            #expect(zip(call.tokens, call.tokens.dropFirst()).allSatisfy { $0.at <= $1.at }, "timestamped in order")
+            held.open()
+            #expect(await eventually { model.abandonedStreams == 1 }, "the model's stream was cancelled")
+        }
     }
 }
