@@ -35,11 +35,17 @@ public struct Interview: Sendable, Equatable, Codable {
         return (interview, step)
     }
 
-    /// Takes the caller's answer to the current question and says what comes next.
-    public mutating func answer(_ input: CallerInput, flow: VoiceFlow) -> Step {
+    /// The keys that may repeat the question being asked (`repeatKey`; "" turns it off).
+    public static let repeatKeys = ["*", "0", ""]
+
+    /// Takes the caller's answer to the current question and says what comes next. The
+    /// `repeatKey` alone asks the question again.
+    public mutating func answer(_ input: CallerInput, flow: VoiceFlow, repeatKey: String = "*") -> Step {
         guard let position else { return .end(message: Self.closing) }
         let question = flow.questions[position]
-        if input.digits == "*" && (input.speech ?? "").isEmpty { return ask(flow, reprompt: false, log: false) }
+        if !repeatKey.isEmpty, input.digits == repeatKey, (input.speech ?? "").isEmpty {
+            return ask(flow, reprompt: false, log: false)
+        }
         let normalized = AnswerNormalizer.normalize(input, for: question)
         if !input.isSilent { transcript.append(Line(speaker: .caller, text: input.text, questionId: question.id)) }
         // Words heard with too little confidence are as good as silence (no branch on a guess).

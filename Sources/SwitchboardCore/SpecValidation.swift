@@ -157,6 +157,25 @@ extension VoiceAgentSpec {
         guard (60...14400).contains(timeLimit) else {
             throw InputError(field: "timeLimit", problem: "\(timeLimit) is outside 60…14400 seconds")
         }
+        if let repeatKey {
+            guard Interview.repeatKeys.contains(repeatKey) else {
+                throw InputError(
+                    field: "repeatKey",
+                    problem:
+                        "'\(repeatKey.prefix(8))' is not one of *, 0 or \"\" (none); # ends keypad input on <Gather>")
+            }
+            guard agentType == "questions" else {
+                throw InputError(field: "repeatKey", problem: "belongs to a questions agent")
+            }
+        }
+        if let relay {
+            try relay.validate()
+            if transport == .gather {
+                throw InputError(
+                    field: relay.firstField ?? "transport",
+                    problem: "is a ConversationRelay setting: it needs \"transport\": \"relay\", not gather")
+            }
+        }
         return self
     }
 }

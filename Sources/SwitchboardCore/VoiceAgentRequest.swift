@@ -37,8 +37,16 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
     public var variables: [String: JSONValue]?
     public var sendWindow: String?
     public var timezone: String?
-    /// `gather` (the default) or `relay` (ConversationRelay; questions agents).
+    /// `gather` or `relay` (ConversationRelay); see `VoiceAgentSpec.transport(publicURL:)`.
     public var transport: String?
+    /// Questions agents: the key that repeats the question (`*`, the default, `0`, or "" for none).
+    public var repeatKey: String?
+    /// ConversationRelay only: see `RelaySettings`.
+    public var interruptible: String?
+    public var ttsProvider: String?
+    public var transcriptionProvider: String?
+    public var speechModel: String?
+    public var hints: String?
 
     public init(account: String, to: String, from: String, questions: JSONValue, variables: [String: JSONValue]? = nil)
     {
@@ -53,7 +61,8 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
     static let fields: Set<String> = [
         "account", "to", "from", "agentType", "questions", "greeting", "voice", "language", "timeout", "timeLimit",
         "variables", "sendWindow", "timezone", "model", "systemPrompt", "temperature", "maxTokens",
-        "maxConversationTurns", "conversationTimeout", "allowUserHangup", "transport",
+        "maxConversationTurns", "conversationTimeout", "allowUserHangup", "transport", "interruptible", "ttsProvider",
+        "transcriptionProvider", "speechModel", "hints", "repeatKey",
     ]
 
     public static func checkFields(_ object: [String: JSONValue]) throws(InputError) {
@@ -83,11 +92,15 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
             }
             return transport
         }
-        // Voice, language, ring time, time limit and transport are checked by `validated()`.
+        let relay = RelaySettings(
+            interruptible: interruptible, ttsProvider: ttsProvider, transcriptionProvider: transcriptionProvider,
+            speechModel: speechModel, hints: hints)
+        // Voice, language, ring time, time limit, transport and relay settings are checked by `validated()`.
         return try VoiceAgentSpec(
             account: account, to: to.e164, from: from.e164, agentType: agentType, flow: flow, llm: llm,
             greeting: greeting, voice: voice ?? "Polly.Joanna", language: language ?? "en-US", timeout: timeout,
-            timeLimit: timeLimit ?? 1800, sendWindow: sendWindow, timezone: timezone, transport: transport
+            timeLimit: timeLimit ?? 1800, sendWindow: sendWindow, timezone: timezone, transport: transport,
+            relay: relay.isEmpty ? nil : relay, repeatKey: repeatKey
         ).validated()
     }
 }
@@ -154,6 +167,10 @@ public struct VoiceAgentSpec: Sendable, Codable, Equatable {
     public var timezone: String?
     /// How the call's turns travel; nil: see `transport(publicURL:)`.
     public var transport: VoiceTransport? = nil
+    /// How Twilio listens and speaks over the relay (nil: Twilio's defaults, interruptible by any).
+    public var relay: RelaySettings? = nil
+    /// Questions agents: the key that repeats the question (nil: `*`).
+    public var repeatKey: String? = nil
 
     /// The transport a call uses: the job's, if it names one. Otherwise LLM agents use the relay
     /// when the webhook's public URL is `https://` (ConversationRelay connects only to `wss://`,
@@ -175,10 +192,12 @@ extension TwiML {
     /// Connects the call to a ConversationRelay socket at `url` (`wss://…`); when the session
     /// ends, Twilio requests `action`. Keys are detected (they answer questions); speech and
     /// voice in `language`.
-    public static func conversationRelay(url: String, action: String, voice: String, language: String) -> String {
+    public static func conversationRelay(
+        url: String, action: String, voice: String, language: String, settings: RelaySettings? = nil
+    ) -> String {
         header + "<Response><Connect action=\"\(escape(action))\" method=\"POST\">"
             + "<ConversationRelay url=\"\(escape(url))\" language=\"\(escape(language))\" voice=\"\(escape(voice))\""
-            + " dtmfDetection=\"true\" interruptible=\"any\"/></Connect></Response>"
+            + " dtmfDetection=\"true\"\((settings ?? RelaySettings()).attributes)/></Connect></Response>"
     }
 
     /// Says `prompt` and listens for speech or keys; the answer (or silence) is posted to `action`.

@@ -46,7 +46,7 @@ extension TwilioSender {
                     to: spec.to, from: spec.from,
                     twiml: TwiML.conversationRelay(
                         url: socket, action: base + WebhookPaths.relayEnded(sessionID), voice: spec.voice,
-                        language: spec.language))
+                        language: spec.language, settings: spec.relay))
             }
             request.timeout = spec.timeout
             request.timeLimit = spec.timeLimit

@@ -85,4 +85,35 @@ import Testing
                 spec: try Self.spec(), state: nil, input: .heard(CallerInput(speech: "hello")), startedAt: Self.start,
                 now: Self.start) == .ignore("nothing was asked yet"))
     }
+
+    /// The key that repeats a question: `*` unless the job names another (`0`) or none.
+    @Test(arguments: [(nil as String?, "*"), ("0", "0")])
+    func theRepeatKeyAsksTheQuestionAgain(repeatKey: String?, key: String) throws {
+        var spec = try Self.spec()
+        spec.repeatKey = repeatKey
+        guard
+            case .say(let opened, _, nil) = RelayTurn.plan(
+                spec: spec, state: nil, input: .opened, startedAt: Self.start, now: Self.start),
+            case .say(let again, let text, nil) = RelayTurn.plan(
+                spec: spec, state: opened, input: .heard(CallerInput(digits: key)), startedAt: Self.start,
+                now: Self.start + 5)
+        else {
+            Issue.record("no turn")
+            return
+        }
+        #expect(text.contains("On a scale of 1 to 10"), "the question again: \(text)")
+        #expect(again.answers.isEmpty)
+    }
+
+    @Test func aJobMayTurnTheRepeatKeyOffOrIsRefusedAKeyThatCannotWork() throws {
+        let questions = try JSONDecoder().decode(JSONValue.self, from: Data(ExampleFlows.survey.utf8))
+        var request = VoiceAgentRequest(account: "main", to: "+15550001234", from: "+15557654321", questions: questions)
+        request.repeatKey = ""
+        #expect(try request.resolve().repeatKey == "")
+        for bad in ["#", "5", "**"] {
+            request.repeatKey = bad
+            let error = #expect(throws: InputError.self) { try request.resolve() }
+            #expect(error?.field == "repeatKey", "\(bad): \(String(describing: error))")
+        }
+    }
 }

@@ -57,4 +57,50 @@ import Testing
             ))
         #expect(twiml.contains(#"dtmfDetection="true""#) && twiml.hasSuffix("</Connect></Response>"))
     }
+
+    @Test func relaySettingsGoIntoTheTwiMLEscaped() throws {
+        var request = try Self.request("relay")
+        request.interruptible = "speech"
+        request.ttsProvider = "ElevenLabs"
+        request.transcriptionProvider = "Deepgram"
+        request.speechModel = "nova-3-general"
+        request.hints = "Acme, \"Switchboard\" & co"
+        let spec = try request.resolve()
+        let twiml = TwiML.conversationRelay(
+            url: "wss://hooks.example.com/twilio/relay/1", action: "https://hooks.example.com/twilio/relay/1/ended",
+            voice: spec.voice, language: spec.language, settings: spec.relay)
+        #expect(twiml.contains(#" interruptible="speech" ttsProvider="ElevenLabs" transcriptionProvider="Deepgram""#))
+        #expect(twiml.contains(#" speechModel="nova-3-general" hints="Acme, &quot;Switchboard&quot; &amp; co"/>"#))
+        let plain = TwiML.conversationRelay(url: "wss://h/r", action: "https://h/a", voice: "v", language: "en-US")
+        #expect(plain.contains(#"dtmfDetection="true" interruptible="any"/>"#), "Twilio's default, said")
+    }
+
+    @Test(arguments: [
+        ("interruptible", "sometimes"), ("ttsProvider", "Eleven Labs"), ("transcriptionProvider", ""),
+        ("speechModel", "nova 3"), ("hints", String(repeating: "x", count: 501)), ("hints", "a\u{0007}b"),
+    ])
+    func badRelaySettingsAreRefusedNamingTheField(field: String, value: String) throws {
+        var request = try Self.request("relay")
+        switch field {
+        case "interruptible": request.interruptible = value
+        case "ttsProvider": request.ttsProvider = value
+        case "transcriptionProvider": request.transcriptionProvider = value
+        case "speechModel": request.speechModel = value
+        default: request.hints = value
+        }
+        let error = #expect(throws: InputError.self) { try request.resolve() }
+        #expect(error?.field == field, "\(String(describing: error))")
+    }
+
+    @Test func relaySettingsOnAGatherCallAreRefused() throws {
+        var request = try Self.request("gather")
+        request.ttsProvider = "Google"
+        let error = #expect(throws: InputError.self) { try request.resolve() }
+        #expect(
+            error?.field == "ttsProvider" && error?.problem.contains("relay") == true, "\(String(describing: error))")
+        // Without a transport (it may become the relay), they are kept.
+        var open = try Self.request(nil, llm: true)
+        open.interruptible = "none"
+        #expect(try open.resolve().relay?.interruptible == "none")
+    }
 }

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import ServiceTask
 import SwitchboardCore
 import Synchronization
 
@@ -43,6 +44,7 @@ public final class FakeOpenAI: Service, Sendable {
     let respond: @Sendable (String, Int) -> Reply
     private let recorded = Mutex<[[String: JSONValue]]>([])
     private let abandoned = Mutex(0)
+    private let listening = Mutex(false)
 
     public init(port: Int, apiKey: String, respond: @escaping @Sendable (String, Int) -> Reply) {
         self.port = port
@@ -56,13 +58,27 @@ public final class FakeOpenAI: Service, Sendable {
     /// Streamed answers whose client went away before the end (their writes failed).
     public var abandonedStreams: Int { abandoned.withLock { $0 } }
 
+    /// Starts it and returns once it listens: a request sent sooner would be refused, and a
+    /// refused model request is a failed turn (the fallback), not a test of what it meant to test.
+    public func start() async throws -> ServiceTask {
+        let task = ServiceTask(self, logger: testLogger("test.openai"))
+        guard await eventually(timeout: .seconds(20), { self.listening.withLock { $0 } }) else {
+            task.stop()
+            throw StartFailure(description: "the fake OpenAI server did not start on port \(port)")
+        }
+        return task
+    }
+
+    struct StartFailure: Error, CustomStringConvertible { var description: String }
+
     public func run() async throws {
         let router = Router()
         router.post("v1/chat/completions") { request, _ in try await self.complete(request) }
         var logger = Logger(label: "test.openai")
         logger.logLevel = .warning
         try await Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
+            onServerRunning: { _ in self.listening.withLock { $0 = true } }, logger: logger
         ).run()
     }
 

@@ -17,7 +17,7 @@ import Testing
         _ body: (FakeOpenAI, ChatCompletions) async throws -> Void
     ) async throws {
         let model = FakeOpenAI(port: try freeLoopbackPort(), apiKey: Self.key, respond: respond)
-        let running = ServiceTask(model, logger: testLogger("test.openai"))
+        let running = try await model.start()
         defer { running.stop() }
         #expect(await eventually { (try? await HTTPClient.shared.get(url: model.baseURL).get()) != nil })
         var configuration = LLMConfiguration()

@@ -33,7 +33,7 @@ import TwilioSimulator
 
     /// The model of the order conversation, running, and the webhook's settings for it; its first
     /// request is rate limited (retried within the turn's deadline).
-    static func orderModel() throws -> (FakeOpenAI, ServiceTask, LLMConfiguration) {
+    static func orderModel() async throws -> (FakeOpenAI, ServiceTask, LLMConfiguration) {
         let model = FakeOpenAI(port: try freeLoopbackPort(), apiKey: key) { said, number in
             if number == 1 { return .status(429) }
             if said.contains("order") && said.contains("1042") { return .text("Order 1042 shipped yesterday.") }
@@ -42,7 +42,7 @@ import TwilioSimulator
         var llm = LLMConfiguration()
         llm.baseURL = model.baseURL
         llm.apiKey = key
-        return (model, ServiceTask(model, logger: testLogger("test.openai")), llm)
+        return (model, try await model.start(), llm)
     }
 
     /// A simulator whose caller asks about an order, falls silent once, and says goodbye.
@@ -61,7 +61,7 @@ import TwilioSimulator
     /// socket, on either host): the same transcript, tokens and rate-limit retry.
     @Test(arguments: [VoiceTransport.gather, .relay])
     func aConversationRunsAcrossTwoHostsAndEndsOnGoodbye(transport: VoiceTransport) async throws {
-        let (model, modelTask, llm) = try Self.orderModel()
+        let (model, modelTask, llm) = try await Self.orderModel()
         defer { modelTask.stop() }
         var order = try request(to: "+15550009101")
         order.transport = transport.rawValue
@@ -111,7 +111,7 @@ import TwilioSimulator
             if said.contains("broken") { return .status(500) }
             return .text("Sure: \(said)")
         }
-        let modelTask = ServiceTask(model, logger: testLogger("test.openai"))
+        let modelTask = try await model.start()
         defer { modelTask.stop() }
         var llm = LLMConfiguration()
         llm.baseURL = model.baseURL
@@ -205,7 +205,7 @@ import TwilioSimulator
             if said.contains("1042") { return .text("Order 1042 shipped yesterday.") }
             return .text("Anything else?")
         }
-        let modelTask = ServiceTask(model, logger: testLogger("test.openai"))
+        let modelTask = try await model.start()
         defer { modelTask.stop() }
         var llm = LLMConfiguration()
         llm.baseURL = model.baseURL

@@ -104,7 +104,7 @@ import Twilio
         let model = FakeOpenAI(port: try freeLoopbackPort(), apiKey: LLMRelayTests.key) { _, _ in
             .streamed(["Your order", " ships", " today."], gate: gate)
         }
-        let modelTask = ServiceTask(model, logger: testLogger("test.openai"))
+        let modelTask = try await model.start()
         defer { modelTask.stop() }
         try await WebhookHarness.with(.live, llm: LLMRelayTests.llm(model)) { (hooks: WebhookHarness) async throws in
             let relays = try #require(hooks.relays)
