@@ -35,16 +35,27 @@ public struct Interview: Sendable, Equatable, Codable {
         return (interview, step)
     }
 
-    /// The keys that may repeat the question being asked (`repeatKey`; "" turns it off).
-    public static let repeatKeys = ["*", "0", ""]
+    /// The keys that may repeat or skip the question being asked (`repeatKey`, `skipKey`; ""
+    /// turns one off). Not `#`: it ends keypad input on `<Gather>`.
+    public static let keypadKeys = ["*", "0", ""]
 
     /// Takes the caller's answer to the current question and says what comes next. The
-    /// `repeatKey` alone asks the question again.
-    public mutating func answer(_ input: CallerInput, flow: VoiceFlow, repeatKey: String = "*") -> Step {
+    /// `repeatKey` alone asks the question again; the `skipKey` alone leaves it unanswered and
+    /// goes where the question's `any_other` action leads, else to the next question.
+    public mutating func answer(
+        _ input: CallerInput, flow: VoiceFlow, repeatKey: String = "*", skipKey: String = ""
+    ) -> Step {
         guard let position else { return .end(message: Self.closing) }
         let question = flow.questions[position]
-        if !repeatKey.isEmpty, input.digits == repeatKey, (input.speech ?? "").isEmpty {
-            return ask(flow, reprompt: false, log: false)
+        if (input.speech ?? "").isEmpty, let digits = input.digits {
+            if !repeatKey.isEmpty, digits == repeatKey { return ask(flow, reprompt: false, log: false) }
+            if !skipKey.isEmpty, digits == skipKey {
+                transcript.append(Line(speaker: .caller, text: "(skipped)", questionId: question.id))
+                if let fallback = question.conditionalActions.first(where: { $0.condition.operator == .anyOther }) {
+                    return follow(fallback, flow: flow)
+                }
+                return advance(to: position + 1, flow: flow)
+            }
         }
         let normalized = AnswerNormalizer.normalize(input, for: question)
         if !input.isSilent { transcript.append(Line(speaker: .caller, text: input.text, questionId: question.id)) }

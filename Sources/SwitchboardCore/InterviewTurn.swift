@@ -42,7 +42,7 @@ public enum InterviewTurn {
         if now.timeIntervalSince(startedAt) > Double(spec.timeLimit) {
             step = interview.stop(outcome: .timeout, message: timeLimitMessage)
         } else {
-            step = interview.answer(input, flow: flow, repeatKey: spec.repeatKey ?? "*")
+            step = interview.answer(input, flow: flow, repeatKey: spec.repeatKey ?? "*", skipKey: spec.skipKey ?? "")
         }
         return .produce(
             state: .interview(interview), twiml: render(step, turn: requestTurn + 1, spec: spec, action: action),

@@ -39,7 +39,7 @@ public enum RelayTurn {
             let step =
                 now.timeIntervalSince(startedAt) > Double(spec.timeLimit)
                 ? interview.stop(outcome: .timeout, message: InterviewTurn.timeLimitMessage)
-                : interview.answer(heard, flow: flow, repeatKey: spec.repeatKey ?? "*")
+                : interview.answer(heard, flow: flow, repeatKey: spec.repeatKey ?? "*", skipKey: spec.skipKey ?? "")
             return .say(state: .interview(interview), text: spoken(step, greeting: nil), ended: interview.outcome)
         case (.heard, nil):
             return .ignore("nothing was asked yet")

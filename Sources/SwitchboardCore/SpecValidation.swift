@@ -157,16 +157,19 @@ extension VoiceAgentSpec {
         guard (60...14400).contains(timeLimit) else {
             throw InputError(field: "timeLimit", problem: "\(timeLimit) is outside 60…14400 seconds")
         }
-        if let repeatKey {
-            guard Interview.repeatKeys.contains(repeatKey) else {
+        for (field, key) in [("repeatKey", repeatKey), ("skipKey", skipKey)] {
+            guard let key else { continue }
+            guard Interview.keypadKeys.contains(key) else {
                 throw InputError(
-                    field: "repeatKey",
-                    problem:
-                        "'\(repeatKey.prefix(8))' is not one of *, 0 or \"\" (none); # ends keypad input on <Gather>")
+                    field: field,
+                    problem: "'\(key.prefix(8))' is not one of *, 0 or \"\" (none); # ends keypad input on <Gather>")
             }
             guard agentType == "questions" else {
-                throw InputError(field: "repeatKey", problem: "belongs to a questions agent")
+                throw InputError(field: field, problem: "belongs to a questions agent")
             }
+        }
+        if let skipKey, !skipKey.isEmpty, skipKey == (repeatKey ?? "*") {
+            throw InputError(field: "skipKey", problem: "'\(skipKey)' is also the repeat key (repeatKey)")
         }
         if let relay {
             try relay.validate()

@@ -41,6 +41,8 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
     public var transport: String?
     /// Questions agents: the key that repeats the question (`*`, the default, `0`, or "" for none).
     public var repeatKey: String?
+    /// Questions agents: the key that skips a question (`*` or `0`; none unless set).
+    public var skipKey: String?
     /// ConversationRelay only: see `RelaySettings`.
     public var interruptible: String?
     public var ttsProvider: String?
@@ -62,7 +64,7 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
         "account", "to", "from", "agentType", "questions", "greeting", "voice", "language", "timeout", "timeLimit",
         "variables", "sendWindow", "timezone", "model", "systemPrompt", "temperature", "maxTokens",
         "maxConversationTurns", "conversationTimeout", "allowUserHangup", "transport", "interruptible", "ttsProvider",
-        "transcriptionProvider", "speechModel", "hints", "repeatKey",
+        "transcriptionProvider", "speechModel", "hints", "repeatKey", "skipKey",
     ]
 
     public static func checkFields(_ object: [String: JSONValue]) throws(InputError) {
@@ -100,7 +102,7 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
             account: account, to: to.e164, from: from.e164, agentType: agentType, flow: flow, llm: llm,
             greeting: greeting, voice: voice ?? "Polly.Joanna", language: language ?? "en-US", timeout: timeout,
             timeLimit: timeLimit ?? 1800, sendWindow: sendWindow, timezone: timezone, transport: transport,
-            relay: relay.isEmpty ? nil : relay, repeatKey: repeatKey
+            relay: relay.isEmpty ? nil : relay, repeatKey: repeatKey, skipKey: skipKey
         ).validated()
     }
 }
@@ -171,6 +173,8 @@ public struct VoiceAgentSpec: Sendable, Codable, Equatable {
     public var relay: RelaySettings? = nil
     /// Questions agents: the key that repeats the question (nil: `*`).
     public var repeatKey: String? = nil
+    /// Questions agents: the key that skips the question (nil: none).
+    public var skipKey: String? = nil
 
     /// The transport a call uses: the job's, if it names one. Otherwise LLM agents use the relay
     /// when the webhook's public URL is `https://` (ConversationRelay connects only to `wss://`,

@@ -155,7 +155,8 @@ import Testing
     @Test func aWebhookHostKilledMidInterviewTheCallGoesOnOnTheOther() async throws {
         try await TestDatabase.with { db in
             // The caller takes a second before each answer, so the kill lands between turns.
-            try await Self.interviewDrill(db, transport: "gather", answerDelay: "1s") { webhooks in
+            let continuedByGather = try await Self.interviewDrill(db, transport: "gather", answerDelay: "1s") {
+                webhooks in
                 #expect(
                     await eventually(timeout: .seconds(30)) {
                         try await db.integer("SELECT coalesce(max(turn), 0) FROM switchboard.voice_sessions") >= 1
@@ -170,6 +171,7 @@ import Testing
                     #expect(webhooks.proxy.failoverCount > 0, "a turn meant for the dead host went to the other one")
                 }
             }
+            #expect(!continuedByGather, "a <Gather> call has no relay to continue from")
         }
     }
 

@@ -105,7 +105,25 @@ import Testing
         #expect(again.answers.isEmpty)
     }
 
-    @Test func aJobMayTurnTheRepeatKeyOffOrIsRefusedAKeyThatCannotWork() throws {
+    @Test func theSkipKeyLeavesTheQuestionUnansweredAndGoesOn() throws {
+        var spec = try Self.spec()
+        spec.skipKey = "0"
+        guard
+            case .say(let opened, _, nil) = RelayTurn.plan(
+                spec: spec, state: nil, input: .opened, startedAt: Self.start, now: Self.start),
+            case .say(let skipped, let text, nil) = RelayTurn.plan(
+                spec: spec, state: opened, input: .heard(CallerInput(digits: "0")), startedAt: Self.start,
+                now: Self.start + 5)
+        else {
+            Issue.record("no turn")
+            return
+        }
+        #expect(text.contains("testimonial"), "the next question: \(text)")
+        #expect(skipped.answers.isEmpty, "the skipped question has no answer")
+        #expect(skipped.spokenLines.contains { $0.text == "(skipped)" && $0.questionId == "satisfaction_rating" })
+    }
+
+    @Test func aJobMayTurnTheKeysOffOrIsRefusedAKeyThatCannotWork() throws {
         let questions = try JSONDecoder().decode(JSONValue.self, from: Data(ExampleFlows.survey.utf8))
         var request = VoiceAgentRequest(account: "main", to: "+15550001234", from: "+15557654321", questions: questions)
         request.repeatKey = ""
@@ -115,5 +133,11 @@ import Testing
             let error = #expect(throws: InputError.self) { try request.resolve() }
             #expect(error?.field == "repeatKey", "\(bad): \(String(describing: error))")
         }
+        request.repeatKey = nil
+        request.skipKey = "*"
+        let clash = #expect(throws: InputError.self) { try request.resolve() }
+        #expect(clash?.field == "skipKey" && clash?.problem.contains("repeat") == true, "\(String(describing: clash))")
+        request.skipKey = "#"
+        #expect(throws: InputError.self) { try request.resolve() }
     }
 }
