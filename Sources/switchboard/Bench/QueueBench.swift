@@ -24,12 +24,12 @@ struct QueueBench: AsyncParsableCommand {
     var samples: Int = 300
 
     func run() async throws {
-        try await options.withScratchDatabase(poolSize: 12) { pool, description in
-            try await measure(pool: pool, server: description)
+        try await options.withScratchDatabase(poolSize: 12) { pool, description, database in
+            try await measure(pool: pool, server: description, database: database)
         }
     }
 
-    private func measure(pool: PostgresPool, server: String) async throws {
+    private func measure(pool: PostgresPool, server: String, database: PostgresConfiguration) async throws {
         let store = JobStore(pool: pool)
         let runs = options.runs
         say("switchboard bench queue — \(server)")
@@ -90,6 +90,29 @@ struct QueueBench: AsyncParsableCommand {
             drainMedians.append(("c\(setting.concurrency)_b\(setting.batch)", Statistics.median(rates)))
         }
 
+        // 2b. The same-run reference: the claim-and-complete loop in plain SQL under pgbench.
+        var referenceRates: [Double] = []
+        if ClaimLoopReference.pgbench != nil {
+            for run in 1...runs {
+                try await pool.query("TRUNCATE switchboard.jobs")
+                try await store.enqueueMany((0..<drainJobs).map { _ in NewJob(kind: "noop") })
+                try await pool.query("VACUUM ANALYZE switchboard.jobs")
+                let rate = try await ClaimLoopReference.run(
+                    jobs: drainJobs, clients: Self.referenceClients, database: database)
+                let completed = try await pool.query(
+                    "SELECT count(*) FROM switchboard.jobs WHERE state = 'completed'")[0].decode(Int.self, at: 0)
+                guard completed == drainJobs else {
+                    throw CommandFailure("the pgbench loop completed \(completed) of \(drainJobs) jobs")
+                }
+                referenceRates.append(rate)
+                say(
+                    "reference run \(run): pgbench claim loop, \(Self.referenceClients) clients × "
+                        + "\(ClaimLoopReference.batch) rows, 2 transactions per batch: \(formatted(rate)) rows/s")
+            }
+        } else {
+            say("reference: pgbench is not installed, so there is no same-run reference")
+        }
+
         // 3. Idle latency: one job at a time into an empty queue; time from the producer's call to
         //    the handler starting (NOTIFY wake-up, claim, dispatch).
         try await pool.query("TRUNCATE switchboard.jobs")
@@ -130,15 +153,22 @@ struct QueueBench: AsyncParsableCommand {
         say("")
         say("results (medians of \(runs) runs)")
         say("  bulk enqueue (COPY, \(enqueueJobs) jobs/run):  \(formatted(enqueueMedian)) jobs/s")
+        let reference = referenceRates.isEmpty ? nil : Statistics.median(referenceRates)
         for (label, rate) in drainMedians {
-            print("  drain \(label) (\(drainJobs) noop jobs/run):  \(formatted(rate)) jobs/s")
+            let ratio = reference.map { " (\(formatted(rate / $0, decimals: 2))× the reference)" } ?? ""
+            print("  drain \(label) (\(drainJobs) noop jobs/run):  \(formatted(rate)) jobs/s\(ratio)")
+        }
+        if let reference {
+            say("  reference: pgbench claim loop (\(Self.referenceClients) clients):  \(formatted(reference)) rows/s")
         }
         say(
             "  idle enqueue→start latency (\(samples) samples):  p50 \(formatted(p50, decimals: 2)) ms, p99 \(formatted(p99, decimals: 2)) ms"
         )
         say("method: each figure is the median of --runs repetitions on a fresh table; drain is one worker")
         say("process with the given concurrency and claim batch, timed from start until every outcome is")
-        say("written; latency is measured from the producer's enqueue call to the handler's first instruction.")
+        say("written; latency is measured from the producer's enqueue call to the handler's first instruction;")
+        say("the reference is pgbench running the worker's claim and a completion by id in plain SQL")
+        say("(ClaimLoopReference.swift) over the same number of jobs on the same server, in the same run.")
         if options.json {
             var fields = [
                 "\"enqueue_jobs_per_s\": \(formatted(enqueueMedian))",
@@ -148,10 +178,18 @@ struct QueueBench: AsyncParsableCommand {
                 "\"latency_p99_ms\": \(formatted(p99, decimals: 3))",
             ]
             fields += drainMedians.map { "\"drain_\($0.0)_jobs_per_s\": \(formatted($0.1))" }
+            if let reference {
+                fields.append("\"reference_pgbench_rows_per_s\": \(formatted(reference))")
+                fields.append("\"drain_to_reference\": \(formatted(bestDrain.1 / reference, decimals: 2))")
+            }
             fields.append("\"runs\": \(runs)")
             say("{" + fields.joined(separator: ", ") + "}")
         }
     }
+
+    /// pgbench connections for the reference: one per claim in flight, as many as the worker's
+    /// claims overlap at the settings above (it claims as slots free up, several at once).
+    static let referenceClients = 10
 
     private func quietLogger() -> Logger {
         var logger = Logger(label: "switchboard.bench") { StreamLogHandler.standardError(label: $0) }
