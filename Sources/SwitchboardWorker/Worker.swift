@@ -26,6 +26,7 @@ public final class Worker: Service, Sendable {
     let completer: Completer
     private let scheduler: LockedScheduler
     private let doorbell = Doorbell()
+    private let metrics = JobMetrics()
     private let shuttingDown = Atomic<Bool>(false)
     /// Claims performed (for tests and the benchmark's query-rate figures).
     public let claimQueries = Atomic<Int>(0)
@@ -176,14 +177,13 @@ public final class Worker: Service, Sendable {
         let outcome = await runHandler(job, context)
         // A job that ends because the worker itself was cancelled was interrupted, not failed.
         let interruption = running.end(job.id) ?? (Task.isCancelled ? .shutdown : nil)
-        Metrics.Timer(label: MetricNames.jobDuration, dimensions: [("kind", job.kind)])
-            .record(duration: ContinuousClock.now - started)
+        metrics.duration(of: job.kind).record(duration: ContinuousClock.now - started)
         switch interruption {
         case .leaseLost:
-            Self.countJob(job.kind, "interrupted")
+            metrics.count(job.kind, "interrupted")
             jobLogger.warning("job lease was lost while running; its outcome is not recorded")
         case .shutdown:
-            Self.countJob(job.kind, "interrupted")
+            metrics.count(job.kind, "interrupted")
             completer.returnToQueue(id: job.id, attempt: job.attempt)
         case nil:
             let transition = JobTransition.after(
@@ -194,16 +194,13 @@ public final class Worker: Service, Sendable {
                     "job attempt failed",
                     metadata: ["job.attempt": "\(job.attempt)", "error": "\(error)", "next": "\(transition.state)"])
             }
-            Self.countJob(job.kind, outcome.metricLabel(then: transition.state))
+            metrics.count(job.kind, outcome.metricLabel(then: transition.state))
             completer.add(JobFinish(id: job.id, attempt: job.attempt, transition: transition))
         }
         scheduler.withLock { $0.finished() }
         doorbell.ring()
     }
 
-    private static func countJob(_ kind: String, _ outcome: String) {
-        Counter(label: MetricNames.jobs, dimensions: [("kind", kind), ("outcome", outcome)]).increment()
-    }
 
     private func runHandler(_ job: ClaimedJob, _ context: JobContext) async -> JobOutcome {
         guard let handler = handlers.handlers[job.kind] else {
