@@ -201,7 +201,6 @@ public final class Worker: Service, Sendable {
         doorbell.ring()
     }
 
-
     private func runHandler(_ job: ClaimedJob, _ context: JobContext) async -> JobOutcome {
         guard let handler = handlers.handlers[job.kind] else {
             return .failed(error: "no handler for job kind '\(job.kind)'", permanent: true)
