@@ -31,6 +31,8 @@ public final class SwitchboardMetrics: MetricsFactory, Sendable {
     public let queueJobs: Gauge
     public let queueOldestAvailableAge: Gauge
     public let voiceSessionsActive: Gauge
+    public let queueTableRows: Gauge
+    public let oldestTransactionAge: Gauge
     public let scrapeErrors: Counter
 
     private enum Family: Sendable {
@@ -99,6 +101,13 @@ public final class SwitchboardMetrics: MetricsFactory, Sendable {
             help: "How long the oldest due, unclaimed job of each queue has been waiting.", labels: ["queue"])
         voiceSessionsActive = registry.gauge(
             "switchboard_voice_sessions_active", help: "Voice-agent sessions not yet ended.")
+        queueTableRows = registry.gauge(
+            "switchboard_queue_table_rows",
+            help: "Rows of switchboard.jobs, live or dead (not yet vacuumed), from PostgreSQL's statistics.",
+            labels: ["state"])
+        oldestTransactionAge = registry.gauge(
+            "switchboard_oldest_transaction_age_seconds",
+            help: "How long the oldest transaction holding back vacuum (backend_xmin) has been open.")
         scrapeErrors = registry.counter(
             "switchboard_metrics_scrape_errors_total", help: "Scrapes whose database readings failed.")
         // Webhook.

@@ -35,6 +35,73 @@ public struct OperationsStore: Sendable {
     }
 
     /// Voice-agent sessions not yet ended.
+    /// What decides whether the hot queue table stays fast: its dead tuples (rows vacuum has not
+    /// reclaimed yet: every claim walks past them), and the oldest open transaction, which keeps
+    /// vacuum from reclaiming anything newer. Read from PostgreSQL's statistics, no table scan.
+    public struct QueueHealth: Sendable, Equatable, Codable {
+        public var liveTuples: Int
+        public var deadTuples: Int
+        /// Seconds the oldest transaction holding back vacuum (a snapshot or a transaction id) has
+        /// been open.
+        public var oldestTransactionAge: Double
+        /// That transaction's backend (for `pg_terminate_backend`) and application name; never
+        /// its query, which may hold anything (a password, say).
+        public var oldestTransactionPID: Int?
+        public var oldestTransactionApplication: String?
+        public var lastAutovacuum: Date?
+
+        public init(
+            liveTuples: Int, deadTuples: Int, oldestTransactionAge: Double, oldestTransactionPID: Int?,
+            oldestTransactionApplication: String?, lastAutovacuum: Date?
+        ) {
+            self.liveTuples = liveTuples
+            self.deadTuples = deadTuples
+            self.oldestTransactionAge = oldestTransactionAge
+            self.oldestTransactionPID = oldestTransactionPID
+            self.oldestTransactionApplication = oldestTransactionApplication
+            self.lastAutovacuum = lastAutovacuum
+        }
+
+        /// What an operator should hear about, if anything.
+        public var warnings: [String] {
+            var warnings: [String] = []
+            if deadTuples > 100_000, Double(deadTuples) > 0.2 * Double(max(liveTuples, 1)) {
+                warnings.append(
+                    "switchboard.jobs has \(deadTuples) dead rows for \(liveTuples) live: vacuum is behind, every claim "
+                        + "walks past them (see Deploy/POSTGRES.md: autovacuum settings for the queue table)")
+            }
+            if oldestTransactionAge > 300 {
+                warnings.append(
+                    "a transaction has been open for \(Int(oldestTransactionAge)) s (pid \(oldestTransactionPID ?? 0)"
+                        + (oldestTransactionApplication.map { $0.isEmpty ? "" : ", \($0)" } ?? "")
+                        + "): nothing newer can be vacuumed while it lasts")
+            }
+            return warnings
+        }
+    }
+
+    public func queueHealth() async throws -> QueueHealth {
+        let row = try await pool.query(
+            """
+            SELECT coalesce(t.n_live_tup, 0), coalesce(t.n_dead_tup, 0), t.last_autovacuum,
+                   coalesce(extract(epoch FROM now() - o.xact_start)::float8, 0), o.pid::bigint, o.application_name
+            FROM (SELECT 1) one
+            LEFT JOIN pg_stat_user_tables t ON t.schemaname = 'switchboard' AND t.relname = 'jobs'
+            LEFT JOIN LATERAL (
+                SELECT pid, xact_start, application_name FROM pg_stat_activity
+                WHERE (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL) AND xact_start IS NOT NULL
+                  AND pid <> pg_backend_pid()
+                ORDER BY xact_start LIMIT 1
+            ) o ON true
+            """)[0]
+        return QueueHealth(
+            liveTuples: try row.decode(Int.self, at: 0), deadTuples: try row.decode(Int.self, at: 1),
+            oldestTransactionAge: try row.decode(Double.self, at: 3),
+            oldestTransactionPID: try row.decode(Int?.self, at: 4),
+            oldestTransactionApplication: try row.decode(String?.self, at: 5),
+            lastAutovacuum: try row.decode(Date?.self, at: 2))
+    }
+
     public func activeVoiceSessions() async throws -> Int {
         try await pool.query("SELECT count(*)::bigint FROM switchboard.voice_sessions WHERE status <> 'ended'")[0]
             .decode(Int.self, at: 0)

@@ -56,6 +56,10 @@ public final class MetricsEndpoint: Sendable {
             metrics.queueJobs.replaceAll(depth)
             metrics.queueOldestAvailableAge.replaceAll(oldest)
             metrics.voiceSessionsActive.set(Double(try await operations.activeVoiceSessions()))
+            let health = try await operations.queueHealth()
+            metrics.queueTableRows.set(Double(health.liveTuples), ["live"])
+            metrics.queueTableRows.set(Double(health.deadTuples), ["dead"])
+            metrics.oldestTransactionAge.set(health.oldestTransactionAge)
         } catch {
             metrics.scrapeErrors.increment()
             logger.warning("metrics: could not read queue depth", metadata: ["error": "\(error)"])

@@ -25,15 +25,19 @@ struct StatusCommand: AsyncParsableCommand {
         var senders: [OperationsStore.SenderLoad]
         var errorCodesLastHour: [OperationsStore.ErrorCount]
         var voiceSessionsActive: Int
+        var queueTable: OperationsStore.QueueHealth
+        var warnings: [String]
     }
 
     func run() async throws {
         let report = try await database.withPool { pool in
             let operations = OperationsStore(pool: pool)
+            let health = try await operations.queueHealth()
             return Report(
                 queue: try await operations.queueCounts(), finishedLastMinute: try await operations.finished(),
                 senders: try await operations.senderLoad(), errorCodesLastHour: try await operations.errorCodes(),
-                voiceSessionsActive: try await operations.activeVoiceSessions())
+                voiceSessionsActive: try await operations.activeVoiceSessions(), queueTable: health,
+                warnings: health.warnings)
         }
         if output.json { return try printJSON(report) }
         print("Queue (unfinished jobs)")
@@ -74,5 +78,10 @@ struct StatusCommand: AsyncParsableCommand {
             },
             emptyMessage: "  none")
         print("\nVoice sessions active: \(report.voiceSessionsActive)")
+        let table = report.queueTable
+        print(
+            "\nQueue table: \(table.liveTuples) live rows, \(table.deadTuples) dead, oldest open transaction "
+                + String(format: "%.0fs", table.oldestTransactionAge))
+        for warning in report.warnings { print("warning: " + warning) }
     }
 }

@@ -57,6 +57,8 @@ import Testing
                     #"switchboard_queue_jobs{queue="slow",kind="unhandled_kind",state="available"} 1"#),
                 "\(webhookMetrics)")
             #expect(webhookMetrics.contains(#"switchboard_queue_oldest_available_age_seconds{queue="slow"}"#))
+            #expect(webhookMetrics.contains(#"switchboard_queue_table_rows{state="dead"}"#), "\(webhookMetrics)")
+            #expect(webhookMetrics.contains("switchboard_oldest_transaction_age_seconds "), "\(webhookMetrics)")
             #expect(
                 webhookMetrics.contains(
                     #"switchboard_webhook_request_duration_seconds_count{route="/twilio/messages/status",status="204"}"#

@@ -35,6 +35,7 @@ import Testing
             #expect(status.1.contains("sms   failed     1"), "\(status.1)")
             #expect(status.1.contains("main     +15557654321  5"), "\(status.1)")
             #expect(status.1.contains("send   21211  1"), "\(status.1)")
+            #expect(status.1.contains("Queue table: ") && status.1.contains(" dead, oldest open transaction "))
             let statusJSON = try await sandbox.outcome(["status", "--json"])
             let report = try JSONSerialization.jsonObject(with: Data(statusJSON.1.utf8)) as? [String: Any]
             #expect((report?["queue"] as? [[String: Any]])?.first?["queue"] as? String == "later", "\(statusJSON.1)")

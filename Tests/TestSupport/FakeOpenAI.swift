@@ -26,17 +26,7 @@ public final class FakeOpenAI: Service, Sendable {
     }
 
     /// Holds a streamed answer after its first token until `open()`.
-    public final class StreamGate: Sendable {
-        private let stream = AsyncStream<Void>.makeStream()
-
-        public init() {}
-
-        public func open() { stream.continuation.finish() }
-
-        public func wait() async {
-            for await _ in stream.stream {}
-        }
-    }
+    public typealias StreamGate = Gate
 
     public let port: Int
     public let apiKey: String

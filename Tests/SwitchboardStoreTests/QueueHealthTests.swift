@@ -1,0 +1,56 @@
+import Foundation
+import Postgres
+import SwitchboardStore
+import TestSupport
+import Testing
+
+/// What `status` and the metrics say about the queue table's health: dead rows vacuum has not
+/// reclaimed, and the oldest transaction holding vacuum back; warnings as an operator would give.
+@Suite struct QueueHealthTests {
+    @Test func deadRowsAndALongTransactionAreSeen() async throws {
+        try await TestDatabase.with { db in
+            let operations = OperationsStore(pool: db.pool)
+            try await db.pool.query(
+                "INSERT INTO switchboard.jobs (kind, payload) SELECT 'noop', '{}' FROM generate_series(1, 2000)")
+            try await db.pool.query("DELETE FROM switchboard.jobs")
+            // PostgreSQL publishes a session's table statistics within about a second.
+            let counted = await eventually(timeout: .seconds(15)) {
+                try await operations.queueHealth().deadTuples >= 2000
+            }
+            let seen = try await operations.queueHealth()
+            #expect(counted, "\(seen)")
+
+            let holding = Gate()
+            let release = Gate()
+            let holder = Task {
+                try await db.pool.transaction { connection in
+                    try await connection.query("INSERT INTO switchboard.jobs (kind, payload) VALUES ('noop', '{}')")
+                    holding.open()
+                    await release.wait()
+                }
+            }
+            await holding.wait()
+            try await Task.sleep(for: .milliseconds(1200))
+            let health = try await operations.queueHealth()
+            release.open()
+            try await holder.value
+            #expect(health.oldestTransactionAge >= 1 && health.oldestTransactionPID != nil, "\(health)")
+        }
+    }
+
+    @Test func warningsOnlyWhenAnOperatorShouldAct() {
+        var health = OperationsStore.QueueHealth(
+            liveTuples: 1_000_000, deadTuples: 150_000, oldestTransactionAge: 20, oldestTransactionPID: 42,
+            oldestTransactionApplication: "psql", lastAutovacuum: nil)
+        #expect(health.warnings.isEmpty, "15% dead, a 20 s transaction: normal")
+        health.deadTuples = 300_000
+        health.oldestTransactionAge = 900
+        #expect(health.warnings.count == 2, "\(health.warnings)")
+        #expect(health.warnings.contains { $0.contains("vacuum is behind") })
+        #expect(health.warnings.contains { $0.contains("open for 900 s (pid 42, psql)") })
+        health.liveTuples = 0
+        health.deadTuples = 50_000
+        health.oldestTransactionAge = 0
+        #expect(health.warnings.isEmpty, "a small table's dead rows are vacuum's business")
+    }
+}
