@@ -52,6 +52,16 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
         return copy
     }
 
+    /// The settings as a libpq conninfo string, values quoted (for a child process; it holds the
+    /// password, if any: pass it in the environment, never on a command line).
+    public var conninfo: String {
+        parameters.map { pair in
+            let quoted = pair.value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(
+                of: "'", with: "\\'")
+            return "\(pair.key)='\(quoted)'"
+        }.joined(separator: " ")
+    }
+
     /// The settings with the password masked: safe for logs.
     public var description: String {
         parameters.map { pair in

@@ -51,6 +51,14 @@ public enum ConversationRelay {
         public var description: String
     }
 
+    /// Twilio's message for the caller's final words (`prompt` with `last`), as the simulator and
+    /// `bench relay` play Twilio's side.
+    public static func finalPrompt(_ words: String) -> String {
+        JSONValue.object([
+            "type": .string("prompt"), "voicePrompt": .string(words), "lang": .string("en-US"), "last": .bool(true),
+        ]).jsonText
+    }
+
     /// Reads one text frame. Durations may be numbers or numeric strings (Twilio's own example
     /// sends `"460"`), booleans may be strings, and unknown fields are ignored.
     public static func parse(_ text: String) throws(ParseError) -> Event {

@@ -23,7 +23,8 @@ extension TwilioSender {
                         + "answers the call's turns)", permanent: true)
             }
             // Stored with the session, so what monitors show is what the call uses.
-            spec.transport = spec.transport(publicURL: base)
+            let transport = spec.transport(publicURL: base)
+            spec.transport = transport
             let account = try await admittedAccount(spec.account)
             let sessions = SessionStore(pool: deliveries.pool)
             let sessionID = try await sessions.open(jobID: job.id, accountID: account.record.id, spec: spec)
@@ -33,7 +34,7 @@ extension TwilioSender {
                 return .completed(result: Self.agentResult(adopted, spec, sessionID))
             }
             var request: CreateCallRequest
-            switch spec.transport(publicURL: base) {
+            switch transport {
             case .gather:
                 request = CreateCallRequest(to: spec.to, from: spec.from, url: base + WebhookPaths.session(sessionID))
             case .relay:

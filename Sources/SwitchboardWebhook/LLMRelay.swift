@@ -55,7 +55,6 @@ struct LLMRelay: Sendable {
             let decided = plan(found)
             var state = found.state
             if case .produce(let produced, _, _) = decided { state = produced }
-            if case .reject = decided { state = nil }
             stored.withLock { known in
                 guard case .conversation(let conversation)? = state, let settings = found.spec.llm else {
                     known = nil
@@ -129,6 +128,9 @@ struct LLMRelay: Sendable {
                 if case .cancelled = end { try await cut(to: "", callSID: callSID) }
                 if case .ended = end { return .stop }
             }
+            let answering = { [heardAt] (messages: [ChatMessage], settings: LLMSettings, after: Gate?) in
+                Task { await answer(messages, settings, callSID: callSID, heardAt: heardAt, after: after) }
+            }
             // Ask the model now, from what this socket last stored, while the words are stored.
             let stored = Gate()
             var early: (messages: [ChatMessage], task: Task<StreamEnd, Never>)?
@@ -137,12 +139,7 @@ struct LLMRelay: Sendable {
                 let next = conversation.hear(
                     input, settings: known.settings, elapsed: Date().timeIntervalSince(known.answeredAt))
                 if case .complete(let messages) = next {
-                    early = (
-                        messages,
-                        Task { [heardAt] in
-                            await answer(messages, known.settings, callSID: callSID, heardAt: heardAt, after: stored)
-                        }
-                    )
+                    early = (messages, answering(messages, known.settings, stored))
                 }
             }
             let heard: Heard
@@ -167,7 +164,7 @@ struct LLMRelay: Sendable {
             case .ended: return .stop
             case .spoken: return .goOn
             case .ask(let messages, let settings):
-                streaming = Task { [heardAt] in await answer(messages, settings, callSID: callSID, heardAt: heardAt) }
+                streaming = answering(messages, settings, nil)
                 return .goOn
             }
         }
@@ -189,7 +186,7 @@ struct LLMRelay: Sendable {
 
     enum Heard: Sendable {
         case spoken
-        case ended
+        case ended(AgentOutcome)
         case ask([ChatMessage], LLMSettings)
     }
 
@@ -197,7 +194,6 @@ struct LLMRelay: Sendable {
     /// time up), or a question for the model.
     private func hear(_ input: CallerInput, callSID: String) async throws -> Heard {
         let asked = Mutex<Heard>(.spoken)
-        let outcome = Mutex<AgentOutcome?>(nil)
         let answer = try await takeTurn(callSID: callSID) { stored in
             guard case .conversation(var conversation)? = stored.state, let settings = stored.spec.llm else {
                 return .reject("not a conversation")
@@ -207,8 +203,7 @@ struct LLMRelay: Sendable {
                 input, settings: settings, elapsed: now.timeIntervalSince(stored.answeredAt ?? now))
             switch next {
             case .say(let text, _):
-                asked.withLock { $0 = conversation.outcome == nil ? .spoken : .ended }
-                outcome.withLock { $0 = conversation.outcome }
+                asked.withLock { $0 = conversation.outcome.map(Heard.ended) ?? .spoken }
                 return .produce(state: .conversation(conversation), twiml: text, ended: conversation.outcome)
             case .complete(let messages):
                 asked.withLock { $0 = .ask(messages, settings) }
@@ -221,9 +216,7 @@ struct LLMRelay: Sendable {
         }
         let heard = asked.withLock { $0 }
         if !text.isEmpty { try await RelayRoutes.say(text, outbound) }
-        if case .ended = heard {
-            try await RelayRoutes.end(session: session, outcome: outcome.withLock { $0 }, outbound)
-        }
+        if case .ended(let outcome) = heard { try await RelayRoutes.end(session: session, outcome: outcome, outbound) }
         return heard
     }
 

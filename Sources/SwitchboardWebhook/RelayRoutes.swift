@@ -8,7 +8,7 @@ import SwitchboardStore
 import Synchronization
 
 /// `GET /twilio/relay/{session}` upgraded to a WebSocket: Twilio's ConversationRelay side of a
-/// voice-agent session (issue 12, in progress). The upgrade request passes the `/twilio` group's
+/// voice-agent session. The upgrade request passes the `/twilio` group's
 /// signature check first (Twilio signs the `wss://` URL; the account comes from its `AccountSid`
 /// query parameter), and only a session of the signing account is upgraded: anything else is
 /// refused before a socket exists.
@@ -17,7 +17,8 @@ import Synchronization
 /// question are spoken; each final `prompt` (or key) is the answer, and the next question or the
 /// goodbye is spoken; at the end the socket is closed with `end`. Every turn is stored (version
 /// guarded) before it is spoken, so the session in Postgres is always what the caller heard.
-/// Only protocol frames are ever written. (LLM conversations over the relay are the next step.)
+/// LLM conversations run in `LLMRelay`. Only protocol frames are ever written. A host that shuts
+/// down hands its sockets off (`RelayDrain`); the `<Connect action>` continues the call.
 struct RelayRoutes: Sendable {
     /// The public URL, for the `<Gather>` actions of a continued call.
     let base: String
@@ -30,13 +31,13 @@ struct RelayRoutes: Sendable {
 
     func register(twilio: RouterGroup<WebhookRequestContext>) {
         twilio.post(WebhookPaths.inTwilioGroup(WebhookPaths.relayEndedPattern)) { _, context -> Response in
-            try await relayEnded(try context.verified(), session: try sessionID(context))
+            try await relayEnded(try context.verified(), session: try context.id("session"))
         }
         twilio.ws(
             WebhookPaths.inTwilioGroup(WebhookPaths.relayPattern),
             shouldUpgrade: { _, context in
                 let webhook = try context.verified()
-                let id = try sessionID(context)
+                let id = try context.id("session")
                 guard let session = try await sessions.session(id: id), session.accountID == webhook.accountID else {
                     throw HTTPError(.notFound)
                 }
@@ -48,7 +49,7 @@ struct RelayRoutes: Sendable {
                 return .upgrade([:])
             },
             onUpgrade: { inbound, outbound, context in
-                guard let text = context.requestContext.parameters.get("session"), let id = Int64(text),
+                guard let id = try? context.requestContext.id("session"),
                     let accountID = context.requestContext.webhook?.accountID
                 else { return }
                 // Draining began since the upgrade was accepted: closing now hands the call off.
@@ -57,13 +58,6 @@ struct RelayRoutes: Sendable {
                 try await serve(
                     session: id, accountID: accountID, inbound: inbound, handOff: ticket.handOff, outbound: outbound)
             })
-    }
-
-    private func sessionID(_ context: WebhookRequestContext) throws -> Int64 {
-        guard let text = context.parameters.get("session"), let id = Int64(text), id >= 0 else {
-            throw HTTPError(.notFound)
-        }
-        return id
     }
 
     /// The `<Connect action>`: the relay session ended. When the webhook ended it with the call's

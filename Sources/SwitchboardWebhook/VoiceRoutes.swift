@@ -19,11 +19,11 @@ struct VoiceRoutes: Sendable {
 
     func register(twilio: RouterGroup<WebhookRequestContext>) {
         twilio.post(WebhookPaths.inTwilioGroup(WebhookPaths.sessionPattern)) { _, context in
-            try await turn(try context.verified(), session: try id(context, "session"), requestTurn: nil)
+            try await turn(try context.verified(), session: try context.id("session"), requestTurn: nil)
         }
         twilio.post(WebhookPaths.inTwilioGroup(WebhookPaths.sessionTurnPattern)) { _, context in
             try await turn(
-                try context.verified(), session: try id(context, "session"), requestTurn: Int(try id(context, "turn")))
+                try context.verified(), session: try context.id("session"), requestTurn: Int(try context.id("turn")))
         }
     }
 
@@ -49,13 +49,6 @@ struct VoiceRoutes: Sendable {
                 metadata: ["session.id": "\(sessionID)", "error": "\(error)"])
             return conversation.failed()
         }
-    }
-
-    private func id(_ context: WebhookRequestContext, _ name: String) throws -> Int64 {
-        guard let text = context.parameters.get(name), let value = Int64(text), value >= 0 else {
-            throw HTTPError(.notFound)
-        }
-        return value
     }
 
     func turn(_ webhook: VerifiedWebhook, session sessionID: Int64, requestTurn: Int?) async throws -> Response {

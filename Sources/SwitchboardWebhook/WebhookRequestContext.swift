@@ -27,6 +27,14 @@ public struct WebhookRequestContext: RequestContext, WebSocketRequestContext {
         }
         return webhook
     }
+
+    /// A path parameter that names a row (a session, a turn): a non-negative integer, else 404.
+    func id(_ name: String) throws -> Int64 {
+        guard let text = parameters.get(name), let value = Int64(text), value >= 0 else {
+            throw HTTPError(.notFound)
+        }
+        return value
+    }
 }
 
 /// Checks `X-Twilio-Signature` (and the request's shape and size) before any route of the group

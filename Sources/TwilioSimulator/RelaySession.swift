@@ -60,7 +60,7 @@ struct RelaySession {
                                         "durationUntilInterruptMs": .string("\(max(200, spoken.count * 60))"),
                                     ]).jsonText))
                             await session.note(.gathered(speech: words, digits: nil))
-                            try await outbound.write(.text(Self.prompt(words)))
+                            try await outbound.write(.text(ConversationRelay.finalPrompt(words)))
                             result.state.withLock { $0.unanswered = true }
                             // Twilio stopped speaking; whatever the agent sends next is said (an
                             // agent that went on with the old answer would be heard doing so).
@@ -78,7 +78,7 @@ struct RelaySession {
                         switch await simulator.state.nextAnswer(for: call.resource.to) {
                         case .speech(let words, _), .interrupting(let words):
                             await session.note(.gathered(speech: words, digits: nil))
-                            try await outbound.write(.text(Self.prompt(words)))
+                            try await outbound.write(.text(ConversationRelay.finalPrompt(words)))
                         case .digits(let digits):
                             await session.note(.gathered(speech: nil, digits: digits))
                             for digit in digits {
@@ -89,7 +89,7 @@ struct RelaySession {
                             }
                         case .silence:
                             await session.note(.silence)
-                            try await outbound.write(.text(Self.prompt("")))
+                            try await outbound.write(.text(ConversationRelay.finalPrompt("")))
                         }
                     case "end":
                         result.state.withLock { $0.handoff = object["handoffData"]?.stringValue }
@@ -112,11 +112,5 @@ struct RelaySession {
     final class Outcome: Sendable {
         /// `unanswered`: an answer was sent and nothing said since (it is lost if the socket ends).
         let state = Mutex<(handoff: String?, seconds: Int, unanswered: Bool)>((nil, 0, false))
-    }
-
-    static func prompt(_ words: String) -> String {
-        JSONValue.object([
-            "type": .string("prompt"), "voicePrompt": .string(words), "lang": .string("en-US"), "last": .bool(true),
-        ]).jsonText
     }
 }

@@ -93,4 +93,14 @@ import Testing
         let at = try PostgresConfiguration("postgres://app:p@ss@db.example.com:6543/switchboard")
         #expect(at["password"] == "p@ss" && at["port"] == "6543")
     }
+
+    @Test func conninfoQuotesValuesSoTheyReadBackTheSame() throws {
+        let configuration = PostgresConfiguration(parameters: [
+            ("host", "/tmp/a dir"), ("user", "o'brien"), ("password", #"back\slash 'and' space"#), ("dbname", "sb"),
+        ])
+        let read = try PostgresConfiguration(configuration.conninfo)
+        // libpq reads keywords back in its own order.
+        for (key, value) in configuration.parameters { #expect(read[key] == value, "\(key)") }
+        #expect(read.parameters.count == configuration.parameters.count)
+    }
 }

@@ -44,10 +44,14 @@ struct ClaimLoopReference {
         try script.write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let batches = jobs / (batch * clients)
+        // The password, if any, goes in the environment: a command line is visible to every user.
+        var target = database
+        let password = target["password"]
+        target["password"] = nil
         // -n: no vacuum of pgbench's own tables (there are none here).
         let child = try ChildProcess(
-            pgbench,
-            ["-n", "-f", path, "-c", "\(clients)", "-j", "\(clients)", "-t", "\(batches)", database.conninfo])
+            pgbench, ["-n", "-f", path, "-c", "\(clients)", "-j", "\(clients)", "-t", "\(batches)", target.conninfo],
+            environment: password.map { ["PGPASSWORD": $0] } ?? [:])
         let status = await child.wait()
         guard status == 0 else { throw CommandFailure("pgbench failed: \(child.output.suffix(800))") }
         guard let tps = Self.tps(child.output) else {

@@ -353,7 +353,7 @@ struct RelayCaller {
                     try await Task.sleep(for: pause)
                     let key = "c\(index)t\(turn)"
                     let sent = ContinuousClock.now
-                    try await outbound.write(.text(Self.prompt(key)))
+                    try await outbound.write(.text(ConversationRelay.finalPrompt(key)))
                     // Tokens of an interrupted answer may still arrive: skip those not for `key`.
                     var frame = try await next()
                     while frame.token?.hasPrefix(" \(key)·") != true { frame = try await next() }
@@ -375,7 +375,7 @@ struct RelayCaller {
                     }
                 }
                 try await Task.sleep(for: speaking)
-                try await outbound.write(.text(Self.prompt("Goodbye")))
+                try await outbound.write(.text(ConversationRelay.finalPrompt("Goodbye")))
                 while try await next().type != "end" {}
             }
         } catch {
@@ -388,20 +388,5 @@ struct RelayCaller {
         var type: String
         var token: String?
         var last: Bool?
-    }
-
-    static func prompt(_ words: String) -> String {
-        JSONValue.object([
-            "type": .string("prompt"), "voicePrompt": .string(words), "lang": .string("en-US"), "last": .bool(true),
-        ]).jsonText
-    }
-}
-
-extension PostgresConfiguration {
-    /// As a libpq conninfo string (for a child process's DATABASE_URL; it may hold the password).
-    var conninfo: String {
-        parameters.map { key, value in
-            "\(key)='\(value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'"))'"
-        }.joined(separator: " ")
     }
 }
