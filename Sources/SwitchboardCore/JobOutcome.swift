@@ -1,6 +1,10 @@
 /// The lifecycle states of a job, as stored in `switchboard.jobs.state`.
 public enum JobState: String, Sendable, CaseIterable, Codable {
-    /// Waiting to run at `run_at` (new, retrying after backoff, or snoozed).
+    /// Due later than the scheduling horizon (`JobState.schedulingHorizon`): outside the claim
+    /// path until the stager makes it `available` when it comes due.
+    case scheduled
+    /// Waiting to run at `run_at` (new, retrying after a short backoff, snoozed briefly, or
+    /// come due).
     case available
     /// Claimed by a worker holding a lease.
     case running
@@ -10,6 +14,10 @@ public enum JobState: String, Sendable, CaseIterable, Codable {
     case cancelled
 
     public var isFinished: Bool { self == .completed || self == .failed || self == .cancelled }
+
+    /// A job due later than this from now is `scheduled`, not `available`. The same value as the
+    /// schema's `switchboard.scheduling_horizon()` (a test compares them).
+    public static let schedulingHorizon: Duration = .seconds(5)
 }
 
 /// What a handler reports about one attempt.
@@ -84,15 +92,15 @@ public struct JobTransition: Sendable, Equatable {
         case .cancelled(let reason):
             return JobTransition(state: .cancelled, error: reason, errorKind: .cancelled)
         case .snoozed(let delay, let metadata):
-            return JobTransition(
-                state: .available, delay: Swift.max(delay, .zero), givesBackAttempt: true, metadata: metadata)
+            let delay = Swift.max(delay, .zero)
+            return JobTransition(state: waiting(delay), delay: delay, givesBackAttempt: true, metadata: metadata)
         case .outcomeUnknown(let error):
             if attempt >= maxAttempts {
                 return JobTransition(state: .failed, error: error, errorKind: .unknownOutcome, outcomeUnknown: true)
             }
             let delay = policy.delay(afterAttempt: attempt, unitRandom: unitRandom)
             return JobTransition(
-                state: .available, delay: delay, error: error, errorKind: .unknownOutcome, outcomeUnknown: true)
+                state: waiting(delay), delay: delay, error: error, errorKind: .unknownOutcome, outcomeUnknown: true)
         case .failed(let error, let permanent):
             if permanent {
                 return JobTransition(state: .failed, error: error, errorKind: .permanent)
@@ -101,7 +109,15 @@ public struct JobTransition: Sendable, Equatable {
                 return JobTransition(state: .failed, error: error, errorKind: .error)
             }
             let delay = policy.delay(afterAttempt: attempt, unitRandom: unitRandom)
-            return JobTransition(state: .available, delay: delay, error: error, errorKind: .error)
+            return JobTransition(state: waiting(delay), delay: delay, error: error, errorKind: .error)
         }
     }
+
+    /// A job that runs again after `delay`: in the claim path if that is soon, else scheduled.
+    static func waiting(_ delay: Duration) -> JobState {
+        delay > JobState.schedulingHorizon ? .scheduled : .available
+    }
+
+    /// The job will run again (now, soon or when the stager makes it available).
+    public var runsAgain: Bool { state == .available || state == .scheduled }
 }

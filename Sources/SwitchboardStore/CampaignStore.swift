@@ -118,7 +118,8 @@ public struct CampaignStore: Sendable {
                 UPDATE switchboard.jobs SET state = 'cancelled', finished_at = now(),
                     errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', now(),
                         'error', 'campaign cancelled', 'kind', 'cancelled'))
-                WHERE payload ? 'campaignId' AND (payload ->> 'campaignId')::bigint = \(id) AND state = 'available'
+                WHERE payload ? 'campaignId' AND (payload ->> 'campaignId')::bigint = \(id)
+                  AND state IN ('scheduled', 'available')
                 """
             ).affectedRows
         }
@@ -154,14 +155,22 @@ public struct CampaignStore: Sendable {
                         RETURNING recipient, status
                     ), start AS (
                         SELECT greatest(now(), coalesce(max(run_at), now())) AS at FROM switchboard.jobs
-                        WHERE state = 'available' AND payload ? 'campaignId' AND (payload ->> 'campaignId')::bigint = \(campaignID)
-                    ), jobs AS (
-                        INSERT INTO switchboard.jobs (kind, payload, max_attempts, run_at)
-                        SELECT \(kind), f.payload, 10,
+                        WHERE state IN ('scheduled', 'available') AND payload ? 'campaignId'
+                          AND (payload ->> 'campaignId')::bigint = \(campaignID)
+                    ), paced AS (
+                        SELECT f.payload,
                                CASE WHEN \(pacing)::float8 IS NULL THEN now()
                                     ELSE (SELECT at FROM start)
                                          + (row_number() OVER (ORDER BY f.line) - 1) / \(pacing)::float8 * interval '1 second' END
+                                   AS run_at
                         FROM added a JOIN first f USING (recipient) WHERE a.status = 'queued'
+                    ), jobs AS (
+                        -- Jobs dated past the horizon are written scheduled (no second write).
+                        INSERT INTO switchboard.jobs (kind, payload, max_attempts, run_at, state)
+                        SELECT \(kind), payload, 10, run_at,
+                               CASE WHEN run_at > now() + switchboard.scheduling_horizon()
+                                    THEN 'scheduled'::switchboard.job_state ELSE 'available' END
+                        FROM paced
                         RETURNING 1
                     )
                     SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM added WHERE status = 'opted_out'),

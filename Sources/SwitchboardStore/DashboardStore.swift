@@ -16,7 +16,7 @@ public struct DashboardStore: Sendable {
             WITH sampled AS (
                 INSERT INTO switchboard.queue_samples (minute, queue, state, jobs)
                 SELECT date_trunc('minute', now()), queue, state, count(*) FROM (
-                    SELECT queue, state::text FROM switchboard.jobs WHERE state IN ('available', 'running')
+                    SELECT queue, state::text FROM switchboard.jobs WHERE state IN ('scheduled', 'available', 'running')
                     UNION ALL SELECT '', 'sampled'
                 ) j
                 -- A one-time check: hosts that arrive after this minute's sample count nothing.
@@ -78,7 +78,7 @@ public struct DashboardStore: Sendable {
             """
             WITH unfinished AS (
                 SELECT (payload ->> 'campaignId')::bigint AS id, count(*) AS jobs FROM switchboard.jobs
-                WHERE state IN ('available', 'running') AND payload ? 'campaignId' GROUP BY 1
+                WHERE state IN ('scheduled', 'available', 'running') AND payload ? 'campaignId' GROUP BY 1
             ), recipients AS (
                 SELECT campaign_id, count(*) FILTER (WHERE status = 'queued') AS queued,
                        count(*) FILTER (WHERE status = 'opted_out') AS opted_out

@@ -23,6 +23,9 @@ public protocol JobQueue: Sendable {
         -> Set<Int64>
     /// Makes jobs whose lease expired available again (or fails those out of attempts).
     func rescueExpired(limit: Int) async throws -> (rescued: Int, failed: Int)
+    /// Makes up to `limit` scheduled jobs that have come due available (waking workers once per
+    /// queue); returns how many, and how long until the next scheduled job is due (`nil`: none).
+    func stageDue(limit: Int) async throws -> (promoted: Int, nextDueIn: Duration?)
     /// Deletes up to `limit` finished jobs older than `retention`; returns how many.
     func prune(olderThan retention: Duration, limit: Int) async throws -> Int
     /// Runs until cancelled, calling `onWork` with the queue of newly available jobs, or with

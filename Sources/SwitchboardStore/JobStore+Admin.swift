@@ -70,7 +70,7 @@ extension JobStore {
         ).map { try $0.decode(Int64.self, at: 0) }
     }
 
-    /// Available or running jobs stop for good. A running job's current attempt is not
+    /// Scheduled, available or running jobs stop for good. A running job's current attempt is not
     /// interrupted (a message already handed to Twilio still goes out), but its outcome is
     /// no longer recorded. Returns the ids cancelled.
     public func cancel(ids: [Int64], reason: String = "cancelled by an operator") async throws -> [Int64] {
@@ -79,7 +79,7 @@ extension JobStore {
             UPDATE switchboard.jobs SET state = 'cancelled', finished_at = now(), locked_by = NULL, locked_until = NULL,
                 errors = errors || jsonb_build_array(jsonb_build_object(
                     'attempt', attempt, 'at', now(), 'error', \(reason)::text, 'kind', 'cancelled'))
-            WHERE id = ANY(\(ids)::bigint[]) AND state IN ('available', 'running')
+            WHERE id = ANY(\(ids)::bigint[]) AND state IN ('scheduled', 'available', 'running')
             RETURNING id
             """
         ).map { try $0.decode(Int64.self, at: 0) }.sorted()

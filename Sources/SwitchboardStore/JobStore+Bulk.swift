@@ -31,26 +31,26 @@ extension JobStore {
             try await connection.query(
                 """
                 CREATE TEMP TABLE switchboard_enqueue_staging (
-                    kind text, queue text, priority smallint, run_at timestamptz, max_attempts integer,
-                    payload jsonb, idempotency_key text
+                    kind text, queue text, priority smallint, state switchboard.job_state, run_at timestamptz,
+                    max_attempts integer, payload jsonb, idempotency_key text
                 ) ON COMMIT DROP
                 """)
             try await connection.copyFrom(Self.copyStatement(into: "switchboard_enqueue_staging"), chunks: chunks)
             return try await connection.query(
                 """
-                INSERT INTO switchboard.jobs (kind, queue, priority, run_at, max_attempts, payload, idempotency_key)
+                INSERT INTO switchboard.jobs (kind, queue, priority, state, run_at, max_attempts, payload, idempotency_key)
                 SELECT DISTINCT ON (coalesce(idempotency_key, ctid::text))
-                       kind, queue, priority, run_at, max_attempts, payload, idempotency_key
+                       kind, queue, priority, state, run_at, max_attempts, payload, idempotency_key
                 FROM switchboard_enqueue_staging
                 ORDER BY coalesce(idempotency_key, ctid::text), ctid
-                ON CONFLICT (idempotency_key) WHERE state IN ('available', 'running') DO NOTHING
+                ON CONFLICT (idempotency_key) WHERE state IN ('scheduled', 'available', 'running') DO NOTHING
                 """
             ).affectedRows
         }
     }
 
     static func copyStatement(into table: String) -> String {
-        "COPY \(table) (kind, queue, priority, run_at, max_attempts, payload, idempotency_key) FROM STDIN"
+        "COPY \(table) (kind, queue, priority, state, run_at, max_attempts, payload, idempotency_key) FROM STDIN"
     }
 
     /// Encodes jobs as COPY text-format rows in chunks of about 256 KiB.
@@ -58,7 +58,12 @@ extension JobStore {
         var chunks: [[UInt8]] = []
         var current: [UInt8] = []
         current.reserveCapacity(1 << 18)
-        let now = Date().postgresText ?? "now"
+        let now = Date()
+        let nowText = now.postgresText ?? "now"
+        // Written here, so a job dated later costs no second write (the insert trigger's). By
+        // this host's clock: off by a little, a job lands on the other side of the horizon,
+        // which only changes how it is found (the stager, or the claim's run_at filter).
+        let horizon = now.addingTimeInterval(Double(JobState.schedulingHorizon.components.seconds))
         for job in jobs {
             appendField(job.kind, to: &current)
             current.append(9)
@@ -66,7 +71,10 @@ extension JobStore {
             current.append(9)
             current.append(contentsOf: String(job.priority).utf8)
             current.append(9)
-            appendField(job.runAt?.postgresText ?? now, to: &current)
+            let state: JobState = (job.runAt ?? now) > horizon ? .scheduled : .available
+            current.append(contentsOf: state.rawValue.utf8)
+            current.append(9)
+            appendField(job.runAt?.postgresText ?? nowText, to: &current)
             current.append(9)
             current.append(contentsOf: String(job.maxAttempts).utf8)
             current.append(9)

@@ -55,28 +55,18 @@ public struct JobStore: Sendable {
 
     /// Claims up to `limit` available jobs of `kinds` in `queue`, in (priority, run_at, id) order.
     ///
-    /// The CTE with `FOR UPDATE SKIP LOCKED` is the optimisation fence that keeps the LIMIT honest:
-    /// written as a plain subquery, the planner may evaluate it once per outer row and lock more
-    /// rows than it returns. Concurrent claimers skip each other's locked rows instead of waiting.
+    /// Each kind's due jobs are read from its own range of `jobs_claim_idx`, so jobs of kinds this
+    /// worker does not handle are never visited, and scheduled jobs are not in that index at all:
+    /// the claim costs the same whatever else is queued. Up to `limit` rows are locked per kind
+    /// (`FOR UPDATE SKIP LOCKED`: concurrent claimers skip each other's rows instead of waiting),
+    /// the best `limit` of them are claimed, and the rest are free again when the statement ends.
+    /// The CTE is the optimisation fence that keeps the LIMIT honest: written as a plain subquery,
+    /// the planner may evaluate it once per outer row and lock more rows than it returns.
     public func claim(
         queue: String, kinds: [String], limit: Int, workerID: String, lease: Duration
     ) async throws -> [ClaimedJob] {
         let rows = try await pool.query(
-            """
-            WITH locked AS (
-                SELECT id FROM switchboard.jobs
-                WHERE state = 'available' AND queue = \(queue) AND run_at <= now() AND kind = ANY(\(kinds)::text[])
-                ORDER BY priority, run_at, id
-                LIMIT \(limit)
-                FOR UPDATE SKIP LOCKED
-            )
-            UPDATE switchboard.jobs j
-            SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), locked_by = \(workerID),
-                locked_until = now() + \(lease.seconds) * interval '1 second'
-            FROM locked WHERE j.id = locked.id
-            RETURNING j.id, j.kind, j.queue, j.attempt, j.max_attempts, j.payload, j.outcome_unknown, j.created_at,
-                      j.metadata, now()
-            """)
+            Self.claimStatement(queue: queue, kinds: kinds, limit: limit, workerID: workerID, lease: lease))
         let arrived = ContinuousClock.now
         return try rows.map { row in
             ClaimedJob(
@@ -91,6 +81,32 @@ public struct JobStore: Sendable {
         }
         // RETURNING order is unspecified; run in claim order.
         .sorted { $0.id < $1.id }
+    }
+
+    /// The claim statement (its own function so a test can read its plan).
+    static func claimStatement(
+        queue: String, kinds: [String], limit: Int, workerID: String, lease: Duration
+    ) -> PostgresQuery {
+        """
+        WITH locked AS (
+            SELECT due.id FROM unnest(\(kinds)::text[]) AS handled(kind)
+            CROSS JOIN LATERAL (
+                SELECT id, priority, run_at FROM switchboard.jobs
+                WHERE state = 'available' AND queue = \(queue) AND kind = handled.kind AND run_at <= now()
+                ORDER BY priority, run_at, id
+                LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            ) due
+            ORDER BY due.priority, due.run_at, due.id
+            LIMIT \(limit)
+        )
+        UPDATE switchboard.jobs j
+        SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), locked_by = \(workerID),
+            locked_until = now() + \(lease.seconds) * interval '1 second'
+        FROM locked WHERE j.id = locked.id
+        RETURNING j.id, j.kind, j.queue, j.attempt, j.max_attempts, j.payload, j.outcome_unknown, j.created_at,
+                  j.metadata, now()
+        """
     }
 
     /// Extends the leases of jobs this worker still holds; returns the ids it still holds (a job
@@ -129,7 +145,8 @@ public struct JobStore: Sendable {
             """
             UPDATE switchboard.jobs j SET
                 state = u.state::switchboard.job_state,
-                run_at = CASE WHEN u.state = 'available' THEN now() + coalesce(u.delay, 0) * interval '1 second' ELSE j.run_at END,
+                run_at = CASE WHEN u.state IN ('available', 'scheduled') THEN now() + coalesce(u.delay, 0) * interval '1 second'
+                    ELSE j.run_at END,
                 -- Merged into an object the webhook may already have written (a delivery status that
                 -- outran the completion): the keys already there are newer and stay.
                 result = CASE WHEN u.result IS NULL THEN j.result
@@ -200,6 +217,32 @@ public struct JobStore: Sendable {
             """)
         let failed = try rows.filter { try $0.decode(String.self, at: 0) == "failed" }.count
         return (rows.count - failed, failed)
+    }
+
+    /// Scheduled jobs that have come due become available, the longest due first, at most
+    /// `limit` per call, with one NOTIFY per queue that received any (not one per job). Any number
+    /// of stagers at once is safe: each skips the rows another is promoting. Returns how many were
+    /// promoted and how long until the next scheduled job is due, by the database's clock (`nil`:
+    /// none is scheduled).
+    public func stageDue(limit: Int = 10_000) async throws -> (promoted: Int, nextDueIn: Duration?) {
+        let promoted = try await pool.query(
+            """
+            WITH due AS (
+                SELECT id FROM switchboard.jobs
+                WHERE state = 'scheduled' AND run_at <= now()
+                ORDER BY run_at LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            ), staged AS (
+                UPDATE switchboard.jobs j SET state = 'available' FROM due WHERE j.id = due.id RETURNING j.queue
+            ), woken AS (
+                SELECT pg_notify(\(Self.notificationChannel), queue) FROM (SELECT DISTINCT queue FROM staged) q
+            )
+            SELECT (SELECT count(*) FROM staged), (SELECT count(*) FROM woken)
+            """)
+        // A statement of its own: the one above still sees the rows it promoted as scheduled.
+        let next = try await pool.query(
+            "SELECT extract(epoch FROM min(run_at) - now())::float8 FROM switchboard.jobs WHERE state = 'scheduled'")
+        return (try promoted[0].decode(Int.self, at: 0), try next[0].decode(Double?.self, at: 0).map { .seconds($0) })
     }
 
     /// Deletes finished jobs older than `retention`, at most `limit` per call. Returns how many.

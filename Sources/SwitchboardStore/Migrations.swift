@@ -65,6 +65,12 @@ public struct Migration: Sendable {
         Migration(
             version: 14, name: "0014_relay_timings.sql",
             sql: String(decoding: PackageResources._014_relay_timings_sql, as: UTF8.self)),
+        Migration(
+            version: 15, name: "0015_scheduled_state.sql",
+            sql: String(decoding: PackageResources._015_scheduled_state_sql, as: UTF8.self)),
+        Migration(
+            version: 16, name: "0016_claim_path.sql",
+            sql: String(decoding: PackageResources._016_claim_path_sql, as: UTF8.self)),
     ]
 }
 
@@ -92,11 +98,20 @@ public struct Migrator: Sendable {
         self.migrations = migrations
     }
 
-    /// Applies every pending migration in one transaction while holding an advisory lock, so hosts
-    /// migrating at the same time serialise and the second one finds nothing to do. Returns the
-    /// migrations this call applied.
+    /// Applies every pending migration, each in a transaction of its own (all of a file or none of
+    /// it) holding an advisory lock, so hosts migrating at the same time serialise and the second
+    /// one finds nothing to do. One transaction per file, not one for all: a value added to an
+    /// enum (0015) can be used only after the transaction that added it commits. A failed file
+    /// leaves the ones before it applied and recorded. Returns the migrations this call applied.
     @discardableResult
     public func migrate() async throws -> [AppliedMigration] {
+        var done: [AppliedMigration] = []
+        while let applied = try await applyNext() { done.append(applied) }
+        return done
+    }
+
+    /// Applies the first pending migration, if any, in one transaction.
+    private func applyNext() async throws -> AppliedMigration? {
         let migrations = self.migrations
         return try await pool.transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey))")
@@ -112,22 +127,19 @@ public struct Migrator: Sendable {
                     """)
             let applied = try await Self.appliedVersions(connection)
             try Self.verify(applied: applied, against: migrations)
-            var done: [AppliedMigration] = []
-            for migration in migrations where applied[migration.version] == nil {
-                do {
-                    try await connection.execute(script: migration.sql)
-                } catch var error as PostgresError {
-                    error.message = "migration \(migration.name) failed: \(error.message)"
-                    throw error
-                }
-                try await connection.query(
-                    """
-                    INSERT INTO switchboard.schema_migrations (version, name, checksum)
-                    VALUES (\(migration.version), \(migration.name), \(migration.checksum))
-                    """)
-                done.append(AppliedMigration(version: migration.version, name: migration.name))
+            guard let migration = migrations.first(where: { applied[$0.version] == nil }) else { return nil }
+            do {
+                try await connection.execute(script: migration.sql)
+            } catch var error as PostgresError {
+                error.message = "migration \(migration.name) failed: \(error.message)"
+                throw error
             }
-            return done
+            try await connection.query(
+                """
+                INSERT INTO switchboard.schema_migrations (version, name, checksum)
+                VALUES (\(migration.version), \(migration.name), \(migration.checksum))
+                """)
+            return AppliedMigration(version: migration.version, name: migration.name)
         }
     }
 

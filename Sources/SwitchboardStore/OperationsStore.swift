@@ -23,7 +23,7 @@ public struct OperationsStore: Sendable {
             """
             SELECT queue, kind, state::text, count(*)::bigint,
                    extract(epoch FROM now() - min(run_at) FILTER (WHERE state = 'available' AND run_at <= now()))::float8
-            FROM switchboard.jobs WHERE state IN ('available', 'running')
+            FROM switchboard.jobs WHERE state IN ('scheduled', 'available', 'running')
             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
             """
         ).map {
@@ -188,7 +188,8 @@ extension OperationsStore {
                     SELECT errors FROM switchboard.jobs WHERE state IN ('completed', 'failed', 'cancelled')
                       AND finished_at > now() - make_interval(secs => \(window.seconds))
                     UNION ALL
-                    SELECT errors FROM switchboard.jobs WHERE state IN ('available', 'running') AND errors <> '[]'
+                    SELECT errors FROM switchboard.jobs
+                    WHERE state IN ('scheduled', 'available', 'running') AND errors <> '[]'
                 ) j, jsonb_array_elements(j.errors) e
                 WHERE (e->>'at')::timestamptz > now() - make_interval(secs => \(window.seconds))
                 UNION ALL

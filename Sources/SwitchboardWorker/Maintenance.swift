@@ -37,6 +37,62 @@ public struct Rescuer: Service {
     }
 }
 
+/// Makes scheduled jobs available when they come due: Oban's `Stager`, River's `JobScheduler`.
+/// Jobs due later than the scheduling horizon (retries with long backoff, long snoozes, sends
+/// dated later) wait outside the claim path; this service promotes them in batches, waking
+/// workers once per queue, and sleeps until the next one is due (read from the database, on its
+/// clock) or for `interval` at most, so a job scheduled meanwhile is seen well before it is due
+/// (the horizon is longer than any sensible interval). Every worker process runs one; several
+/// at once skip each other's rows.
+public struct Stager: Service {
+    public static let batchLimit = 10_000
+
+    let queue: any JobQueue
+    let interval: Duration
+    let logger: Logger
+    /// Called when jobs became available, so this process's worker claims them at once.
+    let onStaged: @Sendable () -> Void
+
+    public init(
+        queue: some JobQueue, interval: Duration, logger: Logger, onStaged: @escaping @Sendable () -> Void = {}
+    ) {
+        self.queue = queue
+        self.interval = interval
+        self.logger = logger
+        self.onStaged = onStaged
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                var pause = interval
+                do {
+                    let (promoted, nextDueIn) = try await queue.stageDue(limit: Self.batchLimit)
+                    if promoted > 0 {
+                        logger.debug("scheduled jobs came due", metadata: ["count": "\(promoted)"])
+                        onStaged()
+                    }
+                    pause = Self.pause(promoted: promoted, nextDueIn: nextDueIn, interval: interval)
+                } catch {
+                    if !Task.isCancelled { logger.warning("staging jobs failed", metadata: ["error": "\(error)"]) }
+                }
+                if pause > .zero { try? await Task.sleep(for: pause) }
+            }
+        }
+    }
+
+    /// How long to wait before the next pass: none after a full batch (more are due), else until
+    /// the next job is due, within [`minimumPause`, `interval`]. The minimum keeps a row that is
+    /// due but held by another stager from turning this loop into a busy one.
+    static func pause(promoted: Int, nextDueIn: Duration?, interval: Duration) -> Duration {
+        if promoted >= batchLimit { return .zero }
+        guard let nextDueIn else { return interval }
+        return min(max(nextDueIn, minimumPause), interval)
+    }
+
+    static let minimumPause: Duration = .milliseconds(5)
+}
+
 /// Deletes finished jobs older than the retention, in bounded batches: River's `JobCleaner`,
 /// Oban's `Pruner`.
 public struct Pruner: Service {
@@ -65,11 +121,12 @@ public struct Pruner: Service {
 
 extension Worker {
     /// The maintenance services a process runs beside this worker, on its queue and as its
-    /// configuration asks: the rescuer (which wakes the worker when it made jobs available) and,
-    /// with a retention, the pruner.
+    /// configuration asks: the rescuer and the stager (each wakes the worker when it made jobs
+    /// available) and, with a retention, the pruner.
     public func maintenanceServices() -> [any Service] {
         var services: [any Service] = [
-            Rescuer(queue: queue, interval: configuration.rescueInterval, logger: logger, onRescued: { self.wake() })
+            Rescuer(queue: queue, interval: configuration.rescueInterval, logger: logger, onRescued: { self.wake() }),
+            Stager(queue: queue, interval: configuration.stageInterval, logger: logger, onStaged: { self.wake() }),
         ]
         if let retention = configuration.retention {
             services.append(

@@ -20,6 +20,10 @@ public struct WorkerConfiguration: Sendable {
     public var shutdownGracePeriod: Duration = .seconds(10)
     /// How often to look for jobs whose lease expired.
     public var rescueInterval: Duration = .seconds(15)
+    /// The longest the stager waits between looks for scheduled jobs that came due (it wakes
+    /// sooner when the next one is due sooner). Below the scheduling horizon, so a job scheduled
+    /// meanwhile is never seen late.
+    public var stageInterval: Duration = .seconds(1)
     /// Finished jobs older than this are deleted; `nil` keeps them forever.
     public var retention: Duration? = .seconds(7 * 24 * 3600)
     public var pruneInterval: Duration = .seconds(600)
@@ -50,5 +54,10 @@ public struct WorkerConfiguration: Sendable {
         }
         guard maxBacklog >= 1 else { throw .init(field: "max_backlog", problem: "\(maxBacklog) must be at least 1") }
         guard rescueInterval > .zero else { throw .init(field: "rescue_interval", problem: "must be positive") }
+        guard stageInterval > .zero, stageInterval < JobState.schedulingHorizon else {
+            throw .init(
+                field: "stage_interval",
+                problem: "must be positive and below the scheduling horizon (\(JobState.schedulingHorizon))")
+        }
     }
 }

@@ -48,6 +48,13 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "How often this worker looks for jobs whose worker died, their lease expired (default: 15s).")
     var rescueInterval: String?
 
+    @Option(
+        help: """
+            The longest this worker's stager waits before making scheduled jobs that came due available; it \
+            wakes sooner when one is due sooner (default: 1s, below 5s).
+            """)
+    var stageInterval: String?
+
     @Option(help: "On shutdown, how long running jobs may take before they go back to the queue (default: 10s).")
     var gracePeriod: String?
 
@@ -78,7 +85,8 @@ struct WorkerCommand: AsyncParsableCommand {
             [
                 "queues": queues, "concurrency": concurrency.map(String.init), "batch-size": batchSize.map(String.init),
                 "poll-interval": pollInterval, "listen": listen.map(String.init), "lease": lease,
-                "rescue-interval": rescueInterval, "grace-period": gracePeriod, "retention": retention,
+                "rescue-interval": rescueInterval, "stage-interval": stageInterval, "grace-period": gracePeriod,
+                "retention": retention,
                 "public-url": publicURL, "metrics-port": metricsPort.map(String.init), "metrics-host": metricsHost,
             ]
         ) { $1 }
@@ -111,6 +119,7 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.lease = try settings.duration("lease", default: configuration.lease)
         configuration.heartbeatInterval = configuration.lease / 4
         configuration.rescueInterval = try settings.duration("rescue-interval", default: configuration.rescueInterval)
+        configuration.stageInterval = try settings.duration("stage-interval", default: configuration.stageInterval)
         configuration.shutdownGracePeriod = try settings.duration(
             "grace-period", default: configuration.shutdownGracePeriod)
         if settings.text("retention")?.value == "off" {

@@ -62,7 +62,9 @@ import Testing
             let purged = try await sandbox.outcome(["jobs", "purge", "--older-than", "30d"])
             #expect(purged.1.contains("deleted 1 job(s)"), "\(purged.1)")
             let badState = try await sandbox.outcome(["jobs", "list", "--state", "done"])
-            #expect(badState.0 == 64 && badState.1.contains("--state: 'done' is not one of available"), "\(badState.1)")
+            #expect(
+                badState.0 == 64 && badState.1.contains("--state: 'done' is not one of scheduled, available"),
+                "\(badState.1)")
             let noJob = try await sandbox.outcome(["jobs", "show", "999999"])
             #expect(noJob.0 == 64 && noJob.1.contains("see `switchboard jobs list`"), "\(noJob.1)")
 

@@ -31,6 +31,7 @@ final class InMemoryJobQueue: JobQueue {
         /// What the next rescues answer (rescued counts), then 0; and how many were asked for.
         var rescueAnswers: [Int] = []
         var rescueCalls = 0
+        var stageCalls = 0
         /// How long a finish takes to be written (a slow database).
         var finishDelay: Duration = .zero
         /// Heartbeats fail while set (the database is unreachable); and how many were asked for.
@@ -41,17 +42,24 @@ final class InMemoryJobQueue: JobQueue {
     let state = Mutex(State())
     private let notifications = AsyncStream<String>.makeStream()
 
+    /// Adds jobs due now, or `scheduled` ones due after `delay` (as the schema's insert does past
+    /// the horizon).
     @discardableResult
-    func add(kind: String, queue: String = "default", maxAttempts: Int = 3, count: Int = 1) -> [Int64] {
+    func add(
+        kind: String, queue: String = "default", maxAttempts: Int = 3, count: Int = 1, delay: Duration = .zero
+    ) -> [Int64] {
         let ids = state.withLock { state in
             (0..<count).map { _ in
                 let id = state.nextID
                 state.nextID += 1
-                state.jobs[id] = Job(id: id, kind: kind, queue: queue, maxAttempts: maxAttempts, runAt: .now)
+                state.jobs[id] = Job(
+                    id: id, kind: kind, queue: queue,
+                    state: delay > JobState.schedulingHorizon ? .scheduled : .available,
+                    maxAttempts: maxAttempts, runAt: .now + delay)
                 return id
             }
         }
-        notifications.continuation.yield(queue)
+        if delay <= .zero { notifications.continuation.yield(queue) }
         return ids
     }
 
@@ -139,6 +147,18 @@ final class InMemoryJobQueue: JobQueue {
         state.withLock { state in
             state.rescueCalls += 1
             return (state.rescueAnswers.isEmpty ? 0 : min(limit, state.rescueAnswers.removeFirst()), 0)
+        }
+    }
+
+    func stageDue(limit: Int) async throws -> (promoted: Int, nextDueIn: Duration?) {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            state.stageCalls += 1
+            let due = state.jobs.values.filter { $0.state == .scheduled && $0.runAt <= now }
+                .sorted { ($0.runAt, $0.id) < ($1.runAt, $1.id) }.prefix(limit)
+            for job in due { state.jobs[job.id]!.state = .available }
+            let next = state.jobs.values.filter { $0.state == .scheduled }.map(\.runAt).min()
+            return (due.count, next.map { now.duration(to: $0) })
         }
     }
 

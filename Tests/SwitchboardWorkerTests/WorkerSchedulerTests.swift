@@ -181,3 +181,22 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
         #expect(machine.next(now: t0 + .milliseconds(5), backlog: 3) == .claim(queue: "default", limit: 8))
     }
 }
+
+@Suite struct StagerPauseTests {
+    let interval = Duration.seconds(1)
+
+    @Test func aFullBatchIsFollowedAtOnce() {
+        #expect(Stager.pause(promoted: Stager.batchLimit, nextDueIn: .seconds(-3), interval: interval) == .zero)
+    }
+
+    @Test func itSleepsUntilTheNextJobIsDueButNoLongerThanTheInterval() {
+        #expect(Stager.pause(promoted: 3, nextDueIn: .milliseconds(250), interval: interval) == .milliseconds(250))
+        #expect(Stager.pause(promoted: 0, nextDueIn: .seconds(90), interval: interval) == interval)
+        #expect(Stager.pause(promoted: 0, nextDueIn: nil, interval: interval) == interval)
+    }
+
+    @Test func aDueJobHeldByAnotherStagerDoesNotMakeABusyLoop() {
+        #expect(Stager.pause(promoted: 0, nextDueIn: .seconds(-1), interval: interval) == Stager.minimumPause)
+        #expect(Stager.pause(promoted: 0, nextDueIn: .zero, interval: interval) == Stager.minimumPause)
+    }
+}

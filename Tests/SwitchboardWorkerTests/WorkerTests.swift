@@ -45,6 +45,27 @@ final class Probe: Sendable {
         }
     }
 
+    /// A scheduled job (outside the claim path) is made available by the worker process's stager
+    /// when it comes due, and the stager wakes the worker: with an hour-long poll, nothing else
+    /// would. Never before its time; on time within the stage interval (1 s) and a busy machine.
+    @Test(.wallClockLane, .tags(.wallClock)) func aScheduledJobRunsWhenDue() async throws {
+        try await TestDatabase.with { db in
+            try await withWorker(db, configure: { $0.pollInterval = .seconds(3600) }) { _ in
+                let id = Int64(
+                    try await db.integer(
+                        """
+                        INSERT INTO switchboard.jobs (kind, state, run_at)
+                        VALUES ('noop', 'scheduled', now() + interval '1500 milliseconds') RETURNING id
+                        """))
+                #expect(try await db.store.job(id: id)?.state == .scheduled)
+                #expect(await eventually(timeout: .seconds(30)) { try await db.store.job(id: id)?.state == .completed })
+                let job = try #require(try await db.store.job(id: id))
+                let late = try #require(job.attemptedAt).timeIntervalSince(job.runAt)
+                #expect(late >= 0 && late < 3, "started \(late) s after its time")
+            }
+        }
+    }
+
     @Test func wakesOnNotifyWithoutWaitingForThePoll() async throws {
         try await TestDatabase.with { db in
             try await withWorker(db, configure: { $0.pollInterval = .seconds(3600) }) { _ in
