@@ -19,10 +19,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", .upToNextMinor(from: "2.13.0")),
         .package(url: "https://github.com/swift-server/async-http-client.git", .upToNextMinor(from: "1.37.0")),
         // No default traits: the CLI reads its settings through swift-configuration itself.
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", .upToNextMinor(from: "2.28.0"), traits: []),
+        .package(
+            url: "https://github.com/hummingbird-project/hummingbird.git", .upToNextMinor(from: "2.28.0"), traits: []),
         .package(url: "https://github.com/apple/swift-crypto.git", .upToNextMinor(from: "3.12.0")),
         // ConversationRelay: Twilio's side of a voice agent's turns over a WebSocket.
-        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", .upToNextMinor(from: "2.8.1")),
+        .package(
+            url: "https://github.com/hummingbird-project/hummingbird-websocket.git", .upToNextMinor(from: "2.8.1")),
         // Flags, then the environment, then defaults, through one reader (no file formats needed).
         .package(url: "https://github.com/apple/swift-metrics.git", .upToNextMinor(from: "2.13.0")),
         .package(url: "https://github.com/apple/swift-configuration.git", .upToNextMinor(from: "1.4.0"), traits: []),
@@ -78,7 +80,8 @@ let package = Package(
         .target(
             name: "SwitchboardWorker",
             dependencies: [
-                "SwitchboardStore", "SwitchboardCore", "Postgres", "ServiceTask", .product(name: "Metrics", package: "swift-metrics"),
+                "SwitchboardStore", "SwitchboardCore", "Postgres", "ServiceTask",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -86,10 +89,11 @@ let package = Package(
         .target(
             name: "SwitchboardSending",
             dependencies: [
-                "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres",
+                "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres", "ServiceTask",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -109,7 +113,8 @@ let package = Package(
         .target(
             name: "SwitchboardProcesses",
             dependencies: [
-                "SwitchboardWorker", "SwitchboardSending", "SwitchboardWebhook", "SwitchboardStore", "Postgres", "Twilio",
+                "SwitchboardWorker", "SwitchboardSending", "SwitchboardWebhook", "SwitchboardStore", "Postgres",
+                "Twilio",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -151,7 +156,9 @@ let package = Package(
         // Pure: builds without PostgreSQL, Hummingbird or AsyncHTTPClient.
         .testTarget(
             name: "SwitchboardCoreTests",
-            dependencies: ["SwitchboardCore", "SwitchboardMetrics", .product(name: "Metrics", package: "swift-metrics")]),
+            dependencies: [
+                "SwitchboardCore", "SwitchboardMetrics", .product(name: "Metrics", package: "swift-metrics"),
+            ]),
         .testTarget(
             name: "TwilioTests",
             dependencies: [
@@ -168,7 +175,8 @@ let package = Package(
         .testTarget(
             name: "SendingTests",
             dependencies: [
-                "SwitchboardSending", "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Postgres", "TestSupport",
+                "SwitchboardSending", "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Postgres",
+                "TestSupport",
                 "SwitchboardProcesses", "Twilio", "TwilioSimulator",
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -8,8 +8,8 @@ import SwitchboardWorker
 import Twilio
 
 /// One worker process, composed in one place for `switchboard worker`, the demo, the benchmarks
-/// and the tests: the worker, its rescuer and pruner, and the optional metrics port, as the
-/// services of one group.
+/// and the tests: the worker, its rescuer, stager and pruner, the campaign feeder, and the
+/// optional metrics port, as the services of one group.
 ///
 /// Graceful shutdown stops them in reverse order: the worker first (it drains its running jobs),
 /// then the maintenance services, then the metrics port, which answers until the end. A worker
@@ -19,10 +19,16 @@ public struct WorkerProcess: ProcessComposition {
         public var worker = WorkerConfiguration()
         /// Serve `GET /metrics` and `GET /health` here; no metrics port when nil.
         public var metrics: ListenAddress?
+        /// Most of a campaign's capacity (seconds of sending at its pace) in the queue at once.
+        public var campaignLookahead: Duration = .seconds(60)
 
-        public init(worker: WorkerConfiguration = WorkerConfiguration(), metrics: ListenAddress? = nil) {
+        public init(
+            worker: WorkerConfiguration = WorkerConfiguration(), metrics: ListenAddress? = nil,
+            campaignLookahead: Duration = .seconds(60)
+        ) {
             self.worker = worker
             self.metrics = metrics
+            self.campaignLookahead = campaignLookahead
         }
     }
 
@@ -41,6 +47,12 @@ public struct WorkerProcess: ProcessComposition {
                 .init(service: MetricsServer(host: metrics.host, port: metrics.port, pool: pool, logger: logger)))
         }
         services += worker.maintenanceServices().map { .init(service: $0) }
+        let worker = self.worker
+        services.append(
+            .init(
+                service: CampaignFeeder(
+                    campaigns: CampaignStore(pool: pool), lookahead: configuration.campaignLookahead, logger: logger,
+                    onFed: { worker.wake() })))
         services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup))
         self.services = services
         self.logger = logger

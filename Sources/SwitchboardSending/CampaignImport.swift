@@ -56,8 +56,7 @@ public struct CampaignImport: Sendable {
             reader: reader, records: records, columns: columns, phoneColumn: phoneColumn, template: template,
             campaign: campaign, state: state, progress: progress)
         let counts = try await campaigns.importRecipients(
-            campaignID: campaign.id, accountID: campaign.accountID, kind: campaign.channel.rawValue, rows: rows,
-            pacing: try await campaigns.pacing(campaign))
+            campaignID: campaign.id, accountID: campaign.accountID, rows: rows)
         var report = state.report
         report.counts = counts
         return report

@@ -46,8 +46,13 @@ public struct CampaignStore: Sendable {
         }
         return try await pool.query(
             """
-            INSERT INTO switchboard.campaigns (account_id, name, channel, template, rate_cap)
-            VALUES (\(accountID), \(name), \(channel), \(template)::jsonb, \(rateCap)) RETURNING id
+            WITH created AS (
+                INSERT INTO switchboard.campaigns (account_id, name, channel, template, rate_cap)
+                VALUES (\(accountID), \(name), \(channel), \(template)::jsonb, \(rateCap)) RETURNING id
+            ), feed AS (
+                INSERT INTO switchboard.campaign_feeds (campaign_id) SELECT id FROM created
+            )
+            SELECT id FROM created
             """
         )[0].decode(Int64.self, at: 0)
     }
@@ -85,16 +90,22 @@ public struct CampaignStore: Sendable {
     /// Messages per second the campaign can send: its cap, else the total rate of its pool's
     /// senders (or its From sender's rate); nil when unlimited.
     public func pacing(_ campaign: CampaignRecord) async throws -> Double? {
-        try await pool.query(
+        try await pacing(id: campaign.id)
+    }
+
+    func pacing(id: Int64, on connection: PostgresConnection? = nil) async throws -> Double? {
+        let query: PostgresQuery =
             """
             SELECT coalesce(c.rate_cap,
                 (SELECT sum(s.rate) FROM switchboard.pools p JOIN switchboard.pool_senders ps ON ps.pool_id = p.id
                    JOIN switchboard.senders s ON s.id = ps.sender_id
                  WHERE p.account_id = c.account_id AND p.name = c.template ->> 'pool' AND s.enabled),
                 (SELECT s.rate FROM switchboard.senders s WHERE s.account_id = c.account_id AND s.address = c.template ->> 'from'))
-            FROM switchboard.campaigns c WHERE c.id = \(campaign.id)
+            FROM switchboard.campaigns c WHERE c.id = \(id)
             """
-        ).first?.decode(Double?.self, at: 0)
+        let rows: PostgresRows
+        if let connection { rows = try await connection.query(query) } else { rows = try await pool.query(query) }
+        return try rows.first?.decode(Double?.self, at: 0)
     }
 
     /// Books the campaign's next send slot under its rate cap, at most `horizon` ahead.
@@ -127,13 +138,11 @@ public struct CampaignStore: Sendable {
 
     /// Adds recipients from `COPY` text rows (`line \t recipient \t payload`), in one transaction:
     /// each recipient once per campaign (the first line wins), suppressed ones recorded as
-    /// `opted_out` without a job, the rest queued as jobs of `kind`.
-    ///
-    /// With `pacing` (messages per second the campaign can send), the jobs' `run_at` is spread at
-    /// that rate after any already queued, so a large import does not become a crowd of jobs all
-    /// asking for slots at once; the rate limiter still decides the exact send times.
+    /// `opted_out`, the rest `pending` with their job payload. No job is written: the feeder
+    /// (`feed`) makes them at the campaign's pace, so an import of ten million rows adds ten
+    /// million insert-once rows here and nothing to the queue.
     public func importRecipients<Source: AsyncSequence>(
-        campaignID: Int64, accountID: Int64, kind: String, rows: Source, pacing: Double? = nil
+        campaignID: Int64, accountID: Int64, rows: Source
     ) async throws -> CampaignImportCounts where Source.Element == [UInt8] {
         try await pool.withConnection { connection in
             try await connection.transaction { connection in
@@ -143,38 +152,32 @@ public struct CampaignStore: Sendable {
                 let result = try await connection.query(
                     """
                     WITH first AS (
-                        SELECT DISTINCT ON (recipient) line, recipient, payload FROM campaign_staging ORDER BY recipient, line
+                        SELECT DISTINCT ON (recipient) line, recipient, payload FROM campaign_staging
+                        ORDER BY recipient, line
                     ), added AS (
-                        INSERT INTO switchboard.campaign_recipients (campaign_id, recipient, line, status)
-                        SELECT \(campaignID), f.recipient, f.line,
-                               CASE WHEN EXISTS (SELECT 1 FROM switchboard.suppressions s
-                                                 WHERE s.account_id = \(accountID) AND s.address = f.recipient
-                                                   AND s.scope = 'account') THEN 'opted_out' ELSE 'queued' END
-                        FROM first f
+                        INSERT INTO switchboard.campaign_recipients (campaign_id, recipient, line, status, payload)
+                        SELECT \(campaignID), f.recipient, f.line, s.status,
+                               CASE WHEN s.status = 'pending' THEN f.payload END
+                        FROM first f, LATERAL (
+                            SELECT CASE WHEN EXISTS (SELECT 1 FROM switchboard.suppressions x
+                                                     WHERE x.account_id = \(accountID) AND x.address = f.recipient
+                                                       AND x.scope = 'account')
+                                        THEN 'opted_out' ELSE 'pending' END AS status) s
+                        -- In file order, so the feeder sends in that order.
+                        ORDER BY f.line
                         ON CONFLICT (campaign_id, recipient) DO NOTHING
-                        RETURNING recipient, status
-                    ), start AS (
-                        SELECT greatest(now(), coalesce(max(run_at), now())) AS at FROM switchboard.jobs
-                        WHERE state IN ('scheduled', 'available') AND payload ? 'campaignId'
-                          AND (payload ->> 'campaignId')::bigint = \(campaignID)
-                    ), paced AS (
-                        SELECT f.payload,
-                               CASE WHEN \(pacing)::float8 IS NULL THEN now()
-                                    ELSE (SELECT at FROM start)
-                                         + (row_number() OVER (ORDER BY f.line) - 1) / \(pacing)::float8 * interval '1 second' END
-                                   AS run_at
-                        FROM added a JOIN first f USING (recipient) WHERE a.status = 'queued'
-                    ), jobs AS (
-                        -- Jobs dated past the horizon are written scheduled (no second write).
-                        INSERT INTO switchboard.jobs (kind, payload, max_attempts, run_at, state)
-                        SELECT \(kind), payload, 10, run_at,
-                               CASE WHEN run_at > now() + switchboard.scheduling_horizon()
-                                    THEN 'scheduled'::switchboard.job_state ELSE 'available' END
-                        FROM paced
-                        RETURNING 1
+                        RETURNING status
+                    ), counted AS (
+                        SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+                               count(*) FILTER (WHERE status = 'opted_out') AS opted_out, count(*) AS added
+                        FROM added
+                    ), feed AS (
+                        UPDATE switchboard.campaign_feeds f
+                        SET recipients = f.recipients + counted.pending, opted_out = f.opted_out + counted.opted_out,
+                            finished_at = CASE WHEN counted.pending > 0 THEN NULL ELSE f.finished_at END
+                        FROM counted WHERE f.campaign_id = \(campaignID)
                     )
-                    SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM added WHERE status = 'opted_out'),
-                           (SELECT count(*) FROM added)
+                    SELECT pending, opted_out, added FROM counted
                     """)
                 let queued = try result[0].decode(Int.self, at: 0)
                 let optedOut = try result[0].decode(Int.self, at: 1)

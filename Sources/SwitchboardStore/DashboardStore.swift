@@ -72,22 +72,22 @@ public struct DashboardStore: Sendable {
         public var rateCap: Double?
     }
 
-    /// Campaigns active or touched in the last week: recipients, jobs still to run.
+    /// Campaigns active or touched in the last week: recipients, those still to send (not yet fed,
+    /// or live jobs). From the feed's counters and the live jobs (at most each campaign's
+    /// look-ahead), never a count over recipients.
     public func campaigns() async throws -> [CampaignProgress] {
         try await pool.query(
             """
             WITH unfinished AS (
                 SELECT (payload ->> 'campaignId')::bigint AS id, count(*) AS jobs FROM switchboard.jobs
                 WHERE state IN ('scheduled', 'available', 'running') AND payload ? 'campaignId' GROUP BY 1
-            ), recipients AS (
-                SELECT campaign_id, count(*) FILTER (WHERE status = 'queued') AS queued,
-                       count(*) FILTER (WHERE status = 'opted_out') AS opted_out
-                FROM switchboard.campaign_recipients GROUP BY 1
             )
-            SELECT a.name, c.name, c.state, coalesce(r.queued, 0)::bigint, coalesce(u.jobs, 0)::bigint,
-                   coalesce(r.opted_out, 0)::bigint, c.rate_cap
+            SELECT a.name, c.name, c.state, coalesce(f.recipients, 0)::bigint,
+                   (CASE WHEN c.state = 'cancelled' THEN 0 ELSE coalesce(f.recipients - f.fed, 0) END
+                    + coalesce(u.jobs, 0))::bigint,
+                   coalesce(f.opted_out, 0)::bigint, c.rate_cap
             FROM switchboard.campaigns c JOIN switchboard.accounts a ON a.id = c.account_id
-            LEFT JOIN recipients r ON r.campaign_id = c.id LEFT JOIN unfinished u ON u.id = c.id
+            LEFT JOIN switchboard.campaign_feeds f ON f.campaign_id = c.id LEFT JOIN unfinished u ON u.id = c.id
             WHERE c.state = 'active' OR c.updated_at > now() - interval '7 days' OR u.jobs > 0
             ORDER BY c.id DESC LIMIT 20
             """

@@ -71,6 +71,9 @@ public struct Migration: Sendable {
         Migration(
             version: 16, name: "0016_claim_path.sql",
             sql: String(decoding: PackageResources._016_claim_path_sql, as: UTF8.self)),
+        Migration(
+            version: 17, name: "0017_campaign_feed.sql",
+            sql: String(decoding: PackageResources._017_campaign_feed_sql, as: UTF8.self)),
     ]
 }
 

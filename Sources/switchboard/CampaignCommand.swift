@@ -156,21 +156,43 @@ struct CampaignCommand: AsyncParsableCommand {
         @OptionGroup var target: Target
         @Flag(help: "Print as JSON.") var json = false
         func run() async throws {
-            let (campaign, status) = try await database.withPool { pool in
+            let (campaign, status, progress) = try await database.withPool { pool in
                 let campaign = try await target.campaign(pool)
-                return (campaign, try await CampaignStore(pool: pool).status(id: campaign.id))
+                let store = CampaignStore(pool: pool)
+                return (campaign, try await store.status(id: campaign.id), try await store.progress(id: campaign.id))
             }
+            let live = ["scheduled", "available", "running"].reduce(0) { $0 + (status.jobs[$1] ?? 0) }
+            // Still to send: not yet fed, and fed but not sent; at the campaign's pace.
+            let toSend = campaign.state == .cancelled ? 0 : (progress?.pending ?? 0) + live
+            let eta = progress?.pace.flatMap { $0 > 0 && toSend > 0 ? Double(toSend) / $0 : nil }
             if json {
-                let value: JSONValue = .object([
+                var value: [String: JSONValue] = [
                     "campaign": .string(campaign.name), "state": .string(campaign.state.rawValue),
                     "jobs": .object(status.jobs.mapValues { .int(Int64($0)) }),
                     "deliveries": .object(status.deliveries.mapValues { .int(Int64($0)) }),
                     "optedOut": .int(Int64(status.optedOut)),
-                ])
-                print(value.jsonText)
+                    "recipients": .int(Int64(progress?.recipients ?? 0)), "fed": .int(Int64(progress?.fed ?? 0)),
+                    "pending": .int(Int64(progress?.pending ?? 0)), "toSend": .int(Int64(toSend)),
+                ]
+                if let pace = progress?.pace { value["pace"] = .double(pace) }
+                if let eta { value["etaSeconds"] = .double(eta.rounded()) }
+                if let finished = progress?.finishedAt {
+                    value["finishedAt"] = .string(ISO8601DateFormatter().string(from: finished))
+                }
+                print(JSONValue.object(value).jsonText)
                 return
             }
             print("campaign \(campaign.name): \(campaign.state)")
+            if let progress {
+                let pace = progress.pace.map { String(format: " at %.4g/s", $0) } ?? ""
+                let end =
+                    progress.finishedAt != nil
+                    ? "finished"
+                    : eta.map { "done " + RelativeTime.text(for: Date(timeIntervalSinceNow: $0), now: Date()) } ?? "—"
+                print(
+                    "  recipients: \(progress.recipients), fed into the queue \(progress.fed), waiting to be fed "
+                        + "\(progress.pending)\(pace); \(end)")
+            }
             print(
                 "  jobs: "
                     + status.jobs.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))

@@ -55,6 +55,13 @@ struct WorkerCommand: AsyncParsableCommand {
             """)
     var stageInterval: String?
 
+    @Option(
+        help: """
+            Most of a campaign's sending capacity (seconds at its pace) fed into the queue at once; the rest of its \
+            recipients wait in the campaign (default: 60s).
+            """)
+    var campaignLookahead: String?
+
     @Option(help: "On shutdown, how long running jobs may take before they go back to the queue (default: 10s).")
     var gracePeriod: String?
 
@@ -85,7 +92,8 @@ struct WorkerCommand: AsyncParsableCommand {
             [
                 "queues": queues, "concurrency": concurrency.map(String.init), "batch-size": batchSize.map(String.init),
                 "poll-interval": pollInterval, "listen": listen.map(String.init), "lease": lease,
-                "rescue-interval": rescueInterval, "stage-interval": stageInterval, "grace-period": gracePeriod,
+                "rescue-interval": rescueInterval, "stage-interval": stageInterval,
+                "campaign-lookahead": campaignLookahead, "grace-period": gracePeriod,
                 "retention": retention,
                 "public-url": publicURL, "metrics-port": metricsPort.map(String.init), "metrics-host": metricsHost,
             ]
@@ -148,6 +156,11 @@ struct WorkerCommand: AsyncParsableCommand {
                 """)
         }
         var process = WorkerProcess.Configuration(worker: configuration)
+        process.campaignLookahead = try settings.duration("campaign-lookahead", default: process.campaignLookahead)
+        if process.campaignLookahead < .seconds(1) {
+            try settings.problem(
+                settings.text("campaign-lookahead")?.source ?? "--campaign-lookahead", "must be at least 1s")
+        }
         if let port = try settings.optionalInt("metrics-port", in: 1...65535) {
             process.metrics = ListenAddress(host: settings.string("metrics-host", default: "0.0.0.0"), port: port)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Postgres
 import SwitchboardCore
 import SwitchboardSending
@@ -23,8 +24,7 @@ import Testing
     }
 
     @Test func importValidatesDeduplicatesAndSkipsOptedOut() async throws {
-        try await SendingHarness.with { harness, worker in
-            worker.beginShutdown()  // this test only imports
+        try await SendingHarness.idle { harness in
             let campaign = try await makeCampaign(harness, name: "spring")
             try await harness.deliveries.suppress(
                 accountID: campaign.accountID, address: "+12125550004", reason: "STOP", source: "keyword")
@@ -46,12 +46,19 @@ import Testing
             #expect(report.invalidCount == 2)
             #expect(report.invalid[0].hasPrefix("line 4: phone: '+1555' is not a valid E.164 number"))
             #expect(report.invalid[1] == "line 7: row: has 2 fields; the header has 3")
+            // Rendered and validated now; sent later, when the feeder makes their jobs.
             let bodies = try await harness.db.pool.query(
-                "SELECT payload->>'body' FROM switchboard.jobs ORDER BY payload->>'to'"
+                """
+                SELECT payload->>'body' FROM switchboard.campaign_recipients
+                WHERE status = 'pending' ORDER BY seq
+                """
             )
             .map { try $0.decode(String.self, at: 0) }
             #expect(
                 bodies == ["Hi Ana, your code is 111", "Hi Ben, Jr., your code is 222", "Hi Fay, your code is 666"])
+            #expect(try await harness.db.jobCount() == 0)
+            let progress = try #require(try await CampaignStore(pool: harness.db.pool).progress(id: campaign.id))
+            #expect(progress.recipients == 3 && progress.optedOut == 1 && progress.fed == 0 && progress.pending == 3)
         }
     }
 
@@ -73,7 +80,8 @@ import Testing
                 "phone,name\n"
                 + (0..<8).map { "+121255520\(String(format: "%02d", $0)),N\($0)" }.joined(separator: "\n")
             _ = try await CampaignImport(campaigns: campaigns).run(path: try writeCSV(csv), campaign: campaign)
-            // The import spread the jobs at the campaign's pace (8 at 2/s: 3.5 s from first to last).
+            // The feeder spread the jobs at the campaign's pace (8 at 2/s: 3.5 s from first to last).
+            #expect(await eventually { try await harness.db.jobCount() == 8 })
             let spread = try await harness.db.pool.query(
                 "SELECT extract(epoch FROM max(run_at) - min(run_at))::float8 FROM switchboard.jobs"
             ).firstRow().decode(
@@ -101,14 +109,10 @@ import Testing
                 "phone,name,code\n"
                 + (0..<6).map { "+121255510\(String(format: "%02d", $0)),N\($0),\($0)" }.joined(separator: "\n")
             _ = try await CampaignImport(campaigns: campaigns).run(path: try writeCSV(csv), campaign: campaign)
-            // Paused: the worker picks the jobs up and puts them back, sending nothing.
-            // Each hold gives its attempt back: at some moment all six are waiting, tried, at attempt 0.
-            #expect(
-                await eventually {
-                    try await harness.db.integer(
-                        "SELECT count(*) FROM switchboard.jobs WHERE attempted_at IS NOT NULL AND state = 'available' AND attempt = 0"
-                    ) == 6
-                })
+            // Paused: nothing is fed (a pass of our own, beside the worker process's feeder).
+            let feeder = CampaignFeeder(campaigns: campaigns, lookahead: .seconds(60), logger: Logger(label: "test"))
+            try await feeder.feedOnce()
+            #expect(try await harness.db.jobCount() == 0)
             #expect(await harness.simulator.messages().isEmpty)
             try await campaigns.setState(id: campaign.id, .active)
             #expect(await eventually { try await harness.db.jobCount(state: "completed") == 6 })
@@ -116,16 +120,40 @@ import Testing
             let status = try await campaigns.status(id: campaign.id)
             #expect(status.jobs["completed"] == 6)
             #expect(status.deliveries.values.reduce(0, +) == 6)
+            #expect(await eventually { try await campaigns.progress(id: campaign.id)?.finishedAt != nil })
+        }
+    }
 
-            let second = try await makeCampaign(harness, name: "cancelled")
-            try await campaigns.setState(id: second.id, .paused)
-            _ = try await CampaignImport(campaigns: campaigns).run(
-                path: try writeCSV(csv.replacingOccurrences(of: "+121255510", with: "+131255510")), campaign: second)
-            // Jobs waiting in the queue are cancelled at once; one a worker holds at that moment
-            // is cancelled by the worker's check before sending.
-            try await campaigns.cancel(id: second.id)
-            #expect(await eventually { try await campaigns.status(id: second.id).jobs["cancelled"] == 6 })
-            #expect(await harness.simulator.messages().count == 6, "nothing of the cancelled campaign was sent")
+    @Test func jobsFedBeforeAPauseAreHeldAndCancelledWithTheCampaign() async throws {
+        try await SendingHarness.idle { harness in
+            let campaign = try await makeCampaign(harness, name: "held")
+            let campaigns = CampaignStore(pool: harness.db.pool)
+            let csv =
+                "phone,name,code\n"
+                + (0..<6).map { "+131255510\(String(format: "%02d", $0)),N\($0),\($0)" }.joined(separator: "\n")
+            _ = try await CampaignImport(campaigns: campaigns).run(path: try writeCSV(csv), campaign: campaign)
+            let feeder = CampaignFeeder(campaigns: campaigns, lookahead: .seconds(60), logger: Logger(label: "test"))
+            try await feeder.feedOnce()
+            #expect(try await harness.db.jobCount(state: "available") == 6)
+            try await campaigns.setState(id: campaign.id, .paused)
+            try await harness.runningWorker { _ in
+                // The worker takes each job and puts it back, its attempt given back, sending nothing.
+                #expect(
+                    await eventually {
+                        try await harness.db.integer(
+                            """
+                            SELECT count(*) FROM switchboard.jobs
+                            WHERE attempted_at IS NOT NULL AND state IN ('available', 'running') AND attempt <= 1
+                            """) == 6
+                    })
+                #expect(await harness.simulator.messages().isEmpty)
+                // Cancelled: the waiting jobs end at once; one a worker holds, at its check.
+                try await campaigns.cancel(id: campaign.id)
+                #expect(await eventually { try await campaigns.status(id: campaign.id).jobs["cancelled"] == 6 })
+            }
+            #expect(await harness.simulator.messages().isEmpty, "nothing of the cancelled campaign was sent")
+            try await feeder.feedOnce()
+            #expect(try await harness.db.jobCount() == 6, "a cancelled campaign is fed no more")
         }
     }
 }

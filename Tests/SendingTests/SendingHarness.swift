@@ -27,6 +27,35 @@ struct SendingHarness {
         worker configureWorker: (inout WorkerConfiguration) -> Void = { _ in },
         _ body: (SendingHarness, Worker) async throws -> T
     ) async throws -> T {
+        try await idle(simulator: configure, token: token) { harness in
+            try await harness.runningWorker(clientTimeout: clientTimeout, configure: configureWorker) { worker in
+                try await body(harness, worker)
+            }
+        }
+    }
+
+    /// Runs a worker process with the sending handlers for the duration of `body`.
+    func runningWorker<T: Sendable>(
+        clientTimeout: Duration = .seconds(5), configure: (inout WorkerConfiguration) -> Void = { _ in },
+        _ body: (Worker) async throws -> T
+    ) async throws -> T {
+        let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: clientTimeout))
+        let handlers = HandlerRegistry.sending(client: client, accounts: accounts, deliveries: deliveries)
+        return try await withWorker(
+            db, handlers: handlers,
+            configure: {
+                $0.pollInterval = .milliseconds(100)
+                $0.retryPolicy = RetryPolicy(
+                    base: .milliseconds(20), cap: .milliseconds(100), minimum: .milliseconds(5))
+                configure(&$0)
+            }, body)
+    }
+
+    /// The same without a worker: for tests that drive a service (the campaign feeder) themselves.
+    static func idle<T: Sendable>(
+        simulator configure: (inout SimulatorConfiguration) -> Void = { _ in }, token: String = authToken,
+        _ body: (SendingHarness) async throws -> T
+    ) async throws -> T {
         try await TestDatabase.with { db in
             var configuration = SimulatorConfiguration()
             configuration.accounts = [accountSID: authToken]
@@ -38,20 +67,7 @@ struct SendingHarness {
             let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
             let harness = SendingHarness(db: db, simulator: simulator, vault: vault)
             try await harness.accounts.upsert(name: "main", accountSID: accountSID, secret: token)
-            let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: clientTimeout))
-            let handlers = HandlerRegistry.sending(
-                client: client, accounts: harness.accounts, deliveries: harness.deliveries)
-            return try await withWorker(
-                db, handlers: handlers,
-                configure: {
-                    $0.pollInterval = .milliseconds(100)
-                    $0.retryPolicy = RetryPolicy(
-                        base: .milliseconds(20), cap: .milliseconds(100), minimum: .milliseconds(5))
-                    configureWorker(&$0)
-                }
-            ) { worker in
-                try await body(harness, worker)
-            }
+            return try await body(harness)
         }
     }
 

@@ -1,0 +1,207 @@
+import Foundation
+import Logging
+import Postgres
+import SwitchboardCore
+import SwitchboardSending
+import SwitchboardStore
+import TestSupport
+import Testing
+
+/// Issue 15, item 2: campaigns are fed, not materialised.
+@Suite struct CampaignFeederTests {
+    /// A campaign of `count` recipients (+1212555xxxx, in file order), capped at `rateCap`.
+    func campaign(
+        _ harness: SendingHarness, name: String, count: Int, rateCap: Double?
+    ) async throws -> CampaignRecord {
+        let account = try #require(try await harness.accounts.account(named: "main")).id
+        let campaigns = CampaignStore(pool: harness.db.pool)
+        try await campaigns.create(
+            accountID: account, name: name, channel: .sms,
+            template: PostgresJSON(text: #"{"account": "main", "from": "+15557654321", "body": "Hi {{n}}"}"#),
+            rateCap: rateCap)
+        let record = try #require(try await campaigns.campaign(accountID: account, name: name))
+        let csv =
+            "phone,n\n" + (0..<count).map { "+1212555\(String(format: "%04d", $0)),\($0)" }.joined(separator: "\n")
+        let path = NSTemporaryDirectory() + "feed-\(UInt32.random(in: 0...UInt32.max)).csv"
+        try csv.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let report = try await CampaignImport(campaigns: campaigns).run(path: path, campaign: record)
+        #expect(report.counts.queued == count)
+        return record
+    }
+
+    func feeder(_ harness: SendingHarness, lookahead: Duration) -> CampaignFeeder {
+        CampaignFeeder(
+            campaigns: CampaignStore(pool: harness.db.pool), lookahead: lookahead, logger: Logger(label: "test"))
+    }
+
+    /// The `n` values of the campaign's jobs, in job order.
+    func fedNumbers(_ harness: SendingHarness, _ campaign: CampaignRecord) async throws -> [Int] {
+        try await harness.db.pool.query(
+            """
+            SELECT substring(payload->>'body' FROM 4)::int FROM switchboard.jobs
+            WHERE (payload->>'campaignId')::bigint = \(campaign.id) ORDER BY id
+            """
+        ).map { try $0.decode(Int.self, at: 0) }
+    }
+
+    @Test func theQueueHoldsNoMoreThanTheLookaheadAndJobsComeInFileOrderAtThePace() async throws {
+        try await SendingHarness.idle { harness in
+            let campaign = try await campaign(harness, name: "paced", count: 100, rateCap: 10)
+            let feeder = feeder(harness, lookahead: .seconds(2))
+            try await feeder.feedOnce()
+            // 10/s with a 2 s look-ahead: 20 live jobs at most.
+            #expect(try await fedNumbers(harness, campaign) == Array(0..<20))
+            let spread = try await harness.db.pool.query(
+                """
+                SELECT extract(epoch FROM max(run_at) - min(run_at))::float8,
+                       extract(epoch FROM min(run_at) - now())::float8, count(*) FILTER (WHERE state = 'available')
+                FROM switchboard.jobs
+                """
+            ).firstRow()
+            #expect(abs(try spread.decode(Double.self, at: 0) - 1.9) < 0.001, "20 jobs at 10/s")
+            #expect(try spread.decode(Double.self, at: 1) > -1, "spread from now")
+            #expect(try spread.decode(Int.self, at: 2) == 20, "all within the horizon: available")
+            try await feeder.feedOnce()
+            #expect(try await harness.db.jobCount() == 20, "full: nothing more until some are sent")
+
+            // 15 sent: room for 15 more, due after the first 20.
+            try await harness.db.pool.query(
+                """
+                UPDATE switchboard.jobs SET state = 'completed', finished_at = now()
+                WHERE id IN (SELECT id FROM switchboard.jobs ORDER BY id LIMIT 15)
+                """)
+            try await feeder.feedOnce()
+            #expect(try await fedNumbers(harness, campaign) == Array(0..<35))
+            let gap = try await harness.db.pool.query(
+                """
+                SELECT extract(epoch FROM min(run_at) FILTER (WHERE substring(payload->>'body' FROM 4)::int = 20)
+                                         - max(run_at) FILTER (WHERE substring(payload->>'body' FROM 4)::int = 19))::float8
+                FROM switchboard.jobs
+                """
+            ).firstRow().decode(Double.self, at: 0)
+            #expect(abs(gap - 0.1) < 0.001, "the pace goes on where it left off")
+            let progress = try #require(try await CampaignStore(pool: harness.db.pool).progress(id: campaign.id))
+            #expect(progress.fed == 35 && progress.pending == 65 && progress.pace == 10)
+        }
+    }
+
+    @Test func pauseStopsFeedingResumeGoesOnAndCancelFeedsNoMore() async throws {
+        try await SendingHarness.idle { harness in
+            let campaign = try await campaign(harness, name: "held", count: 30, rateCap: 1)
+            let campaigns = CampaignStore(pool: harness.db.pool)
+            let feeder = feeder(harness, lookahead: .seconds(600))
+            try await campaigns.setState(id: campaign.id, .paused)
+            try await feeder.feedOnce()
+            #expect(try await harness.db.jobCount() == 0)
+            try await campaigns.setState(id: campaign.id, .active)
+            try await feeder.feedOnce()
+            // 1/s: the jobs due within the scheduling horizon (5 s).
+            #expect(try await fedNumbers(harness, campaign) == Array(0..<5))
+            try await campaigns.cancel(id: campaign.id)
+            try await feeder.feedOnce()
+            #expect(try await harness.db.jobCount() == 5)
+            #expect(try await harness.db.jobCount(state: "cancelled") == 5)
+        }
+    }
+
+    @Test func twoFeedersNeverFeedARecipientTwice() async throws {
+        try await SendingHarness.idle { harness in
+            let campaign = try await campaign(harness, name: "shared", count: 3000, rateCap: 400)
+            // Four feeders (four hosts), each passing until nothing is left.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        let feeder = feeder(harness, lookahead: .seconds(3600))
+                        for _ in 0..<40 {
+                            try await feeder.feedOnce()
+                            try await Task.sleep(for: .milliseconds(Int.random(in: 0...30)))
+                        }
+                    }
+                }
+                // Meanwhile the pace's window moves on: let fed jobs be due at once.
+                group.addTask {
+                    for _ in 0..<40 {
+                        try await harness.db.pool.query(
+                            "UPDATE switchboard.campaign_feeds SET next_run_at = now() WHERE campaign_id = \(campaign.id)"
+                        )
+                        try await Task.sleep(for: .milliseconds(25))
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let numbers = try await fedNumbers(harness, campaign)
+            #expect(numbers.count == Set(numbers).count, "no recipient fed twice")
+            #expect(numbers == numbers.sorted(), "in file order")
+            let progress = try #require(try await CampaignStore(pool: harness.db.pool).progress(id: campaign.id))
+            #expect(progress.fed == numbers.count && numbers.count > 2000)
+        }
+    }
+
+    /// A feeder that dies mid-pass (its transaction holds the campaign's feed row and has written
+    /// jobs) leaves nothing behind, and the next pass resumes from the cursor.
+    @Test func aFeederThatDiesMidPassLeavesNothingAndTheNextResumes() async throws {
+        try await SendingHarness.idle { harness in
+            let campaign = try await campaign(harness, name: "crash", count: 50, rateCap: 1000)
+            let feeder = feeder(harness, lookahead: .seconds(3600))
+            let dying = PostgresPool(configuration: harness.db.configuration, options: .init(maxConnections: 1))
+            try await dying.withConnection { connection in
+                try await connection.query("BEGIN")
+                try await connection.query(
+                    "SELECT 1 FROM switchboard.campaign_feeds WHERE campaign_id = \(campaign.id) FOR UPDATE")
+                try await connection.query(
+                    """
+                    INSERT INTO switchboard.jobs (kind, payload)
+                    SELECT 'sms', payload FROM switchboard.campaign_recipients WHERE campaign_id = \(campaign.id)
+                    """)
+                let pid = await connection.backendPID()
+                // Another host's pass skips the campaign while the first holds it…
+                try await feeder.feedOnce()
+                #expect(try await harness.db.jobCount() == 0)
+                // …then the first dies: its transaction rolls back.
+                try await harness.db.pool.query("SELECT pg_terminate_backend(\(Int(pid)))")
+                #expect(
+                    await eventually {
+                        try await harness.db.integer("SELECT count(*) FROM pg_stat_activity WHERE pid = \(Int(pid))")
+                            == 0
+                    })
+            }
+            await dying.close()
+            // …and the next pass feeds every recipient once, from the cursor.
+            try await feeder.feedOnce()
+            #expect(try await fedNumbers(harness, campaign) == Array(0..<50))
+        }
+    }
+
+    @Test func aCampaignFinishesWhenEveryRecipientIsFedAndSent() async throws {
+        try await SendingHarness.idle { harness in
+            let campaign = try await campaign(harness, name: "done", count: 3, rateCap: nil)
+            let campaigns = CampaignStore(pool: harness.db.pool)
+            let feeder = feeder(harness, lookahead: .seconds(60))
+            try await feeder.feedOnce()
+            #expect(try await harness.db.jobCount() == 3)
+            try await feeder.feedOnce()
+            #expect(try await campaigns.progress(id: campaign.id)?.finishedAt == nil, "its jobs are still live")
+            try await harness.db.pool.query("UPDATE switchboard.jobs SET state = 'completed', finished_at = now()")
+            try await feeder.feedOnce()
+            #expect(try await campaigns.progress(id: campaign.id)?.finishedAt != nil)
+            #expect(try await campaigns.campaignsToFeed().isEmpty)
+        }
+    }
+
+    @Test func thePlanKeepsToThePaceTheHorizonAndTheLookahead() {
+        let plan = CampaignFeedPlan(pace: 10, lookahead: .seconds(60), batch: 5000)
+        #expect(plan.capacity == 600)
+        #expect(plan.count(live: 0, nextDueIn: .zero) == 50, "5 s of the horizon at 10/s")
+        #expect(plan.count(live: 0, nextDueIn: .seconds(3)) == 20)
+        #expect(plan.count(live: 0, nextDueIn: .seconds(7)) == 0)
+        #expect(plan.count(live: 590, nextDueIn: .zero) == 10)
+        #expect(plan.count(live: 700, nextDueIn: .zero) == 0)
+        let fast = CampaignFeedPlan(pace: 100_000, lookahead: .seconds(60), batch: 5000)
+        #expect(fast.count(live: 0, nextDueIn: .zero) == 5000, "a batch per pass")
+        let unpaced = CampaignFeedPlan(pace: nil, lookahead: .seconds(60), batch: 5000)
+        #expect(unpaced.capacity == 5000 && unpaced.count(live: 1000, nextDueIn: .zero) == 4000)
+        let slow = CampaignFeedPlan(pace: 0.01, lookahead: .seconds(1), batch: 5000)
+        #expect(slow.capacity == 1)
+    }
+}
