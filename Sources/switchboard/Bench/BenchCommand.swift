@@ -13,7 +13,9 @@ struct BenchCommand: AsyncParsableCommand {
             settings (fsync and synchronous_commit on). With --json the last line is one JSON object.
             Example: swift build -c release && .build/release/switchboard bench queue --json
             """,
-        subcommands: [QueueBench.self, SendBench.self, RateLimitBench.self, WebhookBench.self, RelayBench.self])
+        subcommands: [
+            QueueBench.self, SendBench.self, RateLimitBench.self, WebhookBench.self, RelayBench.self, ScaleBench.self,
+        ])
 }
 
 /// Options every benchmark shares.
