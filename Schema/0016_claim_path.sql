@@ -33,15 +33,21 @@ WHERE state = 'available' AND run_at > now() + switchboard.scheduling_horizon();
 -- ROW trigger makes COPY insert row by row; enqueue() and the Swift API's COPY write the state
 -- directly, so this UPDATE only touches rows a producer dated later itself. One NOTIFY per queue
 -- with jobs due now, as before.
+--
+-- The ids are gathered first and looked up by key: joined with the transition table (which has
+-- no statistics), the planner chose a nested loop over both, 1.3 s for 5,000 rows none of which
+-- was dated later.
 CREATE OR REPLACE FUNCTION switchboard.notify_jobs_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     q text;
+    later bigint[];
 BEGIN
-    UPDATE switchboard.jobs j SET state = 'scheduled'
-    FROM inserted i
-    WHERE j.id = i.id AND i.state = 'available' AND i.run_at > now() + switchboard.scheduling_horizon()
-      AND j.state = 'available';
+    SELECT array_agg(id) INTO later FROM inserted
+    WHERE state = 'available' AND run_at > now() + switchboard.scheduling_horizon();
+    IF later IS NOT NULL THEN
+        UPDATE switchboard.jobs SET state = 'scheduled' WHERE id = ANY (later) AND state = 'available';
+    END IF;
     FOR q IN SELECT DISTINCT queue FROM inserted WHERE state = 'available' AND run_at <= now() LOOP
         PERFORM pg_notify('switchboard_jobs', q);
     END LOOP;

@@ -18,6 +18,24 @@ ALTER TABLE switchboard.campaign_recipients
     ADD CONSTRAINT campaign_recipients_status_check CHECK (status IN ('pending', 'queued', 'opted_out')),
     ADD CONSTRAINT campaign_recipients_pending_has_payload CHECK (status <> 'pending' OR payload IS NOT NULL);
 CREATE INDEX campaign_recipients_feed_idx ON switchboard.campaign_recipients (campaign_id, seq);
+-- An import takes a block of numbers at a time, not one sequence access per row.
+ALTER TABLE switchboard.campaign_recipients ALTER COLUMN seq SET CACHE 1000;
+
+-- The per-row foreign key check took a quarter of a large import's time (3.3 s of 14 per
+-- million rows). The import holds the campaign's row (FOR KEY SHARE) for its transaction
+-- instead, and deleting a campaign deletes its recipients once per statement.
+ALTER TABLE switchboard.campaign_recipients DROP CONSTRAINT campaign_recipients_campaign_id_fkey;
+CREATE FUNCTION switchboard.delete_campaign_recipients() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM switchboard.campaign_recipients r USING deleted d WHERE r.campaign_id = d.id;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER campaigns_delete_recipients
+    AFTER DELETE ON switchboard.campaigns
+    REFERENCING OLD TABLE AS deleted
+    FOR EACH STATEMENT EXECUTE FUNCTION switchboard.delete_campaign_recipients();
 
 -- One row per campaign: the feeder's cursor and the counters status reads. A row of its own,
 -- not columns of `campaigns`: the campaign row is updated by every capped send (its GCRA time),

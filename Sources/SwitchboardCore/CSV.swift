@@ -29,14 +29,23 @@ enum CSV {
                 current = ""
                 quoted = true
             } else if scalar == "," {
-                fields.append(current.trimmingCharacters(in: .whitespaces))
+                fields.append(trimmed(current))
                 current = ""
             } else {
                 current.unicodeScalars.append(scalar)
             }
         }
-        fields.append(quoted ? current : current.trimmingCharacters(in: .whitespaces))
+        fields.append(quoted ? current : trimmed(current))
         return (fields, quoted)
+    }
+
+    /// The field without spaces and tabs around it (`.whitespaces`). Most fields have none: they
+    /// are returned as they are, without Foundation's trimming (a tenth of a large import's time).
+    static func trimmed(_ field: String) -> String {
+        guard let first = field.utf8.first, let last = field.utf8.last else { return field }
+        func plain(_ byte: UInt8) -> Bool { byte < 0x80 && byte != UInt8(ascii: " ") && byte != 9 }
+        if plain(first) && plain(last) { return field }
+        return field.trimmingCharacters(in: .whitespaces)
     }
 
     /// The line without a trailing LF, CRLF or CR.

@@ -23,6 +23,10 @@ public enum DurationParsing {
 
 extension String {
     func trimmingSpaces() -> String {
+        // Most text has nothing to trim: no Character walk for it.
+        if let first = utf8.first, let last = utf8.last, first > 0x20, first < 0x80, last > 0x20, last < 0x7f {
+            return self
+        }
         var view = Substring(self)
         while view.first?.isWhitespace == true { view.removeFirst() }
         while view.last?.isWhitespace == true { view.removeLast() }

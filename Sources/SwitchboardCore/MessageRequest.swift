@@ -108,35 +108,55 @@ public struct MessageSpec: Sendable, Codable, Equatable {
 extension MessageRequest {
     /// Validates and renders everything; the error names the field (`to`, `body`, `variables.name`…).
     public func resolve(channel: MessageSpec.Channel) throws(InputError) -> MessageSpec {
+        try prepared(channel: channel).resolve(variables: variables ?? [:])
+    }
+
+    /// The request with its templates parsed, to be rendered with many recipients' variables (a
+    /// campaign import renders one per row): syntax errors surface here, once.
+    public func prepared(channel: MessageSpec.Channel) throws(InputError) -> PreparedMessage {
         try JobSpec.validateName(account, field: "account")
-        let variables = self.variables ?? [:]
-        let renderedTo = try Template(to, field: "to").render(variables, field: "to")
-        var toAddress = try ChannelAddress(parsing: renderedTo, field: "to")
-        var fromAddress: String?
-        if let from {
-            let rendered = try Template(from, field: "from").render(variables, field: "from")
-            fromAddress = try ChannelAddress(parsing: rendered, field: "from").description
+        return PreparedMessage(
+            request: self, channel: channel, to: try Template(to, field: "to"),
+            from: try from.map { source throws(InputError) in try Template(source, field: "from") },
+            body: try body.map { body throws(InputError) in
+                try Template(try body.text(for: language, field: "body"), field: "body")
+            })
+    }
+}
+
+/// A `MessageRequest` whose templates are parsed (`MessageRequest.prepared(channel:)`).
+public struct PreparedMessage: Sendable {
+    let request: MessageRequest
+    let channel: MessageSpec.Channel
+    let to: Template
+    let from: Template?
+    let body: Template?
+
+    /// Renders and validates the message for `variables`; the error names the field.
+    public func resolve(variables: [String: JSONValue]) throws(InputError) -> MessageSpec {
+        var toAddress = try ChannelAddress(parsing: try to.render(variables, field: "to"), field: "to")
+        var fromAddress = try from.map { template throws(InputError) in
+            try ChannelAddress(parsing: try template.render(variables, field: "from"), field: "from").description
         }
         if channel == .whatsapp {
             // Plain numbers are accepted and addressed on WhatsApp.
             toAddress = .whatsapp(toAddress.number)
             fromAddress = fromAddress.map { $0.hasPrefix("whatsapp:") ? $0 : "whatsapp:" + $0 }
         }
-        var text: String?
-        if let body {
-            let source = try body.text(for: language, field: "body")
-            text = try Template(source, field: "body").render(variables, field: "body")
-        }
+        let text = try body.map { template throws(InputError) in try template.render(variables, field: "body") }
         let spec = MessageSpec(
-            channel: channel, account: account, to: toAddress.description, from: fromAddress,
-            messagingServiceSid: messagingServiceSid, pool: pool, body: text, mediaUrls: mediaUrls ?? [],
-            smartEncoding: smartEncoding ?? false,
-            validityPeriod: validityPeriod, statusCallback: statusCallback, contentSid: contentSid,
-            contentVariables: contentVariables.map { JSONValue.object($0).jsonText }, segments: 1, encoding: .gsm7,
-            sendWindow: sendWindow, timezone: timezone)
+            channel: channel, account: request.account, to: toAddress.description, from: fromAddress,
+            messagingServiceSid: request.messagingServiceSid, pool: request.pool, body: text,
+            mediaUrls: request.mediaUrls ?? [], smartEncoding: request.smartEncoding ?? false,
+            validityPeriod: request.validityPeriod, statusCallback: request.statusCallback,
+            contentSid: request.contentSid,
+            contentVariables: request.contentVariables.map { JSONValue.object($0).jsonText }, segments: 1,
+            encoding: .gsm7, sendWindow: request.sendWindow, timezone: request.timezone)
         return try spec.validated()
     }
+}
 
+extension MessageRequest {
     /// Checks a request object for fields this version does not know (typos).
     public static func checkFields(_ object: [String: JSONValue]) throws(InputError) {
         try JobSpec.checkFields(object, allowed: fields, what: "a message")

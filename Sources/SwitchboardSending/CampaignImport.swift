@@ -49,11 +49,14 @@ public struct CampaignImport: Sendable {
             throw InputError(
                 field: "file", problem: "the header has no 'phone' (or 'to') column: \(columns.joined(separator: ","))")
         }
+        // The template is read and its templates parsed once; each row only renders.
         var template = try campaign.template.decode([String: JSONValue].self)
         template["to"] = .string("{{phone}}")
+        let prepared = try SendJobs.decode(MessageRequest.self, JSONValue.object(template).jsonText).prepared(
+            channel: campaign.channel)
         let state = ImportState()
         let rows = CampaignRows(
-            reader: reader, records: records, columns: columns, phoneColumn: phoneColumn, template: template,
+            reader: reader, records: records, columns: columns, phoneColumn: phoneColumn, message: prepared,
             campaign: campaign, state: state, progress: progress)
         let counts = try await campaigns.importRecipients(
             campaignID: campaign.id, accountID: campaign.accountID, rows: rows)
@@ -68,7 +71,7 @@ final class ImportState: Sendable {
     private let storage = Mutex(CampaignImport.Report())
     var report: CampaignImport.Report { storage.withLock { $0 } }
 
-    func row() { storage.withLock { $0.rows += 1 } }
+    func rows(_ count: Int) { storage.withLock { $0.rows += count } }
 
     func invalid(line: Int, _ error: InputError) {
         storage.withLock { report in
@@ -88,7 +91,7 @@ struct CampaignRows: AsyncSequence {
     let records: CSVRecordReader
     let columns: [String]
     let phoneColumn: Int
-    let template: [String: JSONValue]
+    let message: PreparedMessage
     let campaign: CampaignRecord
     let state: ImportState
     let progress: @Sendable (Int) -> Void
@@ -106,38 +109,71 @@ struct CampaignRows: AsyncSequence {
         }
 
         mutating func next() async throws -> [UInt8]? {
-            var chunk: [UInt8] = []
-            var count = 0
-            while count < CampaignImport.chunkRows, !finished {
-                let items: [CSVRecordReader.Item]
+            var items: [CSVRecordReader.Item] = []
+            while items.count < CampaignImport.chunkRows, !finished {
                 if let text = rows.reader.next() {
-                    items = records.add(text)
+                    items += records.add(text)
                 } else {
-                    items = records.finish()
+                    items += records.finish()
                     finished = true
                 }
-                for item in items {
-                    rows.state.row()
-                    count += 1
-                    switch item {
-                    case .record(let fields, let line):
-                        do {
-                            let (recipient, payload) = try rows.render(fields, line: line)
-                            chunk.append(contentsOf: "\(line)\t\(recipient)\t".utf8)
-                            JobStore.appendField(payload, to: &chunk)
-                            chunk.append(10)
-                        } catch let error as InputError {
-                            rows.state.invalid(line: line, error)
-                        }
-                    case .invalid(let line, let error):
-                        rows.state.invalid(line: line, error)
-                    }
-                }
             }
-            if count == 0 { return nil }
+            if items.isEmpty { return nil }
+            // Rendering is most of an import's work: the chunk's rows are rendered on every core
+            // at once, in slices put back in file order.
+            let slices = CampaignRows.slices(items.count, parts: ProcessInfo.processInfo.activeProcessorCount)
+            let rendered = await withTaskGroup(of: (Int, RenderedSlice).self) { group in
+                for (index, range) in slices.enumerated() {
+                    group.addTask { [rows, items] in (index, rows.render(items[range])) }
+                }
+                var parts = [RenderedSlice?](repeating: nil, count: slices.count)
+                for await (index, part) in group { parts[index] = part }
+                return parts.compactMap { $0 }
+            }
+            var chunk: [UInt8] = []
+            for part in rendered {
+                chunk += part.copyRows
+                for (line, error) in part.invalid { rows.state.invalid(line: line, error) }
+            }
+            rows.state.rows(items.count)
             rows.progress(rows.state.report.rows)
             return chunk
         }
+    }
+
+    /// What a slice of a chunk became: COPY rows, and the rows refused with their reasons.
+    struct RenderedSlice: Sendable {
+        var copyRows: [UInt8] = []
+        var invalid: [(line: Int, error: InputError)] = []
+    }
+
+    /// `count` items cut into at most `parts` contiguous ranges of about equal size.
+    static func slices(_ count: Int, parts: Int) -> [Range<Int>] {
+        let parts = Swift.max(1, Swift.min(parts, count))
+        let size = (count + parts - 1) / parts
+        return stride(from: 0, to: count, by: size).map { $0..<Swift.min($0 + size, count) }
+    }
+
+    func render(_ items: ArraySlice<CSVRecordReader.Item>) -> RenderedSlice {
+        var slice = RenderedSlice()
+        for item in items {
+            switch item {
+            case .record(let fields, let line):
+                do {
+                    let (recipient, payload) = try render(fields, line: line)
+                    slice.copyRows.append(contentsOf: "\(line)\t\(recipient)\t".utf8)
+                    JobStore.appendField(payload, to: &slice.copyRows)
+                    slice.copyRows.append(10)
+                } catch let error as InputError {
+                    slice.invalid.append((line, error))
+                } catch {
+                    slice.invalid.append((line, InputError(field: "row", problem: "\(error)")))
+                }
+            case .invalid(let line, let error):
+                slice.invalid.append((line, error))
+            }
+        }
+        return slice
     }
 
     func render(_ fields: [String], line: Int) throws -> (String, String) {
@@ -151,11 +187,7 @@ struct CampaignRows: AsyncSequence {
         for (name, value) in zip(columns, fields) { variables[name] = .string(value) }
         let phone = try PhoneNumber.normalise(fields[phoneColumn], field: columns[phoneColumn])
         variables["phone"] = .string(phone.e164)
-        var object = template
-        object["variables"] = .object(variables)
-        let request = try SendJobs.decode(MessageRequest.self, JSONValue.object(object).jsonText)
-        var spec = try SendJobs.withQuietHours(
-            try request.resolve(channel: campaign.channel))
+        var spec = try SendJobs.withQuietHours(try message.resolve(variables: variables))
         spec.campaignId = campaign.id
         return (spec.to, try SendJobs.encode(spec).text)
     }

@@ -85,11 +85,14 @@ extension CampaignStore {
             // they are written available.
             let fed = try await connection.query(
                 """
-                WITH next AS (
-                    SELECT seq, payload, row_number() OVER (ORDER BY seq) - 1 AS k
-                    FROM switchboard.campaign_recipients
+                WITH taken AS (
+                    -- The next rows in the feed index's order, and no more (numbered after the LIMIT,
+                    -- so the plan never numbers or sorts the rest of a long campaign).
+                    SELECT seq, payload FROM switchboard.campaign_recipients
                     WHERE campaign_id = \(campaignID) AND seq > \(cursor) AND status = 'pending'
                     ORDER BY seq LIMIT \(count)
+                ), next AS (
+                    SELECT seq, payload, row_number() OVER (ORDER BY seq) - 1 AS k FROM taken
                 ), start AS (
                     SELECT now() + \(nextDueIn.seconds) * interval '1 second' AS at
                 ), jobs AS (

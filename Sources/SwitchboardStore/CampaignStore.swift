@@ -146,24 +146,31 @@ public struct CampaignStore: Sendable {
     ) async throws -> CampaignImportCounts where Source.Element == [UInt8] {
         try await pool.withConnection { connection in
             try await connection.transaction { connection in
+                // The campaign cannot be deleted meanwhile (its recipients have no per-row
+                // foreign key: see migration 0017).
+                let exists = try await connection.query(
+                    "SELECT 1 FROM switchboard.campaigns WHERE id = \(campaignID) FOR KEY SHARE")
+                guard !exists.isEmpty else {
+                    throw InputError(field: "campaign", problem: "campaign \(campaignID) does not exist")
+                }
+                // The sort of a million rows stays in memory.
+                try await connection.query("SET LOCAL work_mem = '256MB'")
                 try await connection.query(
                     "CREATE TEMP TABLE campaign_staging (line integer, recipient text, payload jsonb) ON COMMIT DROP")
                 let staged = try await connection.copyFrom("COPY campaign_staging FROM STDIN", rows)
                 let result = try await connection.query(
                     """
-                    WITH first AS (
-                        SELECT DISTINCT ON (recipient) line, recipient, payload FROM campaign_staging
-                        ORDER BY recipient, line
-                    ), added AS (
+                    WITH added AS (
+                        -- In file order, so the feeder sends in that order, and so the first line of a
+                        -- recipient repeated in the file is the one kept (the next ones conflict).
                         INSERT INTO switchboard.campaign_recipients (campaign_id, recipient, line, status, payload)
                         SELECT \(campaignID), f.recipient, f.line, s.status,
                                CASE WHEN s.status = 'pending' THEN f.payload END
-                        FROM first f, LATERAL (
+                        FROM campaign_staging f, LATERAL (
                             SELECT CASE WHEN EXISTS (SELECT 1 FROM switchboard.suppressions x
                                                      WHERE x.account_id = \(accountID) AND x.address = f.recipient
                                                        AND x.scope = 'account')
                                         THEN 'opted_out' ELSE 'pending' END AS status) s
-                        -- In file order, so the feeder sends in that order.
                         ORDER BY f.line
                         ON CONFLICT (campaign_id, recipient) DO NOTHING
                         RETURNING status

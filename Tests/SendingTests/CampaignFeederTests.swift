@@ -189,6 +189,28 @@ import Testing
         }
     }
 
+    /// Recipients have no per-row foreign key (it cost a quarter of a large import): deleting a
+    /// campaign deletes them by a statement trigger, and an import into a campaign that is gone
+    /// is refused, writing nothing.
+    @Test func aDeletedCampaignTakesItsRecipientsAndTakesNoMore() async throws {
+        try await SendingHarness.idle { harness in
+            let gone = try await campaign(harness, name: "gone", count: 20, rateCap: nil)
+            let kept = try await campaign(harness, name: "kept", count: 5, rateCap: nil)
+            try await harness.db.pool.query("DELETE FROM switchboard.campaigns WHERE id = \(gone.id)")
+            #expect(try await harness.db.integer("SELECT count(*) FROM switchboard.campaign_recipients") == 5)
+            #expect(try await CampaignStore(pool: harness.db.pool).progress(id: kept.id)?.recipients == 5)
+            let rows = AsyncStream<[UInt8]> { continuation in
+                continuation.yield(Array("2\t+12125550100\t{}\n".utf8))
+                continuation.finish()
+            }
+            await #expect(throws: InputError.self) {
+                try await CampaignStore(pool: harness.db.pool).importRecipients(
+                    campaignID: gone.id, accountID: gone.accountID, rows: rows)
+            }
+            #expect(try await harness.db.integer("SELECT count(*) FROM switchboard.campaign_recipients") == 5)
+        }
+    }
+
     @Test func thePlanKeepsToThePaceTheHorizonAndTheLookahead() {
         let plan = CampaignFeedPlan(pace: 10, lookahead: .seconds(60), batch: 5000)
         #expect(plan.capacity == 600)

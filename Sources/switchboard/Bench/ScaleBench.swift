@@ -37,8 +37,8 @@ struct ScaleBench: AsyncParsableCommand {
     @Option(help: "The feeder's look-ahead (seconds of the pace the queue may hold).")
     var lookahead = 2
 
-    @Option(help: "Jobs per timed drain window (each step drains --runs windows, at most its recipients).")
-    var drainJobs = 100_000
+    @Option(help: "Jobs per timed drain window: a worker process started on the queue drains this many (--runs times).")
+    var drainJobs = 10_000
 
     @Option(help: "Timed claims of 100 per kind of claim.")
     var claims = 200
@@ -123,46 +123,48 @@ struct ScaleBench: AsyncParsableCommand {
         try await pool.query("VACUUM ANALYZE switchboard.jobs")
         try await pool.query("VACUUM ANALYZE switchboard.campaign_recipients")
 
-        // 3. Claims while the queue holds what the feeder put there.
+        // 3. Claims while the queue holds what the feeder put there, each rolled back (so the
+        //    timing consumes nothing), and claims by a worker of a kind no queued job has.
         let lookahead = Duration.seconds(lookahead)
         let feeder = CampaignFeeder(campaigns: campaigns, lookahead: lookahead, logger: quietLogger())
         while try await feeder.feedOnce() {}
-        let fedForClaims = try await store.countByState()[.available] ?? 0
+        let fed = try await store.countByState()[.available] ?? 0
         var claimTimes: [Double] = []
-        for _ in 0..<min(claims, fedForClaims / 100) {
-            let start = ContinuousClock.now
-            let claimed = try await store.claim(
-                queue: "default", kinds: ["sms"], limit: 100, workerID: "bench", lease: .seconds(60))
-            claimTimes.append((ContinuousClock.now - start).seconds * 1000)
-            try await store.finish(
-                claimed.map { JobFinish(id: $0.id, attempt: $0.attempt, transition: JobTransition(state: .completed)) },
-                workerID: "bench")
-        }
         var absentTimes: [Double] = []
-        for _ in 0..<claims {
-            let start = ContinuousClock.now
-            _ = try await store.claim(
-                queue: "default", kinds: ["voice"], limit: 100, workerID: "bench", lease: .seconds(60))
-            absentTimes.append((ContinuousClock.now - start).seconds * 1000)
+        for kinds in [["sms"], ["voice"]] {
+            for _ in 0..<claims {
+                let milliseconds = try await pool.withConnection { connection in
+                    try await connection.query("BEGIN")
+                    let start = ContinuousClock.now
+                    let claimed = try await store.claim(
+                        queue: "default", kinds: kinds, limit: 100, workerID: "bench", lease: .seconds(60),
+                        on: connection)
+                    let elapsed = (ContinuousClock.now - start).seconds * 1000
+                    try await connection.query("ROLLBACK")
+                    guard claimed.count == (kinds == ["sms"] ? min(100, fed) : 0) else {
+                        throw CommandFailure("a claim of \(kinds) took \(claimed.count) jobs")
+                    }
+                    return elapsed
+                }
+                if kinds == ["sms"] { claimTimes.append(milliseconds) } else { absentTimes.append(milliseconds) }
+            }
         }
+        try await pool.query("VACUUM switchboard.jobs")
         say(
-            "claims of 100 (sms, \(claimTimes.count) timed, \(fedForClaims) fed): p50 "
+            "claims of 100 (\(claims) timed, \(fed) jobs fed): p50 "
                 + "\(formatted(Statistics.percentile(claimTimes, 0.5), decimals: 2)) ms, p99 "
                 + "\(formatted(Statistics.percentile(claimTimes, 0.99), decimals: 2)) ms; "
                 + "a kind no job has: p50 \(formatted(Statistics.percentile(absentTimes, 0.5), decimals: 2)) ms, "
                 + "p99 \(formatted(Statistics.percentile(absentTimes, 0.99), decimals: 2)) ms")
 
-        // 4. The drain: a worker process (feeder included) at the queue benchmark's best setting.
+        // 4. The drain: each window a worker process (its feeder included) started on the queue, at
+        //    the queue benchmark's best setting, timed until it has written `drainJobs` outcomes.
+        //    A campaign too small for another window is followed by a new one of the same size.
         var handlers = HandlerRegistry.standard
         handlers.register("sms") { _, _ in .completed(result: nil) }
         var configuration = WorkerConfiguration()
         configuration.concurrency = 200
         configuration.batchSize = 200
-        let process = try WorkerProcess(
-            configuration: .init(worker: configuration, campaignLookahead: lookahead), pool: pool,
-            handlers: handlers, logger: quietLogger())
-        let worker = process.worker
-        let running = Task { try await process.run() }
         let maxLive = Atomic<Int>(0)
         let sampling = Task {
             while !Task.isCancelled {
@@ -175,32 +177,45 @@ struct ScaleBench: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(100))
             }
         }
-        let left = size - claimTimes.count * 100
-        let window = min(drainJobs, left / options.runs)
         var rates: [Double] = []
-        // Window k ends when k windows' worth of outcomes are written, and starts where the one
-        // before ended (the first with the process).
-        var start = ContinuousClock.now
-        for run in 1...options.runs where window > 0 {
-            var progress = (count: worker.recordedFinishes, at: ContinuousClock.now)
-            while worker.recordedFinishes < run * window {
-                try await Task.sleep(for: .milliseconds(2))
+        var left = size
+        var refills = 0
+        for run in 1...options.runs {
+            if left < drainJobs {
+                refills += 1
+                let name = "scale-\(refills)"
+                try await campaigns.create(
+                    accountID: accountID, name: name, channel: .sms, template: PostgresJSON(text: template),
+                    rateCap: pace)
+                let next = try await campaigns.campaign(accountID: accountID, name: name)!
+                _ = try await CampaignImport(campaigns: campaigns).run(path: path, campaign: next)
+                left += size
+            }
+            let window = min(drainJobs, left)
+            let process = try WorkerProcess(
+                configuration: .init(worker: configuration, campaignLookahead: lookahead), pool: pool,
+                handlers: handlers, logger: quietLogger())
+            let worker = process.worker
+            let start = ContinuousClock.now
+            let running = Task { try await process.run() }
+            var progress = (count: 0, at: start)
+            while worker.recordedFinishes < window {
+                try await Task.sleep(for: .milliseconds(1))
                 if worker.recordedFinishes > progress.count {
                     progress = (worker.recordedFinishes, .now)
                 } else if ContinuousClock.now - progress.at > .seconds(60) {
                     throw CommandFailure("the drain stalled at \(progress.count) jobs")
                 }
             }
-            let end = ContinuousClock.now
-            let seconds = (end - start).seconds
-            start = end
+            let seconds = (ContinuousClock.now - start).seconds
+            worker.beginShutdown()
+            try await running.value
+            left -= worker.recordedFinishes
             rates.append(Double(window) / seconds)
             say(
                 "drain window \(run): \(window) jobs in \(formatted(seconds, decimals: 3)) s = "
                     + "\(formatted(Double(window) / seconds)) jobs/s")
         }
-        worker.beginShutdown()
-        try await running.value
         sampling.cancel()
 
         // 5. What is on disk, and what the drain left behind.
