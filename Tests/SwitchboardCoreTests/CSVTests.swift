@@ -27,6 +27,13 @@ import Testing
             ])
     }
 
+    /// Fields lose the spaces and tabs around them (Unicode spaces too) and keep what is inside; a
+    /// field with nothing around it comes back as it is (the import's fast path).
+    @Test func spacesAroundUnquotedFieldsAreTrimmed() {
+        #expect(
+            read(" a ,\tb\t,\u{00A0}c\u{2003}, d e ,é, \n") == [.record(["a", "b", "c", "d e", "é", ""], line: 1)])
+    }
+
     @Test func aByteOrderMarkBeforeTheHeaderIsDropped() {
         #expect(read("\u{FEFF}phone,name\n+12125550001,Ana\n").first == .record(["phone", "name"], line: 1))
         // Only at the start of the file.

@@ -61,6 +61,15 @@ import Testing
             let again = try await db.store.enqueue(NewJob(kind: "noop", idempotencyKey: "order-7"))
             #expect(again.existing && again.id == first.id)
             #expect(try await db.store.enqueueMany([NewJob(kind: "noop", idempotencyKey: "order-7")]) == 0)
+            // A producer's INSERT written for the index as it was (live = available or running)
+            // still finds its arbiter: that predicate implies the new one.
+            let inserted = try await db.pool.query(
+                """
+                INSERT INTO switchboard.jobs (kind, idempotency_key) VALUES ('noop', 'order-7')
+                ON CONFLICT (idempotency_key) WHERE state IN ('available', 'running') DO NOTHING
+                """
+            ).affectedRows
+            #expect(inserted == 0)
             #expect(try await db.jobCount() == 1)
         }
     }
