@@ -9,23 +9,27 @@ public struct DashboardStore: Sendable {
     public init(pool: PostgresPool) { self.pool = pool }
 
     /// Records this minute's queue depth (once per minute across all hosts: later writers find the
-    /// minute taken and skip the count) and forgets samples older than seven days.
+    /// minute taken and skip the count) and forgets samples older than seven days. Counted as
+    /// `OperationsStore.queueCounts` counts (a state past its cap is the planner's estimate).
     public func sampleQueueDepth() async throws {
-        try await pool.query(
-            """
-            WITH sampled AS (
+        let taken = try await pool.query(
+            "SELECT 1 FROM switchboard.queue_samples WHERE minute = date_trunc('minute', now())")
+        if taken.isEmpty {
+            var depth: [String: [String: Int]] = [:]
+            for count in try await OperationsStore(pool: pool).queueCounts() {
+                depth[count.queue, default: [:]][count.state, default: 0] += count.count
+            }
+            let rows =
+                depth.flatMap { queue, states in states.map { (queue, $0.key, $0.value) } } + [("", "sampled", 1)]
+            try await pool.query(
+                """
                 INSERT INTO switchboard.queue_samples (minute, queue, state, jobs)
-                SELECT date_trunc('minute', now()), queue, state, count(*) FROM (
-                    SELECT queue, state::text FROM switchboard.jobs WHERE state IN ('scheduled', 'available', 'running')
-                    UNION ALL SELECT '', 'sampled'
-                ) j
-                -- A one-time check: hosts that arrive after this minute's sample count nothing.
-                WHERE NOT EXISTS (SELECT 1 FROM switchboard.queue_samples WHERE minute = date_trunc('minute', now()))
-                GROUP BY 1, 2, 3
+                SELECT date_trunc('minute', now()), q, s, n
+                FROM unnest(\(rows.map(\.0))::text[], \(rows.map(\.1))::text[], \(rows.map { Int64($0.2) })::bigint[]) AS u(q, s, n)
                 ON CONFLICT DO NOTHING
-            )
-            DELETE FROM switchboard.queue_samples WHERE minute < now() - interval '7 days'
-            """)
+                """)
+        }
+        try await pool.query("DELETE FROM switchboard.queue_samples WHERE minute < now() - interval '7 days'")
     }
 
     public struct Point: Sendable, Equatable {

@@ -45,7 +45,7 @@ struct StatusCommand: AsyncParsableCommand {
             ["queue", "kind", "state", "jobs", "oldest due waiting"],
             report.queue.map {
                 [
-                    $0.queue, $0.kind, $0.state, "\($0.count)",
+                    $0.queue, $0.kind, $0.state, $0.approximate ? "~\($0.count)" : "\($0.count)",
                     $0.oldestDueAge.map { String(format: "%.1fs", $0) } ?? "-",
                 ]
             }, emptyMessage: "  empty: nothing waiting or running")

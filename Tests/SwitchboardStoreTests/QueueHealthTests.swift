@@ -7,6 +7,36 @@ import Testing
 /// What `status` and the metrics say about the queue table's health: dead rows vacuum has not
 /// reclaimed, and the oldest transaction holding vacuum back; warnings as an operator would give.
 @Suite struct QueueHealthTests {
+    /// Each unfinished state is counted exactly up to the cap and estimated past it, so a scrape
+    /// never reads millions of scheduled jobs; the other states stay exact per queue and kind.
+    @Test func aStatePastTheCapIsEstimatedTheOthersCounted() async throws {
+        try await TestDatabase.with { db in
+            try await db.pool.query(
+                """
+                INSERT INTO switchboard.jobs (kind, queue, run_at)
+                SELECT 'noop', 'bulk', now() + interval '1 day' FROM generate_series(1, 500)
+                """)
+            try await db.store.enqueue(NewJob(kind: "sms"))
+            try await db.store.enqueue(NewJob(kind: "sms", queue: "bulk"))
+            try await db.pool.query("ANALYZE switchboard.jobs")
+            let operations = OperationsStore(pool: db.pool)
+            let counts = try await operations.queueCounts(exactUpTo: 100)
+            let scheduled = try #require(counts.first { $0.state == "scheduled" })
+            #expect(scheduled.approximate && scheduled.queue == "*" && scheduled.kind == "*")
+            // ANALYZE read every row of so small a table: the estimate is the count.
+            #expect(scheduled.count == 500, "\(scheduled)")
+            var availableQueues: [String] = []
+            for count in counts where count.state == "available" {
+                availableQueues.append(count.queue)
+                #expect(!count.approximate && count.count == 1 && count.oldestDueAge != nil, "\(count)")
+            }
+            #expect(availableQueues == ["bulk", "default"], "\(counts)")
+            let exact = try await operations.queueCounts()
+            let counted = try #require(exact.first { $0.state == "scheduled" })
+            #expect(counted.queue == "bulk" && counted.kind == "noop" && counted.count == 500 && !counted.approximate)
+        }
+    }
+
     @Test func deadRowsAndALongTransactionAreSeen() async throws {
         try await TestDatabase.with { db in
             let operations = OperationsStore(pool: db.pool)
