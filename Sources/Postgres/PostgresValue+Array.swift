@@ -1,23 +1,34 @@
 /// One-dimensional arrays (`text[]`, `int8[]`, `jsonb[]`, …) in PostgreSQL's text array format.
 /// Every element is quoted when sent, so any element type whose text form is valid works.
 extension Array: PostgresEncodable where Element: PostgresEncodable {
+    /// Built as UTF-8 bytes: a quote or a backslash is never part of a multi-byte sequence, so
+    /// escaping bytes is escaping characters, and an element with neither is copied whole. (Per
+    /// character, this was 16% of a worker's CPU while draining: every finish sends its batch's
+    /// results as arrays.)
     public var postgresText: String? {
-        var text = "{"
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(2 + count * 8)
+        bytes.append(UInt8(ascii: "{"))
         for (index, element) in enumerated() {
-            if index > 0 { text.append(",") }
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
             guard let value = element.postgresText else {
-                text.append("NULL")
+                bytes.append(contentsOf: "NULL".utf8)
                 continue
             }
-            text.append("\"")
-            for character in value {
-                if character == "\"" || character == "\\" { text.append("\\") }
-                text.append(character)
+            bytes.append(UInt8(ascii: "\""))
+            let utf8 = value.utf8
+            if !utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                bytes.append(contentsOf: utf8)
+            } else {
+                for byte in utf8 {
+                    if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
+                    bytes.append(byte)
+                }
             }
-            text.append("\"")
+            bytes.append(UInt8(ascii: "\""))
         }
-        text.append("}")
-        return text
+        bytes.append(UInt8(ascii: "}"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

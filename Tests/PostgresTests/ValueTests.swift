@@ -69,7 +69,12 @@ enum Colour: String, PostgresCodable {
 
     @Test func arraysRoundTrip() async throws {
         try await TestDatabase.with { db in
-            let texts = ["plain", "with,comma", "with \"quote\"", "back\\slash", "", "NULL", "{braces}", "ü"]
+            // A quote or backslash followed by a combining mark is one Character with it: the
+            // escaping works on bytes, so these are escaped too (per Character they were not).
+            let texts = [
+                "plain", "with,comma", "with \"quote\"", "back\\slash", "", "NULL", "{braces}", "ü", "\"\u{301}x",
+                "\\\u{301}", "日本 \"引用\"",
+            ]
             let numbers: [Int64] = [1, -2, Int64.max]
             let row = try await db.pool.query(
                 "SELECT \(texts)::text[], \(numbers)::int8[], ARRAY['a', NULL]::text[], '{}'::text[]")[0]
