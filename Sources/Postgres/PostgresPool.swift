@@ -62,6 +62,16 @@ public actor PostgresPool {
         try await withConnection { try await $0.query(query) }
     }
 
+    /// Runs one statement on `connection` when given (inside the caller's transaction), else on
+    /// any connection: for store methods that work either way.
+    @discardableResult
+    public nonisolated func query(_ query: PostgresQuery, on connection: PostgresConnection?) async throws
+        -> PostgresRows
+    {
+        if let connection { return try await connection.query(query) }
+        return try await self.query(query)
+    }
+
     /// Closes idle connections and refuses new leases; leased connections close on return.
     public func close() async {
         closed = true

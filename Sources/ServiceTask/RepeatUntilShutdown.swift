@@ -9,15 +9,29 @@ public func repeatUntilShutdown(
     every interval: Duration, logger: Logger, failure: Logger.Message, failureLevel: Logger.Level = .warning,
     _ batch: @escaping @Sendable () async throws -> Bool
 ) async {
+    await repeatUntilShutdown(
+        pausingAfterFailure: interval, logger: logger, failure: failure, failureLevel: failureLevel
+    ) {
+        try await batch() ? .zero : interval
+    }
+}
+
+/// The same loop for a service that decides how long to wait after each batch (the stager sleeps
+/// until the next job is due): `batch` returns the pause, zero to go on at once; after a failure
+/// the loop waits `pausingAfterFailure`.
+public func repeatUntilShutdown(
+    pausingAfterFailure failurePause: Duration, logger: Logger, failure: Logger.Message,
+    failureLevel: Logger.Level = .warning, _ batch: @escaping @Sendable () async throws -> Duration
+) async {
     await cancelWhenGracefulShutdown {
         while !Task.isCancelled {
-            var full = false
+            var pause = failurePause
             do {
-                full = try await batch()
+                pause = try await batch()
             } catch {
                 if !Task.isCancelled { logger.log(level: failureLevel, failure, metadata: ["error": "\(error)"]) }
             }
-            if !full { try? await Task.sleep(for: interval) }
+            if pause > .zero { try? await Task.sleep(for: pause) }
         }
     }
 }

@@ -117,7 +117,4 @@ public struct JobTransition: Sendable, Equatable {
     static func waiting(_ delay: Duration) -> JobState {
         delay > JobState.schedulingHorizon ? .scheduled : .available
     }
-
-    /// The job will run again (now, soon or when the stager makes it available).
-    public var runsAgain: Bool { state == .available || state == .scheduled }
 }

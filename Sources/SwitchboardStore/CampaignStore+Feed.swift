@@ -6,14 +6,11 @@ import SwitchboardCore
 public struct CampaignFeedResult: Sendable, Equatable {
     /// Jobs made.
     public var fed = 0
-    /// The campaign's jobs live in the queue before them.
-    public var live = 0
     /// The pass made a full batch: more may be due at once.
     public var full = false
 
-    public init(fed: Int = 0, live: Int = 0, full: Bool = false) {
+    public init(fed: Int = 0, full: Bool = false) {
         self.fed = fed
-        self.live = live
         self.full = full
     }
 }
@@ -75,12 +72,12 @@ extension CampaignStore {
                     try await connection.query(
                         "UPDATE switchboard.campaign_feeds SET finished_at = now() WHERE campaign_id = \(campaignID)")
                 }
-                return CampaignFeedResult(live: live)
+                return CampaignFeedResult()
             }
             let plan = CampaignFeedPlan(
                 pace: try await pacing(id: campaignID, on: connection), lookahead: lookahead, batch: batch)
             let count = plan.count(live: live, nextDueIn: nextDueIn)
-            guard count > 0 else { return CampaignFeedResult(live: live) }
+            guard count > 0 else { return CampaignFeedResult() }
             // Spread at the pace from the next due time (or now); all due within the horizon, so
             // they are written available.
             let fed = try await connection.query(
@@ -108,12 +105,11 @@ extension CampaignStore {
                         next_run_at = start.at + coalesce(n.fed / \(plan.pace)::float8, 0) * interval '1 second'
                     FROM (SELECT count(*) AS fed, max(seq) AS through FROM next) n, start
                     WHERE f.campaign_id = \(campaignID) AND n.fed > 0
-                    RETURNING n.fed
                 )
-                SELECT (SELECT count(*)::int FROM jobs), (SELECT count(*)::int FROM moved)
+                SELECT count(*)::int FROM jobs
                 """
             )[0].decode(Int.self, at: 0)
-            return CampaignFeedResult(fed: fed, live: live, full: fed >= batch)
+            return CampaignFeedResult(fed: fed, full: fed >= batch)
         }
     }
 

@@ -94,7 +94,7 @@ public struct CampaignStore: Sendable {
     }
 
     func pacing(id: Int64, on connection: PostgresConnection? = nil) async throws -> Double? {
-        let query: PostgresQuery =
+        try await pool.query(
             """
             SELECT coalesce(c.rate_cap,
                 (SELECT sum(s.rate) FROM switchboard.pools p JOIN switchboard.pool_senders ps ON ps.pool_id = p.id
@@ -102,10 +102,8 @@ public struct CampaignStore: Sendable {
                  WHERE p.account_id = c.account_id AND p.name = c.template ->> 'pool' AND s.enabled),
                 (SELECT s.rate FROM switchboard.senders s WHERE s.account_id = c.account_id AND s.address = c.template ->> 'from'))
             FROM switchboard.campaigns c WHERE c.id = \(id)
-            """
-        let rows: PostgresRows
-        if let connection { rows = try await connection.query(query) } else { rows = try await pool.query(query) }
-        return try rows.first?.decode(Double?.self, at: 0)
+            """, on: connection
+        ).first?.decode(Double?.self, at: 0)
     }
 
     /// Books the campaign's next send slot under its rate cap, at most `horizon` ahead.

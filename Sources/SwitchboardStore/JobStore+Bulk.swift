@@ -63,7 +63,7 @@ extension JobStore {
         // Written here, so a job dated later costs no second write (the insert trigger's). By
         // this host's clock: off by a little, a job lands on the other side of the horizon,
         // which only changes how it is found (the stager, or the claim's run_at filter).
-        let horizon = now.addingTimeInterval(Double(JobState.schedulingHorizon.components.seconds))
+        let horizon = now.addingTimeInterval(JobState.schedulingHorizon.seconds)
         for job in jobs {
             appendField(job.kind, to: &current)
             current.append(9)

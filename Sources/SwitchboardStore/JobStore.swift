@@ -27,7 +27,7 @@ public struct JobStore: Sendable {
                 priority => \(Int16(job.priority))::smallint, run_at => \(job.runAt)::timestamptz,
                 max_attempts => \(job.maxAttempts), idempotency_key => \(job.idempotencyKey))
             """
-        let rows = try await run(query, on: connection)
+        let rows = try await pool.query(query, on: connection)
         return EnqueuedJob(id: try rows[0].decode(Int64.self, at: 0), existing: try rows[0].decode(Bool.self, at: 1))
     }
 
@@ -74,7 +74,7 @@ public struct JobStore: Sendable {
         queue: String, kinds: [String], limit: Int, workerID: String, lease: Duration,
         on connection: PostgresConnection?
     ) async throws -> [ClaimedJob] {
-        let rows = try await run(
+        let rows = try await pool.query(
             Self.claimStatement(queue: queue, kinds: kinds, limit: limit, workerID: workerID, lease: lease),
             on: connection)
         let arrived = ContinuousClock.now
@@ -269,11 +269,6 @@ public struct JobStore: Sendable {
     }
 
     // MARK: helpers
-
-    func run(_ query: PostgresQuery, on connection: PostgresConnection?) async throws -> PostgresRows {
-        if let connection { return try await connection.query(query) }
-        return try await pool.query(query)
-    }
 
     static func record(_ row: PostgresRow) throws -> JobRecord {
         let errorsJSON = try row.decode(PostgresJSON.self, at: 10)

@@ -24,32 +24,24 @@ public struct OperationsStore: Sendable {
     /// jobs. Past that (a million jobs dated later, say) the state's count is the planner's
     /// estimate, so a metrics scrape or `status` never reads millions of rows.
     public func queueCounts(exactUpTo cap: Int = 100_000) async throws -> [QueueCount] {
+        // States are our own literals, spliced (not bound) so that each subquery can use the
+        // state's partial index: at most cap + 1 of its entries are read. One round trip.
+        let states = ["scheduled", "available", "running"]
+        let sizes = try await pool.query(
+            """
+            SELECT \(unescaped: states.map { state in
+                "(SELECT count(*)::int FROM (SELECT 1 FROM switchboard.jobs WHERE state = '\(state)' LIMIT \(cap + 1)) s)"
+            }.joined(separator: ", "))
+            """)[0]
+        var exact: [String] = []
         var counts: [QueueCount] = []
-        for state in ["scheduled", "available", "running"] {
-            // At most cap + 1 entries of the state's partial index are read.
-            let capped = try await pool.query(
-                """
-                SELECT count(*)::int FROM (
-                    SELECT 1 FROM switchboard.jobs WHERE state = \(state)::switchboard.job_state LIMIT \(cap + 1)) s
-                """)[0].decode(Int.self, at: 0)
-            guard capped > cap else {
-                counts += try await pool.query(
-                    """
-                    SELECT queue, kind, count(*)::bigint,
-                           extract(epoch FROM now() - min(run_at) FILTER (WHERE state = 'available' AND run_at <= now()))::float8
-                    FROM switchboard.jobs WHERE state = \(state)::switchboard.job_state
-                    GROUP BY 1, 2 ORDER BY 1, 2
-                    """
-                ).map {
-                    QueueCount(
-                        queue: try $0.decode(String.self, at: 0), kind: try $0.decode(String.self, at: 1),
-                        state: state, count: try $0.decode(Int.self, at: 2),
-                        oldestDueAge: try $0.decode(Double?.self, at: 3))
-                }
+        for (index, state) in states.enumerated() {
+            let size = try sizes.decode(Int.self, at: index)
+            guard size > cap else {
+                exact.append(state)
                 continue
             }
-            // The state is one of our own three literals, spliced into EXPLAIN (which takes no
-            // parameters); the estimate is never below what was just counted.
+            // EXPLAIN takes no parameters; the estimate is never below what was just counted.
             let plan = try await pool.query(
                 "EXPLAIN (FORMAT JSON) SELECT 1 FROM switchboard.jobs WHERE state = '\(unescaped: state)'"
             )[0].decode(String.self, at: 0)
@@ -57,10 +49,29 @@ public struct OperationsStore: Sendable {
                 (try? JSONDecoder().decode([PlanEstimate].self, from: Data(plan.utf8)))?.first?.plan.rows ?? 0
             counts.append(
                 QueueCount(
-                    queue: "*", kind: "*", state: state, count: max(Int(estimate), capped), oldestDueAge: nil,
+                    queue: "*", kind: "*", state: state, count: max(Int(estimate), size), oldestDueAge: nil,
                     approximate: true))
         }
-        return counts
+        guard !exact.isEmpty else { return counts }
+        // The states under the cap, exactly, in one statement.
+        counts += try await pool.query(
+            """
+            SELECT queue, kind, state::text, count(*)::bigint,
+                   extract(epoch FROM now() - min(run_at) FILTER (WHERE state = 'available' AND run_at <= now()))::float8
+            FROM switchboard.jobs WHERE state IN (\(unescaped: exact.map { "'\($0)'" }.joined(separator: ", ")))
+            GROUP BY 1, 2, 3
+            """
+        ).map {
+            QueueCount(
+                queue: try $0.decode(String.self, at: 0), kind: try $0.decode(String.self, at: 1),
+                state: try $0.decode(String.self, at: 2), count: try $0.decode(Int.self, at: 3),
+                oldestDueAge: try $0.decode(Double?.self, at: 4))
+        }
+        // In state order (scheduled, available, running), then queue and kind, as before.
+        let rank = Dictionary(uniqueKeysWithValues: states.enumerated().map { ($1, $0) })
+        return counts.sorted {
+            (rank[$0.state] ?? 0, $0.queue, $0.kind) < (rank[$1.state] ?? 0, $1.queue, $1.kind)
+        }
     }
 
     private struct PlanEstimate: Decodable {

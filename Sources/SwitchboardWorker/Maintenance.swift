@@ -63,21 +63,13 @@ public struct Stager: Service {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                var pause = interval
-                do {
-                    let (promoted, nextDueIn) = try await queue.stageDue(limit: Self.batchLimit)
-                    if promoted > 0 {
-                        logger.debug("scheduled jobs came due", metadata: ["count": "\(promoted)"])
-                        onStaged()
-                    }
-                    pause = Self.pause(promoted: promoted, nextDueIn: nextDueIn, interval: interval)
-                } catch {
-                    if !Task.isCancelled { logger.warning("staging jobs failed", metadata: ["error": "\(error)"]) }
-                }
-                if pause > .zero { try? await Task.sleep(for: pause) }
+        await repeatUntilShutdown(pausingAfterFailure: interval, logger: logger, failure: "staging jobs failed") {
+            let (promoted, nextDueIn) = try await queue.stageDue(limit: Self.batchLimit)
+            if promoted > 0 {
+                logger.debug("scheduled jobs came due", metadata: ["count": "\(promoted)"])
+                onStaged()
             }
+            return Self.pause(promoted: promoted, nextDueIn: nextDueIn, interval: interval)
         }
     }
 

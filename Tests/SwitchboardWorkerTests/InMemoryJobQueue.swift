@@ -31,7 +31,6 @@ final class InMemoryJobQueue: JobQueue {
         /// What the next rescues answer (rescued counts), then 0; and how many were asked for.
         var rescueAnswers: [Int] = []
         var rescueCalls = 0
-        var stageCalls = 0
         /// How long a finish takes to be written (a slow database).
         var finishDelay: Duration = .zero
         /// Heartbeats fail while set (the database is unreachable); and how many were asked for.
@@ -153,7 +152,6 @@ final class InMemoryJobQueue: JobQueue {
     func stageDue(limit: Int) async throws -> (promoted: Int, nextDueIn: Duration?) {
         let now = ContinuousClock.now
         return state.withLock { state in
-            state.stageCalls += 1
             let due = state.jobs.values.filter { $0.state == .scheduled && $0.runAt <= now }
                 .sorted { ($0.runAt, $0.id) < ($1.runAt, $1.id) }.prefix(limit)
             for job in due { state.jobs[job.id]!.state = .available }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EmbeddedPostgres
 import Foundation
+import Logging
 import Postgres
 import SwitchboardStore
 
@@ -91,6 +92,13 @@ enum Statistics {
         let high = Int(rank.rounded(.up))
         return sorted[low] + (sorted[high] - sorted[low]) * (rank - Double(low))
     }
+}
+
+/// The benchmarks' logger for the processes they run: warnings and errors only, on stderr.
+func quietLogger() -> Logger {
+    var logger = Logger(label: "switchboard.bench") { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = .warning
+    return logger
 }
 
 /// Prints and flushes at once, so progress shows when output is piped (CI logs).

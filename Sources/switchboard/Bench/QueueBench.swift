@@ -190,10 +190,4 @@ struct QueueBench: AsyncParsableCommand {
     /// pgbench connections for the reference: one per claim in flight, as many as the worker's
     /// claims overlap at the settings above (it claims as slots free up, several at once).
     static let referenceClients = 10
-
-    private func quietLogger() -> Logger {
-        var logger = Logger(label: "switchboard.bench") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = .warning
-        return logger
-    }
 }

@@ -307,10 +307,4 @@ struct ScaleBench: AsyncParsableCommand {
         }
         return path
     }
-
-    private func quietLogger() -> Logger {
-        var logger = Logger(label: "switchboard.bench") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = .warning
-        return logger
-    }
 }
