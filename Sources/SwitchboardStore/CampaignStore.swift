@@ -192,21 +192,27 @@ public struct CampaignStore: Sendable {
         }
     }
 
-    /// Jobs of the campaign per state, and its messages per delivery status.
+    /// Jobs of the campaign per state, and its messages per delivery status. The jobs still in
+    /// the hot table are counted (at most the look-ahead and the last minute's finished ones);
+    /// those moved to history come from the campaign's counters.
     public func status(id: Int64) async throws -> (jobs: [String: Int], deliveries: [String: Int], optedOut: Int) {
         var jobs: [String: Int] = [:]
         for row in try await pool.query(
             """
             SELECT state::text, count(*) FROM switchboard.jobs
             WHERE payload ? 'campaignId' AND (payload ->> 'campaignId')::bigint = \(id) GROUP BY 1
+            UNION ALL
+            SELECT state, jobs FROM switchboard.campaign_feeds,
+                LATERAL (VALUES ('completed', completed), ('failed', failed), ('cancelled', cancelled)) c (state, jobs)
+            WHERE campaign_id = \(id) AND jobs > 0
             """)
         {
-            jobs[try row.decode(String.self, at: 0)] = try row.decode(Int.self, at: 1)
+            jobs[try row.decode(String.self, at: 0), default: 0] += try row.decode(Int.self, at: 1)
         }
         var deliveries: [String: Int] = [:]
         for row in try await pool.query(
             """
-            SELECT m.status, count(*) FROM switchboard.messages m JOIN switchboard.jobs j ON j.id = m.job_id
+            SELECT m.status, count(*) FROM switchboard.messages m JOIN switchboard.all_jobs j ON j.id = m.job_id
             WHERE j.payload ? 'campaignId' AND (j.payload ->> 'campaignId')::bigint = \(id) GROUP BY 1
             """)
         {

@@ -48,12 +48,19 @@ public struct DashboardStore: Sendable {
             """)
     }
 
-    /// Jobs finished per minute by final state over the last `hours`.
+    /// Jobs finished per minute by final state over the last `hours`: those moved to history from
+    /// the archiver's counts, those still in the hot table one by one.
     public func throughputHistory(hours: Int) async throws -> [Point] {
         try await points(
             """
-            SELECT date_trunc('minute', finished_at), state::text, count(*)::float8 FROM switchboard.jobs
-            WHERE state IN ('completed', 'failed', 'cancelled') AND finished_at > now() - make_interval(hours => \(hours))
+            SELECT minute, state, sum(jobs)::float8 FROM (
+                SELECT minute, state::text, jobs FROM switchboard.job_history_counts
+                WHERE minute > now() - make_interval(hours => \(hours))
+                UNION ALL
+                SELECT date_bin('1 minute', finished_at, timestamptz '2000-01-01 00:00:00+00'), state::text, 1
+                FROM switchboard.jobs
+                WHERE state IN ('completed', 'failed', 'cancelled') AND finished_at > now() - make_interval(hours => \(hours))
+            ) finished
             GROUP BY 1, 2 ORDER BY 1, 2
             """)
     }
@@ -119,7 +126,8 @@ public struct DashboardStore: Sendable {
         try await pool.query(
             """
             (SELECT finished_at, 'job', kind, id, payload ->> 'to', coalesce(errors -> -1 ->> 'error', 'failed')
-             FROM switchboard.jobs WHERE state = 'failed' AND finished_at > now() - interval '7 days'
+             FROM switchboard.all_jobs WHERE state = 'failed' AND errors <> '[]'::jsonb
+               AND finished_at > now() - interval '7 days'
              ORDER BY finished_at DESC LIMIT \(limit))
             UNION ALL
             (SELECT updated_at, 'delivery', channel, job_id, to_address, status || ' (error ' || error_code || ')'

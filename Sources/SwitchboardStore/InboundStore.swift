@@ -142,11 +142,7 @@ public struct InboundStore: Sendable {
             "smsReply": .string(message.body), "smsReplySid": .string(message.sid),
             "smsReplyMediaUrls": .array(message.mediaURLs.map { .string($0) }),
         ])
-        try await connection.query(
-            """
-            UPDATE switchboard.jobs SET result = coalesce(result, '{}'::jsonb) || \(fields.jsonText)::jsonb
-            WHERE id = \(jobID) AND (result IS NULL OR jsonb_typeof(result) = 'object')
-            """)
+        try await JobStore.mergeResult(jobID: jobID, over: fields, on: connection)
         let payload: JSONValue = .object([
             "jobId": .int(jobID), "sid": .string(message.sid), "replyTo": .string(outcome.replyTo ?? ""),
         ])

@@ -26,12 +26,33 @@ public protocol JobQueue: Sendable {
     /// Makes up to `limit` scheduled jobs that have come due available (waking workers once per
     /// queue); returns how many, and how long until the next scheduled job is due (`nil`: none).
     func stageDue(limit: Int) async throws -> (promoted: Int, nextDueIn: Duration?)
-    /// Deletes up to `limit` finished jobs older than `retention`; returns how many.
-    func prune(olderThan retention: Duration, limit: Int) async throws -> Int
+    /// Moves up to `limit` jobs that finished more than `age` ago out of the hot table (to
+    /// history); returns how many.
+    func archive(finishedMoreThan age: Duration, limit: Int) async throws -> Int
+    /// Creates history's missing daily partitions up to `daysAhead` days after today; returns how many.
+    func createHistoryPartitions(daysAhead: Int) async throws -> Int
+    /// Removes finished jobs older than `retention` (whole days of history, and up to `limit`
+    /// still in the hot table).
+    func prune(olderThan retention: Duration, limit: Int) async throws -> PruneResult
     /// Runs until cancelled, calling `onWork` with the queue of newly available jobs, or with
     /// `nil` when some may have been missed (a reconnect). Throws when notifications cannot be
     /// had at all; the worker then relies on polling.
     func watchForWork(_ onWork: @escaping @Sendable (_ queue: String?) -> Void) async throws
+}
+
+/// What one pruning pass removed.
+public struct PruneResult: Sendable, Equatable {
+    /// Finished jobs deleted one by one (those still in the hot table).
+    public var deleted = 0
+    /// Partitions of `job_history` dropped whole, and PostgreSQL's estimate of the jobs they held.
+    public var droppedPartitions: [String] = []
+    public var droppedJobs = 0
+
+    public init(deleted: Int = 0, droppedPartitions: [String] = [], droppedJobs: Int = 0) {
+        self.deleted = deleted
+        self.droppedPartitions = droppedPartitions
+        self.droppedJobs = droppedJobs
+    }
 }
 
 extension JobStore: JobQueue {

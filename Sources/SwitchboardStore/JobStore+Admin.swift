@@ -30,13 +30,13 @@ extension JobStore {
         }
     }
 
-    /// Newest first.
+    /// Newest first, from the hot table and history.
     public func list(_ filter: JobFilter) async throws -> [JobSummary] {
         let states = filter.states.map(\.rawValue)
         return try await pool.query(
             """
             SELECT id, kind, queue, state::text, attempt, max_attempts, run_at, created_at, errors->-1->>'error'
-            FROM switchboard.jobs
+            FROM switchboard.all_jobs
             WHERE (cardinality(\(states)::text[]) = 0 OR state::text = ANY(\(states)::text[]))
               AND (\(filter.kind)::text IS NULL OR kind = \(filter.kind))
               AND (\(filter.queue)::text IS NULL OR queue = \(filter.queue))
@@ -52,10 +52,12 @@ extension JobStore {
         }
     }
 
-    /// Failed or cancelled jobs run again now, with one more attempt if they had used them all.
-    /// Returns the ids that were retried (others were not failed or cancelled).
+    /// Failed or cancelled jobs run again now, with one more attempt if they had used them all;
+    /// one already moved to history comes back to the hot table under its id (and leaves the
+    /// counts of what was archived). Returns the ids that were retried (others were not failed
+    /// or cancelled).
     public func retry(ids: [Int64]) async throws -> [Int64] {
-        try await pool.query(
+        let hot = try await pool.query(
             """
             WITH retried AS (
                 UPDATE switchboard.jobs SET state = 'available', run_at = now(), finished_at = NULL,
@@ -65,9 +67,49 @@ extension JobStore {
             ), woken AS (
                 SELECT pg_notify(\(Self.notificationChannel), queue) FROM (SELECT DISTINCT queue FROM retried) q
             )
-            SELECT id FROM retried, (SELECT count(*) FROM woken) w ORDER BY id
+            SELECT id FROM retried, (SELECT count(*) FROM woken) w
             """
         ).map { try $0.decode(Int64.self, at: 0) }
+        let rest = Array(Set(ids).subtracting(hot))
+        guard !rest.isEmpty else { return hot.sorted() }
+        // A statement of its own, with a snapshot taken after the one above: a job the archiver
+        // moved meanwhile is found here. (The insert trigger wakes the workers.)
+        let archived = try await pool.query(
+            """
+            WITH back AS (
+                DELETE FROM switchboard.job_history
+                WHERE id = ANY(\(rest)::bigint[]) AND state IN ('failed', 'cancelled')
+                RETURNING *
+            ), restored AS (
+                INSERT INTO switchboard.jobs (\(unescaped: Self.historyColumns)) OVERRIDING SYSTEM VALUE
+                SELECT id, kind, queue, priority, 'available', now(), attempt, greatest(max_attempts, attempt + 1),
+                       payload, result, errors, outcome_unknown, idempotency_key, created_at, attempted_at, NULL,
+                       metadata
+                FROM back
+                RETURNING id
+            ), uncounted AS (
+                UPDATE switchboard.job_history_counts c SET jobs = greatest(c.jobs - n.jobs, 0)
+                FROM (
+                    SELECT date_bin('1 minute', finished_at, timestamptz '2000-01-01 00:00:00+00') AS minute,
+                           kind, state, count(*) AS jobs
+                    FROM back GROUP BY 1, 2, 3
+                ) n
+                WHERE c.minute = n.minute AND c.kind = n.kind AND c.state = n.state
+            ), campaigns AS (
+                UPDATE switchboard.campaign_feeds f
+                SET failed = greatest(f.failed - n.failed, 0), cancelled = greatest(f.cancelled - n.cancelled, 0)
+                FROM (
+                    SELECT (payload ->> 'campaignId')::bigint AS campaign_id,
+                           count(*) FILTER (WHERE state = 'failed') AS failed,
+                           count(*) FILTER (WHERE state = 'cancelled') AS cancelled
+                    FROM back WHERE payload ? 'campaignId' GROUP BY 1
+                ) n
+                WHERE f.campaign_id = n.campaign_id
+            )
+            SELECT id FROM restored
+            """
+        ).map { try $0.decode(Int64.self, at: 0) }
+        return (hot + archived).sorted()
     }
 
     /// Scheduled, available or running jobs stop for good. A running job's current attempt is not
@@ -85,29 +127,40 @@ extension JobStore {
         ).map { try $0.decode(Int64.self, at: 0) }.sorted()
     }
 
-    /// Deletes finished jobs (in `states`) that finished more than `olderThan` ago; returns how many.
+    /// Deletes finished jobs (in `states`) that finished more than `olderThan` ago, from the hot
+    /// table and from history; returns how many.
     public func purge(
         states: [JobState], olderThan: Duration, progress: (@Sendable (Int) -> Void)? = nil
     ) async throws -> Int {
         let finished = states.filter(\.isFinished).map(\.rawValue)
         guard !finished.isEmpty else { return 0 }
         var total = 0
-        while true {
-            // In batches, so a large purge does not hold one long transaction.
-            let deleted = try await pool.query(
-                """
-                WITH doomed AS (
-                    SELECT id FROM switchboard.jobs
-                    WHERE state::text = ANY(\(finished)::text[])
-                      AND finished_at < now() - make_interval(secs => \(olderThan.seconds))
-                    LIMIT 5000
-                )
-                DELETE FROM switchboard.jobs j USING doomed WHERE j.id = doomed.id
-                """
-            ).affectedRows
-            total += deleted
-            if deleted < 5000 { return total }
-            progress?(total)
+        for table in ["jobs", "job_history"] {
+            while true {
+                // In batches, so a large purge does not hold one long transaction.
+                let deleted = try await pool.query(
+                    """
+                    WITH doomed AS (
+                        SELECT id FROM switchboard.\(unescaped: table)
+                        WHERE state::text = ANY(\(finished)::text[])
+                          AND finished_at < now() - make_interval(secs => \(olderThan.seconds))
+                        LIMIT 5000
+                    )
+                    DELETE FROM switchboard.\(unescaped: table) j USING doomed WHERE j.id = doomed.id
+                    """
+                ).affectedRows
+                total += deleted
+                if deleted < 5000 { break }
+                progress?(total)
+            }
         }
+        // What was archived and is now gone leaves the counts (whole minutes only).
+        try await pool.query(
+            """
+            DELETE FROM switchboard.job_history_counts
+            WHERE state::text = ANY(\(finished)::text[])
+              AND minute + interval '1 minute' <= now() - make_interval(secs => \(olderThan.seconds))
+            """)
+        return total
     }
 }

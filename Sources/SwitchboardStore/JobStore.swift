@@ -31,24 +31,66 @@ public struct JobStore: Sendable {
         return EnqueuedJob(id: try rows[0].decode(Int64.self, at: 0), existing: try rows[0].decode(Bool.self, at: 1))
     }
 
-    /// Fetches one job.
+    /// Fetches one job, from the hot table or from history.
     public func job(id: Int64) async throws -> JobRecord? {
         let rows = try await pool.query(
             """
             SELECT id, kind, queue, priority, state, run_at, attempt, max_attempts, payload, result, errors,
                    outcome_unknown, locked_by, locked_until, idempotency_key, created_at, attempted_at, finished_at
-            FROM switchboard.jobs WHERE id = \(id)
+            FROM switchboard.all_jobs WHERE id = \(id)
             """)
         return try rows.first.map(Self.record)
     }
 
-    /// Number of jobs per state (all queues).
-    public func countByState() async throws -> [JobState: Int] {
+    /// Jobs per state. Unfinished states count the hot table (exactly up to `exactUpTo` each,
+    /// PostgreSQL's estimate past that); finished states add the jobs moved to history within
+    /// the retention, from the archiver's per-minute counts, so no history row is read.
+    public func countByState(exactUpTo cap: Int = 100_000) async throws -> [JobState: Int] {
+        try await stateCounts(exactUpTo: cap).counts
+    }
+
+    /// As `countByState`, and which states' counts are PostgreSQL's estimate.
+    public func stateCounts(exactUpTo cap: Int = 100_000) async throws -> (
+        counts: [JobState: Int], approximate: Set<JobState>
+    ) {
         var counts: [JobState: Int] = [:]
-        for row in try await pool.query("SELECT state::text, count(*) FROM switchboard.jobs GROUP BY state") {
-            counts[try row.decode(JobState.self, at: 0)] = try row.decode(Int.self, at: 1)
+        var approximate: Set<JobState> = []
+        for (state, counted) in zip(JobState.allCases, try await cappedCounts(JobState.allCases, cap: cap)) {
+            guard counted > cap else {
+                counts[state] = counted
+                continue
+            }
+            counts[state] = max(counted, try await estimatedCount(state: state))
+            approximate.insert(state)
         }
-        return counts
+        for archived in try await pool.query(
+            "SELECT state::text, sum(jobs)::bigint FROM switchboard.job_history_counts GROUP BY 1")
+        {
+            counts[try archived.decode(JobState.self, at: 0), default: 0] += try archived.decode(Int.self, at: 1)
+        }
+        return (counts.filter { $0.value > 0 }, approximate)
+    }
+
+    /// The hot table's jobs in each of `states`, reading at most `cap + 1` entries of each state's
+    /// index (so a count above `cap` means "more than `cap`"). One round trip. The states are our
+    /// own literals, spliced rather than bound so that each subquery can use its partial index.
+    func cappedCounts(_ states: [JobState], cap: Int) async throws -> [Int] {
+        let row = try await pool.query(
+            """
+            SELECT \(unescaped: states.map { state in
+                "(SELECT count(*)::int FROM (SELECT 1 FROM switchboard.jobs WHERE state = '\(state.rawValue)' LIMIT \(cap + 1)) s)"
+            }.joined(separator: ", "))
+            """)[0]
+        return try states.indices.map { try row.decode(Int.self, at: $0) }
+    }
+
+    /// PostgreSQL's estimate of the hot table's jobs in `state`, from the planner (no rows read).
+    func estimatedCount(state: JobState) async throws -> Int {
+        // EXPLAIN takes no parameters; the state is one of our own literals.
+        let plan = try await pool.query(
+            "EXPLAIN (FORMAT JSON) SELECT 1 FROM switchboard.jobs WHERE state = '\(unescaped: state.rawValue)'"
+        )[0].decode(String.self, at: 0)
+        return Int((try? JSONDecoder().decode([PlanEstimate].self, from: Data(plan.utf8)))?.first?.plan.rows ?? 0)
     }
 
     // MARK: claim, heartbeat, finish
@@ -255,20 +297,16 @@ public struct JobStore: Sendable {
         return (try promoted[0].decode(Int.self, at: 0), try next[0].decode(Double?.self, at: 0).map { .seconds($0) })
     }
 
-    /// Deletes finished jobs older than `retention`, at most `limit` per call. Returns how many.
-    public func prune(olderThan retention: Duration, limit: Int = 10_000) async throws -> Int {
-        try await pool.query(
-            """
-            DELETE FROM switchboard.jobs WHERE id IN (
-                SELECT id FROM switchboard.jobs
-                WHERE state IN ('completed', 'failed', 'cancelled')
-                  AND finished_at < now() - \(retention.seconds) * interval '1 second'
-                LIMIT \(limit))
-            """
-        ).affectedRows
-    }
-
     // MARK: helpers
+
+    struct PlanEstimate: Decodable {
+        struct Node: Decodable {
+            var rows: Double
+            enum CodingKeys: String, CodingKey { case rows = "Plan Rows" }
+        }
+        var plan: Node
+        enum CodingKeys: String, CodingKey { case plan = "Plan" }
+    }
 
     static func record(_ row: PostgresRow) throws -> JobRecord {
         let errorsJSON = try row.decode(PostgresJSON.self, at: 10)

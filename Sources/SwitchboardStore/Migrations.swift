@@ -74,6 +74,9 @@ public struct Migration: Sendable {
         Migration(
             version: 17, name: "0017_campaign_feed.sql",
             sql: String(decoding: PackageResources._017_campaign_feed_sql, as: UTF8.self)),
+        Migration(
+            version: 18, name: "0018_job_history.sql",
+            sql: String(decoding: PackageResources._018_job_history_sql, as: UTF8.self)),
     ]
 }
 

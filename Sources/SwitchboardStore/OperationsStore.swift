@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import SwitchboardCore
 
 /// Readings for operators: metrics at scrape time, `switchboard status`, the dashboard. Each is
 /// one read-only query served by the partial indexes on unfinished and recently finished jobs.
@@ -24,32 +25,20 @@ public struct OperationsStore: Sendable {
     /// jobs. Past that (a million jobs dated later, say) the state's count is the planner's
     /// estimate, so a metrics scrape or `status` never reads millions of rows.
     public func queueCounts(exactUpTo cap: Int = 100_000) async throws -> [QueueCount] {
-        // States are our own literals, spliced (not bound) so that each subquery can use the
-        // state's partial index: at most cap + 1 of its entries are read. One round trip.
-        let states = ["scheduled", "available", "running"]
-        let sizes = try await pool.query(
-            """
-            SELECT \(unescaped: states.map { state in
-                "(SELECT count(*)::int FROM (SELECT 1 FROM switchboard.jobs WHERE state = '\(state)' LIMIT \(cap + 1)) s)"
-            }.joined(separator: ", "))
-            """)[0]
-        var exact: [String] = []
+        let states: [JobState] = [.scheduled, .available, .running]
+        let sizes = try await JobStore(pool: pool).cappedCounts(states, cap: cap)
+        var exact: [JobState] = []
         var counts: [QueueCount] = []
-        for (index, state) in states.enumerated() {
-            let size = try sizes.decode(Int.self, at: index)
+        for (state, size) in zip(states, sizes) {
             guard size > cap else {
                 exact.append(state)
                 continue
             }
-            // EXPLAIN takes no parameters; the estimate is never below what was just counted.
-            let plan = try await pool.query(
-                "EXPLAIN (FORMAT JSON) SELECT 1 FROM switchboard.jobs WHERE state = '\(unescaped: state)'"
-            )[0].decode(String.self, at: 0)
-            let estimate =
-                (try? JSONDecoder().decode([PlanEstimate].self, from: Data(plan.utf8)))?.first?.plan.rows ?? 0
+            // The estimate is never below what was just counted.
+            let estimate = try await JobStore(pool: pool).estimatedCount(state: state)
             counts.append(
                 QueueCount(
-                    queue: "*", kind: "*", state: state, count: max(Int(estimate), size), oldestDueAge: nil,
+                    queue: "*", kind: "*", state: state.rawValue, count: max(estimate, size), oldestDueAge: nil,
                     approximate: true))
         }
         guard !exact.isEmpty else { return counts }
@@ -58,7 +47,7 @@ public struct OperationsStore: Sendable {
             """
             SELECT queue, kind, state::text, count(*)::bigint,
                    extract(epoch FROM now() - min(run_at) FILTER (WHERE state = 'available' AND run_at <= now()))::float8
-            FROM switchboard.jobs WHERE state IN (\(unescaped: exact.map { "'\($0)'" }.joined(separator: ", ")))
+            FROM switchboard.jobs WHERE state IN (\(unescaped: exact.map { "'\($0.rawValue)'" }.joined(separator: ", ")))
             GROUP BY 1, 2, 3
             """
         ).map {
@@ -68,19 +57,10 @@ public struct OperationsStore: Sendable {
                 oldestDueAge: try $0.decode(Double?.self, at: 4))
         }
         // In state order (scheduled, available, running), then queue and kind, as before.
-        let rank = Dictionary(uniqueKeysWithValues: states.enumerated().map { ($1, $0) })
+        let rank = Dictionary(uniqueKeysWithValues: states.enumerated().map { ($1.rawValue, $0) })
         return counts.sorted {
             (rank[$0.state] ?? 0, $0.queue, $0.kind) < (rank[$1.state] ?? 0, $1.queue, $1.kind)
         }
-    }
-
-    private struct PlanEstimate: Decodable {
-        struct Node: Decodable {
-            var rows: Double
-            enum CodingKeys: String, CodingKey { case rows = "Plan Rows" }
-        }
-        var plan: Node
-        enum CodingKeys: String, CodingKey { case plan = "Plan" }
     }
 
     /// Voice-agent sessions not yet ended.
@@ -168,7 +148,7 @@ extension OperationsStore {
     public func finished(within window: Duration = .seconds(60)) async throws -> [FinishedCount] {
         try await pool.query(
             """
-            SELECT kind, state::text, count(*)::bigint FROM switchboard.jobs
+            SELECT kind, state::text, count(*)::bigint FROM switchboard.all_jobs
             WHERE state IN ('completed', 'failed', 'cancelled')
               AND finished_at > now() - make_interval(secs => \(window.seconds))
             GROUP BY 1, 2 ORDER BY 1, 2
@@ -234,8 +214,8 @@ extension OperationsStore {
             SELECT stage, code, count(*)::bigint FROM (
                 SELECT 'send' AS stage, substring(e->>'error' FROM 'twilio ([0-9]+)')::int AS code
                 FROM (
-                    SELECT errors FROM switchboard.jobs WHERE state IN ('completed', 'failed', 'cancelled')
-                      AND finished_at > now() - make_interval(secs => \(window.seconds))
+                    SELECT errors FROM switchboard.all_jobs WHERE state IN ('completed', 'failed', 'cancelled')
+                      AND errors <> '[]'::jsonb AND finished_at > now() - make_interval(secs => \(window.seconds))
                     UNION ALL
                     SELECT errors FROM switchboard.jobs
                     WHERE state IN ('scheduled', 'available', 'running') AND errors <> '[]'

@@ -248,12 +248,7 @@ public struct SessionStore: Sendable {
         }
         fields["transcript"] = .array(transcript)
         let result: JSONValue = .object(fields)
-        try await connection.query(
-            """
-            UPDATE switchboard.jobs SET result = \(JSONValue.object(answers).jsonText)::jsonb
-                || coalesce(result, '{}'::jsonb) || \(result.jsonText)::jsonb
-            WHERE id = \(jobID) AND (result IS NULL OR jsonb_typeof(result) = 'object')
-            """)
+        try await JobStore.mergeResult(jobID: jobID, under: .object(answers), over: result, on: connection)
         let payload: JSONValue = .object([
             "jobId": .int(jobID), "sessionId": .int(session.id), "outcome": .string(outcome.rawValue),
         ])

@@ -161,11 +161,7 @@ public struct StatusStore: Sendable {
             ]
             if let code = update.errorCode { fields["errorCode"] = .int(Int64(code)) }
             if let duration = update.duration { fields["callDuration"] = .int(Int64(duration)) }
-            try await connection.query(
-                """
-                UPDATE switchboard.jobs SET result = coalesce(result, '{}'::jsonb) || \(JSONValue.object(fields).jsonText)::jsonb
-                WHERE id = \(jobID) AND (result IS NULL OR jsonb_typeof(result) = 'object')
-                """)
+            try await JobStore.mergeResult(jobID: jobID, over: .object(fields), on: connection)
         }
         if final {
             var payload: [String: JSONValue] = [

@@ -2,6 +2,7 @@ import Logging
 import ServiceLifecycle
 import ServiceTask
 import SwitchboardStore
+import Synchronization
 
 /// Makes jobs whose lease expired (their worker died or lost the database) available again, or
 /// fails those out of attempts: River's `JobRescuer`, Oban's `Lifeline`. Every worker process
@@ -85,8 +86,41 @@ public struct Stager: Service {
     static let minimumPause: Duration = .milliseconds(5)
 }
 
-/// Deletes finished jobs older than the retention, in bounded batches: River's `JobCleaner`,
-/// Oban's `Pruner`.
+/// Moves finished jobs out of the hot table into `job_history` once they have been finished for
+/// `age` (a minute by default: long enough for a program woken by a NOTIFY to read the job where
+/// it was, short enough that the table the claim path works in stays small), in batches, one
+/// archiver at a time across all hosts. It also keeps `job_history`'s daily partitions created
+/// two days ahead. Hatchet's and Oban Pro's design; River and Oban only delete.
+public struct Archiver: Service {
+    public static let batchLimit = 10_000
+    /// How often the partitions ahead are checked (creating one takes a brief lock, so well
+    /// ahead of the day that needs it).
+    static let partitionCheckInterval: Duration = .seconds(600)
+
+    let queue: any JobQueue
+    let age: Duration
+    let interval: Duration
+    let logger: Logger
+
+    public func run() async throws {
+        let clock = ContinuousClock()
+        let checked = Mutex<ContinuousClock.Instant?>(nil)
+        await repeatUntilShutdown(every: interval, logger: logger, failure: "archiving jobs failed") {
+            if checked.withLock({ $0.map { clock.now - $0 >= Self.partitionCheckInterval } ?? true }) {
+                let made = try await queue.createHistoryPartitions(daysAhead: 2)
+                if made > 0 { logger.info("created job history partitions", metadata: ["count": "\(made)"]) }
+                checked.withLock { $0 = clock.now }
+            }
+            let moved = try await queue.archive(finishedMoreThan: age, limit: Self.batchLimit)
+            if moved > 0 { logger.debug("moved finished jobs to history", metadata: ["count": "\(moved)"]) }
+            return moved >= Self.batchLimit
+        }
+    }
+}
+
+/// Removes finished jobs older than the retention: whole days of `job_history` (a dropped
+/// partition leaves nothing for vacuum to do) and, in bounded batches, any still in the hot
+/// table. River's `JobCleaner`, Oban's `Pruner`.
 public struct Pruner: Service {
     public static let batchLimit = 10_000
 
@@ -95,18 +129,14 @@ public struct Pruner: Service {
     let interval: Duration
     let logger: Logger
 
-    public init(queue: some JobQueue, retention: Duration, interval: Duration, logger: Logger) {
-        self.queue = queue
-        self.retention = retention
-        self.interval = interval
-        self.logger = logger
-    }
-
     public func run() async throws {
         await repeatUntilShutdown(every: interval, logger: logger, failure: "pruning jobs failed") {
             let pruned = try await queue.prune(olderThan: retention, limit: Self.batchLimit)
-            if pruned > 0 { logger.info("pruned finished jobs", metadata: ["count": "\(pruned)"]) }
-            return pruned >= Self.batchLimit
+            if pruned.deleted > 0 { logger.info("pruned finished jobs", metadata: ["count": "\(pruned.deleted)"]) }
+            for partition in pruned.droppedPartitions {
+                logger.info("dropped a day of job history", metadata: ["partition": "\(partition)"])
+            }
+            return pruned.deleted >= Self.batchLimit
         }
     }
 }
@@ -114,12 +144,16 @@ public struct Pruner: Service {
 extension Worker {
     /// The maintenance services a process runs beside this worker, on its queue and as its
     /// configuration asks: the rescuer and the stager (each wakes the worker when it made jobs
-    /// available) and, with a retention, the pruner.
+    /// available), the archiver (unless turned off) and, with a retention, the pruner.
     public func maintenanceServices() -> [any Service] {
         var services: [any Service] = [
             Rescuer(queue: queue, interval: configuration.rescueInterval, logger: logger, onRescued: { self.wake() }),
             Stager(queue: queue, interval: configuration.stageInterval, logger: logger, onStaged: { self.wake() }),
         ]
+        if let age = configuration.archiveAfter {
+            services.append(
+                Archiver(queue: queue, age: age, interval: configuration.archiveInterval, logger: logger))
+        }
         if let retention = configuration.retention {
             services.append(
                 Pruner(queue: queue, retention: retention, interval: configuration.pruneInterval, logger: logger))

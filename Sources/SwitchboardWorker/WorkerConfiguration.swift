@@ -24,6 +24,11 @@ public struct WorkerConfiguration: Sendable {
     /// sooner when the next one is due sooner). Below the scheduling horizon, so a job scheduled
     /// meanwhile is never seen late.
     public var stageInterval: Duration = .seconds(1)
+    /// Finished jobs leave the hot table for `job_history` this long after they finished; `nil`
+    /// keeps them in the hot table until the pruner deletes them.
+    public var archiveAfter: Duration? = .seconds(60)
+    /// How often the archiver looks for finished jobs to move (at once again after a full batch).
+    public var archiveInterval: Duration = .seconds(5)
     /// Finished jobs older than this are deleted; `nil` keeps them forever.
     public var retention: Duration? = .seconds(7 * 24 * 3600)
     public var pruneInterval: Duration = .seconds(600)
@@ -58,6 +63,12 @@ public struct WorkerConfiguration: Sendable {
             throw .init(
                 field: "stage_interval",
                 problem: "must be positive and below the scheduling horizon (\(JobState.schedulingHorizon))")
+        }
+        if let archiveAfter, archiveAfter < .zero {
+            throw .init(field: "archive_after", problem: "must not be negative")
+        }
+        if let archiveAfter, let retention, archiveAfter >= retention {
+            throw .init(field: "archive_after", problem: "must be shorter than the retention (\(retention))")
         }
     }
 }

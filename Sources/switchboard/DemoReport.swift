@@ -21,7 +21,7 @@ struct DemoReport {
             })
         let segments = messages.reduce(0) { $0 + $1.segments }
         let jobs = try await pool.query(
-            "SELECT state::text, count(*), count(*) FILTER (WHERE attempt > 1) FROM switchboard.jobs GROUP BY 1 ORDER BY 1"
+            "SELECT state::text, count(*), count(*) FILTER (WHERE attempt > 1) FROM switchboard.all_jobs GROUP BY 1 ORDER BY 1"
         )
         say("")
         say("summary after \(String(format: "%.1f", elapsed.seconds)) s")
@@ -42,7 +42,7 @@ struct DemoReport {
         }
         let failures = try await pool.query(
             """
-            SELECT kind, payload->>'to', errors->-1->>'error' FROM switchboard.jobs WHERE state = 'failed' ORDER BY id
+            SELECT kind, payload->>'to', errors->-1->>'error' FROM switchboard.all_jobs WHERE state = 'failed' ORDER BY id
             """)
         if !failures.isEmpty { say("  failed jobs:") }
         for row in failures {
@@ -53,7 +53,7 @@ struct DemoReport {
         let surveys = try await pool.query(
             """
             SELECT j.payload->>'to', s.outcome, j.result->'answers', jsonb_array_length(j.result->'transcript')
-            FROM switchboard.voice_sessions s JOIN switchboard.jobs j ON j.id = s.job_id ORDER BY s.id
+            FROM switchboard.voice_sessions s JOIN switchboard.all_jobs j ON j.id = s.job_id ORDER BY s.id
             """)
         for row in surveys {
             say(

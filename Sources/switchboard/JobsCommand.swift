@@ -155,12 +155,19 @@ struct JobsCommand: AsyncParsableCommand {
     }
 
     struct Counts: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Count jobs per state.")
+        static let configuration = CommandConfiguration(
+            abstract: "Count jobs per state.",
+            discussion: """
+                Unfinished states are counted exactly up to 100,000 jobs each and estimated past that (~N). Finished \
+                states add the jobs moved to history within the retention, from the archiver's counts.
+                """)
         @OptionGroup var database: DatabaseOptions
 
         func run() async throws {
-            let counts = try await database.withPool { try await JobStore(pool: $0).countByState() }
-            printTable(["state", "jobs"], JobState.allCases.map { [$0.rawValue, "\(counts[$0] ?? 0)"] })
+            let (counts, approximate) = try await database.withPool { try await JobStore(pool: $0).stateCounts() }
+            printTable(
+                ["state", "jobs"],
+                JobState.allCases.map { [$0.rawValue, (approximate.contains($0) ? "~" : "") + "\(counts[$0] ?? 0)"] })
         }
     }
 }

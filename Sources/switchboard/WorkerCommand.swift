@@ -65,7 +65,15 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "On shutdown, how long running jobs may take before they go back to the queue (default: 10s).")
     var gracePeriod: String?
 
-    @Option(help: "Delete finished jobs older than this; 'off' keeps them (default: 7d).")
+    @Option(
+        help: """
+            Move finished jobs from the hot table to switchboard.job_history this long after they finished; 'off' \
+            keeps them in the hot table (default: 1m). Read any job, moved or not, from switchboard.all_jobs.
+            """)
+    var archiveAfter: String?
+
+    @Option(
+        help: "Delete finished jobs older than this, a whole day of history at a time; 'off' keeps them (default: 7d).")
     var retention: String?
 
     @Option(
@@ -94,7 +102,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 "poll-interval": pollInterval, "listen": listen.map(String.init), "lease": lease,
                 "rescue-interval": rescueInterval, "stage-interval": stageInterval,
                 "campaign-lookahead": campaignLookahead, "grace-period": gracePeriod,
-                "retention": retention,
+                "archive-after": archiveAfter, "retention": retention,
                 "public-url": publicURL, "metrics-port": metricsPort.map(String.init), "metrics-host": metricsHost,
             ]
         ) { $1 }
@@ -130,6 +138,11 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.stageInterval = try settings.duration("stage-interval", default: configuration.stageInterval)
         configuration.shutdownGracePeriod = try settings.duration(
             "grace-period", default: configuration.shutdownGracePeriod)
+        if settings.text("archive-after")?.value == "off" {
+            configuration.archiveAfter = nil
+        } else if let age = configuration.archiveAfter {
+            configuration.archiveAfter = try settings.duration("archive-after", default: age)
+        }
         if settings.text("retention")?.value == "off" {
             configuration.retention = nil
         } else if let retention = configuration.retention {

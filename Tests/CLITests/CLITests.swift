@@ -219,7 +219,7 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
                 ],
                 database: db)
             #expect(ok.status == 0, "\(ok.output)")
-            let body = try await db.pool.query("SELECT payload->>'body' FROM switchboard.jobs").firstRow().decode(
+            let body = try await db.pool.query("SELECT payload->>'body' FROM switchboard.all_jobs").firstRow().decode(
                 String.self, at: 0)
             #expect(body == "Hi Ana")
         }

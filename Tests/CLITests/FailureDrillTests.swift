@@ -37,7 +37,7 @@ import Testing
             hostA.signal(SIGKILL)
             _ = await hostA.wait()
             let orphaned = try await db.integer(
-                "SELECT count(*) FROM switchboard.jobs WHERE state = 'running' AND locked_by LIKE \("%:\(hostA.pid):%")"
+                "SELECT count(*) FROM switchboard.all_jobs WHERE state = 'running' AND locked_by LIKE \("%:\(hostA.pid):%")"
             )
             #expect(orphaned > 0, "the killed host held jobs when it died")
 
@@ -104,7 +104,7 @@ import Testing
         try server.startServer()
 
         let finished = await eventually(timeout: .seconds(180)) {
-            try await count("SELECT count(*) FROM switchboard.jobs WHERE state = 'completed'") == 1000
+            try await count("SELECT count(*) FROM switchboard.all_jobs WHERE state = 'completed'") == 1000
         }
         #expect(finished, "\(workers.map { $0.output.suffix(2000) })")
         let ready = await eventually(timeout: .seconds(30)) {
@@ -118,7 +118,7 @@ import Testing
             try $0.decode(String.self, at: 0)
         }
         #expect(Set(recorded) == Set(received.map(\.sid)) && recorded.count == 1000)
-        #expect(try await count("SELECT count(*) FROM switchboard.jobs WHERE state <> 'completed'") == 0)
+        #expect(try await count("SELECT count(*) FROM switchboard.all_jobs WHERE state <> 'completed'") == 0)
         for process in workers + [webhook] { process.signal(SIGTERM) }
         for process in workers + [webhook] { #expect(await process.wait() == 0, "\(process.output.suffix(2000))") }
     }
@@ -145,7 +145,7 @@ import Testing
             #expect(finished, "\(states) \(workers[0].output.suffix(2000))")
             try await Self.auditExactlyOnce(db, sandbox, expected: 300)
             let retried = try await db.integer(
-                "SELECT count(*) FROM switchboard.jobs WHERE jsonb_array_length(errors) > 0")
+                "SELECT count(*) FROM switchboard.all_jobs WHERE jsonb_array_length(errors) > 0")
             #expect(retried > 30, "the faults were met and retried (\(retried) jobs)")
             let adopted = try await db.integer("SELECT count(*) FROM switchboard.messages WHERE origin = 'reconciled'")
             #expect(adopted > 0, "messages whose answer was dropped were found at Twilio, not sent again")
@@ -241,7 +241,7 @@ import Testing
         let row = try await db.pool.query(
             """
             SELECT s.outcome, j.result->'answers', s.relay_ended_turn FROM switchboard.voice_sessions s
-            JOIN switchboard.jobs j ON j.id = s.job_id
+            JOIN switchboard.all_jobs j ON j.id = s.job_id
             """)[0]
         #expect(try row.decode(String?.self, at: 0) == "completed")
         let answers = try row.decode(PostgresJSON.self, at: 1).decode([String: String].self)
@@ -300,11 +300,11 @@ import Testing
             try $0.decode(String.self, at: 0)
         }
         #expect(recorded.count == expected && Set(recorded) == Set(received.map(\.sid)))
-        #expect(try await db.integer("SELECT count(*) FROM switchboard.jobs WHERE state <> 'completed'") == 0)
+        #expect(try await db.integer("SELECT count(*) FROM switchboard.all_jobs WHERE state <> 'completed'") == 0)
     }
 
     static func jobStates(_ db: TestDatabase) async throws -> String {
-        try await db.pool.query("SELECT state::text, count(*) FROM switchboard.jobs GROUP BY 1 ORDER BY 1").map {
+        try await db.pool.query("SELECT state::text, count(*) FROM switchboard.all_jobs GROUP BY 1 ORDER BY 1").map {
             "\(try $0.decode(String.self, at: 0))=\(try $0.decode(Int.self, at: 1))"
         }.joined(separator: " ")
     }

@@ -48,7 +48,7 @@ import Testing
             #expect(table.1.hasPrefix("ID  KIND  QUEUE    STATE"), "\(table.1)")
             #expect(table.1.contains("twilio 21211"), "\(table.1)")
 
-            let waitingID = try await db.integer("SELECT id FROM switchboard.jobs WHERE queue = 'later'")
+            let waitingID = try await db.integer("SELECT id FROM switchboard.all_jobs WHERE queue = 'later'")
             let cancelled = try await sandbox.outcome(["jobs", "cancel", "\(waitingID)", "\(failedID)"])
             #expect(cancelled.1.contains("cancelled 1 job(s): \(waitingID)"), "\(cancelled.1)")
             #expect(cancelled.1.contains("skipped \(failedID): already finished"), "\(cancelled.1)")
@@ -190,7 +190,7 @@ import Testing
                     "gpt-4o-mini",
                 ])
             #expect(llm.0 == 0 && llm.1.contains("queued voice-agent job"), "\(llm.1)")
-            #expect(try await db.integer("SELECT count(*) FROM switchboard.jobs WHERE kind = 'voice_agent'") == 2)
+            #expect(try await db.integer("SELECT count(*) FROM switchboard.all_jobs WHERE kind = 'voice_agent'") == 2)
 
             try #"[{"id": "name", "question": "Name?", "expectedAnswerType": "colour"}]"#.write(
                 toFile: path, atomically: true, encoding: .utf8)
@@ -202,7 +202,8 @@ import Testing
                 base + ["--system-prompt", "You help {{company}} customers.", "--model", "gpt-4o-mini"])
             #expect(missingVariable.0 == 64 && missingVariable.1.contains("company"), "\(missingVariable.1)")
             #expect(
-                try await db.integer("SELECT count(*) FROM switchboard.jobs") == 2, "nothing queued by the refusals")
+                try await db.integer("SELECT count(*) FROM switchboard.all_jobs") == 2, "nothing queued by the refusals"
+            )
         }
     }
 }

@@ -98,7 +98,7 @@ import Testing
             let settled = await eventually(timeout: .seconds(60)) {
                 try await db.integer(
                     """
-                    SELECT (SELECT count(*) FROM switchboard.jobs j WHERE j.kind = 'sms'
+                    SELECT (SELECT count(*) FROM switchboard.all_jobs j WHERE j.kind = 'sms'
                                 AND j.result->>'messageStatus' = 'delivered')
                          + (SELECT count(*) FROM switchboard.voice_sessions WHERE status = 'ended')
                     """) == 41
@@ -107,7 +107,7 @@ import Testing
             let outcome = try await db.pool.query("SELECT outcome FROM switchboard.voice_sessions").firstRow().decode(
                 String?.self, at: 0)
             #expect(outcome == "end_call")
-            #expect(try await db.integer("SELECT count(*) FROM switchboard.jobs WHERE state <> 'completed'") == 0)
+            #expect(try await db.integer("SELECT count(*) FROM switchboard.all_jobs WHERE state <> 'completed'") == 0)
             for process in processes { process.signal(SIGTERM) }
             for process in processes { #expect(await process.wait() == 0, "\(process.output)") }
             let log = (try? String(contentsOfFile: directory + "/pgbouncer.log", encoding: .utf8)) ?? ""

@@ -95,7 +95,7 @@ import Testing
             // Within 10% of the configured capacity (the numbers' bookings stay even, see
             // PoolReservationTests).
             #expect(span > 29.5 * 0.9 && span < 29.5 * 1.1, "took \(span) s; \(perNumber.joined(separator: "; "))")
-            let attempts = try await db.integer("SELECT max(attempt) FROM switchboard.jobs")
+            let attempts = try await db.integer("SELECT max(attempt) FROM switchboard.all_jobs")
             #expect(attempts == 1, "waiting for a slot consumed no attempt")
         }
     }

@@ -60,7 +60,7 @@ import Testing
             let rows = try await db.pool.query(
                 """
                 SELECT s.outcome, j.result->'answers' FROM switchboard.voice_sessions s
-                JOIN switchboard.jobs j ON j.id = s.job_id ORDER BY s.spec->>'to' DESC
+                JOIN switchboard.all_jobs j ON j.id = s.job_id ORDER BY s.spec->>'to' DESC
                 """)
             let outcomes = try rows.map { try $0.decode(String?.self, at: 0) }
             #expect(outcomes == ["completed", "end_call"])

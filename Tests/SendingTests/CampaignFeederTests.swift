@@ -39,7 +39,7 @@ import Testing
     func fedNumbers(_ harness: SendingHarness, _ campaign: CampaignRecord) async throws -> [Int] {
         try await harness.db.pool.query(
             """
-            SELECT substring(payload->>'body' FROM 4)::int FROM switchboard.jobs
+            SELECT substring(payload->>'body' FROM 4)::int FROM switchboard.all_jobs
             WHERE (payload->>'campaignId')::bigint = \(campaign.id) ORDER BY id
             """
         ).map { try $0.decode(Int.self, at: 0) }
@@ -56,7 +56,7 @@ import Testing
                 """
                 SELECT extract(epoch FROM max(run_at) - min(run_at))::float8,
                        extract(epoch FROM min(run_at) - now())::float8, count(*) FILTER (WHERE state = 'available')
-                FROM switchboard.jobs
+                FROM switchboard.all_jobs
                 """
             ).firstRow()
             #expect(abs(try spread.decode(Double.self, at: 0) - 1.9) < 0.001, "20 jobs at 10/s")
@@ -77,7 +77,7 @@ import Testing
                 """
                 SELECT extract(epoch FROM min(run_at) FILTER (WHERE substring(payload->>'body' FROM 4)::int = 20)
                                          - max(run_at) FILTER (WHERE substring(payload->>'body' FROM 4)::int = 19))::float8
-                FROM switchboard.jobs
+                FROM switchboard.all_jobs
                 """
             ).firstRow().decode(Double.self, at: 0)
             #expect(abs(gap - 0.1) < 0.001, "the pace goes on where it left off")
@@ -186,6 +186,37 @@ import Testing
             try await feeder.feedOnce()
             #expect(try await campaigns.progress(id: campaign.id)?.finishedAt != nil)
             #expect(try await campaigns.campaignsToFeed().isEmpty)
+        }
+    }
+
+    /// Issue 15, item 3: a campaign's finished jobs leave the hot table; its status counts them
+    /// from the counters the archiver keeps, plus what is still hot, and a retried one moves
+    /// from failed back to waiting.
+    @Test func campaignStatusCountsJobsMovedToHistory() async throws {
+        try await SendingHarness.idle { harness in
+            let campaign = try await campaign(harness, name: "archived", count: 12, rateCap: nil)
+            let campaigns = CampaignStore(pool: harness.db.pool)
+            try await feeder(harness, lookahead: .seconds(60)).feedOnce()
+            try await harness.db.pool.query(
+                """
+                UPDATE switchboard.jobs SET finished_at = now() - interval '5 minutes',
+                    state = CASE WHEN id % 4 = 0 THEN 'failed' ELSE 'completed' END::switchboard.job_state
+                WHERE id IN (SELECT id FROM switchboard.jobs ORDER BY id LIMIT 10)
+                """)
+            let failed = try await harness.db.integer(
+                "SELECT count(*) FROM switchboard.jobs WHERE state = 'failed'")
+            let store = JobStore(pool: harness.db.pool)
+            #expect(try await store.archive(finishedMoreThan: .seconds(60)) == 10)
+            #expect(try await harness.db.integer("SELECT count(*) FROM switchboard.jobs") == 2)
+            let status = try await campaigns.status(id: campaign.id).jobs
+            #expect(status == ["completed": 10 - failed, "failed": failed, "available": 2])
+
+            let failedID = try await harness.db.integer(
+                "SELECT min(id) FROM switchboard.job_history WHERE state = 'failed'")
+            #expect(try await store.retry(ids: [Int64(failedID)]) == [Int64(failedID)])
+            let afterRetry = try await campaigns.status(id: campaign.id).jobs
+            #expect(
+                afterRetry == ["completed": 10 - failed, "failed": failed - 1, "available": 3].filter { $0.value > 0 })
         }
     }
 

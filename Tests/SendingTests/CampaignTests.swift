@@ -83,7 +83,7 @@ import Testing
             // The feeder spread the jobs at the campaign's pace (8 at 2/s: 3.5 s from first to last).
             #expect(await eventually { try await harness.db.jobCount() == 8 })
             let spread = try await harness.db.pool.query(
-                "SELECT extract(epoch FROM max(run_at) - min(run_at))::float8 FROM switchboard.jobs"
+                "SELECT extract(epoch FROM max(run_at) - min(run_at))::float8 FROM switchboard.all_jobs"
             ).firstRow().decode(
                 Double.self, at: 0)
             #expect(abs(spread - 3.5) < 0.01)
@@ -95,7 +95,7 @@ import Testing
                 #expect(inWindow <= 3, "at most 2 per second plus one at the boundary: \(inWindow)")
             }
             #expect((times.last! - times.first!).seconds > 3.0, "8 messages at 2/s span about 3.5 s")
-            let attempts = try await harness.db.integer("SELECT max(attempt) FROM switchboard.jobs")
+            let attempts = try await harness.db.integer("SELECT max(attempt) FROM switchboard.all_jobs")
             #expect(attempts == 1)
         }
     }
@@ -142,7 +142,7 @@ import Testing
                     await eventually {
                         try await harness.db.integer(
                             """
-                            SELECT count(*) FROM switchboard.jobs
+                            SELECT count(*) FROM switchboard.all_jobs
                             WHERE attempted_at IS NOT NULL AND state IN ('available', 'running') AND attempt <= 1
                             """) == 6
                     })

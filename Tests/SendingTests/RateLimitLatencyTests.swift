@@ -65,11 +65,11 @@ import TwilioSimulator
             worker.beginShutdown()
             _ = try? await running.value
             let states = try await db.pool.query(
-                "SELECT state::text || ' ' || count(*) FROM switchboard.jobs GROUP BY state ORDER BY 1"
+                "SELECT state::text || ' ' || count(*) FROM switchboard.all_jobs GROUP BY state ORDER BY 1"
             ).map { try $0.decode(String.self, at: 0) }
             #expect(finished, "every message sent: \(states)")
             #expect(await simulator.messages().count == ids.count)
-            let attempts = try await db.integer("SELECT max(attempt) FROM switchboard.jobs")
+            let attempts = try await db.integer("SELECT max(attempt) FROM switchboard.all_jobs")
             #expect(attempts == 1, "waiting for a slot never uses an attempt")
         }
     }

@@ -25,7 +25,7 @@ import TwilioSimulator
                 ids.append(try await SendJobs.enqueue(request, channel: .sms, store: harness.db.store).id)
             }
             for id in ids { #expect(try await harness.finished(id).state == .completed) }
-            let attempts = try await harness.db.integer("SELECT max(attempt) FROM switchboard.jobs")
+            let attempts = try await harness.db.integer("SELECT max(attempt) FROM switchboard.all_jobs")
             #expect(attempts == 1, "waiting for a slot never consumes an attempt")
             let messages = await harness.simulator.messages()
             #expect(messages.count == 16)
@@ -64,7 +64,7 @@ import TwilioSimulator
                 span > 3.0,
                 "8 messages at 2/s: the last slot is 3.5 s after the first, less the first send's allowed lateness (0.25 s) and HTTP jitter: \(span)"
             )
-            let attempts = try await harness.db.integer("SELECT max(attempt) FROM switchboard.jobs")
+            let attempts = try await harness.db.integer("SELECT max(attempt) FROM switchboard.all_jobs")
             #expect(attempts == 1)
         }
     }
@@ -89,7 +89,7 @@ import TwilioSimulator
             #expect(
                 (times.last! - times.first!).seconds > 2.0,
                 "6 calls at 2/s: the last slot is 2.5 s after the first, less up to half an interval and HTTP jitter")
-            let attempts = try await harness.db.integer("SELECT max(attempt) FROM switchboard.jobs")
+            let attempts = try await harness.db.integer("SELECT max(attempt) FROM switchboard.all_jobs")
             #expect(attempts == 1)
         }
     }

@@ -75,7 +75,7 @@ import TwilioSimulator
             #expect(accepted.count == 20)
             #expect(Set(accepted.map(\.resource.to)).count == 20, "each recipient exactly once")
             #expect(await harness.simulator.rejectedRequests() > 0, "faults were injected")
-            let retried = try await harness.db.integer("SELECT count(*) FROM switchboard.jobs WHERE attempt > 1")
+            let retried = try await harness.db.integer("SELECT count(*) FROM switchboard.all_jobs WHERE attempt > 1")
             #expect(retried > 0)
         }
     }

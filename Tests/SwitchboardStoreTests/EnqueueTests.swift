@@ -64,7 +64,7 @@ import Testing
                     throw Abort()
                 }
             }
-            let payloads = try await db.pool.query("SELECT payload->>'order' FROM switchboard.jobs").map {
+            let payloads = try await db.pool.query("SELECT payload->>'order' FROM switchboard.all_jobs").map {
                 try $0.decode(String.self, at: 0)
             }
             #expect(payloads == ["1"])
@@ -105,7 +105,8 @@ import Testing
             #expect(Set(results.map(\.id)).count == 1)
             #expect(results.filter { !$0.existing }.count == 1)
             #expect(
-                try await db.pool.query("SELECT count(*) FROM switchboard.jobs").firstRow().decode(Int.self, at: 0) == 1
+                try await db.pool.query("SELECT count(*) FROM switchboard.all_jobs").firstRow().decode(Int.self, at: 0)
+                    == 1
             )
         }
     }
@@ -118,7 +119,7 @@ import Testing
             let inserted = try await db.store.enqueueMany(jobs)
             #expect(inserted == 100_000)
             let row = try await db.pool.query(
-                "SELECT count(*), count(DISTINCT payload->>'n'), min(payload->>'note') FROM switchboard.jobs WHERE state = 'available'"
+                "SELECT count(*), count(DISTINCT payload->>'n'), min(payload->>'note') FROM switchboard.all_jobs WHERE state = 'available'"
             )[0]
             #expect(try row.decode(Int.self, at: 0) == 100_000)
             #expect(try row.decode(Int.self, at: 1) == 100_000)
@@ -135,7 +136,8 @@ import Testing
             ])
             #expect(inserted == 3)
             #expect(
-                try await db.pool.query("SELECT count(*) FROM switchboard.jobs").firstRow().decode(Int.self, at: 0) == 4
+                try await db.pool.query("SELECT count(*) FROM switchboard.all_jobs").firstRow().decode(Int.self, at: 0)
+                    == 4
             )
         }
     }

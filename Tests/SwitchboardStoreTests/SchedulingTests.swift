@@ -40,7 +40,7 @@ import Testing
                 SELECT 'inserted', now() + g * interval '1 hour' FROM generate_series(0, 2) g
                 """)
             let states = try await db.pool.query(
-                "SELECT kind, state::text, count(*)::int FROM switchboard.jobs GROUP BY 1, 2 ORDER BY 1, 2"
+                "SELECT kind, state::text, count(*)::int FROM switchboard.all_jobs GROUP BY 1, 2 ORDER BY 1, 2"
             ).map {
                 "\(try $0.decode(String.self, at: 0)) \(try $0.decode(String.self, at: 1)) \(try $0.decode(Int.self, at: 2))"
             }

@@ -160,7 +160,9 @@ final class InMemoryJobQueue: JobQueue {
         }
     }
 
-    func prune(olderThan retention: Duration, limit: Int) async throws -> Int { 0 }
+    func archive(finishedMoreThan age: Duration, limit: Int) async throws -> Int { 0 }
+    func createHistoryPartitions(daysAhead: Int) async throws -> Int { 0 }
+    func prune(olderThan retention: Duration, limit: Int) async throws -> PruneResult { PruneResult() }
 
     func watchForWork(_ onWork: @escaping @Sendable (String?) -> Void) async throws {
         for await queue in notifications.stream { onWork(queue) }

@@ -47,15 +47,16 @@ import Testing
         try server.startServer()
 
         let completed = await eventually(timeout: .seconds(120)) {
-            try await pool.query("SELECT count(*) FROM switchboard.jobs WHERE state = 'completed'").firstRow().decode(
-                Int.self, at: 0) == 2000
+            try await pool.query("SELECT count(*) FROM switchboard.all_jobs WHERE state = 'completed'").firstRow()
+                .decode(
+                    Int.self, at: 0) == 2000
         }
         #expect(completed)
         worker.beginShutdown()
         try await running.value
         let executions = probe.executions.value
         #expect(executions.count == 2000, "every job ran")
-        let states = try await pool.query("SELECT state::text, count(*) FROM switchboard.jobs GROUP BY 1")
+        let states = try await pool.query("SELECT state::text, count(*) FROM switchboard.all_jobs GROUP BY 1")
             .map { "\(try $0.decode(String.self, at: 0))=\(try $0.decode(Int.self, at: 1))" }
         #expect(states == ["completed=2000"])
         await pool.close()

@@ -40,8 +40,31 @@ final class Probe: Sendable {
             #expect(probe.executions.value.count == 500)
             #expect(probe.executions.value.values.allSatisfy { $0 == 1 })
             let results = try await db.integer(
-                "SELECT count(*) FROM switchboard.jobs WHERE result = '{\"done\": true}'")
+                "SELECT count(*) FROM switchboard.all_jobs WHERE result = '{\"done\": true}'")
             #expect(results == 500)
+        }
+    }
+
+    /// Issue 15, item 3: a worker process's archiver moves finished jobs out of the hot table
+    /// while it works; every job stays readable with its result, and the hot table ends empty.
+    @Test func finishedJobsLeaveTheHotTableWhileTheWorkerRuns() async throws {
+        try await TestDatabase.with { db in
+            let probe = Probe()
+            try await db.store.enqueueMany((0..<300).map { _ in NewJob(kind: "probe") })
+            try await withWorker(
+                db, handlers: probe.registry,
+                configure: {
+                    $0.archiveAfter = .zero
+                    $0.archiveInterval = .milliseconds(100)
+                }
+            ) { _ in
+                #expect(await eventually { try await db.integer("SELECT count(*) FROM switchboard.jobs") == 0 })
+            }
+            #expect(try await db.integer("SELECT count(*) FROM switchboard.job_history") == 300)
+            #expect(
+                try await db.integer("SELECT count(*) FROM switchboard.all_jobs WHERE result = '{\"done\": true}'")
+                    == 300)
+            #expect(try await db.store.countByState() == [.completed: 300])
         }
     }
 

@@ -69,8 +69,9 @@ public struct TestDatabase: Sendable {
 
     /// Number of jobs, optionally in one state.
     public func jobCount(state: String? = nil) async throws -> Int {
-        guard let state else { return try await integer("SELECT count(*) FROM switchboard.jobs") }
-        return try await integer("SELECT count(*) FROM switchboard.jobs WHERE state = \(state)::switchboard.job_state")
+        guard let state else { return try await integer("SELECT count(*) FROM switchboard.all_jobs") }
+        return try await integer(
+            "SELECT count(*) FROM switchboard.all_jobs WHERE state = \(state)::switchboard.job_state")
     }
 
     /// Runs `body` with a fresh migrated database and drops it afterwards.

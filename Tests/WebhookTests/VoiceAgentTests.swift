@@ -115,7 +115,7 @@ import TwilioSimulator
                                 call.transcript.prefix(6))
                         }
                         let jobs = try await db.pool.query(
-                            "SELECT id, kind, state::text, errors::text FROM switchboard.jobs")
+                            "SELECT id, kind, state::text, errors::text FROM switchboard.all_jobs")
                         for row in jobs {
                             print(
                                 "job", try row.decode(String.self, at: 1), try row.decode(String.self, at: 2),
