@@ -60,6 +60,18 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
         #expect(
             shortLease.output.contains("--lease: a lease of 20s is too short for a Twilio timeout of 30s"),
             "\(shortLease.output)")
+        // Archiving a job after the pruner would have deleted it makes no sense: refused, naming it.
+        let lateArchive = try await switchboard([
+            "worker", "--database-url", "postgres://localhost/db", "--archive-after", "8d", "--retention", "7d",
+        ])
+        #expect(lateArchive.status == 64)
+        #expect(
+            lateArchive.output.contains("--archive-after: must be shorter than the retention"), "\(lateArchive.output)")
+        let badArchive = try await switchboard([
+            "worker", "--database-url", "postgres://localhost/db", "--archive-after", "later",
+        ])
+        #expect(badArchive.status == 64)
+        #expect(badArchive.output.contains("--archive-after: 'later' is not a duration"), "\(badArchive.output)")
     }
 
     @Test func webhookSettingsAreCheckedAtStartUp() async throws {
