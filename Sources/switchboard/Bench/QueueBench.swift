@@ -70,7 +70,8 @@ struct QueueBench: AsyncParsableCommand {
         for setting in settings {
             var rates: [Double] = []
             for run in 1...runs {
-                try await pool.query("TRUNCATE switchboard.jobs, switchboard.job_history, switchboard.job_history_counts")
+                try await pool.query(
+                    "TRUNCATE switchboard.jobs, switchboard.job_history, switchboard.job_history_counts")
                 try await store.enqueueMany((0..<drainJobs).map { _ in NewJob(kind: "noop") })
                 try await pool.query("VACUUM ANALYZE switchboard.jobs")
                 var configuration = WorkerConfiguration()
