@@ -44,50 +44,57 @@ CREATE INDEX job_history_errors_idx ON switchboard.job_history (finished_at) WHE
 CREATE INDEX job_history_campaign_idx ON switchboard.job_history (((payload ->> 'campaignId')::bigint))
     WHERE payload ? 'campaignId';
 
--- Everything finished before this migration's day, in one partition (dropped whole once the
--- retention has passed); a partition per day from then on.
-DO $$
-DECLARE
-    first_day date := (now() AT TIME ZONE 'UTC')::date;
-BEGIN
-    EXECUTE format(
-        'CREATE TABLE switchboard.%I PARTITION OF switchboard.job_history FOR VALUES FROM (MINVALUE) TO (%L)',
-        'job_history_before_' || to_char(first_day, 'YYYYMMDD'), first_day::timestamp AT TIME ZONE 'UTC');
-END;
-$$;
+-- History tables (this one; `message_history` in 0019) are partitioned by UTC day: one
+-- partition `<table>_before_YYYYMMDD` for everything before the day the table was made, then
+-- `<table>_YYYYMMDD` per day. These functions serve all of them.
 
--- The day a partition ends (exclusive), from its name; NULL for a table that is not one.
-CREATE FUNCTION switchboard.job_history_partition_end(partition_name text) RETURNS timestamptz
+-- The time a partition ends (exclusive), from its name; NULL for a table that is not one.
+CREATE FUNCTION switchboard.history_partition_end(partition_name text) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
-        WHEN partition_name ~ '^job_history_before_[0-9]{8}$'
+        WHEN partition_name ~ '_before_[0-9]{8}$'
             THEN to_date(right(partition_name, 8), 'YYYYMMDD')::timestamp AT TIME ZONE 'UTC'
-        WHEN partition_name ~ '^job_history_[0-9]{8}$'
+        WHEN partition_name ~ '_[0-9]{8}$'
             THEN (to_date(right(partition_name, 8), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC'
     END
 $$;
 
--- Creates the daily partitions missing from the last one up to `days_ahead` days after today
--- (UTC), without gaps; returns how many it created. Several hosts may call it at once (one
--- creates, the others find them made). Creating a partition briefly locks `job_history`, so it
--- gives up after `lock_timeout` rather than queue readers behind it: the archiver calls it well
--- ahead of need and tries again on its next pass.
-CREATE FUNCTION switchboard.create_job_history_partitions(days_ahead integer DEFAULT 2) RETURNS integer
+-- A history table's partitions, when each ends, and PostgreSQL's estimate of its rows.
+CREATE FUNCTION switchboard.history_partitions(parent regclass)
+RETURNS TABLE (partition_name text, ends timestamptz, estimated_rows bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT c.relname::text, switchboard.history_partition_end(c.relname::text), greatest(c.reltuples, 0)::bigint
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = parent
+$$;
+
+-- Creates the daily partitions of `parent` missing from the last one up to `days_ahead` days
+-- after today (UTC), without gaps; the first call makes the "before" partition. Returns how
+-- many it created. Several hosts may call it at once (they take turns). Creating a partition
+-- briefly locks the parent, so callers set a lock_timeout and try again later rather than queue
+-- readers behind it: the archiver calls it two days ahead of need.
+CREATE FUNCTION switchboard.create_history_partitions(parent regclass, days_ahead integer DEFAULT 2)
+RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
+    base text := (SELECT relname FROM pg_class WHERE oid = parent);
+    today date := (now() AT TIME ZONE 'UTC')::date;
     next_day date;
-    last_day date := (now() AT TIME ZONE 'UTC')::date + days_ahead;
     made integer := 0;
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('switchboard.job_history partitions'));
-    SELECT (max(switchboard.job_history_partition_end(c.relname::text)) AT TIME ZONE 'UTC')::date INTO next_day
-    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = 'switchboard.job_history'::regclass;
-    next_day := coalesce(next_day, (now() AT TIME ZONE 'UTC')::date);
-    WHILE next_day <= last_day LOOP
+    PERFORM pg_advisory_xact_lock(hashtext('switchboard history partitions ' || base));
+    SELECT (max(ends) AT TIME ZONE 'UTC')::date INTO next_day FROM switchboard.history_partitions(parent);
+    IF next_day IS NULL THEN
         EXECUTE format(
-            'CREATE TABLE switchboard.%I PARTITION OF switchboard.job_history FOR VALUES FROM (%L) TO (%L)',
-            'job_history_' || to_char(next_day, 'YYYYMMDD'),
+            'CREATE TABLE switchboard.%I PARTITION OF %s FOR VALUES FROM (MINVALUE) TO (%L)',
+            base || '_before_' || to_char(today, 'YYYYMMDD'), parent, today::timestamp AT TIME ZONE 'UTC');
+        made := 1;
+        next_day := today;
+    END IF;
+    WHILE next_day <= today + days_ahead LOOP
+        EXECUTE format(
+            'CREATE TABLE switchboard.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
+            base || '_' || to_char(next_day, 'YYYYMMDD'), parent,
             next_day::timestamp AT TIME ZONE 'UTC', (next_day + 1)::timestamp AT TIME ZONE 'UTC');
         made := made + 1;
         next_day := next_day + 1;
@@ -96,20 +103,19 @@ BEGIN
 END;
 $$;
 
-SELECT switchboard.create_job_history_partitions();
-
--- Where history begins: '-infinity' while the partition of everything before the first day
--- exists, else the first day kept. The archiver moves nothing older (such a job, finished before
--- the retention, is the pruner's to delete), so no row is ever without a partition.
-CREATE FUNCTION switchboard.job_history_start() RETURNS timestamptz
+-- Where a history table begins: '-infinity' while its "before" partition exists, else the first
+-- day kept. Archivers move nothing older (such a row, older than the retention, is the pruner's
+-- to delete), so no row is ever without a partition.
+CREATE FUNCTION switchboard.history_start(parent regclass) RETURNS timestamptz
 LANGUAGE sql STABLE AS $$
     SELECT CASE
-        WHEN bool_or(c.relname ~ '^job_history_before_') THEN '-infinity'::timestamptz
-        ELSE coalesce(min(switchboard.job_history_partition_end(c.relname::text)) - interval '1 day', 'infinity')
+        WHEN bool_or(partition_name ~ '_before_[0-9]{8}$') THEN '-infinity'::timestamptz
+        ELSE coalesce(min(ends) - interval '1 day', 'infinity')
     END
-    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = 'switchboard.job_history'::regclass
+    FROM switchboard.history_partitions(parent)
 $$;
+
+SELECT switchboard.create_history_partitions('switchboard.job_history');
 
 -- Every job, hot or finished long ago. One snapshot reads both tables, so a job being moved is
 -- seen exactly once.

@@ -8,7 +8,8 @@ import SwitchboardWorker
 import Twilio
 
 /// One worker process, composed in one place for `switchboard worker`, the demo, the benchmarks
-/// and the tests: the worker, its rescuer, stager and pruner, the campaign feeder, and the
+/// and the tests: the worker, its rescuer, stager, archiver and pruner, the campaign feeder, the
+/// message archiver, and the
 /// optional metrics port, as the services of one group.
 ///
 /// Graceful shutdown stops them in reverse order: the worker first (it drains its running jobs),
@@ -21,14 +22,22 @@ public struct WorkerProcess: ProcessComposition {
         public var metrics: ListenAddress?
         /// Most of a campaign's capacity (seconds of sending at its pace) in the queue at once.
         public var campaignLookahead: Duration = .seconds(60)
+        /// Messages older than this move to `message_history` (nil: never). Longer than the
+        /// webhook's reply window, which binds replies to recent messages.
+        public var messageArchiveAfter: Duration? = .seconds(2 * 86_400)
+        /// Messages older than this are deleted, a day of history at a time (nil: kept).
+        public var messageRetention: Duration?
 
         public init(
             worker: WorkerConfiguration = WorkerConfiguration(), metrics: ListenAddress? = nil,
-            campaignLookahead: Duration = .seconds(60)
+            campaignLookahead: Duration = .seconds(60), messageArchiveAfter: Duration? = .seconds(2 * 86_400),
+            messageRetention: Duration? = nil
         ) {
             self.worker = worker
             self.metrics = metrics
             self.campaignLookahead = campaignLookahead
+            self.messageArchiveAfter = messageArchiveAfter
+            self.messageRetention = messageRetention
         }
     }
 
@@ -53,6 +62,13 @@ public struct WorkerProcess: ProcessComposition {
                 service: CampaignFeeder(
                     campaigns: CampaignStore(pool: pool), lookahead: configuration.campaignLookahead, logger: logger,
                     onFed: { worker.wake() })))
+        if let age = configuration.messageArchiveAfter {
+            services.append(
+                .init(
+                    service: MessageArchiver(
+                        deliveries: DeliveryStore(pool: pool), age: age, retention: configuration.messageRetention,
+                        logger: logger)))
+        }
         services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup))
         self.services = services
         self.logger = logger

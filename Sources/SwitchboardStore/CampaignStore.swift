@@ -212,7 +212,7 @@ public struct CampaignStore: Sendable {
         var deliveries: [String: Int] = [:]
         for row in try await pool.query(
             """
-            SELECT m.status, count(*) FROM switchboard.messages m JOIN switchboard.all_jobs j ON j.id = m.job_id
+            SELECT m.status, count(*) FROM switchboard.all_messages m JOIN switchboard.all_jobs j ON j.id = m.job_id
             WHERE j.payload ? 'campaignId' AND (j.payload ->> 'campaignId')::bigint = \(id) GROUP BY 1
             """)
         {

@@ -74,7 +74,7 @@ public struct DeliveryStore: Sendable {
         guard !sids.isEmpty else { return [:] }
         let rows = try await pool.query(
             """
-            SELECT sid, coalesce(job_id, 0) FROM switchboard.messages WHERE sid = ANY(\(sids)::text[])
+            SELECT sid, coalesce(job_id, 0) FROM switchboard.all_messages WHERE sid = ANY(\(sids)::text[])
             UNION ALL SELECT sid, coalesce(job_id, 0) FROM switchboard.calls WHERE sid = ANY(\(sids)::text[])
             """)
         return Dictionary(
@@ -83,13 +83,15 @@ public struct DeliveryStore: Sendable {
     }
 
     public func messages(jobID: Int64) async throws -> [(sid: String, status: String, origin: String)] {
-        try await pool.query("SELECT sid, status, origin FROM switchboard.messages WHERE job_id = \(jobID) ORDER BY id")
-            .map {
-                (
-                    try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1),
-                    try $0.decode(String.self, at: 2)
-                )
-            }
+        try await pool.query(
+            "SELECT sid, status, origin FROM switchboard.all_messages WHERE job_id = \(jobID) ORDER BY id"
+        )
+        .map {
+            (
+                try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1),
+                try $0.decode(String.self, at: 2)
+            )
+        }
     }
 
     /// Records many messages in one statement (one commit); SIDs already recorded are kept.

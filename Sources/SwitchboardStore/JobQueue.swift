@@ -40,18 +40,18 @@ public protocol JobQueue: Sendable {
     func watchForWork(_ onWork: @escaping @Sendable (_ queue: String?) -> Void) async throws
 }
 
-/// What one pruning pass removed.
+/// What one pruning pass removed (jobs, or messages).
 public struct PruneResult: Sendable, Equatable {
-    /// Finished jobs deleted one by one (those still in the hot table).
+    /// Rows deleted one by one (those still in the hot table).
     public var deleted = 0
-    /// Partitions of `job_history` dropped whole, and PostgreSQL's estimate of the jobs they held.
+    /// History partitions dropped whole, and PostgreSQL's estimate of the rows they held.
     public var droppedPartitions: [String] = []
-    public var droppedJobs = 0
+    public var droppedRows = 0
 
-    public init(deleted: Int = 0, droppedPartitions: [String] = [], droppedJobs: Int = 0) {
+    public init(deleted: Int = 0, droppedPartitions: [String] = [], droppedRows: Int = 0) {
         self.deleted = deleted
         self.droppedPartitions = droppedPartitions
-        self.droppedJobs = droppedJobs
+        self.droppedRows = droppedRows
     }
 }
 

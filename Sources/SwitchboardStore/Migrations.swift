@@ -77,6 +77,9 @@ public struct Migration: Sendable {
         Migration(
             version: 18, name: "0018_job_history.sql",
             sql: String(decoding: PackageResources._018_job_history_sql, as: UTF8.self)),
+        Migration(
+            version: 19, name: "0019_message_history.sql",
+            sql: String(decoding: PackageResources._019_message_history_sql, as: UTF8.self)),
     ]
 }
 

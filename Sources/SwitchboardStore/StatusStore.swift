@@ -111,16 +111,22 @@ public struct StatusStore: Sendable {
 
     /// nil when the row does not exist (in the update's account).
     static func apply(_ update: StatusUpdate, on connection: PostgresConnection) async throws -> StatusApplication? {
-        let table = update.resource == .message ? "switchboard.messages" : "switchboard.calls"
-        guard
-            let row = try await connection.query(
+        // A message older than the archive age is in history: looked for there second, by a
+        // statement of its own, so one the archiver moved while this waited for its lock is found.
+        let tables =
+            update.resource == .message
+            ? ["switchboard.messages", "switchboard.message_history"] : ["switchboard.calls"]
+        var found: (table: String, row: PostgresRow)?
+        for table in tables where found == nil {
+            found = try await connection.query(
                 """
                 SELECT status, job_id, account_id, to_address FROM \(unescaped: table)
                 WHERE sid = \(update.sid) AND account_id = \(update.accountID)
                 FOR UPDATE
                 """
-            ).first
-        else { return nil }
+            ).first.map { (table, $0) }
+        }
+        guard let (table, row) = found else { return nil }
         let current = try row.decode(String.self, at: 0)
         let jobID = try row.decode(Int64?.self, at: 1)
         let accountID = try row.decode(Int64.self, at: 2)
@@ -132,9 +138,9 @@ public struct StatusStore: Sendable {
         case .message:
             try await connection.query(
                 """
-                UPDATE switchboard.messages SET status = \(status), error_code = coalesce(\(update.errorCode), error_code),
+                UPDATE \(unescaped: table) SET status = \(status), error_code = coalesce(\(update.errorCode), error_code),
                     status_at = now(), updated_at = now()
-                WHERE sid = \(update.sid)
+                WHERE sid = \(update.sid) AND account_id = \(update.accountID)
                 """)
             // The recipient opted out, or the number cannot receive messages: in the same
             // transaction, so a callback applied late (pending) suppresses too.

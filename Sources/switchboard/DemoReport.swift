@@ -14,7 +14,7 @@ struct DemoReport {
         let calls = await simulator.calls()
         // As the status callbacks recorded them in Postgres.
         let statuses = try await pool.query(
-            "SELECT status, count(*) FROM switchboard.messages GROUP BY 1 ORDER BY 1")
+            "SELECT status, count(*) FROM switchboard.all_messages GROUP BY 1 ORDER BY 1")
         let byStatus = Dictionary(
             uniqueKeysWithValues: try statuses.map {
                 (try $0.decode(String.self, at: 0), try $0.decode(Int.self, at: 1))

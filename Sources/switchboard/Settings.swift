@@ -119,6 +119,13 @@ final class Settings: Sendable {
         return try converted(found, fallback: defaultValue) { try DurationParsing.parse($0, field: found.source) }
     }
 
+    /// A duration, or `off` for none.
+    func durationOrOff(_ name: String, default defaultValue: Duration?) throws -> Duration? {
+        guard let found = text(name) else { return defaultValue }
+        if found.value == "off" { return nil }
+        return try converted(found, fallback: defaultValue) { try DurationParsing.parse($0, field: found.source) }
+    }
+
     func int(_ name: String, default defaultValue: Int, in range: ClosedRange<Int>? = nil) throws -> Int {
         guard let found = text(name) else { return defaultValue }
         return try converted(found, fallback: defaultValue) { text in

@@ -77,6 +77,16 @@ struct WorkerCommand: AsyncParsableCommand {
     var retention: String?
 
     @Option(
+        help: """
+            Move messages (delivery records) older than this to switchboard.message_history; keep it longer than \
+            the webhook's --reply-window; 'off' keeps them in the hot table (default: 2d).
+            """)
+    var messageArchiveAfter: String?
+
+    @Option(help: "Delete messages older than this, a whole day at a time; 'off' keeps them (default: off).")
+    var messageRetention: String?
+
+    @Option(
         name: .customLong("public-url"),
         help: """
             Where `switchboard webhook` is reachable by Twilio (default: $SWITCHBOARD_PUBLIC_URL). Sends without \
@@ -102,7 +112,8 @@ struct WorkerCommand: AsyncParsableCommand {
                 "poll-interval": pollInterval, "listen": listen.map(String.init), "lease": lease,
                 "rescue-interval": rescueInterval, "stage-interval": stageInterval,
                 "campaign-lookahead": campaignLookahead, "grace-period": gracePeriod,
-                "archive-after": archiveAfter, "retention": retention,
+                "archive-after": archiveAfter, "retention": retention, "message-archive-after": messageArchiveAfter,
+                "message-retention": messageRetention,
                 "public-url": publicURL, "metrics-port": metricsPort.map(String.init), "metrics-host": metricsHost,
             ]
         ) { $1 }
@@ -138,16 +149,8 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.stageInterval = try settings.duration("stage-interval", default: configuration.stageInterval)
         configuration.shutdownGracePeriod = try settings.duration(
             "grace-period", default: configuration.shutdownGracePeriod)
-        if settings.text("archive-after")?.value == "off" {
-            configuration.archiveAfter = nil
-        } else if let age = configuration.archiveAfter {
-            configuration.archiveAfter = try settings.duration("archive-after", default: age)
-        }
-        if settings.text("retention")?.value == "off" {
-            configuration.retention = nil
-        } else if let retention = configuration.retention {
-            configuration.retention = try settings.duration("retention", default: retention)
-        }
+        configuration.archiveAfter = try settings.durationOrOff("archive-after", default: configuration.archiveAfter)
+        configuration.retention = try settings.durationOrOff("retention", default: configuration.retention)
         do { try configuration.validate() } catch {
             // Name the setting: the heartbeat follows from the lease; the others are settings of their own.
             let name =
@@ -173,6 +176,14 @@ struct WorkerCommand: AsyncParsableCommand {
         if process.campaignLookahead < .seconds(1) {
             try settings.problem(
                 settings.text("campaign-lookahead")?.source ?? "--campaign-lookahead", "must be at least 1s")
+        }
+        process.messageArchiveAfter = try settings.durationOrOff(
+            "message-archive-after", default: process.messageArchiveAfter)
+        process.messageRetention = try settings.durationOrOff("message-retention", default: process.messageRetention)
+        if let age = process.messageArchiveAfter, let retention = process.messageRetention, age >= retention {
+            try settings.problem(
+                settings.text("message-archive-after")?.source ?? "--message-archive-after",
+                "must be shorter than the message retention (\(retention))")
         }
         if let port = try settings.optionalInt("metrics-port", in: 1...65535) {
             process.metrics = ListenAddress(host: settings.string("metrics-host", default: "0.0.0.0"), port: port)

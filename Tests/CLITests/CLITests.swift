@@ -72,6 +72,14 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
         ])
         #expect(badArchive.status == 64)
         #expect(badArchive.output.contains("--archive-after: 'later' is not a duration"), "\(badArchive.output)")
+        let lateMessages = try await switchboard([
+            "worker", "--database-url", "postgres://localhost/db", "--message-archive-after", "30d",
+            "--message-retention", "7d",
+        ])
+        #expect(lateMessages.status == 64)
+        #expect(
+            lateMessages.output.contains("--message-archive-after: must be shorter than the message retention"),
+            "\(lateMessages.output)")
     }
 
     @Test func webhookSettingsAreCheckedAtStartUp() async throws {

@@ -61,6 +61,45 @@ import Twilio
         }
     }
 
+    /// Issue 15, item 3: a late callback for a message and a job both moved to history is applied
+    /// there (not left waiting as if the message were unknown), and history drops whole days.
+    @Test func aLateCallbackForAnArchivedMessageReachesItAndItsArchivedJob() async throws {
+        try await WebhookHarness.with { hooks in
+            let jobID = try await job(hooks.db)
+            let message = sid("SM", 7)
+            try await hooks.recordMessage(sid: message, jobID: jobID, to: "+15550002222")
+            try await hooks.db.pool.query(
+                """
+                UPDATE switchboard.jobs SET state = 'completed', finished_at = now() - interval '3 days',
+                    result = '{"messageSid": "\(unescaped: message)", "messageStatus": "sent"}'
+                WHERE id = \(jobID)
+                """)
+            try await hooks.db.pool.query(
+                "UPDATE switchboard.messages SET created_at = now() - interval '3 days' WHERE sid = \(message)")
+            let deliveries = DeliveryStore(pool: hooks.db.pool)
+            #expect(try await hooks.db.store.archive(finishedMoreThan: .seconds(60)) == 1)
+            #expect(try await deliveries.archive(createdMoreThan: .seconds(2 * 86_400)) == 1)
+            #expect(try await deliveries.archive(createdMoreThan: .seconds(2 * 86_400)) == 0)
+            #expect(try await hooks.db.integer("SELECT count(*) FROM switchboard.messages") == 0)
+
+            #expect(try await hooks.post("/twilio/messages/status", callback(message, "delivered")).status == 204)
+            #expect(
+                try await hooks.db.pool.query(
+                    "SELECT status FROM switchboard.message_history WHERE sid = \(message)"
+                ).first?.decode(String.self, at: 0) == "delivered")
+            #expect(try await hooks.db.integer("SELECT count(*) FROM switchboard.pending_statuses") == 0)
+            #expect(try await result(hooks.db, jobID)["messageStatus"] == .string("delivered"))
+            #expect(try await deliveries.recordedJobs([message]) == [message: jobID])
+            #expect(try await deliveries.messages(jobID: jobID).map(\.status) == ["delivered"])
+
+            // Its day (before the history began, three days ago) ended more than a second ago.
+            let pruned = try await deliveries.prune(olderThan: .seconds(1))
+            #expect(pruned.droppedPartitions.count == 1)
+            #expect(try await hooks.db.integer("SELECT count(*) FROM switchboard.all_messages") == 0)
+            #expect(try await deliveries.createHistoryPartitions(daysAhead: 2) == 0, "the days ahead remain")
+        }
+    }
+
     /// Backends of this test's database waiting for a status bucket (0012's advisory locks).
     static let waitingOnStatusBuckets: PostgresQuery = """
         SELECT count(*) FROM pg_locks

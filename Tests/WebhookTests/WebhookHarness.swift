@@ -150,7 +150,7 @@ struct WebhookHarness: Sendable {
     }
 
     func status(of sid: String) async throws -> String? {
-        try await db.pool.query("SELECT status FROM switchboard.messages WHERE sid = \(sid)").first?.decode(
+        try await db.pool.query("SELECT status FROM switchboard.all_messages WHERE sid = \(sid)").first?.decode(
             String.self, at: 0)
     }
 }
