@@ -12,6 +12,9 @@ public enum MetricNames {
     public static let rateLimitSaturated = "switchboard_rate_limit_saturated_total"
     public static let rateLimitMissed = "switchboard_rate_limit_missed_slots_total"
     public static let sendsFenced = "switchboard_sends_fenced_total"
+    // Carrier pacing (A2P 10DLC): carrier, cap (per_minute, per_day); carrier.
+    public static let carrierHeld = "switchboard_carrier_held_total"
+    public static let carrierSlotMissed = "switchboard_carrier_missed_slots_total"
     // Twilio client: operation, status; code.
     public static let twilioRequestDuration = "switchboard_twilio_request_duration_seconds"
     public static let twilioErrors = "switchboard_twilio_errors_total"

@@ -79,6 +79,14 @@ public final class SwitchboardMetrics: MetricsFactory, Sendable {
             MetricNames.rateLimitSaturated, "Bookings that found every sender booked out beyond the horizon, by pool.",
             ["pool"])
         counter(
+            MetricNames.carrierHeld,
+            "SMS held back by a US carrier's A2P 10DLC budget and deferred to its next window, by carrier and cap (per_minute, per_day).",
+            ["carrier", "cap"])
+        counter(
+            MetricNames.carrierSlotMissed,
+            "Carrier slots given up because the send could not go out within their window (booked anew), by carrier.",
+            ["carrier"])
+        counter(
             MetricNames.rateLimitMissed,
             "Slots kept across a snooze that had passed when the job was claimed again (and were booked anew), by pool ('campaign' for a campaign cap, 'calls' for calls per second).",
             ["pool"])

@@ -8,11 +8,13 @@ extension HandlerRegistry {
     /// so what they run cannot drift apart.
     public static func sending(
         client: TwilioClient, accounts: AccountStore, deliveries: DeliveryStore, horizon: Duration = .seconds(300),
-        webhookBaseURL: String? = nil
+        webhookBaseURL: String? = nil, carrierWindow: Duration = .seconds(60)
     ) -> HandlerRegistry {
         var handlers = HandlerRegistry.standard
         TwilioSender(
-            client: client, accounts: accounts, deliveries: deliveries, horizon: horizon, webhookBaseURL: webhookBaseURL
+            client: client, accounts: accounts, deliveries: deliveries, horizon: horizon,
+            webhookBaseURL: webhookBaseURL,
+            carrierWindow: carrierWindow
         ).register(in: &handlers)
         return handlers
     }

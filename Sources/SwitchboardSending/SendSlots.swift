@@ -49,6 +49,22 @@ struct SendSlots: Sendable {
         var saturated: Int?
         /// Consecutive kept slots this job found already passed when it was claimed again.
         var missed: Int?
+        /// A booked carrier slot (US A2P 10DLC) not yet reached.
+        var carrier: CarrierSlot?
+        /// The carrier cap this job waits for (`status` counts them).
+        var carrierHeld: CarrierHold?
+    }
+
+    struct CarrierHold: Codable {
+        var carrier: Carrier
+        var cap: CarrierStore.CarrierCap
+    }
+
+    /// A slot in a registered campaign's budget for one carrier.
+    struct CarrierSlot: Codable {
+        var slot: Date
+        var campaign: Int64
+        var carrier: Carrier
     }
 
     /// How a plan was carried out.
@@ -77,7 +93,7 @@ struct SendSlots: Sendable {
     /// How far away a kept slot is now, on the database's clock: its time at the claim, advanced by
     /// this process's monotonic clock since the claim's answer arrived (a handler may start a while
     /// after its batch was claimed).
-    private static func secondsUntil(_ slot: Date, claimed job: ClaimedJob) -> Double {
+    static func secondsUntil(_ slot: Date, claimed job: ClaimedJob) -> Double {
         guard let claimedAt = job.claimedAt, let arrived = job.claimArrived else { return slot.timeIntervalSinceNow }
         return slot.timeIntervalSince(claimedAt) - (ContinuousClock.now - arrived).seconds
     }

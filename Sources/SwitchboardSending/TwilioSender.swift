@@ -30,18 +30,22 @@ public final class TwilioSender: Sendable {
     }
 
     let slots: SendSlots
+    let pacing: CarrierPacing
 
     /// Where `switchboard webhook` is reachable from Twilio (`SWITCHBOARD_PUBLIC_URL`): sends without
     /// their own `statusCallback` ask for status callbacks there.
     let webhookBaseURL: String?
 
-    /// `horizon`: how far ahead a sender's slots may be booked (see `SendSlots`).
+    /// `horizon`: how far ahead a sender's slots may be booked (see `SendSlots`); `carrierWindow`:
+    /// the window carriers meter per-minute budgets over (a minute; see `CarrierPacing`).
     public init(
         client: TwilioClient, accounts: AccountStore, deliveries: DeliveryStore, horizon: Duration = .seconds(300),
-        webhookBaseURL: String? = nil
+        webhookBaseURL: String? = nil, carrierWindow: Duration = .seconds(60)
     ) {
         self.webhookBaseURL = webhookBaseURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         slots = SendSlots(senders: SenderStore(pool: deliveries.pool), horizon: horizon)
+        pacing = CarrierPacing(
+            carriers: CarrierStore(pool: deliveries.pool), client: client, horizon: horizon, window: carrierWindow)
         self.client = client
         self.accounts = accounts
         self.deliveries = deliveries
@@ -111,8 +115,9 @@ public final class TwilioSender: Sendable {
         }
     }
 
-    /// The sender to send from once the campaign's slot (when it has a rate cap) and the
-    /// sender's (or the pool's) slot are booked; a slot that is later stops the job until then.
+    /// The sender to send from once the campaign's slot (when it has a rate cap), the carrier's
+    /// (an SMS to a US number under a registered 10DLC campaign) and the sender's (or the pool's)
+    /// slot are booked; a slot that is later stops the job until then.
     func bookedSlot(
         _ job: ClaimedJob, _ spec: MessageSpec, _ account: AccountCache.Entry, campaigned: Bool, _ context: JobContext
     ) async throws -> String? {
@@ -125,10 +130,26 @@ public final class TwilioSender: Sendable {
             }
             campaignDone = true
         }
+        let paced = try await pacing.admit(
+            job: job, spec: spec, account: account, kept: SendSlots.kept(job, logger: context.logger),
+            campaignDone: campaignDone, logger: context.logger)
         switch try await slots.decide(
             job: job, spec: spec, accountID: account.record.id, campaignDone: campaignDone, logger: context.logger)
         {
-        case .send(let reserved): return reserved ?? spec.from
+        case .send(let reserved):
+            if let paced, !paced.stillOpen {
+                // The sender's slot came too late for the carrier's: that one is given up (every
+                // 60-second window stays within the carrier budget), and both are booked again.
+                Counter(label: MetricNames.carrierSlotMissed, dimensions: [("carrier", paced.carrier.rawValue)])
+                    .increment()
+                throw Stop(
+                    outcome: .snoozed(
+                        delay: .zero,
+                        metadata: try PostgresJSON.encoding(
+                            SendSlots.Kept(campaignDone: campaignDone ? true : nil)
+                        ).text))
+            }
+            return reserved ?? spec.from
         case .outcome(let outcome): throw Stop(outcome: outcome)
         }
     }

@@ -80,6 +80,9 @@ public struct Migration: Sendable {
         Migration(
             version: 19, name: "0019_message_history.sql",
             sql: String(decoding: PackageResources._019_message_history_sql, as: UTF8.self)),
+        Migration(
+            version: 20, name: "0020_carrier_pacing.sql",
+            sql: String(decoding: PackageResources._020_carrier_pacing_sql, as: UTF8.self)),
     ]
 }
 

@@ -12,11 +12,19 @@ import SwitchboardCore
 public struct TwilioClient: Sendable {
     public struct Configuration: Sendable {
         public var baseURL: String
+        /// Where Lookup is served: `https://lookups.twilio.com` with Twilio's API, else the same
+        /// place as `baseURL` (the simulator, a proxy) unless given.
+        public var lookupBaseURL: String
         /// Whole-request deadline. A send that times out has an *unknown* outcome.
         public var timeout: Duration
 
-        public init(baseURL: String = "https://api.twilio.com", timeout: Duration = .seconds(30)) {
+        public static let twilioBaseURL = "https://api.twilio.com"
+
+        public init(baseURL: String = twilioBaseURL, lookupBaseURL: String? = nil, timeout: Duration = .seconds(30)) {
             self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+            let lookup =
+                lookupBaseURL ?? (self.baseURL == Self.twilioBaseURL ? "https://lookups.twilio.com" : self.baseURL)
+            self.lookupBaseURL = lookup.hasSuffix("/") ? String(lookup.dropLast()) : lookup
             self.timeout = timeout
         }
     }
@@ -98,6 +106,18 @@ public struct TwilioClient: Sendable {
         return page.calls
     }
 
+    /// Lookup v2 with Line Type Intelligence (a paid lookup): the number's carrier and line type.
+    public func lookupLineType(
+        _ phoneNumber: String, credentials: TwilioCredentials
+    ) async throws(Failure) -> TwilioPhoneNumberLookup {
+        let number = phoneNumber.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? phoneNumber
+        let (lookup, _): (TwilioPhoneNumberLookup, ResponseInfo) = try await send(
+            .GET, "lookup",
+            url: "\(configuration.lookupBaseURL)/v2/PhoneNumbers/\(number)?Fields=line_type_intelligence",
+            form: nil, credentials: credentials)
+        return lookup
+    }
+
     static func day(_ date: Date) -> String {
         var seconds = Int(date.timeIntervalSince1970)
         var parts = tm()
@@ -108,7 +128,14 @@ public struct TwilioClient: Sendable {
     private func send<Resource: Decodable>(
         _ method: HTTPMethod, _ operation: String, path: String, form: FormParameters?, credentials: TwilioCredentials
     ) async throws(Failure) -> (Resource, ResponseInfo) {
-        let url = "\(configuration.baseURL)/2010-04-01/Accounts/\(credentials.accountSID)/\(path)"
+        try await send(
+            method, operation, url: "\(configuration.baseURL)/2010-04-01/Accounts/\(credentials.accountSID)/\(path)",
+            form: form, credentials: credentials)
+    }
+
+    private func send<Resource: Decodable>(
+        _ method: HTTPMethod, _ operation: String, url: String, form: FormParameters?, credentials: TwilioCredentials
+    ) async throws(Failure) -> (Resource, ResponseInfo) {
         var request = HTTPClientRequest(url: url)
         request.method = method
         request.headers.add(name: "Authorization", value: credentials.authorizationHeader)

@@ -175,3 +175,30 @@ public enum TwilioDate {
         return Date(timeIntervalSince1970: Double(timegm(&components) - offset))
     }
 }
+
+/// Lookup v2's answer for one number with `Fields=line_type_intelligence`.
+public struct TwilioPhoneNumberLookup: Decodable, Sendable, Equatable {
+    public var phoneNumber: String?
+    public var valid: Bool?
+    public var lineTypeIntelligence: LineTypeIntelligence?
+
+    public struct LineTypeIntelligence: Decodable, Sendable, Equatable {
+        public var carrierName: String?
+        public var mobileCountryCode: String?
+        public var mobileNetworkCode: String?
+        /// mobile, landline, fixedVoip, nonFixedVoip, tollFree, …
+        public var type: String?
+        public var errorCode: Int?
+
+        public init(
+            carrierName: String?, mobileCountryCode: String?, mobileNetworkCode: String?, type: String?,
+            errorCode: Int? = nil
+        ) {
+            self.carrierName = carrierName
+            self.mobileCountryCode = mobileCountryCode
+            self.mobileNetworkCode = mobileNetworkCode
+            self.type = type
+            self.errorCode = errorCode
+        }
+    }
+}

@@ -1,3 +1,5 @@
+import SwitchboardCore
+
 /// Settings of the Twilio simulator.
 public struct SimulatorConfiguration: Sendable {
     /// How a message to a number ends.
@@ -29,6 +31,11 @@ public struct SimulatorConfiguration: Sendable {
     public var throughput: [String: Double] = [:]
     /// A sender whose queue would exceed this is refused with 21611 (Twilio: 10 hours).
     public var maxQueue: Duration = .seconds(36_000)
+    /// Each number's carrier (Lookup's answer, and whose limits its messages meet); numbers
+    /// without a rule get `SimulatedCarrier.byLastDigit`.
+    public var carriers: [String: SimulatedCarrier] = [:]
+    /// The A2P 10DLC limits carriers meter, by carrier; none by default.
+    public var carrierLimits: [Carrier: SimulatedCarrier.Limit] = [:]
     /// Seed for SIDs and injected faults, so a run can be repeated.
     public var seed: UInt64 = 42
     public var faults = Faults()

@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardCore
 import Twilio
 
 /// A message the simulator accepted, with what happened to it.
@@ -13,6 +14,8 @@ public struct SimulatedMessage: Sendable {
     var forcedOutcome: SimulatorConfiguration.DeliveryOutcome?
     /// When the message leaves the sender's queue (equals `receivedAt` when unthrottled).
     public var sendAt: ContinuousClock.Instant
+    /// The carrier of its recipient (whose limits it met).
+    public var carrier: Carrier = .other
     /// Statuses posted to the status callback, in order.
     public var callbacks: [String] = []
 }

@@ -15,6 +15,7 @@ struct SimulatorRoutes: Sendable {
         accounts.get("Messages/:sid") { request, context in try await fetchMessage(request, context) }
         accounts.post("Calls.json") { request, context in try await createCall(request, context) }
         accounts.get("Calls.json") { request, context in try await listCalls(request, context) }
+        router.get("v2/PhoneNumbers/:number") { request, context in try await lookup(request, context) }
         router.get("health") { _, _ in "ok" }
         // Not Twilio's: what the simulator received, with precise receive times, for tests and drills.
         router.get("_simulator/messages") { _, _ in
@@ -24,7 +25,9 @@ struct SimulatorRoutes: Sendable {
                     sid: message.resource.sid, to: message.resource.to, from: message.resource.from,
                     body: message.resource.body,
                     status: message.resource.status, segments: message.segments,
-                    receivedMs: (message.receivedAt - started).seconds * 1000)
+                    receivedMs: (message.receivedAt - started).seconds * 1000,
+                    sentMs: (message.sendAt - started).seconds * 1000, carrier: message.carrier.rawValue,
+                    errorCode: message.resource.errorCode)
             }
             return Self.json(messages)
         }
@@ -147,6 +150,36 @@ struct SimulatorRoutes: Sendable {
     }
 
     /// HTTP Basic with an account SID and its auth token; the SID must match the URL's.
+    /// Lookup v2 (`Fields=line_type_intelligence`): the number's carrier as configured. Not under
+    /// an account's path: the Basic credentials name the account.
+    private func lookup(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        guard let header = request.headers[.authorization], header.hasPrefix("Basic "),
+            let decoded = Data(base64Encoded: String(header.dropFirst(6))).flatMap({ String(data: $0, encoding: .utf8) }
+            ),
+            let colon = decoded.firstIndex(of: ":"),
+            let token = simulator.configuration.accounts[String(decoded[..<colon])],
+            TwilioSignature.constantTimeEquals(token, String(decoded[decoded.index(after: colon)...]))
+        else {
+            throw SimulatorHTTPError(error: SimulatorState.error(20003, "Authenticate", status: 401))
+        }
+        let raw = context.parameters.get("number")?.removingPercentEncoding ?? ""
+        guard let number = try? PhoneNumber(parsing: raw, field: "PhoneNumber") else {
+            throw SimulatorHTTPError(
+                error: SimulatorState.error(20404, "The requested resource was not found", status: 404))
+        }
+        let (carrier, _) = await simulator.state.carrier(of: number.e164)
+        let wantsLineType = request.uri.queryParameters.get("Fields")?.contains("line_type_intelligence") == true
+        let answer = LookupAnswer(
+            phoneNumber: number.e164, valid: true, countryCode: number.countryCode == 1 ? "US" : nil,
+            lineTypeIntelligence: wantsLineType
+                ? .init(
+                    carrierName: carrier.name, mobileCountryCode: carrier.mobileCountryCode,
+                    mobileNetworkCode: carrier.mobileNetworkCode, type: carrier.lineType, errorCode: nil)
+                : nil)
+        await simulator.state.noteLookup()
+        return Self.json(answer)
+    }
+
     private func authenticate(
         _ request: Request, _ context: BasicRequestContext, readForm: Bool
     ) async throws -> (String, FormParameters) {
@@ -219,4 +252,25 @@ public struct SimulatorRecord: Codable, Sendable {
     public var segments: Int
     /// Milliseconds after the simulator started.
     public var receivedMs: Double
+    /// When it left its sender's queue for the carrier, in the same milliseconds.
+    public var sentMs: Double
+    /// The recipient's carrier (`att`, `tmobile`, `verizon`, `other`).
+    public var carrier: String
+    public var errorCode: Int?
+}
+
+/// Lookup v2's answer (written with snake_case keys, as Twilio writes it).
+struct LookupAnswer: Encodable {
+    var phoneNumber: String
+    var valid: Bool
+    var countryCode: String?
+    var lineTypeIntelligence: LineType?
+
+    struct LineType: Encodable {
+        var carrierName: String
+        var mobileCountryCode: String
+        var mobileNetworkCode: String
+        var type: String
+        var errorCode: Int?
+    }
 }

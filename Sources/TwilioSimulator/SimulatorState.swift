@@ -11,8 +11,10 @@ actor SimulatorState {
     private var messageIndex: [String: Int] = [:]
     private(set) var calls: [SimulatedCall] = []
     private(set) var rejectedRequests = 0
+    private(set) var lookups = 0
     /// Per sender: when its queue is free again (throughput enforcement).
     private var senderFreeAt: [String: ContinuousClock.Instant] = [:]
+    private var carrierMeters = CarrierMeters()
 
     init(configuration: SimulatorConfiguration) {
         self.configuration = configuration
@@ -33,6 +35,7 @@ actor SimulatorState {
     }
 
     func noteRejected() { rejectedRequests += 1 }
+    func noteLookup() { lookups += 1 }
 
     // MARK: messages
 
@@ -119,6 +122,15 @@ actor SimulatorState {
                 senderFreeAt[sender] = sendAt + .milliseconds(Int64(Double(count.segments) / rate * 1000))
             }
         }
+        // The carrier meters the message when it leaves the sender's queue.
+        let carrier = carrier(of: address.number.e164)
+        let overCap =
+            overflow
+            ? nil
+            : carrierMeters.carry(
+                carrier.kind, segments: count.segments, at: sendAt,
+                date: date.addingTimeInterval((sendAt - now).seconds),
+                limit: configuration.carrierLimits[carrier.kind])
         let sid = random.sid(media.isEmpty ? "SM" : "MM")
         let created = TwilioFormat.rfc2822(date)
         let resource = TwilioMessage(
@@ -128,10 +140,23 @@ actor SimulatorState {
             uri: "/2010-04-01/Accounts/\(account)/Messages/\(sid).json")
         let message = SimulatedMessage(
             resource: resource, receivedAt: now, receivedAtDate: date, statusCallback: form["StatusCallback"],
-            segments: count.segments, forcedOutcome: overflow ? .failed(code: 30001) : nil, sendAt: sendAt)
+            segments: count.segments,
+            forcedOutcome: overflow ? .failed(code: 30001) : overCap.map { .failed(code: $0) }, sendAt: sendAt,
+            carrier: carrier.kind)
         messageIndex[sid] = messages.count
         messages.append(message)
         return .success(message)
+    }
+
+    /// The carrier a number is on, as configured (or by its last digit).
+    func carrier(of e164: String) -> (simulated: SimulatedCarrier, kind: Carrier) {
+        let simulated = configuration.carriers[e164] ?? SimulatedCarrier.byLastDigit(e164)
+        return (
+            simulated,
+            Carrier(
+                carrierName: simulated.name, mobileCountryCode: simulated.mobileCountryCode,
+                mobileNetworkCode: simulated.mobileNetworkCode)
+        )
     }
 
     /// The statuses a message goes through after `queued`, by the outcome rules.

@@ -39,6 +39,8 @@ public final class TwilioSimulator: Service, Sendable {
     public func calls() async -> [SimulatedCall] { await state.calls }
     /// Create requests refused with a Twilio error (validation or injected faults).
     public func rejectedRequests() async -> Int { await state.rejectedRequests }
+    /// Lookup requests answered (each one a paid lookup at Twilio).
+    public func lookups() async -> Int { await state.lookups }
 
     public func run() async throws {
         let router = Router()

@@ -24,18 +24,31 @@ struct StatusCommand: AsyncParsableCommand {
         var finishedLastMinute: [OperationsStore.FinishedCount]
         var senders: [OperationsStore.SenderLoad]
         var errorCodesLastHour: [OperationsStore.ErrorCount]
+        var carrierBudgets: [CarrierStore.BudgetStatus]
+        var carrierHeld: [CarrierHeld]
         var voiceSessionsActive: Int
         var queueTable: OperationsStore.QueueHealth
         var warnings: [String]
     }
 
+    struct CarrierHeld: Encodable {
+        var carrier: String
+        var cap: String
+        var jobs: Int
+    }
+
     func run() async throws {
         let report = try await database.withPool { pool in
             let operations = OperationsStore(pool: pool)
+            let carriers = CarrierStore(pool: pool)
             let health = try await operations.queueHealth()
             return Report(
                 queue: try await operations.queueCounts(), finishedLastMinute: try await operations.finished(),
                 senders: try await operations.senderLoad(), errorCodesLastHour: try await operations.errorCodes(),
+                carrierBudgets: try await carriers.budgets(),
+                carrierHeld: try await carriers.held().map {
+                    CarrierHeld(carrier: $0.carrier, cap: $0.cap, jobs: $0.jobs)
+                },
                 voiceSessionsActive: try await operations.activeVoiceSessions(), queueTable: health,
                 warnings: health.warnings)
         }
@@ -66,6 +79,10 @@ struct StatusCommand: AsyncParsableCommand {
                     $0.enabled ? "yes" : "no",
                 ]
             }, emptyMessage: "  no senders (add them with `switchboard numbers add`)")
+        if !report.carrierBudgets.isEmpty {
+            print("\nUS carrier budgets (A2P 10DLC)")
+            printCarrierBudgets(report.carrierBudgets, held: report.carrierHeld.map { ($0.carrier, $0.cap, $0.jobs) })
+        }
         print("\nTwilio error codes in the last hour")
         printTable(
             ["stage", "code", "count", "meaning"],

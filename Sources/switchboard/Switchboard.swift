@@ -21,7 +21,8 @@ struct Switchboard: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, MigrateCommand.self, WorkerCommand.self, WebhookCommand.self, SendCommand.self,
             EnqueueCommand.self, CampaignCommand.self, StatusCommand.self, JobsCommand.self, SessionsCommand.self,
-            AccountsCommand.self, NumbersCommand.self, PoolsCommand.self, OptoutsCommand.self, ConfigCommand.self,
+            AccountsCommand.self, NumbersCommand.self, PoolsCommand.self, A2PCommand.self, OptoutsCommand.self,
+            ConfigCommand.self,
             SimulateCommand.self,
             BenchCommand.self,
         ]

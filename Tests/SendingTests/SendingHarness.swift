@@ -36,11 +36,12 @@ struct SendingHarness {
 
     /// Runs a worker process with the sending handlers for the duration of `body`.
     func runningWorker<T: Sendable>(
-        clientTimeout: Duration = .seconds(5), configure: (inout WorkerConfiguration) -> Void = { _ in },
-        _ body: (Worker) async throws -> T
+        clientTimeout: Duration = .seconds(5), carrierWindow: Duration = .seconds(60),
+        configure: (inout WorkerConfiguration) -> Void = { _ in }, _ body: (Worker) async throws -> T
     ) async throws -> T {
         let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: clientTimeout))
-        let handlers = HandlerRegistry.sending(client: client, accounts: accounts, deliveries: deliveries)
+        let handlers = HandlerRegistry.sending(
+            client: client, accounts: accounts, deliveries: deliveries, carrierWindow: carrierWindow)
         return try await withWorker(
             db, handlers: handlers,
             configure: {
