@@ -44,8 +44,23 @@ import Testing
                            "error": "twilio 21211: <script>alert(1)</script> for +15551234567"}]')
                 RETURNING id
                 """)
+            // A registered 10DLC brand and campaign: their budget per carrier.
+            try await db.pool.query(
+                """
+                INSERT INTO switchboard.brands (account_id, name, tmobile_per_day)
+                VALUES (\(harness.accountID), 'acme', 40000)
+                """)
+            try await db.pool.query(
+                """
+                INSERT INTO switchboard.ten_dlc_campaigns (brand_id, name, class, per_carrier_per_minute, minor_carrier_per_minute)
+                SELECT id, 'mkt', 'standard_50', 2400, 600 FROM switchboard.brands
+                """)
             let page = try await harness.get("/dashboard", authorization: Self.basic)
             #expect(page.status == 200)
+            #expect(page.body.contains("US carrier budgets (A2P 10DLC)"))
+            #expect(
+                page.body.contains("<td>acme</td><td>mkt</td><td>tmobile</td><td>40.00</td>"),
+                "\(page.body)")
             #expect(page.body.contains("<td>marketing</td><td>sms</td><td>available</td><td>1</td>"), "\(page.body)")
             #expect(page.body.contains("<polyline"))
             #expect(page.body.contains("<td>+15557654321</td><td>4/s</td><td>0</td>"), "the sender's load")

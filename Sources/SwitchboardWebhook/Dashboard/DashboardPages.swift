@@ -11,6 +11,9 @@ enum DashboardPages {
         var throughput: [DashboardStore.Point]
         var campaigns: [DashboardStore.CampaignProgress]
         var senders: [OperationsStore.SenderLoad]
+        /// US A2P 10DLC budgets, and jobs waiting for a carrier's next window.
+        var carrierBudgets: [CarrierStore.BudgetStatus] = []
+        var carrierHeld: [(carrier: String, cap: String, jobs: Int)] = []
         var failures: [DashboardStore.Failure]
         var sessions: [VoiceSession]
         var live: [VoiceSession] = []
@@ -79,6 +82,22 @@ enum DashboardPages {
                 ]
             }, empty: "No senders yet: add them with switchboard numbers add.", raw: [4])
         body += "</section>"
+
+        if !page.carrierBudgets.isEmpty {
+            body += "<section><h2>US carrier budgets (A2P 10DLC)</h2>"
+            body += table(
+                ["Brand", "Campaign", "Carrier", "MPS", "Booked ahead", "Today", "Daily cap", "Waiting"],
+                page.carrierBudgets.map { budget in
+                    let waiting = page.carrierHeld.filter { $0.carrier == budget.carrier }
+                    return [
+                        budget.brand, budget.campaign, budget.carrier, String(format: "%.2f", budget.mps),
+                        String(format: "%.1f s", budget.bookedAhead), "\(budget.today)",
+                        budget.dailyCap.map(String.init) ?? "–",
+                        waiting.isEmpty ? "0" : waiting.map { "\($0.jobs) (\($0.cap))" }.joined(separator: ", "),
+                    ]
+                }, empty: "")
+            body += "</section>"
+        }
 
         body += "<section><h2>Recent failures</h2>"
         body += table(

@@ -75,7 +75,8 @@ struct DashboardRoutes: Sendable {
         let page = DashboardPages.Overview(
             queue: try await operations.queueCounts(), depth: try await dashboard.depthHistory(hours: hours),
             throughput: try await dashboard.throughputHistory(hours: hours), campaigns: try await dashboard.campaigns(),
-            senders: try await operations.senderLoad(), failures: try await dashboard.recentFailures(),
+            senders: try await operations.senderLoad(), carrierBudgets: try await CarrierStore(pool: pool).budgets(),
+            carrierHeld: try await CarrierStore(pool: pool).held(), failures: try await dashboard.recentFailures(),
             sessions: try await SessionStore(pool: pool).recent(limit: 10),
             live: try await SessionStore(pool: pool).live(limit: 20), hours: hours)
         return html(DashboardPages.overview(page))
