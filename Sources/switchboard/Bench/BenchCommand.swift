@@ -95,8 +95,10 @@ enum Statistics {
 }
 
 /// The benchmarks' logger for the processes they run: warnings and errors only, on stderr.
+/// The processes' own log handler (as `switchboard worker` logs), warnings and above: swift-log's
+/// stream handler renders its metadata again on every change, a cost per job a worker does not pay.
 func quietLogger() -> Logger {
-    var logger = Logger(label: "switchboard.bench") { StreamLogHandler.standardError(label: $0) }
+    var logger = Logger(label: "switchboard.bench") { SwitchboardLogHandler(label: $0, format: .human) }
     logger.logLevel = .warning
     return logger
 }
