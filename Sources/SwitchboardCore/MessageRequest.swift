@@ -180,6 +180,10 @@ extension JSONValue {
     }
 
     static func quote(_ text: String) -> String {
+        // Most text needs no escape: one pass over its bytes, then one copy.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            return "\"" + text + "\""
+        }
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -189,7 +189,7 @@ struct CampaignRows: AsyncSequence {
         variables["phone"] = .string(phone.e164)
         var spec = try SendJobs.withQuietHours(try message.resolve(variables: variables))
         spec.campaignId = campaign.id
-        return (spec.to, try SendJobs.encode(spec).text)
+        return (spec.to, spec.jsonText)
     }
 }
 

@@ -24,6 +24,30 @@ enum Colour: String, PostgresCodable {
         }
     }
 
+    /// Times are written digit by digit (no `String(format:)`): the same text for every instant,
+    /// before 1970 and at the microsecond's edge included, and PostgreSQL reads each back.
+    @Test func timesAreWrittenAsISO8601InUTCWithMicroseconds() async throws {
+        let cases: [(Double, String)] = [
+            (0, "1970-01-01T00:00:00.000000Z"),
+            (1_764_093_522.123456, "2025-11-25T17:58:42.123456Z"),
+            (-1.5, "1969-12-31T23:59:58.500000Z"),
+            (951_782_399.999_999_6, "2000-02-29T00:00:00.000000Z"),
+            (-62_135_596_800, "0001-01-01T00:00:00.000000Z"),
+            (253_402_300_799, "9999-12-31T23:59:59.000000Z"),
+        ]
+        for (seconds, text) in cases {
+            #expect(Date(timeIntervalSince1970: seconds).postgresText == text)
+        }
+        #expect(Date(timeIntervalSince1970: 253_402_300_800).postgresText == "10000-01-01T00:00:00.000000Z")
+        try await TestDatabase.with { db in
+            for (seconds, _) in cases {
+                let when = Date(timeIntervalSince1970: seconds)
+                let back = try await db.pool.query("SELECT \(when)::timestamptz")[0].decode(Date.self, at: 0)
+                #expect(abs(back.timeIntervalSince(when)) < 0.000_002, "\(seconds)")
+            }
+        }
+    }
+
     @Test func scalarTypesRoundTrip() async throws {
         try await TestDatabase.with { db in
             let when = Date(timeIntervalSince1970: 1_764_093_522.123456)
