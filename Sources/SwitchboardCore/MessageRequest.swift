@@ -136,23 +136,23 @@ public struct PreparedMessage: Sendable {
     public func resolve(variables: [String: JSONValue]) throws(InputError) -> MessageSpec {
         var toAddress = try ChannelAddress(parsing: try to.render(variables, field: "to"), field: "to")
         var fromAddress = try from.map { template throws(InputError) in
-            try ChannelAddress(parsing: try template.render(variables, field: "from"), field: "from").description
+            try ChannelAddress(parsing: try template.render(variables, field: "from"), field: "from")
         }
         if channel == .whatsapp {
             // Plain numbers are accepted and addressed on WhatsApp.
             toAddress = .whatsapp(toAddress.number)
-            fromAddress = fromAddress.map { $0.hasPrefix("whatsapp:") ? $0 : "whatsapp:" + $0 }
+            fromAddress = fromAddress.map { .whatsapp($0.number) }
         }
         let text = try body.map { template throws(InputError) in try template.render(variables, field: "body") }
         let spec = MessageSpec(
-            channel: channel, account: request.account, to: toAddress.description, from: fromAddress,
+            channel: channel, account: request.account, to: toAddress.description, from: fromAddress?.description,
             messagingServiceSid: request.messagingServiceSid, pool: request.pool, body: text,
             mediaUrls: request.mediaUrls ?? [], smartEncoding: request.smartEncoding ?? false,
             validityPeriod: request.validityPeriod, statusCallback: request.statusCallback,
             contentSid: request.contentSid,
             contentVariables: request.contentVariables.map { JSONValue.object($0).jsonText }, segments: 1,
             encoding: .gsm7, sendWindow: request.sendWindow, timezone: request.timezone)
-        return try spec.validated()
+        return try spec.validated(parsedTo: toAddress, parsedFrom: fromAddress)
     }
 }
 
