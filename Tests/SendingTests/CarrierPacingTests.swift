@@ -100,6 +100,30 @@ import TwilioSimulator
         }
     }
 
+    /// A carrier loaded by the user (as the README shows, with COPY or INSERT) is used as it is:
+    /// no Lookup is paid for it, and it decides the budget (here T-Mobile's cap, for a number the
+    /// simulator would have put on AT&T).
+    @Test func carriersLoadedByTheUserAreUsedWithoutALookup() async throws {
+        try await SendingHarness.with(simulator: { $0.carrierLimits = [.tmobile: .init(perDay: 1)] }) { harness, _ in
+            _ = try await register(harness, tmobilePerDay: 1)
+            let numbers = [att(1), att(2)]
+            try await harness.db.pool.query(
+                """
+                INSERT INTO switchboard.carrier_lookups (phone, carrier, carrier_name)
+                SELECT unnest(\(numbers)::text[]), 'tmobile', 'T-Mobile USA, Inc.'
+                """)
+            let first = try await harness.sms(numbers[0], "One")
+            let second = try await harness.sms(numbers[1], "Two")
+            #expect(try await harness.finished(first).state == .completed)
+            #expect(
+                await eventually(timeout: .seconds(10)) {
+                    try await harness.db.store.job(id: second)?.state == .scheduled
+                }, "the second waits for the next Pacific day")
+            #expect(await harness.simulator.lookups() == 0)
+            #expect(await harness.simulator.messages().count == 1)
+        }
+    }
+
     /// A number with no registered campaign is not paced (and its recipients are not looked up):
     /// the simulated T-Mobile then fails what is over its cap, as it would at Twilio.
     @Test func anUnregisteredNumberIsNotPaced() async throws {
