@@ -5,7 +5,8 @@ import SwitchboardStore
 
 /// Moves messages older than `age` out of the hot `messages` table into `message_history` (in
 /// batches, one archiver at a time across hosts), keeps its daily partitions made two days
-/// ahead, and with a retention drops whole days past it. Status callbacks, replies and the
+/// ahead, and with a retention drops whole days past it. It also drops carrier pacing's daily
+/// counts of past days and carriers cached longer than they are trusted. Status callbacks, replies and the
 /// send path work on recent messages; old ones are only read (`switchboard.all_messages`).
 public struct MessageArchiver: Service {
     public static let batchLimit = 10_000
@@ -33,6 +34,8 @@ public struct MessageArchiver: Service {
             let made = try await deliveries.createHistoryPartitions(daysAhead: 2)
             if made > 0 { logger.info("created message history partitions", metadata: ["count": "\(made)"]) }
             let moved = try await deliveries.archive(createdMoreThan: age, limit: Self.batchLimit)
+            try await CarrierStore(pool: deliveries.pool).prune(
+                lookupsOlderThan: CarrierPacing.lookupMaxAge, limit: Self.batchLimit)
             if moved > 0 { logger.debug("moved messages to history", metadata: ["count": "\(moved)"]) }
             if let retention {
                 let pruned = try await deliveries.prune(olderThan: retention, limit: Self.batchLimit)

@@ -103,6 +103,25 @@ public struct CarrierStore: Sendable {
         }
     }
 
+    /// Removes what pacing no longer needs: daily counts of days before yesterday (US Pacific)
+    /// and, at most `limit` at a time, cached carriers older than `maxAge` (a number messaged
+    /// again is looked up again anyway). Returns how many cached carriers went.
+    @discardableResult
+    public func prune(lookupsOlderThan maxAge: Duration, limit: Int = 10_000) async throws -> Int {
+        try await pool.query(
+            """
+            DELETE FROM switchboard.brand_daily_counts
+            WHERE day < (now() AT TIME ZONE 'America/Los_Angeles')::date - 1
+            """)
+        return try await pool.query(
+            """
+            DELETE FROM switchboard.carrier_lookups WHERE phone IN (
+                SELECT phone FROM switchboard.carrier_lookups
+                WHERE looked_up_at < now() - make_interval(secs => \(maxAge.seconds)) LIMIT \(limit))
+            """
+        ).affectedRows
+    }
+
     public func store(_ lookup: LookupRecord) async throws {
         try await pool.query(
             """
