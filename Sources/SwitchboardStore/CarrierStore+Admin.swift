@@ -168,9 +168,21 @@ extension CarrierStore {
         }
     }
 
-    /// Jobs waiting for a carrier's next window, by carrier and cap (`per_minute`, `per_day`),
-    /// counted up to `cap` in all.
-    public func held(upTo cap: Int = 100_000) async throws -> [(carrier: String, cap: String, jobs: Int)] {
+    /// Jobs waiting for one carrier's next window under one cap (`per_minute`, `per_day`).
+    public struct HeldJobs: Sendable, Equatable, Codable {
+        public var carrier: String
+        public var cap: String
+        public var jobs: Int
+
+        /// What `status` and the dashboard show in a budget's row: `3 (per_day)`, or `0`.
+        public static func waiting(for carrier: String, in held: [HeldJobs]) -> String {
+            let rows = held.filter { $0.carrier == carrier }.map { "\($0.jobs) (\($0.cap))" }
+            return rows.isEmpty ? "0" : rows.joined(separator: ", ")
+        }
+    }
+
+    /// Jobs waiting for a carrier's next window, by carrier and cap, counted up to `cap` in all.
+    public func held(upTo cap: Int = 100_000) async throws -> [HeldJobs] {
         try await pool.query(
             """
             SELECT h ->> 'carrier', h ->> 'cap', count(*)::bigint FROM (
@@ -178,6 +190,10 @@ extension CarrierStore {
                 WHERE state IN ('scheduled', 'available') AND metadata ? 'carrierHeld' LIMIT \(cap)
             ) s GROUP BY 1, 2 ORDER BY 1, 2
             """
-        ).map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1), try $0.decode(Int.self, at: 2)) }
+        ).map {
+            HeldJobs(
+                carrier: try $0.decode(String.self, at: 0), cap: try $0.decode(String.self, at: 1),
+                jobs: try $0.decode(Int.self, at: 2))
+        }
     }
 }

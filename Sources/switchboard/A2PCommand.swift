@@ -139,16 +139,15 @@ struct A2PCommand: AsyncParsableCommand {
 }
 
 /// The carrier budgets table `a2p status` and `status` print.
-func printCarrierBudgets(_ budgets: [CarrierStore.BudgetStatus], held: [(carrier: String, cap: String, jobs: Int)]) {
+func printCarrierBudgets(_ budgets: [CarrierStore.BudgetStatus], held: [CarrierStore.HeldJobs]) {
     printTable(
         ["brand", "campaign", "carrier", "MPS", "per min", "booked ahead", "today", "daily cap", "waiting"],
         budgets.map { budget in
-            let waiting = held.filter { $0.carrier == budget.carrier }.map { "\($0.jobs) (\($0.cap))" }
-            return [
+            [
                 budget.brand, budget.campaign, budget.carrier, String(format: "%.2f", budget.mps),
                 "\(budget.perMinute)",
                 String(format: "%.1f s", budget.bookedAhead), "\(budget.today)",
-                budget.dailyCap.map(String.init) ?? "-", waiting.isEmpty ? "0" : waiting.joined(separator: ", "),
+                budget.dailyCap.map(String.init) ?? "-", CarrierStore.HeldJobs.waiting(for: budget.carrier, in: held),
             ]
         },
         emptyMessage: "no registered 10DLC campaigns (see `switchboard a2p --help`)")

@@ -25,16 +25,10 @@ struct StatusCommand: AsyncParsableCommand {
         var senders: [OperationsStore.SenderLoad]
         var errorCodesLastHour: [OperationsStore.ErrorCount]
         var carrierBudgets: [CarrierStore.BudgetStatus]
-        var carrierHeld: [CarrierHeld]
+        var carrierHeld: [CarrierStore.HeldJobs]
         var voiceSessionsActive: Int
         var queueTable: OperationsStore.QueueHealth
         var warnings: [String]
-    }
-
-    struct CarrierHeld: Encodable {
-        var carrier: String
-        var cap: String
-        var jobs: Int
     }
 
     func run() async throws {
@@ -46,9 +40,7 @@ struct StatusCommand: AsyncParsableCommand {
                 queue: try await operations.queueCounts(), finishedLastMinute: try await operations.finished(),
                 senders: try await operations.senderLoad(), errorCodesLastHour: try await operations.errorCodes(),
                 carrierBudgets: try await carriers.budgets(),
-                carrierHeld: try await carriers.held().map {
-                    CarrierHeld(carrier: $0.carrier, cap: $0.cap, jobs: $0.jobs)
-                },
+                carrierHeld: try await carriers.held(),
                 voiceSessionsActive: try await operations.activeVoiceSessions(), queueTable: health,
                 warnings: health.warnings)
         }
@@ -81,7 +73,7 @@ struct StatusCommand: AsyncParsableCommand {
             }, emptyMessage: "  no senders (add them with `switchboard numbers add`)")
         if !report.carrierBudgets.isEmpty {
             print("\nUS carrier budgets (A2P 10DLC)")
-            printCarrierBudgets(report.carrierBudgets, held: report.carrierHeld.map { ($0.carrier, $0.cap, $0.jobs) })
+            printCarrierBudgets(report.carrierBudgets, held: report.carrierHeld)
         }
         print("\nTwilio error codes in the last hour")
         printTable(

@@ -13,7 +13,7 @@ enum DashboardPages {
         var senders: [OperationsStore.SenderLoad]
         /// US A2P 10DLC budgets, and jobs waiting for a carrier's next window.
         var carrierBudgets: [CarrierStore.BudgetStatus] = []
-        var carrierHeld: [(carrier: String, cap: String, jobs: Int)] = []
+        var carrierHeld: [CarrierStore.HeldJobs] = []
         var failures: [DashboardStore.Failure]
         var sessions: [VoiceSession]
         var live: [VoiceSession] = []
@@ -88,12 +88,11 @@ enum DashboardPages {
             body += table(
                 ["Brand", "Campaign", "Carrier", "MPS", "Booked ahead", "Today", "Daily cap", "Waiting"],
                 page.carrierBudgets.map { budget in
-                    let waiting = page.carrierHeld.filter { $0.carrier == budget.carrier }
-                    return [
+                    [
                         budget.brand, budget.campaign, budget.carrier, String(format: "%.2f", budget.mps),
                         String(format: "%.1f s", budget.bookedAhead), "\(budget.today)",
                         budget.dailyCap.map(String.init) ?? "–",
-                        waiting.isEmpty ? "0" : waiting.map { "\($0.jobs) (\($0.cap))" }.joined(separator: ", "),
+                        CarrierStore.HeldJobs.waiting(for: budget.carrier, in: page.carrierHeld),
                     ]
                 }, empty: "")
             body += "</section>"

@@ -72,11 +72,12 @@ struct DashboardRoutes: Sendable {
         let hours = min(24, max(1, request.uri.queryParameters.get("hours", as: Int.self) ?? 3))
         let operations = OperationsStore(pool: pool)
         let dashboard = DashboardStore(pool: pool)
+        let carriers = CarrierStore(pool: pool)
         let page = DashboardPages.Overview(
             queue: try await operations.queueCounts(), depth: try await dashboard.depthHistory(hours: hours),
             throughput: try await dashboard.throughputHistory(hours: hours), campaigns: try await dashboard.campaigns(),
-            senders: try await operations.senderLoad(), carrierBudgets: try await CarrierStore(pool: pool).budgets(),
-            carrierHeld: try await CarrierStore(pool: pool).held(), failures: try await dashboard.recentFailures(),
+            senders: try await operations.senderLoad(), carrierBudgets: try await carriers.budgets(),
+            carrierHeld: try await carriers.held(), failures: try await dashboard.recentFailures(),
             sessions: try await SessionStore(pool: pool).recent(limit: 10),
             live: try await SessionStore(pool: pool).live(limit: 20), hours: hours)
         return html(DashboardPages.overview(page))
