@@ -21,6 +21,8 @@ public final class Worker: Service, Sendable {
     public let configuration: WorkerConfiguration
     let queue: any JobQueue
     let handlers: HandlerRegistry
+    /// The kinds this worker claims (the registry's, sorted once).
+    private let kinds: [String]
     let logger: Logger
     let running = RunningJobs()
     let completer: Completer
@@ -43,12 +45,14 @@ public final class Worker: Service, Sendable {
         }
         queue = store
         self.handlers = handlers
+        kinds = handlers.kinds
         self.configuration = configuration
         self.logger = logger
         let settings = WorkerScheduler<ContinuousClock.Instant>.Settings(
             queues: configuration.queues, concurrency: configuration.concurrency,
             batchSize: configuration.batchSize, pollInterval: configuration.pollInterval,
-            shutdownGracePeriod: configuration.shutdownGracePeriod, maxBacklog: configuration.maxBacklog)
+            shutdownGracePeriod: configuration.shutdownGracePeriod, maxBacklog: configuration.maxBacklog,
+            claimsInFlight: configuration.claimsInFlight)
         scheduler = LockedScheduler(WorkerScheduler(settings: settings, now: .now))
         let (doorbell, scheduler) = (doorbell, scheduler)
         completer = Completer(
@@ -75,7 +79,7 @@ public final class Worker: Service, Sendable {
             metadata: [
                 "worker.id": "\(configuration.workerID)", "queues": "\(configuration.queues.joined(separator: ","))",
                 "concurrency": "\(configuration.concurrency)", "listen": "\(configuration.listen)",
-                "kinds": "\(handlers.kinds.joined(separator: ","))",
+                "kinds": "\(kinds.joined(separator: ","))",
             ])
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { background in
@@ -119,11 +123,15 @@ public final class Worker: Service, Sendable {
 
     // MARK: claiming and running
 
-    /// Performs the scheduler's actions until it says stop: after shutdown, once no job runs.
+    /// Performs the scheduler's actions until it says stop: after shutdown, once no job runs and
+    /// no claim is out.
+    ///
+    /// Claims are child tasks (the loop goes on while they are out). Each job runs in a task of
+    /// its own, not a child, so that it can be cancelled alone (a lost lease); cancelling the loop
+    /// interrupts the jobs through the scheduler.
     private func claimAndRun() async {
-        let kinds = handlers.kinds
         var cancellationNoted = false
-        await withDiscardingTaskGroup { group in
+        await withDiscardingTaskGroup { claims in
             while true {
                 if !cancellationNoted, Task.isCancelled {
                     cancellationNoted = true
@@ -133,26 +141,9 @@ public final class Worker: Service, Sendable {
                 switch scheduler.withLock({ $0.next(now: .now, backlog: backlog) }) {
                 case .claim(let name, let limit):
                     claimQueries.add(1, ordering: .relaxed)
-                    do {
-                        let asked = ContinuousClock.now
-                        let claimed = try await queue.claim(
-                            queue: name, kinds: kinds, limit: limit, workerID: configuration.workerID,
-                            lease: configuration.lease)
-                        // Counted before they start: a quick job may end before the loop goes on.
-                        scheduler.withLock { $0.claimed(claimed.count, limit: limit) }
-                        for job in claimed {
-                            running.start(job, leaseHeldUntil: asked + configuration.lease)
-                            group.addTask { await self.execute(job) }
-                        }
-                    } catch {
-                        if !Task.isCancelled {
-                            logger.error(
-                                "claiming jobs failed; retrying at the next poll", metadata: ["error": "\(error)"])
-                        }
-                        scheduler.withLock { $0.claimFailed() }
-                    }
+                    claims.addTask { await self.claim(from: name, limit: limit) }
                 case .wait(let deadline):
-                    // Once cancellation is noted, only a job ending wakes the loop.
+                    // Once cancellation is noted, only a job ending or a claim answering wakes the loop.
                     await doorbell.wait(until: deadline, cancellationWakes: !cancellationNoted)
                 case .interruptRunning:
                     logger.warning(
@@ -166,6 +157,32 @@ public final class Worker: Service, Sendable {
         }
     }
 
+    /// Claims jobs, starts them and rings the loop.
+    private func claim(from name: String, limit: Int) async {
+        defer { doorbell.ring() }
+        let claimed: [ClaimedJob]
+        let asked = ContinuousClock.now
+        do {
+            claimed = try await queue.claim(
+                queue: name, kinds: kinds, limit: limit, workerID: configuration.workerID,
+                lease: configuration.lease)
+        } catch {
+            if !Task.isCancelled {
+                logger.error("claiming jobs failed; retrying at the next poll", metadata: ["error": "\(error)"])
+            }
+            scheduler.withLock { $0.claimFailed(limit: limit) }
+            return
+        }
+        // Counted before they start: a quick job may end before the loop goes on.
+        scheduler.withLock { $0.claimed(claimed.count, limit: limit, queue: name) }
+        for job in claimed {
+            running.start(job, leaseHeldUntil: asked + configuration.lease)
+            let task = Task { await self.execute(job) }
+            // Interrupted before its cancel action was in place: cancel it here.
+            if !running.setCancel(job.id, { task.cancel() }) { task.cancel() }
+        }
+    }
+
     private func execute(_ job: ClaimedJob) async {
         var jobLogger = logger
         jobLogger[metadataKey: "job.id"] = "\(job.id)"
@@ -175,8 +192,9 @@ public final class Worker: Service, Sendable {
             leaseHeldUntil: { [running] in running.leaseHeldUntil(job.id) ?? .now })
         let started = ContinuousClock.now
         let outcome = await runHandler(job, context)
-        // A job that ends because the worker itself was cancelled was interrupted, not failed.
-        let interruption = running.end(job.id) ?? (Task.isCancelled ? .shutdown : nil)
+        // Only an interruption cancels a job's task, and it is noted before: nil here means the
+        // job ended by itself, even if a cancellation raced with its end.
+        let interruption = running.end(job.id)
         metrics.duration(of: job.kind).record(duration: ContinuousClock.now - started)
         switch interruption {
         case .leaseLost:
@@ -197,27 +215,15 @@ public final class Worker: Service, Sendable {
             metrics.count(job.kind, outcome.metricLabel(then: transition.state))
             completer.add(JobFinish(id: job.id, attempt: job.attempt, transition: transition))
         }
-        scheduler.withLock { $0.finished() }
-        doorbell.ring()
+        if scheduler.withLock({ $0.finished() }) { doorbell.ring() }
     }
 
     private func runHandler(_ job: ClaimedJob, _ context: JobContext) async -> JobOutcome {
         guard let handler = handlers.handlers[job.kind] else {
             return .failed(error: "no handler for job kind '\(job.kind)'", permanent: true)
         }
-        // An unstructured task so this one job can be cancelled (lost lease, shutdown) on its own;
-        // it is awaited right here, and cancelling the worker cancels it too.
-        let task = Task { try await handler(job, context) }
-        guard running.setCancel(job.id, { task.cancel() }) else {
-            task.cancel()
-            return .cancelled(reason: "interrupted before start")
-        }
         do {
-            return try await withTaskCancellationHandler {
-                try await task.value
-            } onCancel: {
-                task.cancel()
-            }
+            return try await handler(job, context)
         } catch let error as PermanentJobError {
             return .failed(error: String(describing: error), permanent: true)
         } catch {

@@ -9,6 +9,9 @@ public struct WorkerConfiguration: Sendable {
     public var concurrency: Int = 50
     /// Most jobs claimed by one query.
     public var batchSize: Int = 100
+    /// Claims out at once, each for its share of the free capacity: with 2, the database claims
+    /// the next jobs while the worker starts those of the previous answer.
+    public var claimsInFlight: Int = 2
     /// How often to look for work when no notification arrives (and the retry cadence after errors).
     public var pollInterval: Duration = .seconds(1)
     /// Wake on NOTIFY. Turn off behind PgBouncer in transaction pooling mode (LISTEN needs a session).
@@ -51,6 +54,9 @@ public struct WorkerConfiguration: Sendable {
         guard !queues.isEmpty else { throw .init(field: "queues", problem: "at least one queue is needed") }
         for queue in queues { try JobSpec.validateName(queue, field: "queues") }
         guard concurrency >= 1 else { throw .init(field: "concurrency", problem: "\(concurrency) must be at least 1") }
+        guard (1...max(1, concurrency)).contains(claimsInFlight) else {
+            throw .init(field: "claims_in_flight", problem: "\(claimsInFlight) must be between 1 and the concurrency")
+        }
         guard batchSize >= 1 else { throw .init(field: "batch_size", problem: "\(batchSize) must be at least 1") }
         guard pollInterval > .zero else { throw .init(field: "poll_interval", problem: "must be positive") }
         guard lease >= .seconds(1) else { throw .init(field: "lease", problem: "must be at least 1 second") }

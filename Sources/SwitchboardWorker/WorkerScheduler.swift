@@ -9,6 +9,11 @@
 /// the first queue until a batch comes back short (that queue is drained for now), then from the
 /// next. While jobs run, a claim waits for a quarter of a batch of free capacity, so a busy
 /// worker does not spend a query per finished job; an idle one claims for any capacity.
+///
+/// Up to `claimsInFlight` claims run at once, each for its share of the capacity, once a full
+/// answer showed there is a backlog: while the database works on one, the worker starts the jobs
+/// another returned (with one claim at a time, a worker of short jobs leaves the database idle
+/// between its claims). An idle worker's poll is one claim.
 struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Duration {
     struct Settings {
         var queues: [String]
@@ -19,10 +24,13 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
         /// Finished attempts waiting to be written beyond which nothing more is claimed (River's
         /// `maxBacklog`): a database that accepts claims but not finishes must not pile up work.
         var maxBacklog: Int
+        /// Claims at once; each asks for at most `concurrency / claimsInFlight` jobs.
+        var claimsInFlight: Int = 1
     }
 
     enum Action: Equatable {
-        /// Claim up to `limit` jobs from `queue`, then report `claimed` or `claimFailed`.
+        /// Claim up to `limit` jobs from `queue`, then report `claimed` or `claimFailed`; the
+        /// worker's loop goes on meanwhile (another claim may follow while this one is out).
         case claim(queue: String, limit: Int)
         /// Nothing to do until `until` (`nil`: until an event) or an event, whichever is first.
         case wait(until: Instant?)
@@ -45,10 +53,14 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
     private var phase = Phase.working
     /// The queue a claim round tries next; `nil` between rounds.
     private var roundQueue: Int? = 0
-    private var claimInFlight = false
-    /// A round was asked for while a claim was in flight: that claim may have missed the new work,
-    /// so its answer must not end the round.
-    private var roundAskedDuringClaim = false
+    private(set) var claimsInFlight = 0
+    /// The capacity the claims in flight asked for: reserved until they answer.
+    private var capacityInFlight = 0
+    /// A round was asked for while claims were in flight: that many answers may have missed the
+    /// new work, so they must not end the round.
+    private var answersBeforeTheAsk = 0
+    /// The last answer was a full batch: there is a backlog, so claims may overlap.
+    private var backlogSeen = false
     private var nextPoll: Instant
     /// When jobs this worker rescheduled become due, sorted (several hundred snoozed jobs each
     /// need their own wake-up, not just the earliest).
@@ -66,30 +78,60 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
 
     // MARK: events
 
-    /// A claim answered with `count` jobs, reported before they start.
-    mutating func claimed(_ count: Int, limit: Int) {
-        claimInFlight = false
+    /// A claim of `limit` jobs from `queue` answered with `count` jobs, reported before they start.
+    mutating func claimed(_ count: Int, limit: Int, queue: String) {
+        answered(limit: limit)
         running += count
-        // A short batch means this queue is drained for now: the round moves on.
-        if count < limit, let queue = roundQueue { roundQueue = queue + 1 }
-        if roundAskedDuringClaim {
-            roundAskedDuringClaim = false
+        backlogSeen = count == limit
+        if answersBeforeTheAsk > 0 {
+            answersBeforeTheAsk -= 1
             startRound()
+        } else if count < limit, let index = settings.queues.firstIndex(of: queue), let round = roundQueue,
+            round <= index
+        {
+            // A short batch means this queue is drained for now: the round moves on.
+            roundQueue = index + 1
         }
+        // Jobs that arrive after the running ones were interrupted are interrupted too.
+        if case .interrupted = phase, count > 0 { phase = .interrupted(interruptPending: true) }
     }
 
-    /// A claim failed: the next try is at the next poll.
-    mutating func claimFailed() {
-        claimInFlight = false
+    /// A claim of `limit` jobs failed: the next try is at the next poll.
+    mutating func claimFailed(limit: Int) {
+        answered(limit: limit)
         roundQueue = nil
+        backlogSeen = false
+    }
+
+    private mutating func answered(limit: Int) {
+        assert(claimsInFlight > 0, "a claim answered that was not asked")
+        claimsInFlight = max(0, claimsInFlight - 1)
+        capacityInFlight = max(0, capacityInFlight - limit)
+        answersBeforeTheAsk = min(answersBeforeTheAsk, claimsInFlight + 1)
     }
 
     /// A job ended (a retry's due time is reported by `rescheduled` once its finish is written).
-    mutating func finished() {
+    /// Returns whether `next` now has something for the worker's loop to do (a claim, the
+    /// end of a shutdown): a busy worker's loop is woken once per claim, not once per job.
+    @discardableResult
+    mutating func finished() -> Bool {
         assert(running > 0, "a job ended that was not reported claimed")
         running = max(0, running - 1)
         startRound()
+        switch phase {
+        case .working: return claimsInFlight < claimsAllowed && freeCapacity >= claimMinimum
+        case .draining, .interrupted: return running == 0 && claimsInFlight == 0
+        case .stopped: return true
+        }
     }
+
+    private var claimsAllowed: Int { backlogSeen ? settings.claimsInFlight : 1 }
+
+    /// Capacity neither running nor asked for by a claim in flight.
+    private var freeCapacity: Int { settings.concurrency - running - capacityInFlight }
+
+    /// The free capacity a claim needs: any while nothing runs, a quarter batch otherwise.
+    private var claimMinimum: Int { running + capacityInFlight > 0 ? claimThreshold : 1 }
 
     /// A job this worker rescheduled (its finish is written) becomes due at `dueAt`.
     mutating func rescheduled(dueAt: Instant) { noteDue(dueAt) }
@@ -119,7 +161,7 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
         case .stopped:
             return .stop
         case .interrupted(let interruptPending):
-            if running == 0 {
+            if running == 0, claimsInFlight == 0 {
                 phase = .stopped
                 return .stop
             }
@@ -129,7 +171,7 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
             }
             return .wait(until: nil)
         case .draining(let deadline):
-            if running == 0 {
+            if running == 0, claimsInFlight == 0 {
                 phase = .stopped
                 return .stop
             }
@@ -141,7 +183,8 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
         case .working:
             break
         }
-        if claimInFlight { return .wait(until: nil) }
+        // Each answer rings the loop.
+        if claimsInFlight >= claimsAllowed { return .wait(until: nil) }
         if now >= nextPoll {
             nextPoll = now.advanced(by: settings.pollInterval)
             startRound()
@@ -152,14 +195,16 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
             startRound()
         }
         if let queue = roundQueue, backlog < settings.maxBacklog {
-            let free = settings.concurrency - running
-            if queue < settings.queues.count, free >= (running > 0 ? claimThreshold : 1) {
-                claimInFlight = true
-                return .claim(queue: settings.queues[queue], limit: min(free, settings.batchSize))
+            if queue < settings.queues.count, freeCapacity >= claimMinimum {
+                let share = (settings.concurrency + settings.claimsInFlight - 1) / settings.claimsInFlight
+                let limit = min(freeCapacity, settings.batchSize, max(share, claimThreshold))
+                claimsInFlight += 1
+                capacityInFlight += limit
+                return .claim(queue: settings.queues[queue], limit: limit)
             }
             // Every queue came back short, or there is too little capacity: the next event or
-            // timer starts a new round.
-            roundQueue = nil
+            // timer starts a new round (a full answer of a claim in flight continues this one).
+            if claimsInFlight == 0 { roundQueue = nil }
         }
         // With too large a backlog the round stays open: the completer rings when it has written.
         return .wait(until: dueTimes.first.map { min($0, nextPoll) } ?? nextPoll)
@@ -167,7 +212,7 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
 
     private mutating func startRound() {
         guard phase == .working else { return }
-        if claimInFlight { roundAskedDuringClaim = true }
+        answersBeforeTheAsk = claimsInFlight
         roundQueue = 0
     }
 

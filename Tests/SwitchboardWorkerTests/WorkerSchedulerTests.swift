@@ -20,12 +20,13 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
     let t0 = ManualInstant.start
 
     func scheduler(
-        queues: [String] = ["default"], concurrency: Int = 8, batchSize: Int = 8, maxBacklog: Int = 1000
+        queues: [String] = ["default"], concurrency: Int = 8, batchSize: Int = 8, maxBacklog: Int = 1000,
+        claimsInFlight: Int = 1
     ) -> Scheduler {
         Scheduler(
             settings: .init(
                 queues: queues, concurrency: concurrency, batchSize: batchSize, pollInterval: .seconds(1),
-                shutdownGracePeriod: .seconds(10), maxBacklog: maxBacklog),
+                shutdownGracePeriod: .seconds(10), maxBacklog: maxBacklog, claimsInFlight: claimsInFlight),
             now: t0)
     }
 
@@ -33,13 +34,13 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
         var machine = scheduler(queues: ["urgent", "bulk"], concurrency: 20, batchSize: 8)
         #expect(machine.next(now: t0) == .claim(queue: "urgent", limit: 8))
         #expect(machine.next(now: t0) == .wait(until: nil), "one claim at a time")
-        machine.claimed(8, limit: 8)
+        machine.claimed(8, limit: 8, queue: "urgent")
         // A full batch: the same queue may have more.
         #expect(machine.next(now: t0) == .claim(queue: "urgent", limit: 8))
-        machine.claimed(3, limit: 8)
+        machine.claimed(3, limit: 8, queue: "urgent")
         // Short: `urgent` is drained for now; the rest of the capacity goes to `bulk`.
         #expect(machine.next(now: t0) == .claim(queue: "bulk", limit: 8))
-        machine.claimed(0, limit: 8)
+        machine.claimed(0, limit: 8, queue: "bulk")
         #expect(machine.next(now: t0) == .wait(until: t0 + .seconds(1)))
         #expect(machine.running == 11)
     }
@@ -48,12 +49,76 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
         var machine = scheduler(concurrency: 8, batchSize: 8)
         #expect(machine.claimThreshold == 2)
         #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
-        machine.claimed(8, limit: 8)
+        machine.claimed(8, limit: 8, queue: "default")
         #expect(machine.next(now: t0) == .wait(until: t0 + .seconds(1)), "no capacity left")
         machine.finished()
         #expect(machine.next(now: t0) == .wait(until: t0 + .seconds(1)), "one free slot is below the threshold")
         machine.finished()
         #expect(machine.next(now: t0) == .claim(queue: "default", limit: 2))
+    }
+
+    @Test func aJobEndingWakesTheLoopOnlyWhenThereIsSomethingToDo() {
+        var machine = scheduler(concurrency: 8, batchSize: 8)
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
+        machine.claimed(8, limit: 8, queue: "default")
+        #expect(machine.finished() == false, "one free slot is below the threshold of 2")
+        #expect(machine.finished() == true, "two free slots: a claim")
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 2))
+        #expect(machine.finished() == false, "the loop is in a claim and asks again when it returns")
+        machine.claimed(0, limit: 2, queue: "default")
+        machine.shutdownRequested(now: t0)
+        for _ in 0..<4 { #expect(machine.finished() == false, "draining: jobs are still running") }
+        #expect(machine.finished() == true, "draining: the last job ended, the loop stops")
+        #expect(machine.next(now: t0) == .stop)
+    }
+
+    @Test func onceAFullAnswerShowsABacklogTwoClaimsShareTheCapacity() {
+        var machine = scheduler(concurrency: 8, batchSize: 8, claimsInFlight: 2)
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 4))
+        #expect(machine.next(now: t0) == .wait(until: nil), "no backlog known: an idle worker's poll is one claim")
+        machine.claimed(4, limit: 4, queue: "default")
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 4), "a full answer: the next goes out")
+        machine.claimed(4, limit: 4, queue: "default")
+        #expect(machine.finished() == false, "one slot free")
+        #expect(machine.finished() == true, "two slots free")
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 2))
+        #expect(machine.finished() == false, "one free slot beside the claim out")
+        #expect(machine.finished() == true, "two more slots, one claim out: another may go")
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 2))
+        #expect(machine.next(now: t0) == .wait(until: nil), "two claims out")
+        machine.claimed(2, limit: 2, queue: "default")
+        machine.claimed(0, limit: 2, queue: "default")
+        // Jobs ended while the claims were out (capacity came back): those answers do not end the round.
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 2))
+        machine.claimed(0, limit: 2, queue: "default")
+        #expect(machine.next(now: t0) == .wait(until: t0 + .seconds(1)), "came back short: the round is over")
+        #expect(machine.running == 6)
+    }
+
+    @Test func aNotificationDuringTwoClaimsKeepsTheRoundOpenThroughBothAnswers() {
+        var machine = scheduler(concurrency: 8, batchSize: 2, claimsInFlight: 2)
+        _ = machine.next(now: t0)
+        machine.claimed(2, limit: 2, queue: "default")
+        _ = machine.next(now: t0)
+        _ = machine.next(now: t0)
+        #expect(machine.claimsInFlight == 2)
+        machine.woke()
+        machine.claimed(0, limit: 2, queue: "default")
+        machine.claimed(0, limit: 2, queue: "default")
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 2), "either answer may have missed the job")
+    }
+
+    @Test func jobsAClaimReturnsAfterTheInterruptionAreInterruptedTooAndTheLoopWaitsForTheClaim() {
+        var machine = scheduler(concurrency: 8, batchSize: 8, claimsInFlight: 2)
+        _ = machine.next(now: t0)
+        machine.cancelled()
+        #expect(machine.next(now: t0) == .interruptRunning)
+        #expect(machine.next(now: t0) == .wait(until: nil), "a claim is still out")
+        machine.claimed(3, limit: 4, queue: "default")
+        #expect(machine.next(now: t0) == .interruptRunning)
+        for _ in 0..<2 { #expect(machine.finished() == false) }
+        #expect(machine.finished() == true)
+        #expect(machine.next(now: t0) == .stop)
     }
 
     @Test func anIdleWorkerClaimsForAnyCapacityAndNeverMoreThanABatch() {
@@ -66,25 +131,25 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
     @Test func theWorkerSleepsUntilThePollThenLooksAgain() {
         var machine = scheduler()
         #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
-        machine.claimed(0, limit: 8)
+        machine.claimed(0, limit: 8, queue: "default")
         #expect(machine.next(now: t0 + .milliseconds(300)) == .wait(until: t0 + .seconds(1)))
         #expect(machine.next(now: t0 + .seconds(1)) == .claim(queue: "default", limit: 8))
-        machine.claimed(0, limit: 8)
+        machine.claimed(0, limit: 8, queue: "default")
         #expect(machine.next(now: t0 + .seconds(1)) == .wait(until: t0 + .seconds(2)))
     }
 
     @Test func aRescheduledJobWakesTheWorkerWhenDueNotAtThePoll() {
         var machine = scheduler()
         _ = machine.next(now: t0)
-        machine.claimed(1, limit: 8)
+        machine.claimed(1, limit: 8, queue: "default")
         machine.finished()
         machine.rescheduled(dueAt: t0 + .milliseconds(250))
         // The finish starts a round (capacity came back); it finds nothing.
         #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
-        machine.claimed(0, limit: 8)
+        machine.claimed(0, limit: 8, queue: "default")
         #expect(machine.next(now: t0) == .wait(until: t0 + .milliseconds(250)))
         #expect(machine.next(now: t0 + .milliseconds(250)) == .claim(queue: "default", limit: 8))
-        machine.claimed(1, limit: 8)
+        machine.claimed(1, limit: 8, queue: "default")
         #expect(machine.dueTimes.isEmpty)
         #expect(machine.next(now: t0 + .milliseconds(250)) == .wait(until: t0 + .seconds(1)))
     }
@@ -92,7 +157,7 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
     @Test func dueTimesCloseTogetherShareOneWakeUpAndEachDistantOneKeepsItsOwn() {
         var machine = scheduler(concurrency: 10, batchSize: 10)
         _ = machine.next(now: t0)
-        machine.claimed(5, limit: 10)
+        machine.claimed(5, limit: 10, queue: "default")
         for offset in [500, 503, 509, 100, 900] {
             machine.finished()
             machine.rescheduled(dueAt: t0 + .milliseconds(offset))
@@ -103,7 +168,7 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
     @Test func aNotificationStartsARoundAtOnce() {
         var machine = scheduler()
         _ = machine.next(now: t0)
-        machine.claimed(0, limit: 8)
+        machine.claimed(0, limit: 8, queue: "default")
         #expect(machine.next(now: t0 + .milliseconds(10)) == .wait(until: t0 + .seconds(1)))
         machine.woke()
         #expect(machine.next(now: t0 + .milliseconds(20)) == .claim(queue: "default", limit: 8))
@@ -113,16 +178,16 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
         var machine = scheduler()
         #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
         machine.woke()  // the new job may have committed after the claim's snapshot
-        machine.claimed(0, limit: 8)
+        machine.claimed(0, limit: 8, queue: "default")
         #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
-        machine.claimed(0, limit: 8)
+        machine.claimed(0, limit: 8, queue: "default")
         #expect(machine.next(now: t0) == .wait(until: t0 + .seconds(1)))
     }
 
     @Test func aFailedClaimIsRetriedAtTheNextPoll() {
         var machine = scheduler()
         #expect(machine.next(now: t0) == .claim(queue: "default", limit: 8))
-        machine.claimFailed()
+        machine.claimFailed(limit: 8)
         #expect(machine.next(now: t0 + .milliseconds(1)) == .wait(until: t0 + .seconds(1)))
         #expect(machine.next(now: t0 + .seconds(1)) == .claim(queue: "default", limit: 8))
     }
@@ -130,7 +195,7 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
     @Test func shutdownStopsClaimingAndStopsOnceNothingRuns() {
         var machine = scheduler()
         _ = machine.next(now: t0)
-        machine.claimed(2, limit: 8)
+        machine.claimed(2, limit: 8, queue: "default")
         let asked = t0 + .seconds(3)
         machine.shutdownRequested(now: asked)
         #expect(machine.next(now: asked) == .wait(until: asked + .seconds(10)))
@@ -146,7 +211,7 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
     @Test func whenTheGracePeriodEndsRunningJobsAreInterruptedOnceThenAwaited() {
         var machine = scheduler()
         _ = machine.next(now: t0)
-        machine.claimed(3, limit: 8)
+        machine.claimed(3, limit: 8, queue: "default")
         machine.shutdownRequested(now: t0)
         machine.shutdownRequested(now: t0 + .seconds(5))  // a second signal does not extend the grace period
         #expect(machine.next(now: t0 + .seconds(10)) == .interruptRunning)
@@ -161,7 +226,7 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
     @Test func cancellationInterruptsAtOnceEvenWhileDraining() {
         var machine = scheduler()
         _ = machine.next(now: t0)
-        machine.claimed(1, limit: 8)
+        machine.claimed(1, limit: 8, queue: "default")
         machine.shutdownRequested(now: t0)
         machine.cancelled()
         #expect(machine.next(now: t0) == .interruptRunning)

@@ -30,6 +30,9 @@ struct QueueBench: AsyncParsableCommand {
             """)
     var archiveAfter: String = "0s"
 
+    @Option(help: "Claims the drain's worker keeps out at once.")
+    var claimsInFlight: Int = WorkerConfiguration().claimsInFlight
+
     func run() async throws {
         try await options.withScratchDatabase(poolSize: 12) { pool, description, database in
             try await measure(pool: pool, server: description, database: database)
@@ -77,6 +80,7 @@ struct QueueBench: AsyncParsableCommand {
                 var configuration = WorkerConfiguration()
                 configuration.concurrency = setting.concurrency
                 configuration.batchSize = setting.batch
+                configuration.claimsInFlight = claimsInFlight
                 configuration.archiveAfter = archiveAge
                 configuration.archiveInterval = .milliseconds(500)
                 let process = try WorkerProcess(
