@@ -84,7 +84,8 @@ public struct JobTransition: Sendable, Equatable {
     /// Decides what happens after attempt number `attempt` (1-based) of a job allowed
     /// `maxAttempts` ended with `outcome`.
     public static func after(
-        _ outcome: JobOutcome, attempt: Int, maxAttempts: Int, policy: RetryPolicy, unitRandom: Double
+        _ outcome: JobOutcome, attempt: Int, maxAttempts: Int, policy: RetryPolicy,
+        unitRandom: @autoclosure () -> Double
     ) -> JobTransition {
         switch outcome {
         case .completed(let result):
@@ -98,7 +99,7 @@ public struct JobTransition: Sendable, Equatable {
             if attempt >= maxAttempts {
                 return JobTransition(state: .failed, error: error, errorKind: .unknownOutcome, outcomeUnknown: true)
             }
-            let delay = policy.delay(afterAttempt: attempt, unitRandom: unitRandom)
+            let delay = policy.delay(afterAttempt: attempt, unitRandom: unitRandom())
             return JobTransition(
                 state: waiting(delay), delay: delay, error: error, errorKind: .unknownOutcome, outcomeUnknown: true)
         case .failed(let error, let permanent):
@@ -108,7 +109,7 @@ public struct JobTransition: Sendable, Equatable {
             if attempt >= maxAttempts {
                 return JobTransition(state: .failed, error: error, errorKind: .error)
             }
-            let delay = policy.delay(afterAttempt: attempt, unitRandom: unitRandom)
+            let delay = policy.delay(afterAttempt: attempt, unitRandom: unitRandom())
             return JobTransition(state: waiting(delay), delay: delay, error: error, errorKind: .error)
         }
     }

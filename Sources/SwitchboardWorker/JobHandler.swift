@@ -5,21 +5,31 @@ import SwitchboardStore
 /// What a handler gets besides the job.
 public struct JobContext: Sendable {
     public var job: ClaimedJob
-    public var logger: Logger
     public var workerID: String
+    private let workerLogger: Logger
     /// Until when this worker surely holds the job's lease. After it, the job may have been
     /// rescued and given to another worker, so a handler must not start a side effect (a send)
     /// that might not end before: see `leaseOutlasts(_:)`.
     public var leaseHeldUntil: @Sendable () -> ContinuousClock.Instant
 
+    /// `logger` is the worker's: the context's own adds the job's id and kind.
     public init(
         job: ClaimedJob, logger: Logger, workerID: String,
         leaseHeldUntil: @escaping @Sendable () -> ContinuousClock.Instant
     ) {
         self.job = job
-        self.logger = logger
+        self.workerLogger = logger
         self.workerID = workerID
         self.leaseHeldUntil = leaseHeldUntil
+    }
+
+    /// The worker's logger with the job's id and kind. Made when asked, not per job: most jobs
+    /// never log, and the metadata cost a few per cent of a busy worker's CPU.
+    public var logger: Logger {
+        var logger = workerLogger
+        logger[metadataKey: "job.id"] = "\(job.id)"
+        logger[metadataKey: "job.kind"] = "\(job.kind)"
+        return logger
     }
 
     /// Whether an action that ends within `deadline` from now ends while the lease surely holds

@@ -184,11 +184,8 @@ public final class Worker: Service, Sendable {
     }
 
     private func execute(_ job: ClaimedJob) async {
-        var jobLogger = logger
-        jobLogger[metadataKey: "job.id"] = "\(job.id)"
-        jobLogger[metadataKey: "job.kind"] = "\(job.kind)"
         let context = JobContext(
-            job: job, logger: jobLogger, workerID: configuration.workerID,
+            job: job, logger: logger, workerID: configuration.workerID,
             leaseHeldUntil: { [running] in running.leaseHeldUntil(job.id) ?? .now })
         let started = ContinuousClock.now
         let outcome = await runHandler(job, context)
@@ -199,16 +196,16 @@ public final class Worker: Service, Sendable {
         switch interruption {
         case .leaseLost:
             metrics.count(job.kind, "interrupted")
-            jobLogger.warning("job lease was lost while running; its outcome is not recorded")
+            context.logger.warning("job lease was lost while running; its outcome is not recorded")
         case .shutdown:
             metrics.count(job.kind, "interrupted")
             completer.returnToQueue(id: job.id, attempt: job.attempt)
         case nil:
             let transition = JobTransition.after(
                 outcome, attempt: job.attempt, maxAttempts: job.maxAttempts, policy: configuration.retryPolicy,
-                unitRandom: Double.random(in: 0..<1))
+                unitRandom: Double.random(in: 0..<1))  // drawn only for a retry
             if case .failed(let error, _) = outcome {
-                jobLogger.notice(
+                context.logger.notice(
                     "job attempt failed",
                     metadata: ["job.attempt": "\(job.attempt)", "error": "\(error)", "next": "\(transition.state)"])
             }

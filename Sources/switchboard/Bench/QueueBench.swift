@@ -44,6 +44,7 @@ struct QueueBench: AsyncParsableCommand {
         let archiveAge: Duration? =
             archiveAfter == "off" ? nil : try DurationParsing.parse(archiveAfter, field: "--archive-after")
         let runs = options.runs
+        let serverCPU = try await CPUTime.Server.locate(pool)
         say("switchboard bench queue — \(server)")
         say(
             "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
@@ -70,8 +71,10 @@ struct QueueBench: AsyncParsableCommand {
                 ?? "drain: no archiver (finished jobs stay in the hot table)")
         let settings = [(concurrency: 50, batch: 100), (concurrency: 100, batch: 100), (concurrency: 200, batch: 200)]
         var drainMedians: [(String, Double)] = []
+        var drainCPU: [String: CPUPerJob] = [:]
         for setting in settings {
             var rates: [Double] = []
+            var cpu: [CPUPerJob] = []
             for run in 1...runs {
                 try await pool.query(
                     "TRUNCATE switchboard.jobs, switchboard.job_history, switchboard.job_history_counts")
@@ -86,12 +89,18 @@ struct QueueBench: AsyncParsableCommand {
                 let process = try WorkerProcess(
                     configuration: .init(worker: configuration), pool: pool, handlers: .standard, logger: quietLogger())
                 let worker = process.worker
+                let cpuBefore = (server: serverCPU?.reading(), client: CPUTime.ofThisProcess())
                 let start = ContinuousClock.now
                 let running = Task { try await process.run() }
                 while worker.recordedFinishes < drainJobs {
                     try await Task.sleep(for: .milliseconds(2))
                 }
                 let seconds = (ContinuousClock.now - start).seconds
+                let spent = CPUPerJob(
+                    server: serverCPU.map { $0.reading() - cpuBefore.server! },
+                    client: CPUTime.ofThisProcess() - cpuBefore.client,
+                    jobs: drainJobs)
+                cpu.append(spent)
                 let archived = try await pool.query("SELECT count(*) FROM switchboard.job_history")[0].decode(
                     Int.self, at: 0)
                 worker.beginShutdown()
@@ -105,20 +114,29 @@ struct QueueBench: AsyncParsableCommand {
                 say(
                     "drain concurrency=\(setting.concurrency) batch=\(setting.batch) run \(run): \(drainJobs) jobs in "
                         + "\(formatted(seconds, decimals: 3)) s = \(formatted(Double(drainJobs) / seconds)) jobs/s, "
-                        + "\(worker.claimQueries.load(ordering: .relaxed)) claim queries, \(archived) moved to history")
+                        + "\(worker.claimQueries.load(ordering: .relaxed)) claim queries, \(archived) moved to history; "
+                        + "CPU per job: \(spent.description(client: "worker process"))")
             }
-            drainMedians.append(("c\(setting.concurrency)_b\(setting.batch)", Statistics.median(rates)))
+            let label = "c\(setting.concurrency)_b\(setting.batch)"
+            drainMedians.append((label, Statistics.median(rates)))
+            drainCPU[label] = CPUPerJob.median(cpu)
         }
 
         // 2b. The same-run reference: the claim-and-complete loop in plain SQL under pgbench.
         var referenceRates: [Double] = []
+        var referenceCPU: [CPUPerJob] = []
         if ClaimLoopReference.pgbench != nil {
             for run in 1...runs {
                 try await pool.query("TRUNCATE switchboard.jobs")
                 try await store.enqueueMany((0..<drainJobs).map { _ in NewJob(kind: "noop") })
                 try await pool.query("VACUUM ANALYZE switchboard.jobs")
+                let cpuBefore = (server: serverCPU?.reading(), client: CPUTime.ofReapedChildren())
                 let rate = try await ClaimLoopReference.run(
                     jobs: drainJobs, clients: Self.referenceClients, database: database)
+                let spent = CPUPerJob(
+                    server: serverCPU.map { $0.reading() - cpuBefore.server! },
+                    client: CPUTime.ofReapedChildren() - cpuBefore.client, jobs: drainJobs)
+                referenceCPU.append(spent)
                 let completed = try await pool.query(
                     "SELECT count(*) FROM switchboard.jobs WHERE state = 'completed'")[0].decode(Int.self, at: 0)
                 guard completed == drainJobs else {
@@ -127,7 +145,8 @@ struct QueueBench: AsyncParsableCommand {
                 referenceRates.append(rate)
                 say(
                     "reference run \(run): pgbench claim loop, \(Self.referenceClients) clients × "
-                        + "\(ClaimLoopReference.batch) rows, 2 transactions per batch: \(formatted(rate)) rows/s")
+                        + "\(ClaimLoopReference.batch) rows, 2 transactions per batch: \(formatted(rate)) rows/s; "
+                        + "CPU per job: \(spent.description(client: "pgbench"))")
             }
         } else {
             say("reference: pgbench is not installed, so there is no same-run reference")
@@ -177,9 +196,11 @@ struct QueueBench: AsyncParsableCommand {
         for (label, rate) in drainMedians {
             let ratio = reference.map { " (\(formatted(rate / $0, decimals: 2))× the reference)" } ?? ""
             print("  drain \(label) (\(drainJobs) noop jobs/run):  \(formatted(rate)) jobs/s\(ratio)")
+            if let cpu = drainCPU[label] { say("      CPU per job: \(cpu.description(client: "worker process"))") }
         }
         if let reference {
             say("  reference: pgbench claim loop (\(Self.referenceClients) clients):  \(formatted(reference)) rows/s")
+            say("      CPU per job: \(CPUPerJob.median(referenceCPU).description(client: "pgbench"))")
         }
         say(
             "  idle enqueue→start latency (\(samples) samples):  p50 \(formatted(p50, decimals: 2)) ms, p99 \(formatted(p99, decimals: 2)) ms"
@@ -189,6 +210,8 @@ struct QueueBench: AsyncParsableCommand {
         say("written; latency is measured from the producer's enqueue call to the handler's first instruction;")
         say("the reference is pgbench running the worker's claim and a completion by id in plain SQL")
         say("(ClaimLoopReference.swift) over the same number of jobs on the same server, in the same run.")
+        say("CPU per job: user + system time from /proc over the run, of the server (postmaster and its")
+        say("children) and of the client (this process, the worker in it; or pgbench), divided by the jobs.")
         if options.json {
             var fields = [
                 "\"enqueue_jobs_per_s\": \(formatted(enqueueMedian))",
@@ -210,4 +233,32 @@ struct QueueBench: AsyncParsableCommand {
     /// pgbench connections for the reference: one per claim in flight, as many as the worker's
     /// claims overlap at the settings above (it claims as slots free up, several at once).
     static let referenceClients = 10
+}
+
+/// CPU time spent per job during one run: by the database server and by its client.
+struct CPUPerJob {
+    /// Microseconds; nil when the server is not a local process.
+    var server: Double?
+    var client: Double
+
+    init(server: Double?, client: Double, jobs: Int) {
+        self.server = server.map { $0 / Double(jobs) * 1_000_000 }
+        self.client = client / Double(jobs) * 1_000_000
+    }
+
+    private init(server: Double?, client: Double) {
+        self.server = server
+        self.client = client
+    }
+
+    static func median(_ runs: [CPUPerJob]) -> CPUPerJob {
+        let servers = runs.compactMap(\.server)
+        return CPUPerJob(
+            server: servers.isEmpty ? nil : Statistics.median(servers), client: Statistics.median(runs.map(\.client)))
+    }
+
+    func description(client name: String) -> String {
+        let serverPart = server.map { "server \(formatted($0, decimals: 1)) µs, " } ?? "server not local, "
+        return serverPart + "\(name) \(formatted(client, decimals: 1)) µs"
+    }
 }
