@@ -10,8 +10,8 @@
 /// next. While jobs run, a claim waits for a quarter of a batch of free capacity, so a busy
 /// worker does not spend a query per finished job; an idle one claims for any capacity.
 ///
-/// Up to `claimsInFlight` claims run at once, each for its share of the capacity, once a full
-/// answer showed there is a backlog: while the database works on one, the worker starts the jobs
+/// Up to `claimsInFlight` claims run at once, each for its share of the capacity (and at least
+/// half a batch), once a full answer showed there is a backlog: while the database works on one, the worker starts the jobs
 /// another returned (with one claim at a time, a worker of short jobs leaves the database idle
 /// between its claims). An idle worker's poll is one claim.
 struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Duration {
@@ -131,7 +131,13 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
     private var freeCapacity: Int { settings.concurrency - running - capacityInFlight }
 
     /// The free capacity a claim needs: any while nothing runs, a quarter batch otherwise.
-    private var claimMinimum: Int { running + capacityInFlight > 0 ? claimThreshold : 1 }
+    /// A claim beside another one in flight asks for at least half a batch: the database spends
+    /// more per job on small claims than the overlap gains (measured: claims of 25 beside each
+    /// other at concurrency 50 cost it a third more CPU per job than one claim at a time).
+    private var claimMinimum: Int {
+        if claimsInFlight > 0 { return max(claimThreshold, settings.batchSize / 2) }
+        return running + capacityInFlight > 0 ? claimThreshold : 1
+    }
 
     /// A job this worker rescheduled (its finish is written) becomes due at `dueAt`.
     mutating func rescheduled(dueAt: Instant) { noteDue(dueAt) }
