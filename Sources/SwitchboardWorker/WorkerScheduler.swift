@@ -202,8 +202,10 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
         }
         if let queue = roundQueue, backlog < settings.maxBacklog {
             if queue < settings.queues.count, freeCapacity >= claimMinimum {
+                // Its share of the capacity, but never less than a claim beside it would need:
+                // a share too small for another claim to follow would only make claims smaller.
                 let share = (settings.concurrency + settings.claimsInFlight - 1) / settings.claimsInFlight
-                let limit = min(freeCapacity, settings.batchSize, max(share, claimThreshold))
+                let limit = min(freeCapacity, settings.batchSize, max(share, claimThreshold, settings.batchSize / 2))
                 claimsInFlight += 1
                 capacityInFlight += limit
                 return .claim(queue: settings.queues[queue], limit: limit)

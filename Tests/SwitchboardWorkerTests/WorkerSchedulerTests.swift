@@ -95,6 +95,17 @@ typealias Scheduler = WorkerScheduler<ManualInstant>
         #expect(machine.running == 4)
     }
 
+    @Test func aShareTooSmallForAClaimBesideItDoesNotShrinkTheClaim() {
+        // Concurrency 50, batch 100: a claim beside another needs 50 free, so there is never room
+        // for two; the one claim asks for all of the capacity, not half.
+        var machine = scheduler(concurrency: 50, batchSize: 100, claimsInFlight: 2)
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 50))
+        machine.claimed(50, limit: 50, queue: "default")
+        for _ in 0..<12 { machine.finished() }
+        #expect(machine.next(now: t0) == .claim(queue: "default", limit: 12))
+        for _ in 0..<30 { #expect(machine.finished() == false, "never 50 free beside the claim out") }
+    }
+
     @Test func aNotificationDuringTwoClaimsKeepsTheRoundOpenThroughBothAnswers() {
         var machine = scheduler(concurrency: 8, batchSize: 2, claimsInFlight: 2)
         _ = machine.next(now: t0)
