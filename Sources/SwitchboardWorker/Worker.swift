@@ -88,6 +88,7 @@ public final class Worker: Service, Sendable {
                 await withTaskGroup(of: Void.self) { recording in
                     recording.addTask { await self.completer.run(giveUpAfter: self.configuration.shutdownGracePeriod) }
                     await claimAndRun()
+                    doorbell.close()
                     // Returns once the completer has written what is left.
                     completer.finishInput()
                 }
