@@ -34,6 +34,13 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Most jobs claimed by one query (default: 100).")
     var batchSize: Int?
 
+    @Option(
+        help: """
+            Claims out at once while there is a backlog, each for its share of the free capacity and at least \
+            half a batch (default: 2; 1 claims one batch at a time).
+            """)
+    var claimsInFlight: Int?
+
     @Option(help: "How often to look for work without a notification, e.g. 1s, 500ms (default: 1s).")
     var pollInterval: String?
 
@@ -109,6 +116,7 @@ struct WorkerCommand: AsyncParsableCommand {
         database.flags.merging(log.flags) { $1 }.merging(twilio.flags) { $1 }.merging(
             [
                 "queues": queues, "concurrency": concurrency.map(String.init), "batch-size": batchSize.map(String.init),
+                "claims-in-flight": claimsInFlight.map(String.init),
                 "poll-interval": pollInterval, "listen": listen.map(String.init), "lease": lease,
                 "rescue-interval": rescueInterval, "stage-interval": stageInterval,
                 "campaign-lookahead": campaignLookahead, "grace-period": gracePeriod,
@@ -141,6 +149,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         configuration.concurrency = try settings.int("concurrency", default: configuration.concurrency)
         configuration.batchSize = try settings.int("batch-size", default: configuration.batchSize)
+        configuration.claimsInFlight = try settings.int("claims-in-flight", default: configuration.claimsInFlight)
         configuration.pollInterval = try settings.duration("poll-interval", default: configuration.pollInterval)
         configuration.listen = try settings.bool("listen", default: configuration.listen)
         configuration.lease = try settings.duration("lease", default: configuration.lease)

@@ -49,6 +49,13 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
         #expect(badURL.status == 64)
         #expect(badURL.output.contains("the port is not a number"), "\(badURL.output)")
         #expect(!badURL.output.contains("pw@"))
+        let noClaims = try await switchboard([
+            "worker", "--database-url", "postgres://localhost/db", "--concurrency", "4", "--claims-in-flight", "5",
+        ])
+        #expect(noClaims.status == 64)
+        #expect(
+            noClaims.output.contains("--claims-in-flight: 5 must be between 1 and the concurrency"),
+            "\(noClaims.output)")
         let badFlag = try await switchboard(["worker", "--database-url", "postgres://localhost/db", "--lease", "soon"])
         #expect(badFlag.status == 64)
         #expect(badFlag.output.contains("--lease: 'soon' is not a duration"))
