@@ -134,6 +134,9 @@ public struct CampaignStore: Sendable {
         }
     }
 
+    /// First key of the advisory lock imports into one campaign take turns on ("SWBI").
+    static let importLockClass: Int32 = 1_398_227_529
+
     /// Adds recipients from `COPY` text rows (`line \t recipient \t payload`), in one transaction:
     /// each recipient once per campaign (the first line wins), suppressed ones recorded as
     /// `opted_out`, the rest `pending` with their job payload. No job is written: the feeder
@@ -151,26 +154,39 @@ public struct CampaignStore: Sendable {
                 guard !exists.isEmpty else {
                     throw InputError(field: "campaign", problem: "campaign \(campaignID) does not exist")
                 }
+                // Imports into one campaign take turns (migration 0021): each numbers its
+                // recipients above the last one's.
+                try await connection.query(
+                    "SELECT pg_advisory_xact_lock(\(Self.importLockClass)::integer, \(Int32(truncatingIfNeeded: campaignID))::integer)"
+                )
+                let last = try await connection.query(
+                    "SELECT max(seq) >> 32 FROM switchboard.campaign_recipients WHERE campaign_id = \(campaignID)")
+                let previousImport = try last[0].decode(Int64?.self, at: 0)
+                let base = ((previousImport ?? 0) + 1) << 32
                 // The sort of a million rows stays in memory.
                 try await connection.query("SET LOCAL work_mem = '256MB'")
                 try await connection.query(
                     "CREATE TEMP TABLE campaign_staging (line integer, recipient text, payload jsonb) ON COMMIT DROP")
                 let staged = try await connection.copyFrom("COPY campaign_staging FROM STDIN", rows)
+                // The first line of a recipient repeated in the file is the one kept. Rows go in
+                // in recipient order (the primary key's), each numbered by its line, so the feeder
+                // still sends in file order. The campaign's first import cannot conflict (no
+                // recipients, and imports take turns): it skips ON CONFLICT's extra index probe
+                // per row, a quarter of the statement's time at a million rows.
+                let onConflict = previousImport == nil ? "" : "ON CONFLICT (campaign_id, recipient) DO NOTHING"
                 let result = try await connection.query(
                     """
                     WITH added AS (
-                        -- In file order, so the feeder sends in that order, and so the first line of a
-                        -- recipient repeated in the file is the one kept (the next ones conflict).
-                        INSERT INTO switchboard.campaign_recipients (campaign_id, recipient, line, status, payload)
-                        SELECT \(campaignID), f.recipient, f.line, s.status,
-                               CASE WHEN s.status = 'pending' THEN f.payload END
+                        INSERT INTO switchboard.campaign_recipients (campaign_id, recipient, line, status, payload, seq)
+                        SELECT DISTINCT ON (f.recipient) \(campaignID), f.recipient, f.line, s.status,
+                               CASE WHEN s.status = 'pending' THEN f.payload END, \(base)::bigint + f.line
                         FROM campaign_staging f, LATERAL (
                             SELECT CASE WHEN EXISTS (SELECT 1 FROM switchboard.suppressions x
                                                      WHERE x.account_id = \(accountID) AND x.address = f.recipient
                                                        AND x.scope = 'account')
                                         THEN 'opted_out' ELSE 'pending' END AS status) s
-                        ORDER BY f.line
-                        ON CONFLICT (campaign_id, recipient) DO NOTHING
+                        ORDER BY f.recipient, f.line
+                        \(unescaped: onConflict)
                         RETURNING status
                     ), counted AS (
                         SELECT count(*) FILTER (WHERE status = 'pending') AS pending,

@@ -83,6 +83,9 @@ public struct Migration: Sendable {
         Migration(
             version: 20, name: "0020_carrier_pacing.sql",
             sql: String(decoding: PackageResources._020_carrier_pacing_sql, as: UTF8.self)),
+        Migration(
+            version: 21, name: "0021_import_order.sql",
+            sql: String(decoding: PackageResources._021_import_order_sql, as: UTF8.self)),
     ]
 }
 

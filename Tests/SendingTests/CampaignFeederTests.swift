@@ -30,6 +30,18 @@ import Testing
         return record
     }
 
+    /// Imports `numbers` (as `+1212555nnnn` with `n`) into an existing campaign.
+    func importMore(_ harness: SendingHarness, _ campaign: CampaignRecord, numbers: Range<Int>) async throws {
+        let csv =
+            "phone,n\n" + numbers.map { "+1212555\(String(format: "%04d", $0)),\($0)" }.joined(separator: "\n")
+        let path = NSTemporaryDirectory() + "feed-\(UInt32.random(in: 0...UInt32.max)).csv"
+        try csv.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let report = try await CampaignImport(campaigns: CampaignStore(pool: harness.db.pool)).run(
+            path: path, campaign: campaign)
+        #expect(report.counts.queued == numbers.count)
+    }
+
     func feeder(_ harness: SendingHarness, lookahead: Duration) -> CampaignFeeder {
         CampaignFeeder(
             campaigns: CampaignStore(pool: harness.db.pool), lookahead: lookahead, logger: Logger(label: "test"))
@@ -83,6 +95,27 @@ import Testing
             #expect(abs(gap - 0.1) < 0.001, "the pace goes on where it left off")
             let progress = try #require(try await CampaignStore(pool: harness.db.pool).progress(id: campaign.id))
             #expect(progress.fed == 35 && progress.pending == 65 && progress.pace == 10)
+        }
+    }
+
+    /// Recipients added to a campaign after feeding began are fed, whichever connection of the
+    /// pool ran the earlier imports. (An identity `seq` cached 1,000 values per session: a later
+    /// import on the connection of the first took values below the feeder's cursor, and those
+    /// recipients were never fed.)
+    @Test func recipientsAddedLaterAreFedWhicheverConnectionImportedBefore() async throws {
+        try await SendingHarness.idle { harness in
+            let pool = harness.db.pool
+            let campaign = try await campaign(harness, name: "appended", count: 3, rateCap: nil)
+            // The pool lends its most recently returned connection: holding it makes the second
+            // import run on another one, and the third runs on the first's again.
+            try await pool.withConnection { _ in try await importMore(harness, campaign, numbers: 10..<13) }
+            let feeder = feeder(harness, lookahead: .seconds(60))
+            try await feeder.feedOnce()
+            #expect(try await fedNumbers(harness, campaign).sorted() == [0, 1, 2, 10, 11, 12])
+            try await importMore(harness, campaign, numbers: 20..<23)
+            try await feeder.feedOnce()
+            #expect(try await fedNumbers(harness, campaign).sorted() == [0, 1, 2, 10, 11, 12, 20, 21, 22])
+            #expect(try await fedNumbers(harness, campaign) == [0, 1, 2, 10, 11, 12, 20, 21, 22], "imports in order")
         }
     }
 
