@@ -28,6 +28,8 @@ let package = Package(
         // Flags, then the environment, then defaults, through one reader (no file formats needed).
         .package(url: "https://github.com/apple/swift-metrics.git", .upToNextMinor(from: "2.13.0")),
         .package(url: "https://github.com/apple/swift-configuration.git", .upToNextMinor(from: "1.4.0"), traits: []),
+        // A campaign import renders its next batch while the database inserts the last (AsyncChannel).
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", .upToNextMinor(from: "1.1.0")),
     ],
     targets: [
         .systemLibrary(
@@ -74,7 +76,10 @@ let package = Package(
         ),
         .target(
             name: "SwitchboardStore",
-            dependencies: ["Postgres", "SwitchboardCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "Postgres", "SwitchboardCore", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+            ],
             resources: [.embedInCode("Migrations")]
         ),
         .target(

@@ -1,3 +1,4 @@
+import AsyncAlgorithms
 import Foundation
 import Postgres
 import SwitchboardCore
@@ -137,13 +138,21 @@ public struct CampaignStore: Sendable {
     /// First key of the advisory lock imports into one campaign take turns on ("SWBI").
     static let importLockClass: Int32 = 1_398_227_529
 
+    /// COPY bytes of an import inserted at a time: while the database inserts one batch, the
+    /// next is rendered (a batch of 16 MiB is some 50,000 recipients; two or three are in memory).
+    public static let importBatchBytes = 16 << 20
+
     /// Adds recipients from `COPY` text rows (`line \t recipient \t payload`), in one transaction:
     /// each recipient once per campaign (the first line wins), suppressed ones recorded as
     /// `opted_out`, the rest `pending` with their job payload. No job is written: the feeder
     /// (`feed`) makes them at the campaign's pace, so an import of ten million rows adds ten
     /// million insert-once rows here and nothing to the queue.
-    public func importRecipients<Source: AsyncSequence>(
-        campaignID: Int64, accountID: Int64, rows: Source
+    ///
+    /// The rows are read ahead in batches: while one batch is copied and inserted, the source
+    /// renders the next (the render and the insert each take most of a core; one after the other,
+    /// half of a two-core machine sat idle). A failure anywhere rolls the whole import back.
+    public func importRecipients<Source: AsyncSequence & Sendable>(
+        campaignID: Int64, accountID: Int64, rows: Source, batchBytes: Int = CampaignStore.importBatchBytes
     ) async throws -> CampaignImportCounts where Source.Element == [UInt8] {
         try await pool.withConnection { connection in
             try await connection.transaction { connection in
@@ -157,55 +166,98 @@ public struct CampaignStore: Sendable {
                 // Imports into one campaign take turns (migration 0021): each numbers its
                 // recipients above the last one's.
                 try await connection.query(
-                    "SELECT pg_advisory_xact_lock(\(Self.importLockClass)::integer, \(Int32(truncatingIfNeeded: campaignID))::integer)"
-                )
+                    """
+                    SELECT pg_advisory_xact_lock(\(Self.importLockClass)::integer, \(Int32(truncatingIfNeeded: campaignID))::integer)
+                    """)
                 let last = try await connection.query(
                     "SELECT max(seq) >> 32 FROM switchboard.campaign_recipients WHERE campaign_id = \(campaignID)")
                 let previousImport = try last[0].decode(Int64?.self, at: 0)
                 let base = ((previousImport ?? 0) + 1) << 32
-                // The sort of a million rows stays in memory.
-                try await connection.query("SET LOCAL work_mem = '256MB'")
+                // A batch's sort stays in memory.
+                try await connection.query("SET LOCAL work_mem = '64MB'")
                 try await connection.query(
                     "CREATE TEMP TABLE campaign_staging (line integer, recipient text, payload jsonb) ON COMMIT DROP")
-                let staged = try await connection.copyFrom("COPY campaign_staging FROM STDIN", rows)
-                // The first line of a recipient repeated in the file is the one kept. Rows go in
-                // in recipient order (the primary key's), each numbered by its line, so the feeder
-                // still sends in file order. The campaign's first import cannot conflict (no
-                // recipients, and imports take turns): it skips ON CONFLICT's extra index probe
-                // per row, a quarter of the statement's time at a million rows.
-                let onConflict = previousImport == nil ? "" : "ON CONFLICT (campaign_id, recipient) DO NOTHING"
-                let result = try await connection.query(
-                    """
-                    WITH added AS (
-                        INSERT INTO switchboard.campaign_recipients (campaign_id, recipient, line, status, payload, seq)
-                        SELECT DISTINCT ON (f.recipient) \(campaignID), f.recipient, f.line, s.status,
-                               CASE WHEN s.status = 'pending' THEN f.payload END, \(base)::bigint + f.line
-                        FROM campaign_staging f, LATERAL (
-                            SELECT CASE WHEN EXISTS (SELECT 1 FROM switchboard.suppressions x
-                                                     WHERE x.account_id = \(accountID) AND x.address = f.recipient
-                                                       AND x.scope = 'account')
-                                        THEN 'opted_out' ELSE 'pending' END AS status) s
-                        ORDER BY f.recipient, f.line
-                        \(unescaped: onConflict)
-                        RETURNING status
-                    ), counted AS (
-                        SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
-                               count(*) FILTER (WHERE status = 'opted_out') AS opted_out, count(*) AS added
-                        FROM added
-                    ), feed AS (
-                        UPDATE switchboard.campaign_feeds f
-                        SET recipients = f.recipients + counted.pending, opted_out = f.opted_out + counted.opted_out,
-                            finished_at = CASE WHEN counted.pending > 0 THEN NULL ELSE f.finished_at END
-                        FROM counted WHERE f.campaign_id = \(campaignID)
-                    )
-                    SELECT pending, opted_out, added FROM counted
-                    """)
-                let queued = try result[0].decode(Int.self, at: 0)
-                let optedOut = try result[0].decode(Int.self, at: 1)
-                let added = try result[0].decode(Int.self, at: 2)
-                return CampaignImportCounts(queued: queued, duplicates: staged - added, optedOut: optedOut)
+                let batches = AsyncThrowingChannel<[[UInt8]], any Error>()
+                return try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await Self.readAhead(rows, into: batches, batchBytes: batchBytes) }
+                    var total = (staged: 0, queued: 0, optedOut: 0, added: 0)
+                    for try await batch in batches {
+                        total.staged += try await connection.copyFrom("COPY campaign_staging FROM STDIN", chunks: batch)
+                        // The campaign's first batch ever cannot conflict (no recipients, and
+                        // imports take turns): it skips ON CONFLICT's extra index probe per row.
+                        let first = previousImport == nil && total.added == 0
+                        let counts = try await insertStaged(
+                            connection, campaignID: campaignID, accountID: accountID, base: base, mayConflict: !first)
+                        try await connection.query("TRUNCATE campaign_staging")
+                        total.queued += counts.queued
+                        total.optedOut += counts.optedOut
+                        total.added += counts.queued + counts.optedOut
+                    }
+                    try await connection.query(
+                        """
+                        UPDATE switchboard.campaign_feeds
+                        SET recipients = recipients + \(total.queued), opted_out = opted_out + \(total.optedOut),
+                            finished_at = CASE WHEN \(total.queued) > 0 THEN NULL ELSE finished_at END
+                        WHERE campaign_id = \(campaignID)
+                        """)
+                    return CampaignImportCounts(
+                        queued: total.queued, duplicates: total.staged - total.added, optedOut: total.optedOut)
+                }
             }
         }
+    }
+
+    /// Groups the source's chunks into batches of about `batchBytes` and hands them over one at a
+    /// time (the channel waits for the importer to take each), so at most the batch being
+    /// inserted, the one handed over and the one being read are in memory.
+    private static func readAhead<Source: AsyncSequence & Sendable>(
+        _ rows: Source, into batches: AsyncThrowingChannel<[[UInt8]], any Error>, batchBytes: Int
+    ) async where Source.Element == [UInt8] {
+        do {
+            var batch: [[UInt8]] = []
+            var size = 0
+            for try await chunk in rows {
+                // The importer failed: stop reading instead of rendering the rest of the file.
+                try Task.checkCancellation()
+                batch.append(chunk)
+                size += chunk.count
+                if size >= batchBytes {
+                    await batches.send(batch)
+                    (batch, size) = ([], 0)
+                }
+            }
+            if !batch.isEmpty { await batches.send(batch) }
+            batches.finish()
+        } catch {
+            batches.fail(error)
+        }
+    }
+
+    /// Inserts the staged rows: the first line of a recipient repeated in the file is the one
+    /// kept; rows go in in recipient order (the primary key's), each numbered by its line, so
+    /// the feeder still sends in file order.
+    private func insertStaged(
+        _ connection: PostgresConnection, campaignID: Int64, accountID: Int64, base: Int64, mayConflict: Bool
+    ) async throws -> (queued: Int, optedOut: Int) {
+        let onConflict = mayConflict ? "ON CONFLICT (campaign_id, recipient) DO NOTHING" : ""
+        let result = try await connection.query(
+            """
+            WITH added AS (
+                INSERT INTO switchboard.campaign_recipients (campaign_id, recipient, line, status, payload, seq)
+                SELECT DISTINCT ON (f.recipient) \(campaignID), f.recipient, f.line, s.status,
+                       CASE WHEN s.status = 'pending' THEN f.payload END, \(base)::bigint + f.line
+                FROM campaign_staging f, LATERAL (
+                    SELECT CASE WHEN EXISTS (SELECT 1 FROM switchboard.suppressions x
+                                             WHERE x.account_id = \(accountID) AND x.address = f.recipient
+                                               AND x.scope = 'account')
+                                THEN 'opted_out' ELSE 'pending' END AS status) s
+                ORDER BY f.recipient, f.line
+                \(unescaped: onConflict)
+                RETURNING status
+            )
+            SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'opted_out') FROM added
+            """)
+        return (try result[0].decode(Int.self, at: 0), try result[0].decode(Int.self, at: 1))
     }
 
     /// Jobs of the campaign per state, and its messages per delivery status. The jobs still in

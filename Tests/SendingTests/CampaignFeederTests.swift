@@ -275,6 +275,57 @@ import Testing
         }
     }
 
+    /// Imports are inserted a batch at a time while the next is read: across batches the first
+    /// line of a repeated recipient still wins, opt-outs are found, the feeder sends in file order,
+    /// and a source that fails after some batches were inserted leaves nothing behind.
+    @Test func anImportInBatchesKeepsFirstLinesAndFileOrderAndAFailureLeavesNothing() async throws {
+        try await SendingHarness.idle { harness in
+            let pool = harness.db.pool
+            let store = CampaignStore(pool: pool)
+            let campaign = try await campaign(harness, name: "batched", count: 0, rateCap: nil)
+            try await pool.query(
+                """
+                INSERT INTO switchboard.suppressions (account_id, address, reason, source)
+                VALUES (\(campaign.accountID), '+12125550007', 'STOP', 'keyword')
+                """)
+            // Lines 2…21: recipients 0…9, then 0…9 again (each a duplicate of an earlier batch's).
+            let lines = (0..<20).map { index in
+                "\(index + 2)\t+1212555\(String(format: "%04d", index % 10))\t"
+                    + #"{"campaignId": \#(campaign.id), "account": "main", "from": "+15557654321", "to": "+1212555"#
+                    + String(format: "%04d", index % 10) + #"", "body": "Hi \#(index)"}"# + "\n"
+            }
+            // Three rows per chunk, and a batch as soon as a chunk is in: seven batches.
+            let rows = AsyncStream<[UInt8]> { continuation in
+                for start in stride(from: 0, to: lines.count, by: 3) {
+                    continuation.yield(Array(lines[start..<min(start + 3, lines.count)].joined().utf8))
+                }
+                continuation.finish()
+            }
+            let counts = try await store.importRecipients(
+                campaignID: campaign.id, accountID: campaign.accountID, rows: rows, batchBytes: 1)
+            #expect(counts.queued == 9)
+            #expect(counts.optedOut == 1)
+            #expect(counts.duplicates == 10)
+            try await feeder(harness, lookahead: .seconds(60)).feedOnce()
+            #expect(try await fedNumbers(harness, campaign) == [0, 1, 2, 3, 4, 5, 6, 8, 9], "first lines, file order")
+
+            // A source that fails after two batches: the import is rolled back whole.
+            struct Unreadable: Error {}
+            let failing = AsyncThrowingStream<[UInt8], any Error> { continuation in
+                continuation.yield(Array("30\t+12125550100\t{}\n".utf8))
+                continuation.yield(Array("31\t+12125550101\t{}\n".utf8))
+                continuation.finish(throwing: Unreadable())
+            }
+            let before = try await harness.db.integer("SELECT count(*) FROM switchboard.campaign_recipients")
+            await #expect(throws: Unreadable.self) {
+                try await store.importRecipients(
+                    campaignID: campaign.id, accountID: campaign.accountID, rows: failing, batchBytes: 1)
+            }
+            #expect(try await harness.db.integer("SELECT count(*) FROM switchboard.campaign_recipients") == before)
+            #expect(try await store.progress(id: campaign.id)?.recipients == 9)
+        }
+    }
+
     @Test func thePlanKeepsToThePaceTheHorizonAndTheLookahead() {
         let plan = CampaignFeedPlan(pace: 10, lookahead: .seconds(60), batch: 5000)
         #expect(plan.capacity == 600)
