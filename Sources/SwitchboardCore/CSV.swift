@@ -49,11 +49,13 @@ enum CSV {
     }
 
     /// The line without a trailing LF, CRLF or CR.
+    /// On UTF-8 bytes: a line feed or carriage return is never part of a multi-byte sequence, so
+    /// dropping them leaves valid text (rebuilding the scalar view was a tenth of an import's CPU).
     static func withoutLineEnding(_ line: String) -> String {
-        var scalars = line.unicodeScalars[...]
-        if scalars.last == "\n" { scalars = scalars.dropLast() }
-        if scalars.last == "\r" { scalars = scalars.dropLast() }
-        return String(String.UnicodeScalarView(scalars))
+        var bytes = line.utf8[...]
+        if bytes.last == UInt8(ascii: "\n") { bytes = bytes.dropLast() }
+        if bytes.last == UInt8(ascii: "\r") { bytes = bytes.dropLast() }
+        return bytes.count == line.utf8.count ? line : String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -32,6 +32,10 @@ import Testing
         ("+155512345678", "too long (+1 numbers have 10 digits after +1)"),
         ("+10551234567", "area code 055 is not valid"),
         ("+1555abc4567", "unexpected character 'a'"),
+        // A digit with a combining mark is one Character between "0" and "9": it was taken as a digit.
+        ("+1555123456\u{301}7", "unexpected character '\u{301}'"),
+        ("+１５５５１２３４５６７", "unexpected character '１'"),
+        ("+1555+1234567", "unexpected character '+'"),
         ("+1234567890123456", "too long (E.164 allows at most 15 digits)"),
         ("+", "too short"),
         ("+8001", "too short"),

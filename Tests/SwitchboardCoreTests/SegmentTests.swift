@@ -1,5 +1,6 @@
-import SwitchboardCore
 import Testing
+
+@testable import SwitchboardCore
 
 /// Test vectors from Twilio's message-segment-calculator (twilio-facts.md §9.3).
 @Suite struct SegmentTests {
@@ -78,5 +79,24 @@ import Testing
         let error = #expect(throws: InputError.self) { try Segments.validate(String(repeating: "a", count: 1601)) }
         #expect(error?.description == "body: 1601 characters is more than Twilio's limit of 1600")
         #expect(throws: InputError(field: "body", problem: "is empty")) { try Segments.validate("  ") }
+    }
+
+    /// ASCII bodies are counted on bytes: the same answer as the grapheme walk, for every mix
+    /// of basic, extended and non-GSM characters and line endings around the segment limits.
+    @Test(arguments: [false, true])
+    func asciiBodiesCountTheSameOnBytesAsByGraphemes(smartEncoding: Bool) {
+        // GSM-7 only (basic, extended, line endings), and the same with characters outside it.
+        let gsm = Array("abcXYZ 019.,!?@_\r\n[]{}|^~\\") + ["\n", "\r"]
+        let alphabets = [gsm, gsm + ["`", "\t"]]
+        var generator = SystemRandomNumberGenerator()
+        for length in [0, 1, 70, 152, 153, 154, 159, 160, 161, 305, 306, 307, 459, 460, 461, 800] {
+            for sample in 0..<40 {
+                let alphabet = alphabets[sample % 2]
+                let body = String((0..<length).map { _ in alphabet.randomElement(using: &generator)! })
+                let fast = Segments.count(body, smartEncoding: smartEncoding)
+                let slow = Segments.countGraphemes(body, smartEncoding: smartEncoding)
+                #expect(fast == slow, "\(body.debugDescription)")
+            }
+        }
     }
 }
