@@ -115,9 +115,12 @@ extension MessageRequest {
     /// campaign import renders one per row): syntax errors surface here, once.
     public func prepared(channel: MessageSpec.Channel) throws(InputError) -> PreparedMessage {
         try JobSpec.validateName(account, field: "account")
+        let fromTemplate = try from.map { source throws(InputError) in try Template(source, field: "from") }
         return PreparedMessage(
-            request: self, channel: channel, to: try Template(to, field: "to"),
-            from: try from.map { source throws(InputError) in try Template(source, field: "from") },
+            request: self, channel: channel, to: try Template(to, field: "to"), from: fromTemplate,
+            constantFrom: fromTemplate?.constantText.map { text in
+                Result { () throws(InputError) in try ChannelAddress(parsing: text, field: "from") }
+            },
             body: try body.map { body throws(InputError) in
                 try Template(try body.text(for: language, field: "body"), field: "body")
             })
@@ -130,13 +133,26 @@ public struct PreparedMessage: Sendable {
     let channel: MessageSpec.Channel
     let to: Template
     let from: Template?
+    /// A sender without tags, parsed once (its error, if any, is every row's).
+    let constantFrom: Result<ChannelAddress, InputError>?
     let body: Template?
 
     /// Renders and validates the message for `variables`; the error names the field.
-    public func resolve(variables: [String: JSONValue]) throws(InputError) -> MessageSpec {
-        var toAddress = try ChannelAddress(parsing: try to.render(variables, field: "to"), field: "to")
-        var fromAddress = try from.map { template throws(InputError) in
-            try ChannelAddress(parsing: try template.render(variables, field: "from"), field: "from")
+    /// `recipient`: the number `to` renders to when the caller parsed it already (an import's
+    /// phone column), so it is not parsed again.
+    public func resolve(variables: [String: JSONValue], recipient: PhoneNumber? = nil) throws(InputError)
+        -> MessageSpec
+    {
+        let toText = try to.render(variables, field: "to")
+        var toAddress =
+            if let recipient, recipient.e164 == toText { ChannelAddress.phone(recipient) } else {
+                try ChannelAddress(parsing: toText, field: "to")
+            }
+        var fromAddress: ChannelAddress?
+        if let constantFrom {
+            fromAddress = try constantFrom.get()
+        } else if let from {
+            fromAddress = try ChannelAddress(parsing: try from.render(variables, field: "from"), field: "from")
         }
         if channel == .whatsapp {
             // Plain numbers are accepted and addressed on WhatsApp.

@@ -60,6 +60,13 @@ public struct Template: Sendable, Equatable {
     }
 
     /// Renders with `variables`; a missing variable or a helper failure is an error naming `field`.
+    /// The text when the template has no tags (it renders the same for every variable set).
+    public var constantText: String? {
+        if nodes.isEmpty { return "" }
+        if nodes.count == 1, case .text(let text) = nodes[0] { return text }
+        return nil
+    }
+
     public func render(_ variables: [String: JSONValue], field: String = "template") throws(InputError) -> String {
         var out = ""
         try render(nodes, variables, field, into: &out)

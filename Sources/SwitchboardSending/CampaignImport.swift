@@ -187,7 +187,7 @@ struct CampaignRows: AsyncSequence {
         for (name, value) in zip(columns, fields) { variables[name] = .string(value) }
         let phone = try PhoneNumber.normalise(fields[phoneColumn], field: columns[phoneColumn])
         variables["phone"] = .string(phone.e164)
-        var spec = try SendJobs.withQuietHours(try message.resolve(variables: variables))
+        var spec = try SendJobs.withQuietHours(try message.resolve(variables: variables, recipient: phone))
         spec.campaignId = campaign.id
         return (spec.to, spec.jsonText)
     }

@@ -32,3 +32,38 @@ import Testing
         #expect(ours == theirs, "\(text)")
     }
 }
+
+/// A prepared message parses a sender without tags once, and takes a recipient the caller parsed
+/// already: the result, and every error, are those of parsing each row's text.
+@Suite struct PreparedMessageTests {
+    func prepared(from: String) throws -> PreparedMessage {
+        let request = try JSONDecoder().decode(
+            MessageRequest.self,
+            from: Data(#"{"account": "main", "to": "{{phone}}", "from": "\#(from)", "body": "Hi {{n}}"}"#.utf8))
+        return try request.prepared(channel: .sms)
+    }
+
+    @Test func aParsedRecipientAndAConstantSenderGiveTheSameMessage() throws {
+        let message = try prepared(from: "+1 (555) 765-4321")
+        let variables: [String: JSONValue] = ["phone": .string("+15551234567"), "n": .int(3)]
+        let parsed = try message.resolve(variables: variables)
+        let hinted = try message.resolve(
+            variables: variables, recipient: try PhoneNumber(parsing: "+15551234567", field: "to"))
+        #expect(parsed == hinted)
+        #expect(hinted.from == "+15557654321")
+        // A hint for another number is not taken: the rendered text is parsed.
+        let other = try message.resolve(
+            variables: variables, recipient: try PhoneNumber(parsing: "+15550000000", field: "to"))
+        #expect(other.to == "+15551234567")
+    }
+
+    @Test func aBadConstantSenderFailsEveryRowNamingTheField() throws {
+        let message = try prepared(from: "+1555")
+        for n in 0..<2 {
+            let error = #expect(throws: InputError.self) {
+                try message.resolve(variables: ["phone": .string("+15551234567"), "n": .int(Int64(n))])
+            }
+            #expect(error?.field == "from")
+        }
+    }
+}
