@@ -85,7 +85,7 @@ extension CampaignStore {
                 WITH taken AS (
                     -- The next rows in the feed index's order, and no more (numbered after the LIMIT,
                     -- so the plan never numbers or sorts the rest of a long campaign).
-                    SELECT seq, payload FROM switchboard.campaign_recipients
+                    SELECT seq, coalesce(payload, payload_json::jsonb) AS payload FROM switchboard.campaign_recipients
                     WHERE campaign_id = \(campaignID) AND seq > \(cursor) AND status = 'pending'
                     ORDER BY seq LIMIT \(count)
                 ), next AS (

@@ -176,7 +176,7 @@ public struct CampaignStore: Sendable {
                 // A batch's sort stays in memory.
                 try await connection.query("SET LOCAL work_mem = '64MB'")
                 try await connection.query(
-                    "CREATE TEMP TABLE campaign_staging (line integer, recipient text, payload jsonb) ON COMMIT DROP")
+                    "CREATE TEMP TABLE campaign_staging (line integer, recipient text, payload json) ON COMMIT DROP")
                 let batches = AsyncThrowingChannel<[[UInt8]], any Error>()
                 return try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { await Self.readAhead(rows, into: batches, batchBytes: batchBytes) }
@@ -235,7 +235,8 @@ public struct CampaignStore: Sendable {
 
     /// Inserts the staged rows: the first line of a recipient repeated in the file is the one
     /// kept; rows go in in recipient order (the primary key's), each numbered by its line, so
-    /// the feeder still sends in file order.
+    /// the feeder still sends in file order. The payload stays the JSON text the import rendered
+    /// (migration 0022): checked as JSON when copied, parsed into jsonb by the feeder.
     private func insertStaged(
         _ connection: PostgresConnection, campaignID: Int64, accountID: Int64, base: Int64, mayConflict: Bool
     ) async throws -> (queued: Int, optedOut: Int) {
@@ -243,7 +244,7 @@ public struct CampaignStore: Sendable {
         let result = try await connection.query(
             """
             WITH added AS (
-                INSERT INTO switchboard.campaign_recipients (campaign_id, recipient, line, status, payload, seq)
+                INSERT INTO switchboard.campaign_recipients (campaign_id, recipient, line, status, payload_json, seq)
                 SELECT DISTINCT ON (f.recipient) \(campaignID), f.recipient, f.line, s.status,
                        CASE WHEN s.status = 'pending' THEN f.payload END, \(base)::bigint + f.line
                 FROM campaign_staging f, LATERAL (

@@ -86,6 +86,9 @@ public struct Migration: Sendable {
         Migration(
             version: 21, name: "0021_import_order.sql",
             sql: String(decoding: PackageResources._021_import_order_sql, as: UTF8.self)),
+        Migration(
+            version: 22, name: "0022_recipient_payload_json.sql",
+            sql: String(decoding: PackageResources._022_recipient_payload_json_sql, as: UTF8.self)),
     ]
 }
 

@@ -119,7 +119,7 @@ import Testing
             #expect(imported.0 == 0, "\(imported.1)")
             #expect(imported.1.contains("rows 3: queued 3, duplicates 0, opted out 0, invalid 0"), "\(imported.1)")
             let bodies = try await db.pool.query(
-                "SELECT payload->>'body' FROM switchboard.campaign_recipients ORDER BY recipient"
+                "SELECT payload_json->>'body' FROM switchboard.campaign_recipients ORDER BY recipient"
             ).map { try $0.decode(String.self, at: 0) }
             #expect(
                 bodies == ["Hi Ana, your code is A1", "Hi Ben\nand Bo, your code is B2", "Hi Cy, Jr., your code is C3"])

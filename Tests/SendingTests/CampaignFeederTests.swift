@@ -185,7 +185,7 @@ import Testing
                 try await connection.query(
                     """
                     INSERT INTO switchboard.jobs (kind, payload)
-                    SELECT 'sms', payload FROM switchboard.campaign_recipients WHERE campaign_id = \(campaign.id)
+                    SELECT 'sms', payload_json FROM switchboard.campaign_recipients WHERE campaign_id = \(campaign.id)
                     """)
                 let pid = await connection.backendPID()
                 // Another host's pass skips the campaign while the first holds it…
@@ -323,6 +323,25 @@ import Testing
             }
             #expect(try await harness.db.integer("SELECT count(*) FROM switchboard.campaign_recipients") == before)
             #expect(try await store.progress(id: campaign.id)?.recipients == 9)
+        }
+    }
+
+    /// Recipients imported before migration 0022 carry their payload as jsonb, later ones as the
+    /// JSON text the import rendered: the feeder makes jobs of both, in order.
+    @Test func recipientsImportedBeforeThePayloadBecameTextAreFedToo() async throws {
+        try await SendingHarness.idle { harness in
+            let campaign = try await campaign(harness, name: "upgraded", count: 2, rateCap: nil)
+            try await harness.db.pool.query(
+                """
+                INSERT INTO switchboard.campaign_recipients (campaign_id, recipient, line, status, payload, seq)
+                VALUES (\(campaign.id), '+12125559999', 1, 'pending',
+                        jsonb_build_object('campaignId', \(campaign.id)::bigint, 'channel', 'sms', 'account', 'main',
+                                           'to', '+12125559999', 'from', '+15557654321', 'body', 'Hi 7'), 1)
+                """)
+            try await harness.db.pool.query(
+                "UPDATE switchboard.campaign_feeds SET recipients = recipients + 1 WHERE campaign_id = \(campaign.id)")
+            try await feeder(harness, lookahead: .seconds(60)).feedOnce()
+            #expect(try await fedNumbers(harness, campaign) == [7, 0, 1], "the old row's seq is below the import's")
         }
     }
 

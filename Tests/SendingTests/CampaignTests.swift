@@ -49,7 +49,7 @@ import Testing
             // Rendered and validated now; sent later, when the feeder makes their jobs.
             let bodies = try await harness.db.pool.query(
                 """
-                SELECT payload->>'body' FROM switchboard.campaign_recipients
+                SELECT payload_json->>'body' FROM switchboard.campaign_recipients
                 WHERE status = 'pending' ORDER BY seq
                 """
             )
