@@ -38,6 +38,10 @@ let package = Package(
             providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
         ),
         .target(name: "SwitchboardCore"),
+        // Event webhooks to the user's systems (issue 13): signing, Standard Webhooks style.
+        .target(
+            name: "SwitchboardEvents",
+            dependencies: ["SwitchboardCore", .product(name: "Crypto", package: "swift-crypto")]),
         // The metrics backend: Prometheus counters, gauges and histograms behind swift-metrics'
         // MetricsFactory; no I/O. Libraries record through swift-metrics, not through this.
         .target(
@@ -173,6 +177,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "EmbeddedPostgres"]),
+        .testTarget(
+            name: "SwitchboardEventsTests", dependencies: ["SwitchboardEvents", "SwitchboardCore", "EmbeddedPostgres"]),
         .testTarget(
             name: "SwitchboardStoreTests",
             dependencies: ["SwitchboardStore", "SwitchboardCore", "Postgres", "TestSupport"]
