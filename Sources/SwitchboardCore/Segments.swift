@@ -48,22 +48,8 @@ public enum Segments {
         let costs: [Int] = characters.map { character in
             isGSM ? 7 * GSM7.cost(of: character.utf16.first!)! : 16 * character.utf16.count
         }
-        let total = costs.reduce(0, +)
-        var segments = 1
-        if total > segmentBits {
-            let capacity = segmentBits - headerBits
-            var used = 0
-            for cost in costs {
-                if used + cost > capacity {
-                    segments += 1
-                    used = 0
-                }
-                used += cost
-            }
-        }
-        if characters.isEmpty { segments = 1 }
         return SegmentCount(
-            encoding: isGSM ? .gsm7 : .ucs2, segments: segments, characters: characters.count, body: text)
+            encoding: isGSM ? .gsm7 : .ucs2, segments: segments(costs), characters: characters.count, body: text)
     }
 
     /// `count` for a body of ASCII bytes only (each one character; `\r\n` is two, as the
@@ -71,20 +57,26 @@ public enum Segments {
     static func countASCII(_ text: String) -> SegmentCount {
         let bytes = text.utf8
         let isGSM = bytes.allSatisfy { GSM7.asciiCost[Int($0)] > 0 }
-        func cost(_ byte: UInt8) -> Int { isGSM ? 7 * Int(GSM7.asciiCost[Int(byte)]) : 16 }
+        let costs = bytes.lazy.map { isGSM ? 7 * Int(GSM7.asciiCost[Int($0)]) : 16 }
+        return SegmentCount(
+            encoding: isGSM ? .gsm7 : .ucs2, segments: segments(costs), characters: bytes.count, body: text)
+    }
+
+    /// Segments for characters costing `costs` bits each: one when they fit a single message,
+    /// else parts that leave room for the concatenation header, never splitting a character.
+    static func segments(_ costs: some Sequence<Int>) -> Int {
+        guard costs.reduce(0, +) > segmentBits else { return 1 }
+        let capacity = segmentBits - headerBits
         var segments = 1
-        if bytes.reduce(0, { $0 + cost($1) }) > segmentBits {
-            let capacity = segmentBits - headerBits
-            var used = 0
-            for byte in bytes {
-                if used + cost(byte) > capacity {
-                    segments += 1
-                    used = 0
-                }
-                used += cost(byte)
+        var used = 0
+        for cost in costs {
+            if used + cost > capacity {
+                segments += 1
+                used = 0
             }
+            used += cost
         }
-        return SegmentCount(encoding: isGSM ? .gsm7 : .ucs2, segments: segments, characters: bytes.count, body: text)
+        return segments
     }
 
     /// Checks the body against Twilio's limits; the error names the field.

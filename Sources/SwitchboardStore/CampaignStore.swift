@@ -164,7 +164,8 @@ public struct CampaignStore: Sendable {
                     throw InputError(field: "campaign", problem: "campaign \(campaignID) does not exist")
                 }
                 // Imports into one campaign take turns (migration 0021): each numbers its
-                // recipients above the last one's.
+                // recipients above the last one's. Two statements: the lock's, then one whose
+                // snapshot sees what the import waited for committed.
                 try await connection.query(
                     """
                     SELECT pg_advisory_xact_lock(\(Self.importLockClass)::integer, \(Int32(truncatingIfNeeded: campaignID))::integer)

@@ -11,9 +11,9 @@
 /// worker does not spend a query per finished job; an idle one claims for any capacity.
 ///
 /// Up to `claimsInFlight` claims run at once, each for its share of the capacity (and at least
-/// half a batch), once a full answer showed there is a backlog: while the database works on one, the worker starts the jobs
-/// another returned (with one claim at a time, a worker of short jobs leaves the database idle
-/// between its claims). An idle worker's poll is one claim.
+/// half a batch), once a full answer showed there is a backlog: while the database works on one,
+/// the worker starts the jobs another returned (with one claim at a time, a worker of short jobs
+/// leaves the database idle between its claims). An idle worker's poll is one claim.
 struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Duration {
     struct Settings {
         var queues: [String]
@@ -24,7 +24,7 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
         /// Finished attempts waiting to be written beyond which nothing more is claimed (River's
         /// `maxBacklog`): a database that accepts claims but not finishes must not pile up work.
         var maxBacklog: Int
-        /// Claims at once; each asks for at most `concurrency / claimsInFlight` jobs.
+        /// Claims at once while there is a backlog (see `claimSize`).
         var claimsInFlight: Int = 1
     }
 
@@ -120,9 +120,19 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
         startRound()
         switch phase {
         case .working: return claimsInFlight < claimsAllowed && freeCapacity >= claimMinimum
-        case .draining, .interrupted: return running == 0 && claimsInFlight == 0
+        case .draining, .interrupted: return nothingOut
         case .stopped: return true
         }
+    }
+
+    /// No job runs and no claim is out: a shutdown can end.
+    private var nothingOut: Bool { running == 0 && claimsInFlight == 0 }
+
+    /// The most one claim asks for: its share of the capacity, but never less than a claim beside
+    /// it would need (a share too small for another claim to follow would only make claims smaller).
+    private var claimSize: Int {
+        let share = (settings.concurrency + settings.claimsInFlight - 1) / settings.claimsInFlight
+        return min(settings.batchSize, max(share, claimThreshold, settings.batchSize / 2))
     }
 
     private var claimsAllowed: Int { backlogSeen ? settings.claimsInFlight : 1 }
@@ -167,7 +177,7 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
         case .stopped:
             return .stop
         case .interrupted(let interruptPending):
-            if running == 0, claimsInFlight == 0 {
+            if nothingOut {
                 phase = .stopped
                 return .stop
             }
@@ -177,7 +187,7 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
             }
             return .wait(until: nil)
         case .draining(let deadline):
-            if running == 0, claimsInFlight == 0 {
+            if nothingOut {
                 phase = .stopped
                 return .stop
             }
@@ -202,10 +212,7 @@ struct WorkerScheduler<Instant: InstantProtocol> where Instant.Duration == Durat
         }
         if let queue = roundQueue, backlog < settings.maxBacklog {
             if queue < settings.queues.count, freeCapacity >= claimMinimum {
-                // Its share of the capacity, but never less than a claim beside it would need:
-                // a share too small for another claim to follow would only make claims smaller.
-                let share = (settings.concurrency + settings.claimsInFlight - 1) / settings.claimsInFlight
-                let limit = min(freeCapacity, settings.batchSize, max(share, claimThreshold, settings.batchSize / 2))
+                let limit = min(freeCapacity, claimSize)
                 claimsInFlight += 1
                 capacityInFlight += limit
                 return .claim(queue: settings.queues[queue], limit: limit)

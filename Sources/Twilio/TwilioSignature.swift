@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SwitchboardCore
 
 /// `X-Twilio-Signature`: base64(HMAC-SHA1(auth token, URL + sorted parameters)), as Twilio signs
 /// webhooks and as the simulator signs its callbacks (twilio-facts.md §4).
@@ -29,7 +30,7 @@ public enum TwilioSignature {
         for candidate in urlVariants(url) {
             let expected = compute(url: candidate, parameters: parameters, authToken: authToken)
             // Evaluate every variant so timing does not reveal which one matched.
-            if constantTimeEquals(expected, signature) { matched = true }
+            if ConstantTime.equals(expected, signature) { matched = true }
         }
         return matched
     }
@@ -42,7 +43,7 @@ public enum TwilioSignature {
         else { return false }
         let digest = SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
         let urlValid = isValid(signature: signature, url: url, parameters: FormParameters(), authToken: authToken)
-        return urlValid && constantTimeEquals(digest, claimed)
+        return urlValid && ConstantTime.equals(digest, claimed)
     }
 
     /// The URL as given, with the default port removed, and with the default port added.
@@ -53,15 +54,5 @@ public enum TwilioSignature {
         withoutPort.port = nil
         if components.port == nil { components.port = defaultPort }
         return Array(Set([url, withoutPort.string ?? url, components.string ?? url]))
-    }
-
-    /// Compares without an early exit, so timing reveals nothing about where strings differ.
-    public static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-        let left = Array(a.utf8)
-        let right = Array(b.utf8)
-        guard left.count == right.count else { return false }
-        var difference: UInt8 = 0
-        for index in left.indices { difference |= left[index] ^ right[index] }
-        return difference == 0
     }
 }

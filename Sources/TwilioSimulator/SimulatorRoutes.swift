@@ -158,7 +158,7 @@ struct SimulatorRoutes: Sendable {
             ),
             let colon = decoded.firstIndex(of: ":"),
             let token = simulator.configuration.accounts[String(decoded[..<colon])],
-            TwilioSignature.constantTimeEquals(token, String(decoded[decoded.index(after: colon)...]))
+            ConstantTime.equals(token, String(decoded[decoded.index(after: colon)...]))
         else {
             throw SimulatorHTTPError(error: SimulatorState.error(20003, "Authenticate", status: 401))
         }
@@ -194,7 +194,7 @@ struct SimulatorRoutes: Sendable {
         let user = String(decoded[..<colon])
         let secret = String(decoded[decoded.index(after: colon)...])
         guard user == account, let token = simulator.configuration.accounts[account],
-            TwilioSignature.constantTimeEquals(token, secret)
+            ConstantTime.equals(token, secret)
         else {
             throw SimulatorHTTPError(error: SimulatorState.error(20003, "Authenticate", status: 401))
         }

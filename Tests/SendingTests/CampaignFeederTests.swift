@@ -20,13 +20,7 @@ import Testing
             template: PostgresJSON(text: #"{"account": "main", "from": "+15557654321", "body": "Hi {{n}}"}"#),
             rateCap: rateCap)
         let record = try #require(try await campaigns.campaign(accountID: account, name: name))
-        let csv =
-            "phone,n\n" + (0..<count).map { "+1212555\(String(format: "%04d", $0)),\($0)" }.joined(separator: "\n")
-        let path = NSTemporaryDirectory() + "feed-\(UInt32.random(in: 0...UInt32.max)).csv"
-        try csv.write(toFile: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let report = try await CampaignImport(campaigns: campaigns).run(path: path, campaign: record)
-        #expect(report.counts.queued == count)
+        try await importMore(harness, record, numbers: 0..<count)
         return record
     }
 

@@ -89,7 +89,7 @@ struct QueueBench: AsyncParsableCommand {
                 let process = try WorkerProcess(
                     configuration: .init(worker: configuration), pool: pool, handlers: .standard, logger: quietLogger())
                 let worker = process.worker
-                let cpuBefore = (server: serverCPU?.reading(), client: CPUTime.ofThisProcess())
+                let cpuBefore = CPUSnapshot(server: serverCPU, client: CPUTime.ofThisProcess())
                 let start = ContinuousClock.now
                 let running = Task { try await process.run() }
                 // Every 5 ms: at most 0.3 % of a run, and fewer wake-ups charged to the worker's process.
@@ -98,8 +98,7 @@ struct QueueBench: AsyncParsableCommand {
                 }
                 let seconds = (ContinuousClock.now - start).seconds
                 let spent = CPUPerJob(
-                    server: serverCPU.map { $0.reading() - cpuBefore.server! },
-                    client: CPUTime.ofThisProcess() - cpuBefore.client,
+                    from: cpuBefore, to: CPUSnapshot(server: serverCPU, client: CPUTime.ofThisProcess()),
                     jobs: drainJobs)
                 cpu.append(spent)
                 let archived = try await pool.query("SELECT count(*) FROM switchboard.job_history")[0].decode(
@@ -131,12 +130,12 @@ struct QueueBench: AsyncParsableCommand {
                 try await pool.query("TRUNCATE switchboard.jobs")
                 try await store.enqueueMany((0..<drainJobs).map { _ in NewJob(kind: "noop") })
                 try await pool.query("VACUUM ANALYZE switchboard.jobs")
-                let cpuBefore = (server: serverCPU?.reading(), client: CPUTime.ofReapedChildren())
+                let cpuBefore = CPUSnapshot(server: serverCPU, client: CPUTime.ofReapedChildren())
                 let rate = try await ClaimLoopReference.run(
                     jobs: drainJobs, clients: Self.referenceClients, database: database)
                 let spent = CPUPerJob(
-                    server: serverCPU.map { $0.reading() - cpuBefore.server! },
-                    client: CPUTime.ofReapedChildren() - cpuBefore.client, jobs: drainJobs)
+                    from: cpuBefore, to: CPUSnapshot(server: serverCPU, client: CPUTime.ofReapedChildren()),
+                    jobs: drainJobs)
                 referenceCPU.append(spent)
                 let completed = try await pool.query(
                     "SELECT count(*) FROM switchboard.jobs WHERE state = 'completed'")[0].decode(Int.self, at: 0)
@@ -236,15 +235,27 @@ struct QueueBench: AsyncParsableCommand {
     static let referenceClients = 10
 }
 
+/// CPU seconds used so far by the database server (nil when it is not local) and by a client.
+struct CPUSnapshot {
+    var server: Double?
+    var client: Double
+
+    init(server: CPUTime.Server?, client: CPUTime.Reading) {
+        self.server = server?.reading()
+        self.client = client
+    }
+}
+
 /// CPU time spent per job during one run: by the database server and by its client.
 struct CPUPerJob {
     /// Microseconds; nil when the server is not a local process.
     var server: Double?
     var client: Double
 
-    init(server: Double?, client: Double, jobs: Int) {
-        self.server = server.map { $0 / Double(jobs) * 1_000_000 }
-        self.client = client / Double(jobs) * 1_000_000
+    init(from before: CPUSnapshot, to after: CPUSnapshot, jobs: Int) {
+        let perJob = { (seconds: Double) in seconds / Double(jobs) * 1_000_000 }
+        if let start = before.server, let end = after.server { server = perJob(end - start) }
+        client = perJob(after.client - before.client)
     }
 
     private init(server: Double?, client: Double) {
