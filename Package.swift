@@ -38,10 +38,7 @@ let package = Package(
             providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
         ),
         .target(name: "SwitchboardCore"),
-        // Event webhooks to the user's systems (issue 13): signing, Standard Webhooks style.
-        .target(
-            name: "SwitchboardEvents",
-            dependencies: ["SwitchboardCore", .product(name: "Crypto", package: "swift-crypto")]),
+
         // The metrics backend: Prometheus counters, gauges and histograms behind swift-metrics'
         // MetricsFactory; no I/O. Libraries record through swift-metrics, not through this.
         .target(
@@ -95,6 +92,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Event webhooks to the user's systems (issue 13): signing (Standard Webhooks style), the
+        // retry schedule, and the `event.deliver` job handler.
+        .target(
+            name: "SwitchboardEvents",
+            dependencies: [
+                "SwitchboardCore", "SwitchboardStore", "SwitchboardWorker", "ServiceTask",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .target(
             name: "SwitchboardSending",
             dependencies: [
@@ -122,7 +131,8 @@ let package = Package(
         .target(
             name: "SwitchboardProcesses",
             dependencies: [
-                "SwitchboardWorker", "SwitchboardSending", "SwitchboardWebhook", "SwitchboardStore", "Postgres",
+                "SwitchboardWorker", "SwitchboardSending", "SwitchboardEvents", "SwitchboardWebhook",
+                "SwitchboardStore", "Postgres",
                 "Twilio",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -178,7 +188,13 @@ let package = Package(
         ),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "EmbeddedPostgres"]),
         .testTarget(
-            name: "SwitchboardEventsTests", dependencies: ["SwitchboardEvents", "SwitchboardCore", "EmbeddedPostgres"]),
+            name: "SwitchboardEventsTests",
+            dependencies: [
+                "SwitchboardEvents", "SwitchboardCore", "SwitchboardStore", "SwitchboardWorker", "SwitchboardProcesses",
+                "EmbeddedPostgres", "Postgres", "TestSupport", "Twilio",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "SwitchboardStoreTests",
             dependencies: ["SwitchboardStore", "SwitchboardCore", "Postgres", "TestSupport"]
@@ -195,7 +211,8 @@ let package = Package(
         .testTarget(
             name: "WebhookTests",
             dependencies: [
-                "SwitchboardWebhook", "SwitchboardSending", "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore",
+                "SwitchboardWebhook", "SwitchboardEvents", "SwitchboardSending", "SwitchboardWorker",
+                "SwitchboardStore", "SwitchboardCore",
                 "SwitchboardProcesses", "Postgres", "TestSupport", "Twilio", "TwilioSimulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -22,4 +22,7 @@ public enum MetricNames {
     public static let webhookRequestDuration = "switchboard_webhook_request_duration_seconds"
     public static let llmRequestDuration = "switchboard_llm_request_duration_seconds"
     public static let llmTokens = "switchboard_llm_tokens_total"
+    // Event webhooks: outcome (delivered, failed, retried, gone).
+    public static let eventDeliveries = "switchboard_event_delivery_attempts_total"
+    public static let eventDeliveryDuration = "switchboard_event_delivery_duration_seconds"
 }

@@ -100,6 +100,14 @@ public final class SwitchboardMetrics: MetricsFactory, Sendable {
             "Twilio REST requests by operation and HTTP status ('error' when no response arrived).",
             ["operation", "status"])
         counter(MetricNames.twilioErrors, "Twilio error codes returned to requests, by code.", ["code"])
+        // Event webhooks.
+        counter(
+            MetricNames.eventDeliveries,
+            "Event delivery attempts by outcome (delivered, retried, failed for good, gone: the receiver answered 410).",
+            ["outcome"])
+        histogram(
+            MetricNames.eventDeliveryDuration, "How long receivers took to answer an event delivery, by outcome.",
+            ["outcome"])
         // Queue, read when scraped.
         queueJobs = registry.gauge(
             "switchboard_queue_jobs", help: "Unfinished jobs by queue, kind and state (available includes scheduled).",

@@ -1,6 +1,7 @@
 import Logging
 import Postgres
 import ServiceLifecycle
+import SwitchboardEvents
 import SwitchboardSending
 import SwitchboardStore
 import SwitchboardWebhook
@@ -27,6 +28,8 @@ public struct WorkerProcess: ProcessComposition {
         public var messageArchiveAfter: Duration? = .seconds(2 * 86_400)
         /// Messages older than this are deleted, a day of history at a time (nil: kept).
         public var messageRetention: Duration?
+        /// Events older than this are deleted with their deliveries, unless one still waits.
+        public var eventRetention: Duration = .seconds(30 * 86_400)
 
         public init(
             worker: WorkerConfiguration = WorkerConfiguration(), metrics: ListenAddress? = nil,
@@ -69,24 +72,34 @@ public struct WorkerProcess: ProcessComposition {
                         deliveries: DeliveryStore(pool: pool), age: age, retention: configuration.messageRetention,
                         logger: logger)))
         }
+        services.append(
+            .init(
+                service: EventPruner(
+                    store: EventStore(pool: pool, vault: nil), retention: configuration.eventRetention, logger: logger))
+        )
         services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup))
         self.services = services
         self.logger = logger
     }
 
-    /// The job handlers of a worker process: `noop`, plus `sms`, `whatsapp` and `voice` when a
-    /// master key is configured (their credentials are encrypted with it). Sends without their
-    /// own status callback ask for one at `publicURL`.
+    /// The job handlers of a worker process: `noop`, plus `sms`, `whatsapp`, `voice` and
+    /// `event.deliver` when a master key is configured (Twilio credentials and signing secrets are
+    /// encrypted with it). Sends without their own status callback ask for one at `publicURL`.
     public static func handlers(
-        pool: PostgresPool, twilio: TwilioClient, vault: CredentialVault?, publicURL: String?, logger: Logger
+        pool: PostgresPool, twilio: TwilioClient, vault: CredentialVault?, publicURL: String?, logger: Logger,
+        events: EventDelivery.Configuration = .init()
     ) -> HandlerRegistry {
         guard let vault else {
-            logger.notice("no SWITCHBOARD_MASTER_KEY: sending (sms, whatsapp, voice) is disabled in this worker")
+            logger.notice(
+                "no SWITCHBOARD_MASTER_KEY: sending (sms, whatsapp, voice) and event webhooks are disabled in this worker"
+            )
             return .standard
         }
-        return .sending(
+        var handlers = HandlerRegistry.sending(
             client: twilio, accounts: AccountStore(pool: pool, vault: vault), deliveries: DeliveryStore(pool: pool),
             webhookBaseURL: publicURL)
+        EventDelivery(store: EventStore(pool: pool, vault: vault), configuration: events).register(in: &handlers)
+        return handlers
     }
 }
 

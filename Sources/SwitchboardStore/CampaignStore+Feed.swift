@@ -69,8 +69,20 @@ extension CampaignStore {
             )[0].decode(Int.self, at: 0)
             guard left else {
                 if live == 0 {
+                    // `campaign.finished`, once: the first pass that finds it done.
                     try await connection.query(
-                        "UPDATE switchboard.campaign_feeds SET finished_at = now() WHERE campaign_id = \(campaignID)")
+                        """
+                        WITH finished AS (
+                            UPDATE switchboard.campaign_feeds SET finished_at = now()
+                            WHERE campaign_id = \(campaignID) AND finished_at IS NULL
+                            RETURNING campaign_id, recipients, opted_out, fed, finished_at
+                        )
+                        SELECT switchboard.emit_event('campaign.finished', 'campaign:' || c.id, c.account_id,
+                            jsonb_build_object('campaignId', c.id, 'name', c.name, 'channel', c.channel,
+                                'recipients', f.recipients, 'optedOut', f.opted_out, 'queued', f.fed,
+                                'createdAt', c.created_at, 'finishedAt', f.finished_at))
+                        FROM finished f JOIN switchboard.campaigns c ON c.id = f.campaign_id
+                        """)
                 }
                 return CampaignFeedResult()
             }

@@ -82,26 +82,36 @@ public struct CredentialVault: Sendable {
 
     /// Seals `secret`, bound to `accountSID` (a sealed token cannot be moved to another account row).
     public func seal(_ secret: String, accountSID: String) throws -> (keyID: String, sealed: Data) {
-        let box = try AES.GCM.seal(Data(secret.utf8), using: keys[0].key, authenticating: Data(accountSID.utf8))
+        try seal(secret, boundTo: accountSID)
+    }
+
+    public func open(_ sealed: Data, keyID: String, accountSID: String) throws -> String {
+        try open(sealed, keyID: keyID, boundTo: accountSID, owner: "account \(accountSID)")
+    }
+
+    /// Seals `secret` bound to `context` (the additional authenticated data: a sealed secret
+    /// copied to another row does not open there).
+    public func seal(_ secret: String, boundTo context: String) throws -> (keyID: String, sealed: Data) {
+        let box = try AES.GCM.seal(Data(secret.utf8), using: keys[0].key, authenticating: Data(context.utf8))
         guard let combined = box.combined else { throw Failure(description: "AES-GCM produced no combined box") }
         return (keys[0].id, combined)
     }
 
-    public func open(_ sealed: Data, keyID: String, accountSID: String) throws -> String {
+    /// Opens a secret sealed bound to `context`; errors name `owner` ("account AC…"), never the secret.
+    public func open(_ sealed: Data, keyID: String, boundTo context: String, owner: String) throws -> String {
         guard let key = keys.first(where: { $0.id == keyID }) else {
             throw Failure(
                 description:
-                    "the secret of account \(accountSID) is sealed with key '\(keyID)', which is not in SWITCHBOARD_MASTER_KEY"
+                    "the secret of \(owner) is sealed with key '\(keyID)', which is not in SWITCHBOARD_MASTER_KEY"
             )
         }
         do {
             let box = try AES.GCM.SealedBox(combined: sealed)
-            let plain = try AES.GCM.open(box, using: key.key, authenticating: Data(accountSID.utf8))
+            let plain = try AES.GCM.open(box, using: key.key, authenticating: Data(context.utf8))
             return String(decoding: plain, as: UTF8.self)
         } catch {
             throw Failure(
-                description:
-                    "the secret of account \(accountSID) does not decrypt with key '\(keyID)' (wrong key or tampered row)"
+                description: "the secret of \(owner) does not decrypt with key '\(keyID)' (wrong key or tampered row)"
             )
         }
     }

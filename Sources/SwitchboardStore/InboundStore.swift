@@ -91,9 +91,24 @@ public struct InboundStore: Sendable {
                 break
             case nil:
                 try await bind(message, window: replyWindow, outcome: &outcome, on: connection)
+                try await emitReply(message, outcome: outcome, on: connection)
             }
             return outcome
         }
+    }
+
+    /// `reply.received`, ordered per conversation (our number and theirs).
+    private func emitReply(_ message: InboundMessage, outcome: InboundOutcome, on connection: PostgresConnection)
+        async throws
+    {
+        let data: JSONValue = .object([
+            "sid": .string(message.sid), "from": .string(message.from), "to": .string(message.to),
+            "body": .string(message.body), "mediaUrls": .array(message.mediaURLs.map { .string($0) }),
+            "replyTo": outcome.replyTo.map { .string($0) } ?? .null,
+        ])
+        try await EventStore.emit(
+            .replyReceived, subject: "conversation:\(message.to):\(message.from)", accountID: message.accountID,
+            data: data, jobID: outcome.jobID, on: connection)
     }
 
     /// Twilio scopes a keyword to the number it was sent to, or to the whole Messaging Service

@@ -89,6 +89,9 @@ public struct Migration: Sendable {
         Migration(
             version: 22, name: "0022_recipient_payload_json.sql",
             sql: String(decoding: PackageResources._022_recipient_payload_json_sql, as: UTF8.self)),
+        Migration(
+            version: 23, name: "0023_event_webhooks.sql",
+            sql: String(decoding: PackageResources._023_event_webhooks_sql, as: UTF8.self)),
     ]
 }
 

@@ -163,6 +163,8 @@ public struct SessionStore: Sendable {
                 VALUES (\(session.id), \(turn), \(twiml), \(timings.firstToken), \(timings.modelFirstToken), \(timings.cancel))
                 """)
             if let ended {
+                var session = session
+                session.callSID = callSID
                 try await Self.finish(session, state: state, outcome: ended, on: connection)
             }
             return true
@@ -232,7 +234,6 @@ public struct SessionStore: Sendable {
     static func finish(
         _ session: VoiceSession, state: SessionState?, outcome: AgentOutcome, on connection: PostgresConnection
     ) async throws {
-        guard let jobID = session.jobID else { return }
         let answers = (state?.answers ?? [:]).mapValues { JSONValue.string($0) }
         let transcript: [JSONValue] = (state?.spokenLines ?? []).map { line in
             var object: [String: JSONValue] = ["speaker": .string(line.speaker.rawValue), "text": .string(line.text)]
@@ -247,12 +248,26 @@ public struct SessionStore: Sendable {
             fields["answers"] = .object(answers)
         }
         fields["transcript"] = .array(transcript)
-        let result: JSONValue = .object(fields)
-        try await JobStore.mergeResult(jobID: jobID, under: .object(answers), over: result, on: connection)
-        let payload: JSONValue = .object([
-            "jobId": .int(jobID), "sessionId": .int(session.id), "outcome": .string(outcome.rawValue),
-        ])
-        try await connection.query("SELECT pg_notify(\(Self.channel), \(payload.jsonText))")
+        if let jobID = session.jobID {
+            try await JobStore.mergeResult(jobID: jobID, under: .object(answers), over: .object(fields), on: connection)
+        }
+        var data = fields
+        data["callSid"] = session.callSID.map { .string($0) } ?? .null
+        data["to"] = .string(session.spec.to)
+        data["agentType"] = .string(session.spec.agentType)
+        let announcement: String? = session.jobID.map { jobID in
+            JSONValue.object([
+                "jobId": .int(jobID), "sessionId": .int(session.id), "outcome": .string(outcome.rawValue),
+            ]).jsonText
+        }
+        // Ordered with its call's events (call.completed) when it has a call.
+        let subject = session.callSID.map { "call:\($0)" } ?? "session:\(session.id)"
+        try await connection.query(
+            """
+            SELECT switchboard.emit_event('session.completed', \(subject), \(session.accountID),
+                       \(JSONValue.object(data).jsonText)::jsonb, \(session.jobID)),
+                   CASE WHEN \(announcement)::text IS NOT NULL THEN pg_notify(\(Self.channel), \(announcement)) END
+            """)
     }
 
     /// A session by its id, its call's SID or its job's id (for `sessions show` and the dashboard).

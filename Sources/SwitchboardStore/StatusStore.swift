@@ -120,7 +120,7 @@ public struct StatusStore: Sendable {
         for table in tables where found == nil {
             found = try await connection.query(
                 """
-                SELECT status, job_id, account_id, to_address FROM \(unescaped: table)
+                SELECT status, job_id, account_id, to_address, from_address FROM \(unescaped: table)
                 WHERE sid = \(update.sid) AND account_id = \(update.accountID)
                 FOR UPDATE
                 """
@@ -131,6 +131,7 @@ public struct StatusStore: Sendable {
         let jobID = try row.decode(Int64?.self, at: 1)
         let accountID = try row.decode(Int64.self, at: 2)
         let to = try row.decode(String.self, at: 3)
+        let from = try row.decode(String?.self, at: 4)
         guard update.status.advances(from: current) else { return .stale(current: current) }
         let final = update.status.isFinal
         let status = update.status.rawValue
@@ -169,14 +170,37 @@ public struct StatusStore: Sendable {
             if let duration = update.duration { fields["callDuration"] = .int(Int64(duration)) }
             try await JobStore.mergeResult(jobID: jobID, over: .object(fields), on: connection)
         }
+        // The event (if anyone subscribed) and the announcement ride one statement: no extra
+        // round trip per callback.
+        var event: (type: String, data: String)?
+        if let type = update.status.eventType {
+            var data: [String: JSONValue] = [
+                "sid": .string(update.sid), "status": .string(status), "to": .string(to),
+                "from": from.map { .string($0) } ?? .null,
+            ]
+            if let code = update.errorCode {
+                data["errorCode"] = .int(Int64(code))
+                data["errorMeaning"] = TwilioErrorClassification.summary(forCode: code).map { .string($0) } ?? .null
+            }
+            if let duration = update.duration { data["duration"] = .int(Int64(duration)) }
+            event = (type.rawValue, JSONValue.object(data).jsonText)
+        }
+        var announcement: String?
         if final {
             var payload: [String: JSONValue] = [
                 "sid": .string(update.sid), "status": .string(status),
                 "jobId": jobID.map { .int($0) } ?? .null, "resource": .string(update.resource.rawValue),
             ]
             if let code = update.errorCode { payload["errorCode"] = .int(Int64(code)) }
+            announcement = JSONValue.object(payload).jsonText
+        }
+        if event != nil || announcement != nil {
             try await connection.query(
-                "SELECT pg_notify(\(Self.channel), \(JSONValue.object(payload).jsonText))")
+                """
+                SELECT CASE WHEN \(event?.type)::text IS NOT NULL THEN switchboard.emit_event(\(event?.type),
+                           \("\(update.resource.rawValue):\(update.sid)"), \(accountID), \(event?.data)::jsonb, \(jobID)) END,
+                       CASE WHEN \(announcement)::text IS NOT NULL THEN pg_notify(\(Self.channel), \(announcement)) END
+                """)
         }
         return .applied(jobID: jobID, final: final)
     }

@@ -204,6 +204,11 @@ import Testing
         try await SendingHarness.idle { harness in
             let campaign = try await campaign(harness, name: "done", count: 3, rateCap: nil)
             let campaigns = CampaignStore(pool: harness.db.pool)
+            // Someone subscribed to campaign.finished (issue 13).
+            let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
+            _ = try await EventStore(pool: harness.db.pool, vault: vault).subscribe(
+                url: "http://127.0.0.1:9/hook", eventTypes: ["campaign.finished"], account: nil,
+                secret: "whsec_" + Data(repeating: 7, count: 32).base64EncodedString())
             let feeder = feeder(harness, lookahead: .seconds(60))
             try await feeder.feedOnce()
             #expect(try await harness.db.jobCount() == 3)
@@ -213,6 +218,14 @@ import Testing
             try await feeder.feedOnce()
             #expect(try await campaigns.progress(id: campaign.id)?.finishedAt != nil)
             #expect(try await campaigns.campaignsToFeed().isEmpty)
+            try await feeder.feedOnce()
+            let finished = try await harness.db.pool.query(
+                "SELECT subject, data ->> 'recipients', data ->> 'name' FROM switchboard.events WHERE type = 'campaign.finished'"
+            )
+            #expect(finished.count == 1, "once")
+            #expect(try finished.first?.decode(String.self, at: 0) == "campaign:\(campaign.id)")
+            #expect(try finished.first?.decode(String.self, at: 1) == "3")
+            #expect(try finished.first?.decode(String.self, at: 2) == "done")
         }
     }
 
