@@ -144,7 +144,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Postgres", "EmbeddedPostgres",
                 "SwitchboardSending", "Twilio", "TwilioSimulator", "SwitchboardWebhook", "SwitchboardMetrics",
-                "ServiceTask", "SwitchboardProcesses",
+                "ServiceTask", "SwitchboardProcesses", "SwitchboardEvents",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -70,6 +70,8 @@ CREATE TABLE switchboard.event_deliveries (
 -- Ordering within a subject, and the backlog of a subscription (resume, catching up).
 CREATE INDEX event_deliveries_pending_idx ON switchboard.event_deliveries (subscription_id, subject, event_id)
     WHERE state = 'pending';
+-- Failures to show and send again (`events list`, `events redeliver`).
+CREATE INDEX event_deliveries_failed_idx ON switchboard.event_deliveries (subscription_id) WHERE state = 'failed';
 -- `events deliveries`, newest first.
 CREATE INDEX event_deliveries_subscription_idx ON switchboard.event_deliveries (subscription_id, id DESC);
 -- Pruning events cascades here.

@@ -21,8 +21,8 @@ public struct EventSubscription: Sendable, Equatable, Codable {
     public var failingSince: Date?
     /// The previous secret still signs until then (after a rotation).
     public var previousSecretUntil: Date?
+    /// Deliveries waiting (queued, retrying, or held while paused) and given up on.
     public var pending: Int
-    public var delivered: Int
     public var failed: Int
     public var createdAt: Date
 }
@@ -189,9 +189,10 @@ public struct EventStore: Sendable {
         }
     }
 
-    static func check(url: String, description: String) throws(InputError) {
+    /// Checks a subscription's URL and description; errors name `urlField` (the CLI's `--url`).
+    public static func check(url: String, description: String, urlField: String = "url") throws(InputError) {
         guard url.utf8.count <= 2048, HTTPURL.isHTTP(url), !url.contains(where: \.isWhitespace) else {
-            throw InputError(field: "url", problem: "must be an http(s) URL with a host, at most 2048 bytes")
+            throw InputError(field: urlField, problem: "must be an http(s) URL with a host, at most 2048 bytes")
         }
         guard description.count <= 200 else {
             throw InputError(field: "description", problem: "must be at most 200 characters")
@@ -204,7 +205,6 @@ public struct EventStore: Sendable {
             SELECT s.id, s.url, s.event_types, a.name, s.description, s.state, s.paused_reason, s.failing_since,
                    CASE WHEN s.previous_until > now() THEN s.previous_until END, s.created_at,
                    (SELECT count(*) FROM switchboard.event_deliveries d WHERE d.subscription_id = s.id AND d.state = 'pending')::int,
-                   (SELECT count(*) FROM switchboard.event_deliveries d WHERE d.subscription_id = s.id AND d.state = 'delivered')::int,
                    (SELECT count(*) FROM switchboard.event_deliveries d WHERE d.subscription_id = s.id AND d.state = 'failed')::int
             FROM switchboard.event_subscriptions s LEFT JOIN switchboard.accounts a ON a.id = s.account_id
             ORDER BY s.id
@@ -217,7 +217,7 @@ public struct EventStore: Sendable {
                 state: try row.decode(EventSubscription.State.self, at: 5),
                 pausedReason: try row.decode(String?.self, at: 6), failingSince: try row.decode(Date?.self, at: 7),
                 previousSecretUntil: try row.decode(Date?.self, at: 8), pending: try row.decode(Int.self, at: 10),
-                delivered: try row.decode(Int.self, at: 11), failed: try row.decode(Int.self, at: 12),
+                failed: try row.decode(Int.self, at: 11),
                 createdAt: try row.decode(Date.self, at: 9))
         }
     }

@@ -84,13 +84,22 @@ struct AccountsCommand: AsyncParsableCommand {
     struct RotateKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-key",
-            abstract: "Re-seal every secret with the first key of SWITCHBOARD_MASTER_KEY (list the old key after it).")
+            abstract:
+                "Re-seal every secret (accounts, event signing) with the first key of SWITCHBOARD_MASTER_KEY (list the old key after it)."
+        )
         @OptionGroup var database: DatabaseOptions
 
         func run() async throws {
             let vault = try masterKey()
-            let changed = try await database.withPool { try await AccountStore(pool: $0, vault: vault).resealAll() }
-            print("re-sealed \(changed) account secret(s) with key '\(vault.currentKeyID)'")
+            let (changed, signing) = try await database.withPool {
+                (
+                    try await AccountStore(pool: $0, vault: vault).resealAll(),
+                    try await EventStore(pool: $0, vault: vault).resealAll()
+                )
+            }
+            print(
+                "re-sealed \(changed) account secret(s) and \(signing) event signing secret(s) with key '\(vault.currentKeyID)'"
+            )
         }
     }
 }

@@ -16,12 +16,14 @@ struct Switchboard: AsyncParsableCommand {
               switchboard send sms --account main --from +15557654321 --to +15559876543 --body "Hi"
               switchboard status                     # queue depth, throughput, sender load, errors
               switchboard jobs list --state failed
+              switchboard events subscribe --url https://crm.example.com/hooks --events '*' --secret-file crm.secret
               switchboard bench queue --json         # after swift build -c release
             """,
         subcommands: [
             DemoCommand.self, MigrateCommand.self, WorkerCommand.self, WebhookCommand.self, SendCommand.self,
             EnqueueCommand.self, CampaignCommand.self, StatusCommand.self, JobsCommand.self, SessionsCommand.self,
             AccountsCommand.self, NumbersCommand.self, PoolsCommand.self, A2PCommand.self, OptoutsCommand.self,
+            EventsCommand.self,
             ConfigCommand.self,
             SimulateCommand.self,
             BenchCommand.self,

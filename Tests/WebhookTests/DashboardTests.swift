@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import SwitchboardCore
+import SwitchboardEvents
 import SwitchboardStore
 import TestSupport
 import Testing
@@ -55,8 +56,19 @@ import Testing
                 INSERT INTO switchboard.ten_dlc_campaigns (brand_id, name, class, per_carrier_per_minute, minor_carrier_per_minute)
                 SELECT id, 'mkt', 'standard_50', 2400, 600 FROM switchboard.brands
                 """)
+            // An event subscription whose URL carries a token and whose note tries markup, with a
+            // delivery waiting.
+            let events = EventStore(pool: db.pool, vault: harness.vault)
+            _ = try await events.subscribe(
+                url: "https://crm.example.com/hooks?token=s3cr3t-t0ken", eventTypes: ["*"], account: nil,
+                description: "<b>CRM</b>", secret: WebhookSecret().text)
+            try await db.pool.query(
+                "SELECT switchboard.emit_event('optout.changed', 'address:x', NULL, '{}'::jsonb)")
             let page = try await harness.get("/dashboard", authorization: Self.basic)
             #expect(page.status == 200)
+            #expect(page.body.contains("Event webhooks") && page.body.contains("https://crm.example.com/hooks?…"))
+            #expect(!page.body.contains("s3cr3t-t0ken") && !page.body.contains("<b>CRM</b>"))
+            #expect(page.body.contains("&lt;b&gt;CRM&lt;/b&gt;") && page.body.contains("optout.changed"))
             #expect(page.body.contains("US carrier budgets (A2P 10DLC)"))
             #expect(
                 page.body.contains("<td>acme</td><td>mkt</td><td>tmobile</td><td>40.00</td>"),

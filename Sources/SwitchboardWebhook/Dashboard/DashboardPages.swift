@@ -17,6 +17,9 @@ enum DashboardPages {
         var failures: [DashboardStore.Failure]
         var sessions: [VoiceSession]
         var live: [VoiceSession] = []
+        /// Event webhooks: subscriptions, and deliveries not (yet) made.
+        var eventSubscriptions: [EventSubscription] = []
+        var eventProblems: [EventDeliveryRecord] = []
         var hours: Int
         var now = Date()
     }
@@ -109,6 +112,32 @@ enum DashboardPages {
                 ]
             }, empty: "No failures in the last week.")
         body += "</section>"
+
+        if !page.eventSubscriptions.isEmpty {
+            body += "<section><h2>Event webhooks</h2>"
+            body += table(
+                ["Subscription", "State", "Receiver", "Events", "Waiting", "Failed", "Note"],
+                page.eventSubscriptions.map {
+                    [
+                        "#\($0.id)", $0.state.rawValue, receiverShown($0.url), $0.eventTypes.joined(separator: ", "),
+                        "\($0.pending)", "\($0.failed)",
+                        $0.pausedReason ?? $0.failingSince.map {
+                            "failing since \(RelativeTime.text(for: $0, now: page.now))"
+                        }
+                            ?? $0.description,
+                    ]
+                }, empty: "")
+            body += table(
+                ["Delivery", "Subscription", "Event", "Type", "State", "Attempts", "Last answer", "Next attempt"],
+                page.eventProblems.map {
+                    [
+                        "\($0.id)", "#\($0.subscriptionID)", $0.eventID, $0.type, $0.state.rawValue, "\($0.attempts)",
+                        $0.lastStatusCode.map { "HTTP \($0)" } ?? $0.lastError ?? "–",
+                        $0.nextAttemptAt.map { SVGChart.clock($0) } ?? "–",
+                    ]
+                }, empty: "Every event delivered.")
+            body += "</section>"
+        }
 
         body += "<section><h2>Live calls</h2>"
         body += table(
@@ -208,6 +237,16 @@ enum DashboardPages {
             ? "Ended: \(session.outcome?.rawValue ?? "no outcome")."
             : "Still going: reload to keep watching."
         return "</div><p class=\"meta\" id=\"end\">\(HTML.escape(state))</p></body></html>"
+    }
+
+    /// A receiver's URL without its query (which may carry a token): scheme, host and path.
+    static func receiverShown(_ url: String) -> String {
+        guard var components = URLComponents(string: url) else { return "(unreadable URL)" }
+        let hadQuery = components.query != nil
+        components.query = nil
+        components.user = nil
+        components.password = nil
+        return (components.string ?? "(unreadable URL)") + (hadQuery ? "?…" : "")
     }
 
     /// Cells are escaped unless their column is in `raw` (already HTML).

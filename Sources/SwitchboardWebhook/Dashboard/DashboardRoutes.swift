@@ -73,13 +73,17 @@ struct DashboardRoutes: Sendable {
         let operations = OperationsStore(pool: pool)
         let dashboard = DashboardStore(pool: pool)
         let carriers = CarrierStore(pool: pool)
+        let events = EventStore(pool: pool, vault: nil)
         let page = DashboardPages.Overview(
             queue: try await operations.queueCounts(), depth: try await dashboard.depthHistory(hours: hours),
             throughput: try await dashboard.throughputHistory(hours: hours), campaigns: try await dashboard.campaigns(),
             senders: try await operations.senderLoad(), carrierBudgets: try await carriers.budgets(),
             carrierHeld: try await carriers.held(), failures: try await dashboard.recentFailures(),
             sessions: try await SessionStore(pool: pool).recent(limit: 10),
-            live: try await SessionStore(pool: pool).live(limit: 20), hours: hours)
+            live: try await SessionStore(pool: pool).live(limit: 20),
+            eventSubscriptions: try await events.subscriptions(),
+            eventProblems: try await events.deliveries(state: .pending, limit: 10)
+                + (try await events.deliveries(state: .failed, limit: 10)), hours: hours)
         return html(DashboardPages.overview(page))
     }
 
