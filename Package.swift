@@ -117,7 +117,8 @@ let package = Package(
         .target(
             name: "SwitchboardWebhook",
             dependencies: [
-                "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres", "SwitchboardMetrics", "ServiceTask",
+                "SwitchboardStore", "SwitchboardCore", "SwitchboardEvents", "Twilio", "Postgres", "SwitchboardMetrics",
+                "ServiceTask",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

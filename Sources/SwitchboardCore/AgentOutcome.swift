@@ -12,6 +12,10 @@ public enum AgentOutcome: String, Sendable, Equatable, Codable, CaseIterable {
     case callerGoodbye = "caller_goodbye"
     /// An LLM agent reached its turn limit.
     case maxTurns = "max_turns"
+    /// An LLM agent ended the call (its `end_call` tool).
+    case agentEnded = "agent_ended"
+    /// An LLM agent transferred the caller (its `transfer_call` tool).
+    case transferred
     /// The call ended while the agent was still talking.
     case hangup
     /// The call never connected: its final status.

@@ -45,8 +45,10 @@ public enum ConversationTurn {
                 prompt: text, action: action(turn), timeout: listenTimeout, voice: spec.voice, language: spec.language)
         case .say(let text, listen: false):
             twiml = TwiML.goodbye(text, voice: spec.voice, language: spec.language)
-        case .complete:
-            // Never handed here: `begin` returns `.needsModel` instead.
+        case .transfer(let to, let text):
+            twiml = TwiML.transfer(say: text, to: to, voice: spec.voice, language: spec.language)
+        case .complete, .useTools:
+            // Never handed here: the model and the tools are the caller's to run.
             twiml = TwiML.goodbye(Conversation.fallback, voice: spec.voice, language: spec.language)
         }
         return .produce(state: .conversation(conversation), twiml: twiml, ended: conversation.outcome)

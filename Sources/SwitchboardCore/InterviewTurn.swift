@@ -82,7 +82,7 @@ extension SessionState {
         case .interview(let interview):
             interview.transcript.map { SpokenLine(speaker: $0.speaker, text: $0.text, questionId: $0.questionId) }
         case .conversation(let conversation):
-            conversation.history.map {
+            conversation.history.filter(\.isSpoken).map {
                 SpokenLine(speaker: $0.role == "user" ? .caller : .agent, text: $0.content, questionId: nil)
             }
         }

@@ -75,4 +75,9 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
         if case .string(let value) = self { return value }
         return nil
     }
+
+    public var arrayValue: [JSONValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
 }

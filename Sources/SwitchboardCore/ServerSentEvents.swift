@@ -70,6 +70,9 @@ public enum ChatStreamEvent: Sendable, Equatable {
     case usage(prompt: Int, completion: Int)
     /// `data: [DONE]`: the answer is complete.
     case done
+    /// A piece of a tool call (function calling): the first piece of call `index` carries its id
+    /// and name, later ones more of its arguments (`ToolCallAccumulator` puts them together).
+    case toolCall(index: Int, id: String?, name: String?, arguments: String)
 
     /// The events in one `data` payload: a content delta, usage, both, or none (a role-only or
     /// empty chunk); nil when the payload is not a chunk at all (skipped, not fatal).
@@ -79,6 +82,12 @@ public enum ChatStreamEvent: Sendable, Equatable {
         guard let chunk = try? JSONDecoder().decode(Chunk.self, from: Data(data.utf8)) else { return nil }
         var events: [ChatStreamEvent] = []
         if let content = chunk.choices?.first?.delta?.content, !content.isEmpty { events.append(.token(content)) }
+        for call in chunk.choices?.first?.delta?.toolCalls ?? [] {
+            events.append(
+                .toolCall(
+                    index: call.index ?? 0, id: call.id, name: call.function?.name,
+                    arguments: call.function?.arguments ?? ""))
+        }
         if let usage = chunk.usage {
             events.append(.usage(prompt: usage.promptTokens ?? 0, completion: usage.completionTokens ?? 0))
         }
@@ -88,7 +97,23 @@ public enum ChatStreamEvent: Sendable, Equatable {
     /// The part of a `chat.completion.chunk` that matters here; other fields are skipped.
     struct Chunk: Decodable {
         struct Choice: Decodable {
-            struct Delta: Decodable { var content: String? }
+            struct Delta: Decodable {
+                struct ToolCallPiece: Decodable {
+                    struct Function: Decodable {
+                        var name: String?
+                        var arguments: String?
+                    }
+                    var index: Int?
+                    var id: String?
+                    var function: Function?
+                }
+                var content: String?
+                var toolCalls: [ToolCallPiece]?
+                enum CodingKeys: String, CodingKey {
+                    case content
+                    case toolCalls = "tool_calls"
+                }
+            }
             var delta: Delta?
         }
         struct Usage: Decodable {
@@ -102,4 +127,29 @@ public enum ChatStreamEvent: Sendable, Equatable {
         var choices: [Choice]?
         var usage: Usage?
     }
+}
+
+/// Puts a streamed answer's tool calls together from their pieces, in the order of their index.
+public struct ToolCallAccumulator: Sendable, Equatable {
+    private var pieces: [Int: (id: String?, name: String?, arguments: String)] = [:]
+
+    public init() {}
+
+    public mutating func add(index: Int, id: String?, name: String?, arguments: String) {
+        var piece = pieces[index] ?? (nil, nil, "")
+        if let id, !id.isEmpty { piece.id = id }
+        if let name, !name.isEmpty { piece.name = name }
+        piece.arguments += arguments
+        pieces[index] = piece
+    }
+
+    /// The complete calls (a piece without an id or a name is dropped).
+    public var calls: [ToolCall] {
+        pieces.keys.sorted().compactMap { index in
+            guard let piece = pieces[index], let id = piece.id, let name = piece.name else { return nil }
+            return ToolCall(id: id, name: name, arguments: piece.arguments.isEmpty ? "{}" : piece.arguments)
+        }
+    }
+
+    public static func == (lhs: ToolCallAccumulator, rhs: ToolCallAccumulator) -> Bool { lhs.calls == rhs.calls }
 }

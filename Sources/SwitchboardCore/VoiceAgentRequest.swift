@@ -26,6 +26,8 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
     /// Minutes.
     public var conversationTimeout: Double?
     public var allowUserHangup: Bool?
+    /// `llm` agents: tools the model may call (`AgentTool`).
+    public var tools: JSONValue?
     /// Said once before the first question.
     public var greeting: String?
     public var voice: String?
@@ -64,7 +66,7 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
         "account", "to", "from", "agentType", "questions", "greeting", "voice", "language", "timeout", "timeLimit",
         "variables", "sendWindow", "timezone", "model", "systemPrompt", "temperature", "maxTokens",
         "maxConversationTurns", "conversationTimeout", "allowUserHangup", "transport", "interruptible", "ttsProvider",
-        "transcriptionProvider", "speechModel", "hints", "repeatKey", "skipKey",
+        "transcriptionProvider", "speechModel", "hints", "repeatKey", "skipKey", "tools",
     ]
 
     public static func checkFields(_ object: [String: JSONValue]) throws(InputError) {
@@ -80,7 +82,9 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
         var flow: VoiceFlow?
         var llm: LLMSettings?
         switch agentType {
-        case "questions": flow = try resolveFlow(variables)
+        case "questions":
+            guard tools == nil else { throw InputError(field: "tools", problem: "belong to an llm agent") }
+            flow = try resolveFlow(variables)
         case "llm": llm = try resolveLLM(variables)
         default:
             throw InputError(field: "agentType", problem: "'\(agentType)' is not one of questions, llm")
@@ -134,18 +138,20 @@ extension VoiceAgentRequest {
         guard questions == nil else {
             throw InputError(field: "questions", problem: "belongs to a questions agent, not an llm one")
         }
+        let tools = try tools.map { value throws(InputError) in try AgentTool.parseList(value) }
         guard let model, !model.trimmingSpaces().isEmpty else {
             throw InputError(field: "model", problem: "is required for an llm agent (e.g. gpt-4o-mini)")
         }
         guard let systemPrompt, !systemPrompt.trimmingSpaces().isEmpty else {
             throw InputError(field: "systemPrompt", problem: "is required for an llm agent")
         }
-        let settings = LLMSettings(
+        var settings = LLMSettings(
             model: model,
             systemPrompt: try Template(systemPrompt, field: "systemPrompt").render(variables, field: "systemPrompt"),
             temperature: temperature ?? 0.7, maxTokens: maxTokens ?? 150,
             maxConversationTurns: maxConversationTurns ?? 10,
             conversationTimeout: conversationTimeout ?? 10, allowUserHangup: allowUserHangup ?? true)
+        settings.tools = tools.flatMap { $0.isEmpty ? nil : $0 }
         try settings.validate()
         return settings
     }
@@ -236,6 +242,17 @@ extension TwiML {
             + "<Gather input=\"speech dtmf\" action=\"\(escape(action))\" method=\"POST\" timeout=\"\(timeout)\""
             + " speechTimeout=\"auto\" actionOnEmptyResult=\"true\" language=\"\(escape(language))\"\(attributes)>"
             + say(prompt) + "</Gather></Response>"
+    }
+
+    /// Says `message`, then connects the caller to `to` (a transfer to a person).
+    public static func transfer(say message: String, to: String, voice: String, language: String) -> String {
+        header + "<Response><Say voice=\"\(escape(voice))\" language=\"\(escape(language))\">" + escape(message)
+            + "</Say><Dial>" + escape(to) + "</Dial></Response>"
+    }
+
+    /// Connects the caller to `to`.
+    public static func dial(_ to: String) -> String {
+        header + "<Response><Dial>" + escape(to) + "</Dial></Response>"
     }
 
     /// Hangs up.

@@ -235,15 +235,21 @@ public struct SessionStore: Sendable {
         _ session: VoiceSession, state: SessionState?, outcome: AgentOutcome, on connection: PostgresConnection
     ) async throws {
         let answers = (state?.answers ?? [:]).mapValues { JSONValue.string($0) }
-        let transcript: [JSONValue] = (state?.spokenLines ?? []).map { line in
+        let spokenTranscript: [JSONValue] = (state?.spokenLines ?? []).map { line in
             var object: [String: JSONValue] = ["speaker": .string(line.speaker.rawValue), "text": .string(line.text)]
             if case .interview = state { object["questionId"] = line.questionId.map { .string($0) } ?? .null }
             return .object(object)
         }
         var fields: [String: JSONValue] = ["agentOutcome": .string(outcome.rawValue), "sessionId": .int(session.id)]
+        var transcript = spokenTranscript
         if case .conversation(let conversation)? = state {
             fields["promptTokens"] = .int(Int64(conversation.promptTokens))
             fields["completionTokens"] = .int(Int64(conversation.completionTokens))
+            let uses = conversation.toolUses
+            if !uses.isEmpty {
+                fields["toolCalls"] = .array(uses.map(Self.toolUse))
+                transcript = Self.transcriptWithTools(conversation)
+            }
         } else {
             fields["answers"] = .object(answers)
         }
@@ -268,6 +274,37 @@ public struct SessionStore: Sendable {
                        \(JSONValue.object(data).jsonText)::jsonb, \(session.jobID)),
                    CASE WHEN \(announcement)::text IS NOT NULL THEN pg_notify(\(Self.channel), \(announcement)) END
             """)
+    }
+
+    /// A tool call for the result: its name, its arguments (as JSON when they parse) and answer.
+    static func toolUse(_ use: (call: ToolCall, result: String?)) -> JSONValue {
+        let arguments =
+            (try? JSONDecoder().decode(JSONValue.self, from: Data(use.call.arguments.utf8)))
+            ?? .string(use.call.arguments)
+        return .object([
+            "name": .string(use.call.name), "arguments": arguments, "result": use.result.map { .string($0) } ?? .null,
+        ])
+    }
+
+    /// The spoken lines with the tool calls where they happened (`speaker: "tool"`).
+    static func transcriptWithTools(_ conversation: Conversation) -> [JSONValue] {
+        let uses = Dictionary(conversation.toolUses.map { ($0.call.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var lines: [JSONValue] = []
+        for message in conversation.history {
+            if message.isSpoken {
+                lines.append(
+                    .object([
+                        "speaker": .string(message.role == "user" ? Speaker.caller.rawValue : Speaker.agent.rawValue),
+                        "text": .string(message.content),
+                    ]))
+            }
+            for call in message.toolCalls ?? [] {
+                guard let use = uses[call.id], case .object(var entry) = toolUse(use) else { continue }
+                entry["speaker"] = .string("tool")
+                lines.append(.object(entry))
+            }
+        }
+        return lines
     }
 
     /// A session by its id, its call's SID or its job's id (for `sessions show` and the dashboard).

@@ -46,6 +46,8 @@ struct ChatCompletions: Sendable {
         var text: String
         var promptTokens: Int
         var completionTokens: Int
+        /// The tools the model asked to call (function calling), if any.
+        var toolCalls: [ToolCall] = []
     }
 
     /// A failure without the key or the conversation in its description.
@@ -54,12 +56,14 @@ struct ChatCompletions: Sendable {
     }
 
     func complete(
-        model: String, messages: [ChatMessage], temperature: Double, maxTokens: Int, deadline: ContinuousClock.Instant
+        model: String, messages: [ChatMessage], temperature: Double, maxTokens: Int, tools: [AgentTool] = [],
+        deadline: ContinuousClock.Instant
     ) async throws -> Reply {
         let started = ContinuousClock.now
         do {
             let reply = try await attempts(
-                model: model, messages: messages, temperature: temperature, maxTokens: maxTokens, deadline: deadline)
+                model: model, messages: messages, temperature: temperature, maxTokens: maxTokens, tools: tools,
+                deadline: deadline)
             Metrics.Timer(label: MetricNames.llmRequestDuration, dimensions: [("outcome", "ok")])
                 .record(duration: ContinuousClock.now - started)
             Counter(label: MetricNames.llmTokens, dimensions: [("type", "prompt")]).increment(by: reply.promptTokens)
@@ -75,9 +79,11 @@ struct ChatCompletions: Sendable {
     }
 
     private func attempts(
-        model: String, messages: [ChatMessage], temperature: Double, maxTokens: Int, deadline: ContinuousClock.Instant
+        model: String, messages: [ChatMessage], temperature: Double, maxTokens: Int, tools: [AgentTool],
+        deadline: ContinuousClock.Instant
     ) async throws -> Reply {
-        let body = Self.body(model: model, messages: messages, temperature: temperature, maxTokens: maxTokens)
+        let body = Self.body(
+            model: model, messages: messages, temperature: temperature, maxTokens: maxTokens, tools: tools)
         return try await retrying(until: deadline) { remaining in
             var request = HTTPClientRequest(url: configuration.baseURL + "/chat/completions")
             request.method = .POST
@@ -114,19 +120,38 @@ struct ChatCompletions: Sendable {
         }
     }
 
-    static func body(model: String, messages: [ChatMessage], temperature: Double, maxTokens: Int, stream: Bool = false)
-        -> String
-    {
+    static func body(
+        model: String, messages: [ChatMessage], temperature: Double, maxTokens: Int, tools: [AgentTool] = [],
+        stream: Bool = false
+    ) -> String {
         var object: [String: JSONValue] = [
-            "model": .string(model),
-            "messages": .array(messages.map { .object(["role": .string($0.role), "content": .string($0.content)]) }),
+            "model": .string(model), "messages": .array(messages.map(Self.message)),
             "temperature": .double(temperature), "max_tokens": .int(Int64(maxTokens)),
         ]
+        if !tools.isEmpty { object["tools"] = .array(tools.map(\.definition)) }
         if stream {
             object["stream"] = .bool(true)
             object["stream_options"] = .object(["include_usage": .bool(true)])
         }
         return JSONValue.object(object).jsonText
+    }
+
+    /// A message as the chat-completions API reads it: an assistant's tool calls (content null when
+    /// it said nothing) and a tool's answer with the call it answers.
+    static func message(_ message: ChatMessage) -> JSONValue {
+        var object: [String: JSONValue] = ["role": .string(message.role), "content": .string(message.content)]
+        if let calls = message.toolCalls, !calls.isEmpty {
+            if message.content.isEmpty { object["content"] = .null }
+            object["tool_calls"] = .array(
+                calls.map {
+                    .object([
+                        "id": .string($0.id), "type": .string("function"),
+                        "function": .object(["name": .string($0.name), "arguments": .string($0.arguments)]),
+                    ])
+                })
+        }
+        if let id = message.toolCallId { object["tool_call_id"] = .string(id) }
+        return .object(object)
     }
 
     func headers(streaming: Bool) -> HTTPHeaders {
@@ -142,10 +167,12 @@ struct ChatCompletions: Sendable {
     /// answer while the deadline allows, as `complete` does. Cancelling the consumer's task ends
     /// the HTTP request at once, so an interrupted answer costs no more tokens.
     func stream(
-        model: String, messages: [ChatMessage], temperature: Double, maxTokens: Int, deadline: ContinuousClock.Instant
+        model: String, messages: [ChatMessage], temperature: Double, maxTokens: Int, tools: [AgentTool] = [],
+        deadline: ContinuousClock.Instant
     ) -> AsyncThrowingStream<ChatStreamEvent, any Error> {
         let body = Self.body(
-            model: model, messages: messages, temperature: temperature, maxTokens: maxTokens, stream: true)
+            model: model, messages: messages, temperature: temperature, maxTokens: maxTokens, tools: tools,
+            stream: true)
         let (events, continuation) = AsyncThrowingStream<ChatStreamEvent, any Error>.makeStream()
         let progress = StreamProgress()
         let task = Task {
@@ -239,15 +266,38 @@ struct ChatCompletions: Sendable {
 
     static func parse(_ text: String) throws -> Reply {
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
-            case .array(let choices)? = value["choices"], let first = choices.first,
-            case .string(let content)? = first["message"]?["content"]
-        else { throw Failure(description: "the model API's answer has no choices[0].message.content") }
+            case .array(let choices)? = value["choices"], let message = choices.first?["message"]
+        else { throw Failure(description: "the model API's answer has no choices[0].message") }
+        var toolCalls: [ToolCall] = []
+        if case .array(let calls)? = message["tool_calls"] {
+            for call in calls {
+                guard case .string(let id)? = call["id"], case .string(let name)? = call["function"]?["name"] else {
+                    throw Failure(description: "the model API's answer has a tool call without an id or a name")
+                }
+                let arguments: String
+                if case .string(let text)? = call["function"]?["arguments"] {
+                    arguments = text
+                } else {
+                    arguments = "{}"
+                }
+                toolCalls.append(ToolCall(id: id, name: name, arguments: arguments))
+            }
+        }
+        let content: String
+        switch message["content"] {
+        case .string(let text)?: content = text
+        case .null?,
+            nil where !toolCalls.isEmpty:
+            content = ""
+        default: throw Failure(description: "the model API's answer has no choices[0].message.content")
+        }
         func count(_ key: String) -> Int {
             if case .int(let number)? = value["usage"]?[key] { return Int(number) }
             return 0
         }
         return Reply(
-            text: content, promptTokens: count("prompt_tokens"), completionTokens: count("completion_tokens"))
+            text: content, promptTokens: count("prompt_tokens"), completionTokens: count("completion_tokens"),
+            toolCalls: toolCalls)
     }
 }
 

@@ -208,6 +208,9 @@ struct LLMRelay: Sendable {
             case .complete(let messages):
                 asked.withLock { $0 = .ask(messages, settings) }
                 return .produce(state: .conversation(conversation), twiml: "", ended: nil)
+            case .useTools, .transfer:
+                // Hearing the caller never calls a tool: only the model's answer does.
+                return .reject("hearing led to a tool")
             }
         }
         guard case .twiml(let text) = answer else {
@@ -221,84 +224,184 @@ struct LLMRelay: Sendable {
     }
 
     /// Streams the model's answer as `text` tokens, then stores it (or the fallback if the model
-    /// failed). A cancelled stream stores nothing: the interruption that cancelled it does.
+    /// failed). When the model calls tools, its words so far are stored with the calls, the tools
+    /// run, their answers are stored, and the model is asked again — its next words follow the
+    /// first on the socket, so the caller hears one answer. A cancelled stream stores nothing:
+    /// the interruption that cancelled it does.
     private func answer(
         _ messages: [ChatMessage], _ settings: LLMSettings, callSID: String, heardAt: ContinuousClock.Instant,
         after stored: Gate? = nil
     ) async -> StreamEnd {
-        var spoken = ""
+        var messages = messages
         var timings = TurnTimings()
-        var usage = (prompt: 0, completion: 0)
-        var failed = false
-        if let llm = routes.llm {
+        var spokenInTurn = ""
+        let tools = settings.tools ?? []
+        while true {
+            var spoken = ""
+            var usage = (prompt: 0, completion: 0)
+            var failed = false
+            var pieces = ToolCallAccumulator()
+            if let llm = routes.llm {
+                do {
+                    let requested = ContinuousClock.now
+                    let events = llm.stream(
+                        model: settings.model, messages: messages, temperature: settings.temperature,
+                        maxTokens: settings.maxTokens, tools: tools, deadline: .now + routes.turnDeadline)
+                    for try await event in events {
+                        switch event {
+                        case .token(var token):
+                            let first = spokenInTurn.isEmpty && spoken.isEmpty
+                            // The answer after a tool round goes on from the words before it.
+                            if spoken.isEmpty, let last = spokenInTurn.last, !last.isWhitespace,
+                                token.first?.isWhitespace == false
+                            {
+                                token = " " + token
+                            }
+                            if first { timings.modelFirstToken = (ContinuousClock.now - requested).milliseconds }
+                            spoken += token
+                            try await outbound.write(
+                                .text(ConversationRelay.Command.text(token: token, last: false).json))
+                            if first { timings.firstToken = (ContinuousClock.now - heardAt).milliseconds }
+                        case .toolCall(let index, let id, let name, let arguments):
+                            pieces.add(index: index, id: id, name: name, arguments: arguments)
+                        case .usage(let prompt, let completion): usage = (prompt, completion)
+                        case .done: break
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { return .cancelled }
+                    if spoken.isEmpty && spokenInTurn.isEmpty {
+                        logger.warning(
+                            "LLM turn failed; the caller hears the fallback", metadata: ["error": "\(error)"])
+                        failed = true
+                    } else {
+                        // Part of the answer was said: it ends there (a fallback now would be odd).
+                        logger.warning(
+                            "the model's answer broke off; it ends with what was said", metadata: ["error": "\(error)"])
+                        pieces = ToolCallAccumulator()
+                    }
+                }
+            } else {
+                logger.error("an LLM voice agent is running but OPENAI_API_KEY is not set")
+                failed = true
+            }
+            await stored?.wait()
+            if Task.isCancelled { return .cancelled }
             do {
-                let requested = ContinuousClock.now
-                let events = llm.stream(
-                    model: settings.model, messages: messages, temperature: settings.temperature,
-                    maxTokens: settings.maxTokens, deadline: .now + routes.turnDeadline)
-                for try await event in events {
-                    switch event {
-                    case .token(let token):
-                        let first = spoken.isEmpty
-                        if first { timings.modelFirstToken = (ContinuousClock.now - requested).milliseconds }
-                        spoken += token
-                        try await outbound.write(.text(ConversationRelay.Command.text(token: token, last: false).json))
-                        if first { timings.firstToken = (ContinuousClock.now - heardAt).milliseconds }
-                    case .usage(let prompt, let completion): usage = (prompt, completion)
-                    case .done: break
+                let calls = failed ? [] : pieces.calls
+                let stepped = try await store(
+                    spoken, calls: calls, failed: failed, usage: usage, settings: settings, callSID: callSID,
+                    timings: timings)
+                spokenInTurn += spoken
+                timings = TurnTimings()
+                switch stepped {
+                case .notTaken:
+                    return .spoken
+                case .said(let text, let outcome):
+                    try await finish(text, spokenInTurn: spokenInTurn, failed: failed, outcome: outcome)
+                    return outcome == nil ? .spoken : .ended
+                case .tools(let calls, let session):
+                    let results = await routes.agentTools.run(
+                        calls, tools: tools, session: session, callSID: callSID, deadline: .now + .seconds(10))
+                    switch try await storeResults(results, settings: settings, callSID: callSID) {
+                    case .ask(let more):
+                        messages = more
+                    case .said(let text, let outcome):
+                        try await finish(text, spokenInTurn: spokenInTurn, failed: false, outcome: outcome)
+                        return outcome == nil ? .spoken : .ended
+                    case .notTaken:
+                        return .spoken
                     }
                 }
             } catch {
-                if Task.isCancelled { return .cancelled }
-                if spoken.isEmpty {
-                    logger.warning("LLM turn failed; the caller hears the fallback", metadata: ["error": "\(error)"])
-                    failed = true
-                } else {
-                    // Part of the answer was said: it ends there (a fallback now would be odd).
-                    logger.warning(
-                        "the model's answer broke off; it ends with what was said", metadata: ["error": "\(error)"])
-                }
+                logger.warning("could not store the model's answer", metadata: ["error": "\(error)"])
+                return .spoken
             }
-        } else {
-            logger.error("an LLM voice agent is running but OPENAI_API_KEY is not set")
-            failed = true
         }
-        await stored?.wait()
-        if Task.isCancelled { return .cancelled }
-        do {
-            let heardAll = spoken
-            let didFail = failed
-            let (prompt, completion) = usage
-            let ended = Mutex<AgentOutcome?>(nil)
-            let answer = try await takeTurn(callSID: callSID, timings: timings) { stored in
-                guard case .conversation(var conversation)? = stored.state else { return .reject("not a conversation") }
-                let next =
-                    didFail
-                    ? conversation.failed()
-                    : conversation.reply(
-                        heardAll, promptTokens: prompt, completionTokens: completion, settings: settings)
-                guard case .say(let text, _) = next else { return .reject("the model's answer led nowhere") }
-                ended.withLock { $0 = conversation.outcome }
+    }
+
+    enum Stored: Sendable {
+        case notTaken
+        /// The turn ends with this text (the outcome, if the call ends).
+        case said(String, AgentOutcome?)
+        case tools([ToolCall], VoiceSession)
+    }
+
+    /// Stores the model's answer: words (the turn's end) or tool calls.
+    private func store(
+        _ spoken: String, calls: [ToolCall], failed: Bool, usage: (prompt: Int, completion: Int),
+        settings: LLMSettings, callSID: String, timings: TurnTimings
+    ) async throws -> Stored {
+        let decided = Mutex<Stored>(.notTaken)
+        let answer = try await takeTurn(callSID: callSID, timings: timings) { stored in
+            guard case .conversation(var conversation)? = stored.state else { return .reject("not a conversation") }
+            let next =
+                failed
+                ? conversation.failed()
+                : conversation.reply(
+                    spoken, toolCalls: calls, promptTokens: usage.prompt, completionTokens: usage.completion,
+                    settings: settings)
+            switch next {
+            case .say(let text, _):
+                decided.withLock { $0 = .said(text, conversation.outcome) }
                 return .produce(state: .conversation(conversation), twiml: text, ended: conversation.outcome)
+            case .useTools(let calls):
+                decided.withLock { $0 = .tools(calls, stored) }
+                return .produce(state: .conversation(conversation), twiml: "", ended: nil)
+            case .complete, .transfer:
+                return .reject("the model's answer led nowhere")
             }
-            guard case .twiml(let text) = answer else { return .spoken }
-            // What is left to say: the whole text if nothing was streamed (fallback), else the
-            // part the reply added (the goodbye at the turn limit); then the end of the answer.
-            let said = spoken.trimmingCharacters(in: .whitespacesAndNewlines)
-            let rest =
-                didFail || said.isEmpty
-                ? text : String(text.dropFirst(said.count)).trimmingCharacters(in: .whitespacesAndNewlines)
-            try await outbound.write(
-                .text(ConversationRelay.Command.text(token: rest.isEmpty ? "" : " " + rest, last: true).json))
-            if let outcome = ended.withLock({ $0 }) {
-                try await RelayRoutes.end(session: session, outcome: outcome, outbound)
-                return .ended
-            }
-            return .spoken
-        } catch {
-            logger.warning("could not store the model's answer", metadata: ["error": "\(error)"])
-            return .spoken
         }
+        guard case .twiml = answer else { return .notTaken }
+        return decided.withLock { $0 }
+    }
+
+    enum AfterTools: Sendable {
+        case notTaken
+        case ask([ChatMessage])
+        case said(String, AgentOutcome?)
+    }
+
+    /// Stores what the tools answered: the model is asked again, or the call ends or is transferred.
+    private func storeResults(_ results: [ToolResult], settings: LLMSettings, callSID: String) async throws
+        -> AfterTools
+    {
+        let decided = Mutex<AfterTools>(.notTaken)
+        let answer = try await takeTurn(callSID: callSID) { stored in
+            guard case .conversation(var conversation)? = stored.state else { return .reject("not a conversation") }
+            switch conversation.toolResults(results, settings: settings) {
+            case .complete(let messages):
+                decided.withLock { $0 = .ask(messages) }
+                return .produce(state: .conversation(conversation), twiml: "", ended: nil)
+            case .say(let text, _), .transfer(_, let text):
+                decided.withLock { $0 = .said(text, conversation.outcome) }
+                return .produce(state: .conversation(conversation), twiml: text, ended: conversation.outcome)
+            case .useTools:
+                return .reject("tool answers led to tools")
+            }
+        }
+        guard case .twiml = answer else { return .notTaken }
+        return decided.withLock { $0 }
+    }
+
+    /// Says what is left of the turn's `text` (the whole of it if nothing was streamed, else what
+    /// the reply added: the goodbye at the turn limit), ends the answer, and ends the session if
+    /// the call is over (a transfer: the `<Connect action>` dials).
+    private func finish(_ text: String, spokenInTurn: String, failed: Bool, outcome: AgentOutcome?) async throws {
+        let said = spokenInTurn.trimmingCharacters(in: .whitespacesAndNewlines)
+        let rest: String
+        if failed || said.isEmpty {
+            rest = text
+        } else if said.hasSuffix(text) || text.isEmpty {
+            rest = ""
+        } else if text.hasPrefix(said) {
+            rest = String(text.dropFirst(said.count)).trimmingCharacters(in: .whitespacesAndNewlines)
+        } else {
+            rest = said.contains(text) ? "" : text
+        }
+        try await outbound.write(
+            .text(ConversationRelay.Command.text(token: rest.isEmpty ? "" : " " + rest, last: true).json))
+        if let outcome { try await RelayRoutes.end(session: session, outcome: outcome, outbound) }
     }
 
     /// Keeps in the history only what the caller heard of the last answer.

@@ -27,6 +27,8 @@ struct RelayRoutes: Sendable {
     /// The model of LLM agents (nil without `OPENAI_API_KEY`: they hear the fallback).
     var llm: ChatCompletions? = nil
     var turnDeadline: Duration = .seconds(8)
+    /// Runs LLM agents' tool calls.
+    let agentTools: AgentTools
     let logger: Logger
 
     func register(twilio: RouterGroup<WebhookRequestContext>) {
@@ -68,7 +70,15 @@ struct RelayRoutes: Sendable {
         guard let session = try await sessions.session(id: id), session.accountID == webhook.accountID else {
             throw HTTPError(.notFound)
         }
-        guard session.status != .ended else { return WebhookRoutes.twiml(TwiML.hangup) }
+        guard session.status != .ended else {
+            // The agent transferred the caller (its `transfer_call` tool): connect them.
+            if session.outcome == .transferred,
+                let to = session.spec.llm?.tools?.first(where: { $0.type == .transferCall })?.to
+            {
+                return WebhookRoutes.twiml(TwiML.dial(to))
+            }
+            return WebhookRoutes.twiml(TwiML.hangup)
+        }
         guard let callSID = webhook.form["CallSid"], !callSID.isEmpty else {
             throw HTTPError(.badRequest, message: "CallSid is missing")
         }

@@ -14,6 +14,7 @@ struct VoiceRoutes: Sendable {
     let sessions: SessionStore
     /// nil without an API key: LLM turns then answer with the fallback.
     let llm: ChatCompletions?
+    let agentTools: AgentTools
     let turnDeadline: Duration
     let logger: Logger
 
@@ -27,27 +28,58 @@ struct VoiceRoutes: Sendable {
         }
     }
 
-    /// One model call within the turn's deadline; a failure gives the caller the fallback line.
+    /// The model's answer within the turn's time, running the tools it calls on the way (up to
+    /// `Conversation.maxToolRounds` rounds); a failure gives the caller the fallback line.
     private func ask(
-        _ conversation: inout Conversation, _ messages: [ChatMessage], _ settings: LLMSettings, sessionID: Int64
+        _ conversation: inout Conversation, _ messages: [ChatMessage], _ settings: LLMSettings, session: VoiceSession,
+        callSID: String
     ) async -> Conversation.Next {
         guard let llm else {
             logger.error(
-                "an LLM voice agent is running but OPENAI_API_KEY is not set", metadata: ["session.id": "\(sessionID)"])
+                "an LLM voice agent is running but OPENAI_API_KEY is not set", metadata: ["session.id": "\(session.id)"]
+            )
             return conversation.failed()
         }
+        let tools = settings.tools ?? []
+        // Twilio waits 15 s for a turn: tool rounds share 13 s, each model call its own deadline.
+        let turnEnd = ContinuousClock.now + (tools.isEmpty ? turnDeadline : max(turnDeadline, Self.toolTurnBudget))
+        var messages = messages
         do {
-            let reply = try await llm.complete(
-                model: settings.model, messages: messages, temperature: settings.temperature,
-                maxTokens: settings.maxTokens, deadline: .now + turnDeadline)
-            return conversation.reply(
-                reply.text, promptTokens: reply.promptTokens, completionTokens: reply.completionTokens,
-                settings: settings)
+            while true {
+                let reply = try await llm.complete(
+                    model: settings.model, messages: messages, temperature: settings.temperature,
+                    maxTokens: settings.maxTokens, tools: tools, deadline: min(.now + turnDeadline, turnEnd))
+                let next = conversation.reply(
+                    reply.text, toolCalls: reply.toolCalls, promptTokens: reply.promptTokens,
+                    completionTokens: reply.completionTokens, settings: settings)
+                guard case .useTools(let calls) = next else { return Self.withWordsBeforeTools(next, conversation) }
+                let results = await agentTools.run(
+                    calls, tools: tools, session: session, callSID: callSID, deadline: turnEnd - .seconds(1))
+                let after = conversation.toolResults(results, settings: settings)
+                guard case .complete(let more) = after else { return Self.withWordsBeforeTools(after, conversation) }
+                messages = more
+            }
         } catch {
             logger.warning(
                 "LLM turn failed; the caller hears the fallback",
-                metadata: ["session.id": "\(sessionID)", "error": "\(error)"])
+                metadata: ["session.id": "\(session.id)", "error": "\(error)"])
             return conversation.failed()
+        }
+    }
+
+    static let toolTurnBudget: Duration = .seconds(13)
+
+    /// With `<Gather>` a turn is spoken whole: what the model said before calling its tools comes
+    /// first ("Let me check… You're booked for Tuesday.").
+    static func withWordsBeforeTools(_ next: Conversation.Next, _ conversation: Conversation) -> Conversation.Next {
+        let before = conversation.saidBeforeTools
+        func joined(_ text: String) -> String {
+            before.isEmpty || before.hasSuffix(text) ? (before.isEmpty ? text : before) : before + " " + text
+        }
+        switch next {
+        case .say(let text, let listen): return .say(joined(text), listen: listen)
+        case .transfer(let to, let text): return .transfer(to: to, say: joined(text))
+        case .complete, .useTools: return next
         }
     }
 
@@ -76,7 +108,7 @@ struct VoiceRoutes: Sendable {
             case .plan(let plan):
                 return plan
             case .needsModel(var conversation, let messages, let settings):
-                let next = await ask(&conversation, messages, settings, sessionID: sessionID)
+                let next = await ask(&conversation, messages, settings, session: session, callSID: callSID)
                 return ConversationTurn.finish(
                     conversation, next, turn: (requestTurn ?? 0) + 1, spec: session.spec, action: action)
             }

@@ -1,5 +1,6 @@
 import Foundation
 import SwitchboardCore
+import SwitchboardEvents
 
 /// Settings of `switchboard webhook`.
 public struct WebhookConfiguration: Sendable {
@@ -19,6 +20,9 @@ public struct WebhookConfiguration: Sendable {
     public var replies = KeywordReplies()
     /// The model LLM voice agents talk with.
     public var llm = LLMConfiguration()
+    /// Signs LLM agents' `http` tool calls (`SWITCHBOARD_TOOL_SECRET`, whsec_…); without it those
+    /// tools are unavailable.
+    public var toolSecret: WebhookSecret?
     /// How often a webhook process ends voice sessions left running past their time limit.
     public var sessionSweepInterval: Duration = .seconds(60)
     /// `SWITCHBOARD_DASHBOARD_TOKEN`: serve /dashboard to whoever gives it (never printed). Without

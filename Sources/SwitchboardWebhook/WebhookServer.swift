@@ -77,13 +77,15 @@ func buildWebhookRouter(
     let llm = configuration.llm.apiKey.map {
         ChatCompletions(configuration: configuration.llm, apiKey: $0, http: modelClient)
     }
+    let agentTools = AgentTools(
+        http: modelClient, secret: configuration.toolSecret, jobs: JobStore(pool: pool), logger: logger)
     VoiceRoutes(
-        base: configuration.base, sessions: SessionStore(pool: pool), llm: llm,
+        base: configuration.base, sessions: SessionStore(pool: pool), llm: llm, agentTools: agentTools,
         turnDeadline: configuration.llm.turnDeadline, logger: logger
     ).register(twilio: twilio)
     RelayRoutes(
         base: configuration.base, sessions: SessionStore(pool: pool), drain: relays, llm: llm,
-        turnDeadline: configuration.llm.turnDeadline, logger: logger
+        turnDeadline: configuration.llm.turnDeadline, agentTools: agentTools, logger: logger
     ).register(twilio: twilio)
     if let token = configuration.dashboardToken {
         DashboardRoutes(token: token, pool: pool, relays: relays, logger: logger).register(on: router)

@@ -106,6 +106,12 @@ struct CallSession {
                     documentURL = target
                     document = await fetch(target, extra: parameters)
                     break verbs
+                case "Dial":
+                    // The person dialled talks with the caller for a while; with no `action`, the
+                    // call then goes on with the next verb (none: it ends).
+                    let number = verb.children.first(where: { $0.name == "Number" })?.text ?? verb.text
+                    await note(.dialed(number.trimmingCharacters(in: .whitespacesAndNewlines)))
+                    seconds += 30
                 case "Hangup", "Reject":
                     await note(.hungUp)
                     return seconds

@@ -48,6 +48,8 @@ public enum CallEvent: Sendable, Equatable {
     case gathered(speech: String?, digits: String?)
     case silence
     case recorded
+    /// `<Dial>`: the caller was connected to this number (the call ends when that leg does).
+    case dialed(String)
     case fetched(url: String)
     case hungUp
     /// Over ConversationRelay: the caller spoke over the agent, having heard `heard`.
@@ -64,6 +66,7 @@ extension CallEvent: CustomStringConvertible {
         case .gathered(let speech, let digits): "gathered: \(speech ?? "") \(digits.map { "#" + $0 } ?? "")"
         case .silence: "silence"
         case .recorded: "recorded"
+        case .dialed(let number): "dialed: \(number)"
         case .fetched(let url): "fetched: \(url)"
         case .hungUp: "hung up"
         case .interrupted(let heard): "interrupted after: \(heard)"

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SwitchboardCore
+import SwitchboardEvents
 import SwitchboardProcesses
 import SwitchboardStore
 import SwitchboardWebhook
@@ -101,6 +102,12 @@ struct WebhookCommand: AsyncParsableCommand {
             configuration.llm.baseURL = base.hasSuffix("/") ? String(base.dropLast()) : base
         }
         configuration.llm.apiKey = settings.text("openai-api-key", prefixed: false, secret: true)?.value
+        if let secret = settings.text("tool-secret", secret: true) {
+            // The parse error names the variable and never repeats the value.
+            configuration.toolSecret = try settings.converted(secret, fallback: nil) {
+                try WebhookSecret(parsing: $0, field: secret.source)
+            }
+        }
         if let token = settings.text("dashboard-token", secret: true) {
             if token.value.count < 16 {
                 try settings.problem(

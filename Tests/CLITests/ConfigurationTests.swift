@@ -48,6 +48,15 @@ import Testing
         #expect(await token.wait() == 64)
         #expect(token.output.contains("SWITCHBOARD_DASHBOARD_TOKEN: is 5 characters"), "\(token.output)")
         #expect(!token.output.contains("short"), "the token itself is not printed")
+        let toolSecret = try ChildProcess(
+            try switchboardBinary(), ["webhook", "--database-url", "postgres://x@127.0.0.1:1/x"],
+            environment: [
+                "SWITCHBOARD_TOOL_SECRET": "sk_tool_not_a_webhook_secret",
+                "SWITCHBOARD_PUBLIC_URL": "https://hooks.example.com",
+            ])
+        #expect(await toolSecret.wait() == 64)
+        #expect(toolSecret.output.contains("SWITCHBOARD_TOOL_SECRET: is not a signing secret"), "\(toolSecret.output)")
+        #expect(!toolSecret.output.contains("sk_tool_not"), "the secret itself is not printed")
     }
 
     @Test func configShowsSettingsWithSecretsMasked() async throws {

@@ -7,6 +7,8 @@
 #             OUT_FILE; not verified: 400 and a line with "verified": false.
 # POST /gone  410 Gone (the receiver was taken down for good).
 # POST /fail  500.
+# POST /tool  an agent's http tool: verified, the call recorded as {"headerId", "body", "verified"}
+#             and answered {"booked": true, "slot": "Tuesday 10:00"}; not verified: 401.
 import json, os, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -31,6 +33,19 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(500)
         headers = {name.lower(): value for name, value in self.headers.items()}
         verified = any(verify_webhook.verify(secret, headers, body) for secret in secrets)
+        if self.path == "/tool":
+            with open(out_path, "a") as out:
+                out.write(json.dumps({"headerId": headers.get("webhook-id"), "body": json.loads(body),
+                                      "verified": verified}) + "\n")
+            if not verified:
+                return self.answer(401)
+            answer = json.dumps({"booked": True, "slot": "Tuesday 10:00"}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+            return
         event = json.loads(body)
         line = {"id": event["id"], "headerId": headers.get("webhook-id"), "type": event["type"],
                 "subject": event["subject"], "data": event["data"], "verified": verified}

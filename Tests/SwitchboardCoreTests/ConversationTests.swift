@@ -26,6 +26,74 @@ import Testing
         #expect(conversation.promptTokens == 20 && conversation.completionTokens == 3)
     }
 
+    /// Tools: the model's calls go to the caller of the conversation, their answers back to the
+    /// model as `tool` messages; end_call and transfer_call end the conversation with the model's
+    /// words; past the round limit the model must answer in words; only words are spoken lines.
+    @Test func toolCallsRoundTripAndEndOrTransferTheCall() {
+        var conversation = Conversation()
+        _ = conversation.start(greeting: nil)
+        _ = conversation.hear(heard("Book me for Tuesday"), settings: settings, elapsed: 1)
+        let book = ToolCall(id: "c1", name: "book", arguments: #"{"day":"Tuesday"}"#)
+        #expect(
+            conversation.reply(
+                "Let me check.", toolCalls: [book], promptTokens: 1, completionTokens: 1, settings: settings)
+                == .useTools([book]))
+        #expect(conversation.saidBeforeTools == "Let me check.")
+        guard
+            case .complete(let messages) = conversation.toolResults(
+                [ToolResult(callID: "c1", name: "book", content: #"{"ok":true}"#, ok: true)], settings: settings)
+        else {
+            Issue.record("expected the model to be asked again")
+            return
+        }
+        #expect(messages.map(\.role) == ["system", "assistant", "user", "assistant", "tool"])
+        #expect(messages.last?.toolCallId == "c1" && messages[3].toolCalls == [book])
+        // Three rounds at most: a fourth call is ignored and the words are said.
+        for round in 2...3 {
+            let call = ToolCall(id: "c\(round)", name: "book", arguments: "{}")
+            #expect(
+                conversation.reply("", toolCalls: [call], promptTokens: 0, completionTokens: 0, settings: settings)
+                    == .useTools([call]))
+            _ = conversation.toolResults(
+                [ToolResult(callID: call.id, name: "book", content: "ok", ok: true)], settings: settings)
+        }
+        let extra = ToolCall(id: "c4", name: "book", arguments: "{}")
+        #expect(
+            conversation.reply("Booked.", toolCalls: [extra], promptTokens: 0, completionTokens: 0, settings: settings)
+                == .say("Booked.", listen: true))
+        #expect(conversation.toolUses.map(\.call.id) == ["c1", "c2", "c3"])
+        #expect(
+            (SessionState.conversation(conversation)).spokenLines.map(\.text)
+                == [Conversation.defaultGreeting, "Book me for Tuesday", "Let me check.", "Booked."])
+
+        var ending = Conversation()
+        _ = ending.start(greeting: nil)
+        _ = ending.hear(heard("That's everything"), settings: settings, elapsed: 1)
+        let end = ToolCall(id: "e", name: "end_call", arguments: "{}")
+        _ = ending.reply("Goodbye then!", toolCalls: [end], promptTokens: 0, completionTokens: 0, settings: settings)
+        #expect(
+            ending.toolResults(
+                [ToolResult(callID: "e", name: "end_call", content: "", ok: true, effect: .endCall)], settings: settings
+            )
+                == .say("Goodbye then!", listen: false))
+        #expect(ending.outcome == .agentEnded)
+
+        var transferring = Conversation()
+        _ = transferring.start(greeting: nil)
+        _ = transferring.hear(heard("A person please"), settings: settings, elapsed: 1)
+        let transfer = ToolCall(id: "t", name: "transfer_call", arguments: "{}")
+        _ = transferring.reply("", toolCalls: [transfer], promptTokens: 0, completionTokens: 0, settings: settings)
+        #expect(
+            transferring.toolResults(
+                [
+                    ToolResult(
+                        callID: "t", name: "transfer_call", content: "", ok: true, effect: .transfer(to: "+15551230000")
+                    )
+                ],
+                settings: settings) == .transfer(to: "+15551230000", say: Conversation.transferring))
+        #expect(transferring.outcome == .transferred)
+    }
+
     /// Barge-in over the relay: only what the caller heard of an answer stays in the history,
     /// whether the answer was stored before the interruption arrived or not, and an answer cut
     /// off before a word was heard leaves nothing.

@@ -58,4 +58,30 @@ import Testing
         let line = [UInt8](repeating: UInt8(ascii: "a"), count: ServerSentEvents.maxLineBytes + 1)
         #expect(throws: ServerSentEvents.Failure.self) { try reader.feed(line) }
     }
+
+    /// Function calling over a stream: a call's first piece has its id and name, the arguments
+    /// come in pieces; the accumulator puts each call together in index order.
+    @Test func toolCallPiecesAreParsedAndPutTogether() throws {
+        let first =
+            #"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"send_sms","arguments":"{\"bo"}}]}}]}"#
+        let second =
+            #"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"dy\":\"hi\"}"}}]}}]}"#
+        let other =
+            #"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_a","function":{"name":"end_call","arguments":""}}]}}]}"#
+        var calls = ToolCallAccumulator()
+        for payload in [first, second, other] {
+            for event in try #require(ChatStreamEvent.parse(payload)) {
+                guard case .toolCall(let index, let id, let name, let arguments) = event else {
+                    Issue.record("not a tool call: \(event)")
+                    continue
+                }
+                calls.add(index: index, id: id, name: name, arguments: arguments)
+            }
+        }
+        #expect(
+            calls.calls == [
+                ToolCall(id: "call_a", name: "end_call", arguments: "{}"),
+                ToolCall(id: "call_b", name: "send_sms", arguments: #"{"body":"hi"}"#),
+            ])
+    }
 }

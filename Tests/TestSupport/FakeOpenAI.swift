@@ -23,6 +23,9 @@ public final class FakeOpenAI: Service, Sendable {
         /// come 10 ms apart, as a model generates them, so a client that went away is noticed
         /// when the writes start failing.
         case streamed([String], gate: StreamGate? = nil)
+        /// Function calling (non-streamed requests): the model asks for these tools, with
+        /// `text` said first (content null without it). Each call's id is `call_<request>_<i>`.
+        case toolCalls([(name: String, arguments: String)], text: String? = nil)
     }
 
     /// Holds a streamed answer after its first token until `open()`.
@@ -81,9 +84,15 @@ public final class FakeOpenAI: Service, Sendable {
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: body)),
             case .object(let object) = value, case .string(let model)? = object["model"],
             case .array(let messages)? = object["messages"], !messages.isEmpty,
-            messages.allSatisfy({ $0["role"]?.stringValue != nil && $0["content"]?.stringValue != nil })
+            messages.allSatisfy({
+                $0["role"]?.stringValue != nil
+                    && ($0["content"]?.stringValue != nil || ($0["content"] == .null && $0["tool_calls"] != nil))
+            })
         else {
             return Self.error(400, "model and messages (role, content) are required", type: "invalid_request_error")
+        }
+        if let problem = Self.toolProblem(messages: messages, tools: object["tools"]) {
+            return Self.error(400, problem, type: "invalid_request_error")
         }
         let number = recorded.withLock { list in
             list.append(object)
@@ -106,6 +115,24 @@ public final class FakeOpenAI: Service, Sendable {
             text = reply
         case .text(let reply):
             text = reply
+        case .toolCalls(let calls, let said):
+            let declared = Set((object["tools"]?.arrayValue ?? []).compactMap { $0["function"]?["name"]?.stringValue })
+            guard calls.allSatisfy({ declared.contains($0.name) }) else {
+                return Self.error(400, "the script calls a tool the request did not declare", type: "test")
+            }
+            if streaming { return streamedToolCalls(calls, said: said, model: model, number: number) }
+            let message: JSONValue = .object([
+                "role": .string("assistant"), "content": said.map { .string($0) } ?? .null,
+                "tool_calls": .array(
+                    calls.enumerated().map { index, call in
+                        .object([
+                            "id": .string("call_\(number)_\(index)"), "type": .string("function"),
+                            "function": .object(["name": .string(call.name), "arguments": .string(call.arguments)]),
+                        ])
+                    }),
+            ])
+            return Self.completion(
+                message: message, finish: "tool_calls", model: model, number: number, prompt: 50, completion: 10)
         }
         if streaming {
             // A streaming client gets the reply word by word, as a model sends it.
@@ -117,23 +144,52 @@ public final class FakeOpenAI: Service, Sendable {
         }
         let promptTokens = messages.compactMap { $0["content"]?.stringValue }.reduce(0) { $0 + $1.count / 4 + 4 }
         let completionTokens = max(1, text.count / 4)
+        return Self.completion(
+            message: .object(["role": .string("assistant"), "content": .string(text)]), finish: "stop", model: model,
+            number: number, prompt: promptTokens, completion: completionTokens)
+    }
+
+    static func completion(
+        message: JSONValue, finish: String, model: String, number: Int, prompt: Int, completion: Int
+    ) -> Response {
         let answer: JSONValue = .object([
             "id": .string("chatcmpl-\(number)"), "object": .string("chat.completion"), "created": .int(1_700_000_000),
             "model": .string(model),
-            "choices": .array([
-                .object([
-                    "index": .int(0), "message": .object(["role": .string("assistant"), "content": .string(text)]),
-                    "finish_reason": .string("stop"),
-                ])
-            ]),
+            "choices": .array([.object(["index": .int(0), "message": message, "finish_reason": .string(finish)])]),
             "usage": .object([
-                "prompt_tokens": .int(Int64(promptTokens)), "completion_tokens": .int(Int64(completionTokens)),
-                "total_tokens": .int(Int64(promptTokens + completionTokens)),
+                "prompt_tokens": .int(Int64(prompt)), "completion_tokens": .int(Int64(completion)),
+                "total_tokens": .int(Int64(prompt + completion)),
             ]),
         ])
         return Response(
             status: .ok, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(string: answer.jsonText)))
+    }
+
+    /// What the real API refuses about tools: declarations that are not functions with a name
+    /// and an object schema, an assistant's tool calls not each answered by a `tool` message
+    /// right after it, a `tool` message answering no call.
+    static func toolProblem(messages: [JSONValue], tools: JSONValue?) -> String? {
+        for tool in tools?.arrayValue ?? [] {
+            guard tool["type"] == .string("function"), tool["function"]?["name"]?.stringValue != nil,
+                tool["function"]?["parameters"]?["type"] == .string("object")
+            else { return "tools[]: each must be {type: function, function: {name, parameters: {type: object}}}" }
+        }
+        var open: [String] = []
+        for message in messages {
+            if message["role"] == .string("tool") {
+                guard let id = message["tool_call_id"]?.stringValue, let index = open.firstIndex(of: id) else {
+                    return "a 'tool' message must answer a preceding tool call (tool_call_id)"
+                }
+                open.remove(at: index)
+                continue
+            }
+            guard open.isEmpty else {
+                return "an assistant message with 'tool_calls' must be followed by tool messages answering each"
+            }
+            open = (message["tool_calls"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+        }
+        return nil
     }
 
     private func streamedAnswer(_ tokens: [String], gate: StreamGate?, model: String, number: Int) -> Response {
@@ -168,6 +224,59 @@ public final class FakeOpenAI: Service, Sendable {
             }
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: body)
+    }
+
+    /// Tool calls as the streaming API sends them: any words first, then per call a first piece
+    /// with its index, id and name and its arguments in two pieces, then `finish_reason`.
+    private func streamedToolCalls(
+        _ calls: [(name: String, arguments: String)], said: String?, model: String, number: Int
+    ) -> Response {
+        var chunks: [JSONValue] = []
+        func chunk(_ delta: [String: JSONValue], finish: String? = nil) -> JSONValue {
+            .object([
+                "id": .string("chatcmpl-\(number)"), "object": .string("chat.completion.chunk"),
+                "created": .int(1_700_000_000), "model": .string(model),
+                "choices": .array([
+                    .object([
+                        "index": .int(0), "delta": .object(delta), "finish_reason": finish.map { .string($0) } ?? .null,
+                    ])
+                ]),
+            ])
+        }
+        chunks.append(chunk(["role": .string("assistant"), "content": said.map { _ in .string("") } ?? .null]))
+        for word in (said ?? "").split(separator: " ").enumerated() {
+            chunks.append(chunk(["content": .string((word.offset == 0 ? "" : " ") + word.element)]))
+        }
+        for (index, call) in calls.enumerated() {
+            let half = call.arguments.index(call.arguments.startIndex, offsetBy: call.arguments.count / 2)
+            chunks.append(
+                chunk([
+                    "tool_calls": .array([
+                        .object([
+                            "index": .int(Int64(index)), "id": .string("call_\(number)_\(index)"),
+                            "type": .string("function"),
+                            "function": .object([
+                                "name": .string(call.name), "arguments": .string(String(call.arguments[..<half])),
+                            ]),
+                        ])
+                    ])
+                ]))
+            chunks.append(
+                chunk([
+                    "tool_calls": .array([
+                        .object([
+                            "index": .int(Int64(index)),
+                            "function": .object(["arguments": .string(String(call.arguments[half...]))]),
+                        ])
+                    ])
+                ]))
+        }
+        chunks.append(chunk([:], finish: "tool_calls"))
+        var text = chunks.map { "data: \($0.jsonText)\n\n" }.joined()
+        text += "data: [DONE]\n\n"
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream"], body: .init(byteBuffer: ByteBuffer(string: text))
+        )
     }
 
     static func error(_ status: Int, _ message: String, type: String, code: String? = nil) -> Response {

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import SwitchboardCore
+import SwitchboardEvents
 import SwitchboardSending
 import SwitchboardStore
 import SwitchboardWebhook
@@ -76,7 +77,7 @@ import TwilioSimulator
     /// Places `call` as users do — a worker, the simulator playing Twilio, two webhook hosts behind
     /// the balancer — and hands its job to `check` once its session ended.
     static func call(
-        _ call: VoiceAgentRequest, llm: LLMConfiguration, simulator: TwilioSimulator,
+        _ call: VoiceAgentRequest, llm: LLMConfiguration, simulator: TwilioSimulator, toolSecret: WebhookSecret? = nil,
         _ check: (TestDatabase, Int64, TwilioSimulator, RoundRobinProxy) async throws -> Void
     ) async throws {
         try await TestDatabase.with { db in
@@ -84,7 +85,8 @@ import TwilioSimulator
             let accounts = AccountStore(pool: db.pool, vault: vault)
             try await accounts.upsert(name: "main", accountSID: accountSID, secret: authToken)
             try await accounts.setCallsPerSecond(accountID: 1, 50)
-            try await TwoWebhookHosts.with(db, accounts: accounts, llm: llm) { publicURL, proxy in
+            try await TwoWebhookHosts.with(db, accounts: accounts, llm: llm, toolSecret: toolSecret) {
+                publicURL, proxy in
                 let simulatorTask = try await simulator.start()
                 defer { simulatorTask.stop() }
                 let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))

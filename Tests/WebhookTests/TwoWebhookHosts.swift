@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SwitchboardEvents
 import SwitchboardProcesses
 import SwitchboardStore
 import SwitchboardWebhook
@@ -10,7 +11,7 @@ import TestSupport
 enum TwoWebhookHosts {
     static func with<T: Sendable>(
         _ db: TestDatabase, accounts: AccountStore, llm: LLMConfiguration = LLMConfiguration(),
-        _ body: (_ publicURL: String, _ proxy: RoundRobinProxy) async throws -> T
+        toolSecret: WebhookSecret? = nil, _ body: (_ publicURL: String, _ proxy: RoundRobinProxy) async throws -> T
     ) async throws -> T {
         let proxyPort = try freeLoopbackPort()
         let publicURL = "http://127.0.0.1:\(proxyPort)"
@@ -22,6 +23,7 @@ enum TwoWebhookHosts {
             var configuration = WebhookConfiguration(publicURL: publicURL)
             configuration.port = try freeLoopbackPort()
             configuration.llm = llm
+            configuration.toolSecret = toolSecret
             backends.append("http://127.0.0.1:\(configuration.port)")
             servers.append(
                 try WebhookProcess(configuration: configuration, pool: db.pool, accounts: accounts, logger: logger))
