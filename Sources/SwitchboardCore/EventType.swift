@@ -18,6 +18,8 @@ public enum EventType: String, Sendable, CaseIterable, Codable {
     case callCompleted = "call.completed"
     /// A voice agent's session ended: its outcome, answers and transcript.
     case sessionCompleted = "session.completed"
+    /// A recorded call's recording is ready at Twilio (or there was nothing to record).
+    case recordingCompleted = "recording.completed"
     /// An address opted out or back in, by keyword, the API, an import or Twilio's error 21610.
     case optoutChanged = "optout.changed"
     /// A campaign has no recipient left to send to and no job still running.
@@ -35,6 +37,7 @@ public enum EventType: String, Sendable, CaseIterable, Codable {
         case .replyReceived: "someone replied or wrote in"
         case .callCompleted: "a call ended (completed, busy, no-answer, failed, canceled)"
         case .sessionCompleted: "a voice agent's session ended (outcome, answers, transcript)"
+        case .recordingCompleted: "a call's recording is ready at Twilio (its URL, duration, channels)"
         case .optoutChanged: "an address opted out or back in"
         case .campaignFinished: "a campaign sent to everyone it will"
         }

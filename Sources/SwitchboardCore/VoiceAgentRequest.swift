@@ -28,6 +28,9 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
     public var allowUserHangup: Bool?
     /// `llm` agents: tools the model may call (`AgentTool`).
     public var tools: JSONValue?
+    /// Record the call (`recordingUrl` in the result); `mono` or `dual` channels.
+    public var record: Bool?
+    public var recordingChannels: String?
     /// Said once before the first question.
     public var greeting: String?
     public var voice: String?
@@ -66,7 +69,8 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
         "account", "to", "from", "agentType", "questions", "greeting", "voice", "language", "timeout", "timeLimit",
         "variables", "sendWindow", "timezone", "model", "systemPrompt", "temperature", "maxTokens",
         "maxConversationTurns", "conversationTimeout", "allowUserHangup", "transport", "interruptible", "ttsProvider",
-        "transcriptionProvider", "speechModel", "hints", "repeatKey", "skipKey", "tools",
+        "transcriptionProvider", "speechModel", "hints", "repeatKey", "skipKey", "tools", "record",
+        "recordingChannels",
     ]
 
     public static func checkFields(_ object: [String: JSONValue]) throws(InputError) {
@@ -102,12 +106,14 @@ public struct VoiceAgentRequest: Sendable, Codable, Equatable {
             interruptible: interruptible, ttsProvider: ttsProvider, transcriptionProvider: transcriptionProvider,
             speechModel: speechModel, hints: hints)
         // Voice, language, ring time, time limit, transport and relay settings are checked by `validated()`.
-        return try VoiceAgentSpec(
+        var spec = VoiceAgentSpec(
             account: account, to: to.e164, from: from.e164, agentType: agentType, flow: flow, llm: llm,
             greeting: greeting, voice: voice ?? "Polly.Joanna", language: language ?? "en-US", timeout: timeout,
             timeLimit: timeLimit ?? 1800, sendWindow: sendWindow, timezone: timezone, transport: transport,
-            relay: relay.isEmpty ? nil : relay, repeatKey: repeatKey, skipKey: skipKey
-        ).validated()
+            relay: relay.isEmpty ? nil : relay, repeatKey: repeatKey, skipKey: skipKey)
+        if record == true { spec.record = true }
+        spec.recordingChannels = try RecordingChannels.check(recordingChannels, record: record ?? false)
+        return try spec.validated()
     }
 }
 
@@ -181,6 +187,9 @@ public struct VoiceAgentSpec: Sendable, Codable, Equatable {
     public var repeatKey: String? = nil
     /// Questions agents: the key that skips the question (nil: none).
     public var skipKey: String? = nil
+    /// Record the call (nil: not recorded).
+    public var record: Bool? = nil
+    public var recordingChannels: String? = nil
 
     /// The transport a call uses: the job's, if it names one. Otherwise LLM agents use the relay
     /// when the webhook's public URL is `https://` (ConversationRelay connects only to `wss://`,

@@ -15,6 +15,8 @@ public struct VoiceRequest: Sendable, Codable, Equatable {
     /// Speech language, e.g. en-US, es-ES, fr-FR.
     public var language: String?
     public var record: Bool?
+    /// `mono` (default) or `dual` (each party on its own channel), for a recorded call.
+    public var recordingChannels: String?
     /// Ring time in seconds (1…600).
     public var timeout: Int?
     /// Longest call in seconds.
@@ -37,7 +39,7 @@ public struct VoiceRequest: Sendable, Codable, Equatable {
 
     static let fields: Set<String> = [
         "account", "to", "from", "message", "voice", "language", "record", "timeout", "timeLimit", "machineDetection",
-        "statusCallback", "variables", "sendWindow", "timezone",
+        "statusCallback", "variables", "sendWindow", "timezone", "recordingChannels",
     ]
 
     public static func checkFields(_ object: [String: JSONValue]) throws(InputError) {
@@ -62,11 +64,12 @@ public struct VoiceRequest: Sendable, Codable, Equatable {
                 field: "message",
                 problem: "is too long: the call's TwiML would be \(twiml.count) characters; Twilio allows 4000")
         }
-        return try VoiceSpec(
+        var spec = VoiceSpec(
             account: account, to: to.e164, from: from.e164, twiml: twiml, record: record ?? false, timeout: timeout,
             timeLimit: timeLimit, machineDetection: machineDetection, statusCallback: statusCallback,
-            sendWindow: sendWindow, timezone: timezone
-        ).validated()
+            sendWindow: sendWindow, timezone: timezone)
+        spec.recordingChannels = try RecordingChannels.check(recordingChannels, record: record ?? false)
+        return try spec.validated()
     }
 }
 
@@ -77,12 +80,28 @@ public struct VoiceSpec: Sendable, Codable, Equatable {
     public var from: String
     public var twiml: String
     public var record: Bool
+    public var recordingChannels: String? = nil
     public var timeout: Int?
     public var timeLimit: Int?
     public var machineDetection: String?
     public var statusCallback: String?
     public var sendWindow: String?
     public var timezone: String?
+}
+
+/// How a recorded call is recorded: `mono` (Twilio's default) or `dual`.
+public enum RecordingChannels {
+    public static let allowed = ["mono", "dual"]
+
+    /// The channels a job asked for, checked; only a recorded call may ask.
+    public static func check(_ channels: String?, record: Bool) throws(InputError) -> String? {
+        guard let channels else { return nil }
+        guard allowed.contains(channels) else {
+            throw InputError(field: "recordingChannels", problem: "'\(channels.prefix(32))' is not one of mono, dual")
+        }
+        guard record else { throw InputError(field: "recordingChannels", problem: "needs \"record\": true") }
+        return channels
+    }
 }
 
 /// TwiML documents. Text is XML-escaped; TwiML is case-sensitive (`<Say>`, not `<say>`).

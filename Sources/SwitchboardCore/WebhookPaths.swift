@@ -5,6 +5,8 @@ public enum WebhookPaths {
     public static let messageStatus = "/twilio/messages/status"
     public static let callStatus = "/twilio/calls/status"
     public static let inboundMessage = "/twilio/messages/inbound"
+    /// Twilio's RecordingStatusCallback for recorded calls.
+    public static let recordingStatus = "/twilio/recordings/status"
 
     /// The router's patterns for a voice-agent session's turns (`:session`, `:turn` are parameters).
     public static let sessionPattern = "/twilio/voice/sessions/:session"

@@ -51,6 +51,11 @@ extension TwilioSender {
             }
             request.timeout = spec.timeout
             request.timeLimit = spec.timeLimit
+            if spec.record == true {
+                request.record = true
+                request.recordingChannels = spec.recordingChannels
+                request.recordingStatusCallback = base + WebhookPaths.recordingStatus
+            }
             request.statusCallback = base + WebhookPaths.callStatus
             request.statusCallbackEvents = ["initiated", "ringing", "answered", "completed"]
             return try await createAndRecordCall(

@@ -180,6 +180,10 @@ public final class TwilioSender: Sendable {
             }
             var request = CreateCallRequest(to: spec.to, from: spec.from, twiml: spec.twiml)
             request.record = spec.record ? true : nil
+            if spec.record {
+                request.recordingChannels = spec.recordingChannels
+                request.recordingStatusCallback = webhookBaseURL.map { $0 + WebhookPaths.recordingStatus }
+            }
             request.timeout = spec.timeout
             request.timeLimit = spec.timeLimit
             request.machineDetection = spec.machineDetection

@@ -92,6 +92,9 @@ public struct Migration: Sendable {
         Migration(
             version: 23, name: "0023_event_webhooks.sql",
             sql: String(decoding: PackageResources._023_event_webhooks_sql, as: UTF8.self)),
+        Migration(
+            version: 24, name: "0024_recordings.sql",
+            sql: String(decoding: PackageResources._024_recordings_sql, as: UTF8.self)),
     ]
 }
 

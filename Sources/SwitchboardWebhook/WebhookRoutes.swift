@@ -14,6 +14,7 @@ struct WebhookRoutes: Sendable {
     let inbound: InboundStore
     let sessions: SessionStore
     let pool: PostgresPool
+    var recordings: RecordingStore { RecordingStore(pool: pool) }
     let relays: RelayDrain
     let logger: Logger
 
@@ -42,6 +43,49 @@ struct WebhookRoutes: Sendable {
         twilio.post(WebhookPaths.inTwilioGroup(WebhookPaths.inboundMessage)) { _, context in
             try await inboundMessage(try context.verified())
         }
+        twilio.post(WebhookPaths.inTwilioGroup(WebhookPaths.recordingStatus)) { _, context in
+            try await recordingStatus(try context.verified())
+        }
+    }
+
+    // MARK: recordings
+
+    /// Twilio's RecordingStatusCallback: the recording is kept (never its audio), its URL put in
+    /// the job's result. Malformed fields are refused (400) naming them.
+    func recordingStatus(_ webhook: VerifiedWebhook) async throws -> Response {
+        let form = webhook.form
+        guard let sid = form["RecordingSid"], TwilioSID.isValid(sid, prefix: "RE") else {
+            throw HTTPError(.badRequest, message: "RecordingSid is missing or malformed")
+        }
+        guard let call = form["CallSid"], TwilioSID.isValid(call, prefix: "CA") else {
+            throw HTTPError(.badRequest, message: "CallSid is missing or malformed")
+        }
+        guard let status = form["RecordingStatus"] else {
+            throw HTTPError(.badRequest, message: "RecordingStatus is missing")
+        }
+        guard RecordingUpdate.statuses.contains(status) else {
+            logger.info("ignored an unknown recording status", metadata: ["twilio.status": "\(status)"])
+            return Self.noContent
+        }
+        let url = form["RecordingUrl"].flatMap { $0.isEmpty ? nil : $0 }
+        if let url, !HTTPURL.isHTTP(url) || url.count > 2048 {
+            throw HTTPError(.badRequest, message: "RecordingUrl is not an http(s) URL")
+        }
+        let channels = try code(form["RecordingChannels"], field: "RecordingChannels")
+        if let channels, channels != 1 && channels != 2 {
+            throw HTTPError(.badRequest, message: "RecordingChannels is not 1 or 2")
+        }
+        let kept = try await recordings.apply(
+            RecordingUpdate(
+                accountID: webhook.accountID, sid: sid, callSID: call, status: status, url: url,
+                duration: try code(form["RecordingDuration"], field: "RecordingDuration"), channels: channels,
+                source: form["RecordingSource"].map { String($0.prefix(64)) },
+                errorCode: try code(form["ErrorCode"], field: "ErrorCode")))
+        if !kept {
+            logger.notice(
+                "recording status for a call this system did not place", metadata: ["twilio.call_sid": "\(call)"])
+        }
+        return Self.noContent
     }
 
     // MARK: status callbacks

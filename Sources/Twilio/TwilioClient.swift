@@ -78,6 +78,21 @@ public struct TwilioClient: Sendable {
         try await send(.POST, "create_call", path: "Calls.json", form: request.form, credentials: credentials)
     }
 
+    /// Deletes a recording's audio at Twilio (`DELETE Recordings/{sid}.json`). A recording Twilio
+    /// no longer has (404) counts as deleted: returns false then, true when this call deleted it.
+    public func deleteRecording(sid: String, credentials: TwilioCredentials) async throws(Failure) -> Bool {
+        do {
+            let _: (NoContent, ResponseInfo) = try await send(
+                .DELETE, "delete_recording", path: "Recordings/\(sid).json", form: nil, credentials: credentials)
+            return true
+        } catch .api(let error) where error.httpStatus == 404 {
+            return false
+        }
+    }
+
+    /// An answer without a body (204).
+    struct NoContent: Decodable {}
+
     /// Messages filtered by To, From and the UTC day sent (`DateSent=YYYY-MM-DD`), newest first:
     /// what reconciliation uses to find out whether an interrupted send went out.
     public func listMessages(
@@ -180,7 +195,7 @@ public struct TwilioClient: Sendable {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         do {
-            return (try decoder.decode(Resource.self, from: data), info)
+            return (try decoder.decode(Resource.self, from: data.isEmpty ? Data("{}".utf8) : data), info)
         } catch {
             throw .malformedResponse("\(error)")
         }

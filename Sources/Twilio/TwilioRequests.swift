@@ -48,6 +48,10 @@ public struct CreateCallRequest: Sendable, Equatable {
     /// Ring seconds (default 60, max 600).
     public var timeout: Int?
     public var record: Bool?
+    /// `mono` or `dual`.
+    public var recordingChannels: String?
+    /// Where Twilio posts the recording's status (`completed`, `absent`, `failed`).
+    public var recordingStatusCallback: String?
     public var timeLimit: Int?
     /// `Enable` or `DetectMessageEnd`.
     public var machineDetection: String?
@@ -69,6 +73,9 @@ public struct CreateCallRequest: Sendable, Equatable {
         for event in statusCallbackEvents { form.append("StatusCallbackEvent", event) }
         form.append("Timeout", timeout.map(String.init))
         form.append("Record", record.map { $0 ? "true" : "false" })
+        form.append("RecordingChannels", recordingChannels)
+        form.append("RecordingStatusCallback", recordingStatusCallback)
+        if recordingStatusCallback != nil { form.append("RecordingStatusCallbackEvent", "completed absent") }
         form.append("TimeLimit", timeLimit.map(String.init))
         form.append("MachineDetection", machineDetection)
         return form

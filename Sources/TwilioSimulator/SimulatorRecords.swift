@@ -32,6 +32,21 @@ public struct SimulatedCall: Sendable {
     public var transcript: [CallEvent] = []
     /// Over ConversationRelay: every `text` token the agent sent, when it arrived.
     public var tokens: [ReceivedToken] = []
+    /// `Record=true`: recorded, with its recording's status posted here when the call ends.
+    public var record = false
+    public var recordingChannels: String?
+    public var recordingStatusCallback: String?
+}
+
+/// A recording the simulator made of a recorded call.
+public struct SimulatedRecording: Sendable, Equatable {
+    public var sid: String
+    public var account: String
+    public var callSID: String
+    public var duration: Int
+    public var channels: Int
+    /// `DELETE Recordings/{sid}.json` removed it.
+    public var deleted = false
 }
 
 /// A `text` message of the agent's, as the simulated Twilio received it.

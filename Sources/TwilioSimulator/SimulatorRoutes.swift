@@ -15,6 +15,7 @@ struct SimulatorRoutes: Sendable {
         accounts.get("Messages/:sid") { request, context in try await fetchMessage(request, context) }
         accounts.post("Calls.json") { request, context in try await createCall(request, context) }
         accounts.get("Calls.json") { request, context in try await listCalls(request, context) }
+        accounts.delete("Recordings/:sid") { request, context in try await deleteRecording(request, context) }
         router.get("v2/PhoneNumbers/:number") { request, context in try await lookup(request, context) }
         router.get("health") { _, _ in "ok" }
         // Not Twilio's: what the simulator received, with precise receive times, for tests and drills.
@@ -101,6 +102,17 @@ struct SimulatorRoutes: Sendable {
             }
             return Self.json(call.resource, status: .created)
         }
+    }
+
+    /// `DELETE Recordings/{sid}.json`: 204, or 404 (20404) for a recording it does not have.
+    private func deleteRecording(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let (account, _) = try await authenticate(request, context, readForm: false)
+        var sid = context.parameters.get("sid") ?? ""
+        if sid.hasSuffix(".json") { sid.removeLast(5) }
+        guard await simulator.state.deleteRecording(sid: sid, account: account) else {
+            return Self.json(SimulatorState.error(20404, "The requested resource was not found", status: 404))
+        }
+        return Response(status: .noContent)
     }
 
     // MARK: behaviour

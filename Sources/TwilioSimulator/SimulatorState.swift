@@ -248,11 +248,33 @@ actor SimulatorState {
         let resource = TwilioCall(
             sid: sid, accountSid: account, to: to, from: from, status: "queued", dateCreated: TwilioFormat.rfc2822(now),
             uri: "/2010-04-01/Accounts/\(account)/Calls/\(sid).json")
-        let call = SimulatedCall(
+        var call = SimulatedCall(
             resource: resource, receivedAt: .now, twiml: form["Twiml"], url: form["Url"],
             statusCallback: form["StatusCallback"])
+        call.record = form["Record"] == "true"
+        call.recordingChannels = form["RecordingChannels"]
+        call.recordingStatusCallback = form["RecordingStatusCallback"]
         calls.append(call)
         return .success(call)
+    }
+
+    private(set) var recordings: [SimulatedRecording] = []
+
+    /// The recording of a recorded call that has ended.
+    func makeRecording(of call: SimulatedCall, duration: Int) -> SimulatedRecording {
+        let recording = SimulatedRecording(
+            sid: random.sid("RE"), account: call.resource.accountSid ?? "", callSID: call.resource.sid,
+            duration: duration, channels: call.recordingChannels == "dual" ? 2 : 1)
+        recordings.append(recording)
+        return recording
+    }
+
+    /// `DELETE Recordings/{sid}`: whether there was such a recording to delete.
+    func deleteRecording(sid: String, account: String) -> Bool {
+        guard let index = recordings.firstIndex(where: { $0.sid == sid && $0.account == account && !$0.deleted })
+        else { return false }
+        recordings[index].deleted = true
+        return true
     }
 
     private var answersGiven: [String: Int] = [:]

@@ -37,6 +37,7 @@ public final class TwilioSimulator: Service, Sendable {
     /// Every message accepted so far, in arrival order.
     public func messages() async -> [SimulatedMessage] { await state.messages }
     public func calls() async -> [SimulatedCall] { await state.calls }
+    public func recordings() async -> [SimulatedRecording] { await state.recordings }
     /// Create requests refused with a Twilio error (validation or injected faults).
     public func rejectedRequests() async -> Int { await state.rejectedRequests }
     /// Lookup requests answered (each one a paid lookup at Twilio).
@@ -149,6 +150,11 @@ public final class TwilioSimulator: Service, Sendable {
         if let url {
             await post(url: url, account: step.account, sid: step.sid, status: status, parameters: parameters)
         }
+        if case .call("completed", let duration, _) = step.target, let call = await state.call(sid: step.sid),
+            call.record
+        {
+            await postRecording(of: call, duration: duration ?? 1, account: step.account)
+        }
         if let call = answered, let token = configuration.accounts[step.account] {
             // Answered: play the TwiML, then complete the call.
             let seconds = await CallSession(simulator: self, call: call, token: token).run()
@@ -158,6 +164,25 @@ public final class TwilioSimulator: Service, Sendable {
                     at: .now + configuration.callbackStep, account: step.account, sid: step.sid,
                     target: .call(status: "completed", duration: max(1, seconds), notify: notifyCompletion)))
         }
+    }
+
+    /// A recorded call ended: its recording exists, and its status goes to the
+    /// RecordingStatusCallback, as Twilio posts it.
+    private func postRecording(of call: SimulatedCall, duration: Int, account: String) async {
+        let recording = await state.makeRecording(of: call, duration: duration)
+        guard let url = call.recordingStatusCallback else { return }
+        var parameters = FormParameters()
+        parameters.append("AccountSid", account)
+        parameters.append("CallSid", call.resource.sid)
+        parameters.append("RecordingSid", recording.sid)
+        parameters.append(
+            "RecordingUrl", "https://api.twilio.com/2010-04-01/Accounts/\(account)/Recordings/\(recording.sid)")
+        parameters.append("RecordingStatus", "completed")
+        parameters.append("RecordingDuration", String(duration))
+        parameters.append("RecordingChannels", String(recording.channels))
+        parameters.append("RecordingSource", "OutboundAPI")
+        parameters.append("RecordingStartTime", TwilioFormat.rfc2822(Date()))
+        await post(url: url, account: account, sid: recording.sid, status: "completed", parameters: parameters)
     }
 
     private func post(url: String, account: String, sid: String, status: String, parameters: FormParameters) async {
