@@ -1,3 +1,5 @@
+import Foundation
+
 /// Validation rules for a job's identifying fields, shared by every way of enqueueing (API, CLI,
 /// COPY) so bad input is refused before anything is written. The database has the same rules as
 /// CHECK constraints, as the last line of defence for producers writing plain SQL.
@@ -63,6 +65,32 @@ public enum JobSpec {
         guard let value else { return }
         guard !value.isEmpty, value.utf8.count <= 255 else {
             throw InputError(field: "idempotency_key", problem: "must be 1 to 255 bytes long")
+        }
+    }
+
+    /// Decodes a payload; a missing or mistyped field is an error naming it.
+    public static func decode<T: Decodable>(_ type: T.Type, _ payload: String) throws(InputError) -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(payload.utf8))
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw InputError(field: key.stringValue, problem: "is required")
+        } catch let DecodingError.typeMismatch(expected, context) {
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw InputError(field: path.isEmpty ? "payload" : path, problem: "must be \(describe(expected))")
+        } catch let DecodingError.valueNotFound(expected, context) {
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw InputError(field: path.isEmpty ? "payload" : path, problem: "must be \(describe(expected)), not null")
+        } catch {
+            throw InputError(field: "payload", problem: "cannot be read: \(error)")
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type: "an integer"
+        case is Bool.Type: "true or false"
+        default: "\(type)"
         }
     }
 }

@@ -259,6 +259,19 @@ extension TwiML {
             + "</Say><Dial>" + escape(to) + "</Dial></Response>"
     }
 
+    /// Starts recording the call at once (`<Start><Recording>`, for calls not placed through the
+    /// API with `Record`), its status posted to `callback`.
+    public static func startRecording(callback: String, channels: String?) -> String {
+        "<Start><Recording recordingStatusCallback=\"\(escape(callback))\" recordingStatusCallbackEvent=\"completed absent\""
+            + " channels=\"\(escape(channels ?? "mono"))\"/></Start>"
+    }
+
+    /// `document` with `verbs` run first.
+    public static func prepending(_ verbs: String, to document: String) -> String {
+        guard let range = document.range(of: "<Response>") else { return document }
+        return document.replacingCharacters(in: range, with: "<Response>" + verbs)
+    }
+
     /// Connects the caller to `to`.
     public static func dial(_ to: String) -> String {
         header + "<Response><Dial>" + escape(to) + "</Dial></Response>"

@@ -5,6 +5,8 @@ public enum WebhookPaths {
     public static let messageStatus = "/twilio/messages/status"
     public static let callStatus = "/twilio/calls/status"
     public static let inboundMessage = "/twilio/messages/inbound"
+    /// A number's "A call comes in" webhook: the agent bound to it answers.
+    public static let inboundCall = "/twilio/voice/inbound"
     /// Twilio's RecordingStatusCallback for recorded calls.
     public static let recordingStatus = "/twilio/recordings/status"
 

@@ -109,28 +109,7 @@ public enum SendJobs {
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ payload: String) throws(InputError) -> T {
-        do {
-            return try JSONDecoder().decode(type, from: Data(payload.utf8))
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw InputError(field: key.stringValue, problem: "is required")
-        } catch let DecodingError.typeMismatch(expected, context) {
-            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw InputError(field: path.isEmpty ? "payload" : path, problem: "must be \(describe(expected))")
-        } catch let DecodingError.valueNotFound(expected, context) {
-            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw InputError(field: path.isEmpty ? "payload" : path, problem: "must be \(describe(expected)), not null")
-        } catch {
-            throw InputError(field: "payload", problem: "cannot be read: \(error)")
-        }
-    }
-
-    private static func describe(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: "a string"
-        case is Int.Type: "an integer"
-        case is Bool.Type: "true or false"
-        default: "\(type)"
-        }
+        try JobSpec.decode(type, payload)
     }
 
     static func encode(_ value: some Encodable) throws(InputError) -> PostgresJSON {

@@ -95,6 +95,9 @@ public struct Migration: Sendable {
         Migration(
             version: 24, name: "0024_recordings.sql",
             sql: String(decoding: PackageResources._024_recordings_sql, as: UTF8.self)),
+        Migration(
+            version: 25, name: "0025_inbound_agents.sql",
+            sql: String(decoding: PackageResources._025_inbound_agents_sql, as: UTF8.self)),
     ]
 }
 

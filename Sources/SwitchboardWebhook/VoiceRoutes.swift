@@ -16,9 +16,13 @@ struct VoiceRoutes: Sendable {
     let llm: ChatCompletions?
     let agentTools: AgentTools
     let turnDeadline: Duration
+    var agents: AgentStore { AgentStore(pool: sessions.pool) }
     let logger: Logger
 
     func register(twilio: RouterGroup<WebhookRequestContext>) {
+        twilio.post(WebhookPaths.inTwilioGroup(WebhookPaths.inboundCall)) { _, context in
+            try await inboundCall(try context.verified())
+        }
         twilio.post(WebhookPaths.inTwilioGroup(WebhookPaths.sessionPattern)) { _, context in
             try await turn(try context.verified(), session: try context.id("session"), requestTurn: nil)
         }
@@ -83,7 +87,69 @@ struct VoiceRoutes: Sendable {
         }
     }
 
-    func turn(_ webhook: VerifiedWebhook, session sessionID: Int64, requestTurn: Int?) async throws -> Response {
+    static let nobodyHere = "Sorry, no one can take your call at this number. Goodbye."
+    static let notNow = "Sorry, we cannot take your call right now. Please try again later. Goodbye."
+
+    /// Someone called one of our numbers: the agent bound to it answers (a session for the
+    /// caller, on the agent's transport). A number bound to nothing, or a caller the agent
+    /// cannot talk to, hears a polite goodbye — never an error, which Twilio would play as
+    /// "an application error has occurred".
+    func inboundCall(_ webhook: VerifiedWebhook) async throws -> Response {
+        guard let callSID = webhook.form["CallSid"], TwilioSID.isValid(callSID, prefix: "CA") else {
+            throw HTTPError(.badRequest, message: "CallSid is missing or malformed")
+        }
+        let caller = webhook.form["From"] ?? ""
+        let called = webhook.form["To"] ?? ""
+        let goodbye = { (text: String) in
+            WebhookRoutes.twiml(TwiML.goodbye(text, voice: "Polly.Joanna", language: "en-US"))
+        }
+        do {
+            guard let agent = try await agents.agent(accountID: webhook.accountID, called: called) else {
+                logger.notice("a call to a number bound to no agent", metadata: ["twilio.call_sid": "\(callSID)"])
+                return goodbye(Self.nobodyHere)
+            }
+            let spec: VoiceAgentSpec
+            do {
+                spec = try AgentDefinition.spec(
+                    agent.definition, account: agent.account, caller: caller, called: called)
+            } catch {
+                // An anonymous or unreadable caller number, or a definition that no longer renders.
+                logger.notice(
+                    "an inbound call the agent cannot take",
+                    metadata: ["agent": "\(agent.name)", "twilio.call_sid": "\(callSID)", "reason": "\(error)"])
+                return goodbye(Self.notNow)
+            }
+            let sessionID = try await agents.openInbound(
+                accountID: webhook.accountID, callSID: callSID, caller: caller, called: called, agent: agent,
+                spec: spec)
+            // A caller's call is not placed with `Record`: recording starts with the answer.
+            let recording =
+                spec.record == true
+                ? TwiML.startRecording(callback: base + WebhookPaths.recordingStatus, channels: spec.recordingChannels)
+                : nil
+            switch spec.transport(publicURL: base) {
+            case .gather:
+                return try await turn(webhook, session: sessionID, requestTurn: nil, first: recording)
+            case .relay:
+                let accountSID = webhook.form["AccountSid"] ?? ""
+                let socket = HTTPURL.webSocketForm(base) + WebhookPaths.relay(sessionID) + "?AccountSid=\(accountSID)"
+                let connect = TwiML.conversationRelay(
+                    url: socket, action: base + WebhookPaths.relayEnded(sessionID), voice: spec.voice,
+                    language: spec.language, settings: spec.relay)
+                return WebhookRoutes.twiml(recording.map { TwiML.prepending($0, to: connect) } ?? connect)
+            }
+        } catch {
+            logger.error(
+                "an inbound call could not be answered",
+                metadata: ["twilio.call_sid": "\(callSID)", "error": "\(error)"])
+            return goodbye(Self.notNow)
+        }
+    }
+
+    /// A turn's TwiML; `first` (verbs) runs before it.
+    func turn(_ webhook: VerifiedWebhook, session sessionID: Int64, requestTurn: Int?, first: String? = nil)
+        async throws -> Response
+    {
         guard let callSID = webhook.form["CallSid"], !callSID.isEmpty else {
             throw HTTPError(.badRequest, message: "CallSid is missing")
         }
@@ -115,7 +181,7 @@ struct VoiceRoutes: Sendable {
         }
         switch answer {
         case .twiml(let xml):
-            return WebhookRoutes.twiml(xml)
+            return WebhookRoutes.twiml(first.map { TwiML.prepending($0, to: xml) } ?? xml)
         case .notFound:
             logger.notice("voice turn for an unknown session", metadata: ["session.id": "\(sessionID)"])
             throw HTTPError(.notFound, message: "no such session")

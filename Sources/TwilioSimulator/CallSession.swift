@@ -45,7 +45,7 @@ struct CallSession {
                     if simulator.configuration.answerDelay > .zero {
                         try? await Task.sleep(for: simulator.configuration.answerDelay)
                     }
-                    let answer = await simulator.state.nextAnswer(for: call.resource.to)
+                    let answer = await simulator.state.nextAnswer(for: call.person)
                     var parameters = FormParameters()
                     switch answer {
                     case .speech(let text, let confidence):
@@ -106,6 +106,13 @@ struct CallSession {
                     documentURL = target
                     document = await fetch(target, extra: parameters)
                     break verbs
+                case "Start":
+                    // <Start><Recording>: the call is recorded from here on.
+                    if let recording = verb.children.first(where: { $0.name == "Recording" }) {
+                        await simulator.state.startRecording(
+                            sid: call.resource.sid, callback: recording.attributes["recordingStatusCallback"],
+                            channels: recording.attributes["channels"])
+                    }
                 case "Dial":
                     // The person dialled talks with the caller for a while; with no `action`, the
                     // call then goes on with the next verb (none: it ends).
@@ -150,7 +157,7 @@ struct CallSession {
         parameters.append("From", call.resource.from)
         parameters.append("To", call.resource.to)
         parameters.append("CallStatus", "in-progress")
-        parameters.append("Direction", "outbound-api")
+        parameters.append("Direction", call.direction)
         parameters.append("ApiVersion", "2010-04-01")
         for pair in extra.pairs { parameters.append(pair.name, pair.value) }
         do {

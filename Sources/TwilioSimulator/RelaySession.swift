@@ -48,10 +48,10 @@ struct RelaySession {
                         spoken += token
                         if first, !last,
                             case .interrupting(let words) = await simulator.state.peekAnswer(
-                                for: call.resource.to)
+                                for: call.person)
                         {
                             // The caller speaks over the answer's first words.
-                            _ = await simulator.state.nextAnswer(for: call.resource.to)
+                            _ = await simulator.state.nextAnswer(for: call.person)
                             await session.note(.interrupted(heard: spoken))
                             try await outbound.write(
                                 .text(
@@ -75,7 +75,7 @@ struct RelaySession {
                             try? await Task.sleep(for: simulator.configuration.answerDelay)
                         }
                         result.state.withLock { $0.unanswered = true }
-                        switch await simulator.state.nextAnswer(for: call.resource.to) {
+                        switch await simulator.state.nextAnswer(for: call.person) {
                         case .speech(let words, _), .interrupting(let words):
                             await session.note(.gathered(speech: words, digits: nil))
                             try await outbound.write(.text(ConversationRelay.finalPrompt(words)))
@@ -104,7 +104,7 @@ struct RelaySession {
         }
         let (handoff, seconds, unanswered) = result.state.withLock { ($0.handoff, $0.seconds, $0.unanswered) }
         // The agent never answered the caller's last words: the caller says them again when asked.
-        if unanswered { await simulator.state.repeatLastAnswer(for: call.resource.to) }
+        if unanswered { await simulator.state.repeatLastAnswer(for: call.person) }
         return (handoff, seconds)
     }
 

@@ -32,10 +32,18 @@ public struct SimulatedCall: Sendable {
     public var transcript: [CallEvent] = []
     /// Over ConversationRelay: every `text` token the agent sent, when it arrived.
     public var tokens: [ReceivedToken] = []
+    /// `outbound-api` (placed through the API) or `inbound` (someone called one of our numbers).
+    public var direction = "outbound-api"
     /// `Record=true`: recorded, with its recording's status posted here when the call ends.
     public var record = false
     public var recordingChannels: String?
     public var recordingStatusCallback: String?
+}
+
+extension SimulatedCall {
+    /// The person on the call, whose scripted answers it plays: the callee of an outbound call,
+    /// the caller of an inbound one.
+    public var person: String { direction == "inbound" ? resource.from : resource.to }
 }
 
 /// A recording the simulator made of a recorded call.

@@ -18,6 +18,9 @@ struct SimulatorRoutes: Sendable {
         accounts.delete("Recordings/:sid") { request, context in try await deleteRecording(request, context) }
         router.get("v2/PhoneNumbers/:number") { request, context in try await lookup(request, context) }
         router.get("health") { _, _ in "ok" }
+        // Not Twilio's: someone calls one of an account's numbers (From, To, the number's voice Url,
+        // its status callback); answers with the call (its CallSid) at once, as Twilio rings.
+        router.post("_simulator/calls/inbound") { request, context in try await inboundCall(request, context) }
         // Not Twilio's: what the simulator received, with precise receive times, for tests and drills.
         router.get("_simulator/messages") { _, _ in
             let started = simulator.startedAt
@@ -102,6 +105,24 @@ struct SimulatorRoutes: Sendable {
             }
             return Self.json(call.resource, status: .created)
         }
+    }
+
+    private func inboundCall(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let body = try await request.body.collect(upTo: 64 << 10)
+        guard let form = FormParameters.decode(String(buffer: body)), let account = form["AccountSid"],
+            simulator.configuration.accounts[account] != nil,
+            let from = form["From"], let to = form["To"], let url = form["Url"]
+        else {
+            return Self.json(SimulatorState.error(21201, "AccountSid, From, To and Url are required", status: 400))
+        }
+        let call = await simulator.state.createInboundCall(
+            account: account, from: from, to: to, url: url, statusCallback: form["StatusCallback"])
+        await simulator.state.setCompletionCallback(sid: call.resource.sid, notify: form["StatusCallback"] != nil)
+        simulator.schedule(
+            .init(
+                at: .now, account: account, sid: call.resource.sid,
+                target: .call(status: "in-progress", duration: nil, notify: false)))
+        return Self.json(call.resource, status: .created)
     }
 
     /// `DELETE Recordings/{sid}.json`: 204, or 404 (20404) for a recording it does not have.

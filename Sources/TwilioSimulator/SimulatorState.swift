@@ -258,7 +258,31 @@ actor SimulatorState {
         return .success(call)
     }
 
+    /// Someone calls `to` (one of the account's numbers) from `from`: Twilio fetches the number's
+    /// voice `url` and plays what it answers, with `from` as the scripted caller.
+    func createInboundCall(account: String, from: String, to: String, url: String, statusCallback: String?)
+        -> SimulatedCall
+    {
+        let sid = random.sid("CA")
+        let resource = TwilioCall(
+            sid: sid, accountSid: account, to: to, from: from, status: "ringing",
+            dateCreated: TwilioFormat.rfc2822(Date()), uri: "/2010-04-01/Accounts/\(account)/Calls/\(sid).json")
+        var call = SimulatedCall(
+            resource: resource, receivedAt: .now, twiml: nil, url: url, statusCallback: statusCallback)
+        call.direction = "inbound"
+        calls.append(call)
+        return call
+    }
+
     private(set) var recordings: [SimulatedRecording] = []
+
+    /// `<Start><Recording>` on a call.
+    func startRecording(sid: String, callback: String?, channels: String?) {
+        guard let index = calls.firstIndex(where: { $0.resource.sid == sid }) else { return }
+        calls[index].record = true
+        calls[index].recordingStatusCallback = callback
+        calls[index].recordingChannels = channels
+    }
 
     /// The recording of a recorded call that has ended.
     func makeRecording(of call: SimulatedCall, duration: Int) -> SimulatedRecording {

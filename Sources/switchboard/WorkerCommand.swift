@@ -94,6 +94,12 @@ struct WorkerCommand: AsyncParsableCommand {
     var messageRetention: String?
 
     @Option(
+        help:
+            "Delete webhook events older than this (and their delivery records) unless one still waits (default: 30d)."
+    )
+    var eventRetention: String?
+
+    @Option(
         name: .customLong("public-url"),
         help: """
             Where `switchboard webhook` is reachable by Twilio (default: $SWITCHBOARD_PUBLIC_URL). Sends without \
@@ -121,7 +127,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 "rescue-interval": rescueInterval, "stage-interval": stageInterval,
                 "campaign-lookahead": campaignLookahead, "grace-period": gracePeriod,
                 "archive-after": archiveAfter, "retention": retention, "message-archive-after": messageArchiveAfter,
-                "message-retention": messageRetention,
+                "message-retention": messageRetention, "event-retention": eventRetention,
                 "public-url": publicURL, "metrics-port": metricsPort.map(String.init), "metrics-host": metricsHost,
             ]
         ) { $1 }
@@ -193,6 +199,12 @@ struct WorkerCommand: AsyncParsableCommand {
             try settings.problem(
                 settings.text("message-archive-after")?.source ?? "--message-archive-after",
                 "must be shorter than the message retention (\(retention))")
+        }
+        process.eventRetention = try settings.duration("event-retention", default: process.eventRetention)
+        if process.eventRetention < .seconds(3600) {
+            try settings.problem(
+                settings.text("event-retention")?.source ?? "--event-retention",
+                "must be at least 1h (deliveries are retried for three days; waiting ones are kept anyway)")
         }
         if let port = try settings.optionalInt("metrics-port", in: 1...65535) {
             process.metrics = ListenAddress(host: settings.string("metrics-host", default: "0.0.0.0"), port: port)

@@ -79,6 +79,11 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
         ])
         #expect(badArchive.status == 64)
         #expect(badArchive.output.contains("--archive-after: 'later' is not a duration"), "\(badArchive.output)")
+        let shortEvents = try await switchboard([
+            "worker", "--database-url", "postgres://localhost/db", "--event-retention", "5m",
+        ])
+        #expect(shortEvents.status == 64)
+        #expect(shortEvents.output.contains("--event-retention: must be at least 1h"), "\(shortEvents.output)")
         let lateMessages = try await switchboard([
             "worker", "--database-url", "postgres://localhost/db", "--message-archive-after", "30d",
             "--message-retention", "7d",
