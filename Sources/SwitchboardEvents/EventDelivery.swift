@@ -34,6 +34,8 @@ public struct EventDelivery: Sendable {
     let http: HTTPClient
     let configuration: Configuration
     let clock: @Sendable () -> Date
+    /// Attempts of concurrent deliveries are recorded together: one commit for many.
+    let recorder: Batcher<EventStore.AttemptRecord, Bool>
 
     public init(
         store: EventStore, http: HTTPClient = EventDelivery.sharedHTTPClient, configuration: Configuration = .init(),
@@ -43,6 +45,7 @@ public struct EventDelivery: Sendable {
         self.http = http
         self.configuration = configuration
         self.clock = clock
+        recorder = Batcher(maxBatch: 200) { attempts in try await store.record(attempts) }
     }
 
     /// One client for every delivery of the process, never shut down: redirects are not followed
@@ -87,7 +90,10 @@ public struct EventDelivery: Sendable {
             guard context.leaseOutlasts(configuration.timeout) else { return .snoozed(delay: .seconds(1)) }
             let report = await attempt(delivery)
             record(report)
-            guard try await store.record(report, deliveryID: delivery.deliveryID, jobID: job.id) else {
+            guard
+                try await recorder.submit(
+                    EventStore.AttemptRecord(report, deliveryID: delivery.deliveryID, jobID: job.id))
+            else {
                 return .completed(result: nil)
             }
             let attempts = delivery.attempts + 1

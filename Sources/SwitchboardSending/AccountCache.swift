@@ -26,16 +26,20 @@ actor AccountCache {
             entries.remove(name)
             return nil
         }
-        let secret = try accounts.secret(of: record)
-        let credentials =
-            record.apiKeySID.map {
-                TwilioCredentials(accountSID: record.accountSID, apiKeySID: $0, apiKeySecret: secret)
-            }
-            ?? TwilioCredentials(accountSID: record.accountSID, authToken: secret)
-        let entry = Entry(record: record, credentials: credentials)
+        let entry = Entry(record: record, credentials: try accounts.credentials(of: record))
         entries.store(entry, for: name, now: .now)
         return entry
     }
 
     func forget(_ name: String) { entries.remove(name) }
+}
+
+extension AccountStore {
+    /// The account's Twilio credentials: its API key and secret, or its SID and auth token.
+    public func credentials(of record: AccountRecord) throws -> TwilioCredentials {
+        let secret = try secret(of: record)
+        return record.apiKeySID.map {
+            TwilioCredentials(accountSID: record.accountSID, apiKeySID: $0, apiKeySecret: secret)
+        } ?? TwilioCredentials(accountSID: record.accountSID, authToken: secret)
+    }
 }

@@ -4,6 +4,7 @@ import Metrics
 import Postgres
 import SwitchboardCore
 import SwitchboardStore
+import SwitchboardWorker
 import Twilio
 
 /// Carrier-aware pacing for US A2P 10DLC: an SMS to a US number from a sender (or pool)

@@ -4,6 +4,7 @@ import Metrics
 import Postgres
 import SwitchboardCore
 import SwitchboardStore
+import SwitchboardWorker
 
 /// Per-number rate limiting for sends: books a slot on the sender (or the best sender of a pool)
 /// in Postgres, then sends at that slot — waiting briefly in the handler, or snoozing the job

@@ -486,82 +486,118 @@ public struct EventStore: Sendable {
                 attempts: try row.decode(Int.self, at: 10), secrets: secrets))
     }
 
-    /// Records an attempt and its consequences in one transaction: the delivery's state, the
-    /// subscription paused (410) or marked failing, and — when this success ends a failing spell —
-    /// the subscription's waiting retries brought forward; the next event of the same subject is
-    /// brought forward once this one is settled. Returns false when the job no longer holds the
-    /// delivery (nothing recorded).
+    /// One attempt to record: what came of it, for which delivery, by which job.
+    public struct AttemptRecord: Sendable {
+        public var report: EventAttemptReport
+        public var deliveryID: Int64
+        public var jobID: Int64
+
+        public init(_ report: EventAttemptReport, deliveryID: Int64, jobID: Int64) {
+            self.report = report
+            self.deliveryID = deliveryID
+            self.jobID = jobID
+        }
+    }
+
+    /// Records one attempt (see `record(_:)` for a batch). Returns false when the job no longer
+    /// holds the delivery (nothing recorded).
     @discardableResult
     public func record(_ report: EventAttemptReport, deliveryID: Int64, jobID: Int64) async throws -> Bool {
-        let state: EventDeliveryRecord.State =
+        try await record([AttemptRecord(report, deliveryID: deliveryID, jobID: jobID)])[0]
+    }
+
+    /// Records attempts and their consequences in one statement — one round trip and one commit
+    /// for a batch, since a commit waits for the WAL flush and a busy subscription delivers
+    /// hundreds of events a second: each delivery's state and attempt, its subscription paused
+    /// (410) or marked failing (only when that changes, so deliveries do not queue on its row),
+    /// and the next event of the same subject brought forward once one is settled. When a success
+    /// ends a failing spell, the subscription's waiting retries are brought forward too. Returns,
+    /// per attempt, whether it was recorded (false: the job no longer holds the delivery).
+    public func record(_ attempts: [AttemptRecord]) async throws -> [Bool] {
+        guard !attempts.isEmpty else { return [] }
+        func verdict(_ report: EventAttemptReport) -> String {
             switch report.verdict {
-            case .delivered: .delivered
-            case .failed(let final): final ? .failed : .pending
-            case .gone: .pending
+            case .delivered: "delivered"
+            case .failed: "failed"
+            case .gone: "gone"
             }
-        let gone = report.verdict == .gone
-        let milliseconds = Int(min(max(report.latency.seconds * 1000, 0), Double(Int32.max)))
-        return try await pool.transaction { connection in
-            guard
-                let row = try await connection.query(
-                    """
-                    UPDATE switchboard.event_deliveries SET attempts = attempts + 1, last_attempt_at = now(),
-                        last_status_code = \(report.statusCode), last_error = \(report.error), state = \(state.rawValue),
-                        delivered_at = CASE WHEN \(state.rawValue) = 'delivered' THEN now() END,
-                        job_id = CASE WHEN \(gone) THEN NULL ELSE job_id END
-                    WHERE id = \(deliveryID) AND job_id = \(jobID) AND state = 'pending'
-                    RETURNING attempts, subscription_id, subject, event_id
-                    """
-                ).first
-            else { return false }
-            let attempt = try row.decode(Int.self, at: 0)
-            let subscriptionID = try row.decode(Int64.self, at: 1)
-            let subject = try row.decode(String.self, at: 2)
-            let eventID = try row.decode(Int64.self, at: 3)
-            try await connection.query(
-                """
-                INSERT INTO switchboard.event_attempts (delivery_id, attempt, status_code, error, latency_ms, response)
-                VALUES (\(deliveryID), \(attempt), \(report.statusCode), \(report.error), \(milliseconds),
-                    \(report.response.map { String($0.prefix(256)) }))
-                """)
-            switch report.verdict {
-            case .delivered:
-                let recovered =
-                    try await connection.query(
-                        """
-                        UPDATE switchboard.event_subscriptions SET failing_since = NULL
-                        WHERE id = \(subscriptionID) AND failing_since IS NOT NULL
-                        """
-                    ).affectedRows == 1
-                if recovered { try await Self.bringForward(subscriptionID: subscriptionID, on: connection) }
-            case .failed:
-                try await connection.query(
-                    """
-                    UPDATE switchboard.event_subscriptions SET failing_since = coalesce(failing_since, now())
-                    WHERE id = \(subscriptionID)
-                    """)
-            case .gone:
-                try await connection.query(
-                    """
-                    UPDATE switchboard.event_subscriptions SET state = 'paused', updated_at = now(),
-                        paused_reason = 'the receiver answered 410 Gone at ' || to_char(now() AT TIME ZONE 'UTC',
-                            'YYYY-MM-DD HH24:MI:SS "UTC"')
-                    WHERE id = \(subscriptionID)
-                    """)
-            }
-            if state != .pending {
-                try await connection.query(
-                    """
-                    UPDATE switchboard.jobs j SET run_at = now(), state = 'available'
-                    FROM (SELECT job_id FROM switchboard.event_deliveries
-                          WHERE subscription_id = \(subscriptionID) AND subject = \(subject) AND state = 'pending'
-                            AND event_id > \(eventID)
-                          ORDER BY event_id LIMIT 1) next
-                    WHERE j.id = next.job_id AND j.state IN ('scheduled', 'available') AND j.run_at > now()
-                    """)
-            }
-            return true
         }
+        func state(_ report: EventAttemptReport) -> String {
+            switch report.verdict {
+            case .delivered: "delivered"
+            case .failed(let final): final ? "failed" : "pending"
+            case .gone: "pending"
+            }
+        }
+        let ids = attempts.map(\.deliveryID)
+        let jobs = attempts.map(\.jobID)
+        let states = attempts.map { state($0.report) }
+        let verdicts = attempts.map { verdict($0.report) }
+        let codes = attempts.map { Nullable($0.report.statusCode) }
+        let errors = attempts.map { Nullable($0.report.error) }
+        let latencies = attempts.map { Int(min(max($0.report.latency.seconds * 1000, 0), Double(Int32.max))) }
+        let responses = attempts.map { Nullable($0.report.response.map { String($0.prefix(256)) }) }
+        let row = try await pool.query(
+            """
+            WITH input AS (
+                SELECT * FROM unnest(\(ids)::bigint[], \(jobs)::bigint[], \(states)::text[], \(verdicts)::text[],
+                                     \(codes)::int[], \(errors)::text[], \(latencies)::int[], \(responses)::text[])
+                    AS u(id, job_id, state, verdict, status_code, error, latency_ms, response)
+            ), d AS (
+                UPDATE switchboard.event_deliveries e SET attempts = e.attempts + 1, last_attempt_at = now(),
+                    last_status_code = i.status_code, last_error = i.error, state = i.state,
+                    delivered_at = CASE WHEN i.state = 'delivered' THEN now() END,
+                    job_id = CASE WHEN i.verdict = 'gone' THEN NULL ELSE e.job_id END
+                FROM input i
+                WHERE e.id = i.id AND e.job_id = i.job_id AND e.state = 'pending'
+                RETURNING e.id, e.attempts, e.subscription_id, e.subject, e.event_id, i.state, i.verdict, i.status_code,
+                    i.error, i.latency_ms, i.response
+            ), attempt AS (
+                INSERT INTO switchboard.event_attempts (delivery_id, attempt, status_code, error, latency_ms, response)
+                SELECT id, attempts, status_code, error, latency_ms, response FROM d
+            ), verdicts AS (
+                SELECT subscription_id, bool_or(verdict = 'gone') AS gone, bool_or(verdict = 'delivered') AS delivered,
+                       bool_or(verdict = 'failed') AS failed
+                FROM d GROUP BY subscription_id
+            ), subscription AS (
+                UPDATE switchboard.event_subscriptions s SET
+                    failing_since = CASE WHEN v.delivered THEN NULL
+                        WHEN v.failed THEN coalesce(s.failing_since, now()) ELSE s.failing_since END,
+                    state = CASE WHEN v.gone THEN 'paused' ELSE s.state END,
+                    paused_reason = CASE WHEN v.gone
+                        THEN 'the receiver answered 410 Gone at '
+                            || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
+                        ELSE s.paused_reason END,
+                    updated_at = now()
+                FROM verdicts v
+                WHERE s.id = v.subscription_id
+                  AND (v.gone OR (v.delivered AND s.failing_since IS NOT NULL)
+                       OR (v.failed AND NOT v.delivered AND s.failing_since IS NULL))
+                RETURNING s.id, v.delivered AND NOT v.gone AS recovered
+            ), next AS (
+                UPDATE switchboard.jobs j SET run_at = now(), state = 'available'
+                FROM d CROSS JOIN LATERAL (
+                    SELECT p.job_id FROM switchboard.event_deliveries p
+                    WHERE p.subscription_id = d.subscription_id AND p.subject = d.subject AND p.state = 'pending'
+                      AND p.event_id > d.event_id
+                    ORDER BY p.event_id LIMIT 1) n
+                WHERE d.state <> 'pending' AND j.id = n.job_id AND j.state IN ('scheduled', 'available')
+                  AND j.run_at > now()
+            )
+            SELECT coalesce((SELECT array_agg(id) FROM d), '{}'),
+                   coalesce((SELECT array_agg(id) FROM subscription WHERE recovered), '{}')
+            """
+        )[0]
+        let recorded = Set(try row.decode([Int64].self, at: 0))
+        let recovered = try row.decode([Int64].self, at: 1)
+        if !recovered.isEmpty {
+            try await pool.withConnection { connection in
+                for subscription in recovered {
+                    try await Self.bringForward(subscriptionID: subscription, on: connection)
+                }
+            }
+        }
+        return attempts.map { recorded.contains($0.deliveryID) }
     }
 
     /// Every waiting delivery of the subscription runs now (the receiver is back).

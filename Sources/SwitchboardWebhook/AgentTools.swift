@@ -126,6 +126,8 @@ struct AgentTools: Sendable {
                 return failed("the tool answered HTTP \(response.status.code): \(text.prefix(200))")
             }
             return ToolResult(callID: call.id, name: call.name, content: text.isEmpty ? "done" : text, ok: true)
+        } catch is NIOTooManyBytesError {
+            return failed("the tool's answer was longer than 1 MiB")
         } catch {
             logger.warning(
                 "agent tool did not answer", metadata: ["tool": "\(tool.name)", "error": "\(type(of: error))"])

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SwitchboardCore
+import SwitchboardSending
 import SwitchboardStore
 import Twilio
 
@@ -83,11 +84,7 @@ struct RecordingsCommand: AsyncParsableCommand {
                         guard let accountID = try await recordings.accountID(ofRecording: sid),
                             let account = try await accounts.account(id: accountID)
                         else { throw CommandFailure("no recording \(sid) here (see `switchboard recordings list`)") }
-                        let secret = try accounts.secret(of: account)
-                        let credentials =
-                            account.apiKeySID.map {
-                                TwilioCredentials(accountSID: account.accountSID, apiKeySID: $0, apiKeySecret: secret)
-                            } ?? TwilioCredentials(accountSID: account.accountSID, authToken: secret)
+                        let credentials = try accounts.credentials(of: account)
                         do {
                             let existed = try await client.deleteRecording(sid: sid, credentials: credentials)
                             if try await recordings.markDeleted(sid: sid) { deleted += 1 }

@@ -2,21 +2,22 @@
 /// items wait and go together in the next. Each caller gets its own item's answer.
 ///
 /// The sending handlers use it so that 100 concurrent sends make a handful of suppression
-/// lookups and message inserts instead of 200 round trips and 100 commits.
-actor Batcher<Input: Sendable, Output: Sendable> {
-    typealias Process = @Sendable ([Input]) async throws -> [Output]
+/// lookups and message inserts instead of 200 round trips and 100 commits; event deliveries
+/// record their attempts through one.
+public actor Batcher<Input: Sendable, Output: Sendable> {
+    public typealias Process = @Sendable ([Input]) async throws -> [Output]
 
     private let process: Process
     private let maxBatch: Int
     private var pending: [(input: Input, continuation: CheckedContinuation<Output, any Error>)] = []
     private var flushing = false
 
-    init(maxBatch: Int = 500, process: @escaping Process) {
+    public init(maxBatch: Int = 500, process: @escaping Process) {
         self.maxBatch = maxBatch
         self.process = process
     }
 
-    func submit(_ input: Input) async throws -> Output {
+    public func submit(_ input: Input) async throws -> Output {
         try await withCheckedThrowingContinuation { continuation in
             pending.append((input, continuation))
             if !flushing {
