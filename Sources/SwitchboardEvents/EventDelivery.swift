@@ -130,6 +130,12 @@ public struct EventDelivery: Sendable {
     func attempt(_ delivery: EventDeliveryWork.Ready) async -> EventAttemptReport {
         let body = Array(delivery.body.utf8)
         let secrets = delivery.secrets.compactMap { try? WebhookSecret(parsing: $0) }
+        // Only a row written by hand holds a secret that does not read: nothing unsigned goes out.
+        guard !secrets.isEmpty else {
+            return EventAttemptReport(
+                verdict: .failed(final: true), statusCode: nil,
+                error: "the subscription's signing secret does not read (rotate it)", latency: .zero, response: nil)
+        }
         var request = HTTPClientRequest(url: delivery.url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")

@@ -86,6 +86,19 @@ public enum EventDeliveryWork: Sendable, Equatable {
         public var attempts: Int
         /// The secrets to sign with: the current one, and the previous one during a rotation.
         public var secrets: [String]
+
+        public init(
+            deliveryID: Int64, subscriptionID: Int64, url: String, eventID: String, body: String, attempts: Int,
+            secrets: [String]
+        ) {
+            self.deliveryID = deliveryID
+            self.subscriptionID = subscriptionID
+            self.url = url
+            self.eventID = eventID
+            self.body = body
+            self.attempts = attempts
+            self.secrets = secrets
+        }
     }
 }
 
@@ -480,7 +493,7 @@ public struct EventStore: Sendable {
             secrets.append(try vault.open(previous, keyID: keyID, boundTo: context, owner: owner))
         }
         return .ready(
-            .init(
+            EventDeliveryWork.Ready(
                 deliveryID: deliveryID, subscriptionID: subscriptionID, url: try row.decode(String.self, at: 3),
                 eventID: try row.decode(String.self, at: 8), body: try row.decode(String.self, at: 9),
                 attempts: try row.decode(Int.self, at: 10), secrets: secrets))

@@ -98,6 +98,9 @@ public struct Migration: Sendable {
         Migration(
             version: 25, name: "0025_inbound_agents.sql",
             sql: String(decoding: PackageResources._025_inbound_agents_sql, as: UTF8.self)),
+        Migration(
+            version: 26, name: "0026_event_delivery_index.sql",
+            sql: String(decoding: PackageResources._026_event_delivery_index_sql, as: UTF8.self)),
     ]
 }
 

@@ -294,6 +294,18 @@ import Twilio
         }
     }
 
+    @Test func nothingUnsignedGoesOutWhenASecretDoesNotRead() async throws {
+        try await TestDatabase.with { db in
+            let delivery = EventDelivery(store: EventStore(pool: db.pool, vault: Self.vault))
+            let report = await delivery.attempt(
+                EventDeliveryWork.Ready(
+                    deliveryID: 1, subscriptionID: 1, url: "http://127.0.0.1:9/never", eventID: "evt_1", body: "{}",
+                    attempts: 0, secrets: ["written-by-hand"]))
+            #expect(report.verdict == .failed(final: true) && report.statusCode == nil)
+            #expect(report.error?.contains("signing secret does not read") == true)
+        }
+    }
+
     @Test func theScheduleWaitsLongerEachTimeForDaysThenStops() {
         let schedule = EventRetrySchedule.standard
         #expect(schedule.attempts == 12)
