@@ -229,6 +229,16 @@ public struct ToolResult: Sendable, Codable, Equatable {
     public var ok: Bool
     public var effect: Effect
 
+    /// What `call` answered the model.
+    public static func answer(to call: ToolCall, _ content: String, effect: Effect = .none) -> ToolResult {
+        ToolResult(callID: call.id, name: call.name, content: content, ok: true, effect: effect)
+    }
+
+    /// `call` failed: the model reads "error: " and why.
+    public static func failure(of call: ToolCall, _ problem: String) -> ToolResult {
+        ToolResult(callID: call.id, name: call.name, content: "error: " + problem, ok: false)
+    }
+
     public init(callID: String, name: String, content: String, ok: Bool, effect: Effect = .none) {
         self.callID = callID
         self.name = name

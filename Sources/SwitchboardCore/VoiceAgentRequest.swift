@@ -201,6 +201,17 @@ public struct VoiceAgentSpec: Sendable, Codable, Equatable {
     }
 }
 
+extension VoiceAgentSpec {
+    /// The TwiML that connects session `sessionID`'s call to its ConversationRelay socket on the
+    /// webhook at `base`. Twilio signs the socket's URL with the account's token; the AccountSid
+    /// in the query tells the webhook which token to check it with.
+    public func relayTwiML(base: String, sessionID: Int64, accountSID: String) -> String {
+        TwiML.conversationRelay(
+            url: HTTPURL.webSocketForm(base) + WebhookPaths.relay(sessionID) + "?AccountSid=\(accountSID)",
+            action: base + WebhookPaths.relayEnded(sessionID), voice: voice, language: language, settings: relay)
+    }
+}
+
 /// How a voice agent's turns travel: `<Gather>` round trips (each answer a webhook request), or
 /// a ConversationRelay WebSocket (Twilio does speech and barge-in, the webhook streams text).
 public enum VoiceTransport: String, Sendable, Codable, Equatable, CaseIterable {

@@ -35,7 +35,7 @@ public struct EventDelivery: Sendable {
     let configuration: Configuration
     let clock: @Sendable () -> Date
     /// Attempts of concurrent deliveries are recorded together: one commit for many.
-    let recorder: Batcher<EventStore.AttemptRecord, Bool>
+    let recorder: Batcher<EventStore.Attempt, Bool>
 
     public init(
         store: EventStore, http: HTTPClient = EventDelivery.sharedHTTPClient, configuration: Configuration = .init(),
@@ -92,7 +92,7 @@ public struct EventDelivery: Sendable {
             record(report)
             guard
                 try await recorder.submit(
-                    EventStore.AttemptRecord(report, deliveryID: delivery.deliveryID, jobID: job.id))
+                    EventStore.Attempt(report, deliveryID: delivery.deliveryID, jobID: job.id))
             else {
                 return .completed(result: nil)
             }
@@ -136,17 +136,9 @@ public struct EventDelivery: Sendable {
                 verdict: .failed(final: true), statusCode: nil,
                 error: "the subscription's signing secret does not read (rotate it)", latency: .zero, response: nil)
         }
-        var request = HTTPClientRequest(url: delivery.url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "Switchboard-Webhooks/1")
-        let timestamp = Int64(clock().timeIntervalSince1970)
-        for header in EventSignature.headers(
-            id: delivery.eventID, timestamp: timestamp, body: body, secrets: secrets)
-        {
-            request.headers.add(name: header.name, value: header.value)
-        }
-        request.body = .bytes(ByteBuffer(bytes: body))
+        let request = EventSignature.post(
+            url: delivery.url, id: delivery.eventID, body: body, secrets: secrets,
+            timestamp: Int64(clock().timeIntervalSince1970), userAgent: "Switchboard-Webhooks/1")
         let isLast = delivery.attempts + 1 >= configuration.schedule.attempts
         let started = ContinuousClock.now
         do {

@@ -38,16 +38,9 @@ extension TwilioSender {
             case .gather:
                 request = CreateCallRequest(to: spec.to, from: spec.from, url: base + WebhookPaths.session(sessionID))
             case .relay:
-                // Twilio signs the socket's URL with the account's token; the AccountSid in the
-                // query tells the webhook which token to check it with.
-                let socket =
-                    HTTPURL.webSocketForm(base) + WebhookPaths.relay(sessionID)
-                    + "?AccountSid=\(account.record.accountSID)"
                 request = CreateCallRequest(
                     to: spec.to, from: spec.from,
-                    twiml: TwiML.conversationRelay(
-                        url: socket, action: base + WebhookPaths.relayEnded(sessionID), voice: spec.voice,
-                        language: spec.language, settings: spec.relay))
+                    twiml: spec.relayTwiML(base: base, sessionID: sessionID, accountSID: account.record.accountSID))
             }
             request.timeout = spec.timeout
             request.timeLimit = spec.timeLimit

@@ -29,10 +29,7 @@ struct AgentTools: Sendable {
         var results: [ToolResult] = []
         for call in calls {
             guard let tool = tools.first(where: { $0.name == call.name }) else {
-                results.append(
-                    ToolResult(
-                        callID: call.id, name: call.name, content: "error: there is no tool named \(call.name)",
-                        ok: false))
+                results.append(.failure(of: call, "there is no tool named \(call.name)"))
                 continue
             }
             results.append(await run(call, tool, session: session, callSID: callSID, deadline: deadline))
@@ -43,31 +40,27 @@ struct AgentTools: Sendable {
     private func run(
         _ call: ToolCall, _ tool: AgentTool, session: VoiceSession, callSID: String, deadline: ContinuousClock.Instant
     ) async -> ToolResult {
-        func result(_ content: String, ok: Bool, effect: ToolResult.Effect = .none) -> ToolResult {
-            ToolResult(callID: call.id, name: call.name, content: content, ok: ok, effect: effect)
-        }
         guard case .object(let arguments)? = try? JSONDecoder().decode(JSONValue.self, from: Data(call.arguments.utf8))
-        else { return result("error: the arguments are not a JSON object", ok: false) }
+        else { return .failure(of: call, "the arguments are not a JSON object") }
         switch tool.type {
         case .endCall:
-            return result("The call ends after your goodbye.", ok: true, effect: .endCall)
+            return .answer(to: call, "The call ends after your goodbye.", effect: .endCall)
         case .transferCall:
-            guard let to = tool.to else { return result("error: no number to transfer to", ok: false) }
-            return result("The caller is being transferred.", ok: true, effect: .transfer(to: to))
+            guard let to = tool.to else { return .failure(of: call, "no number to transfer to") }
+            return .answer(to: call, "The caller is being transferred.", effect: .transfer(to: to))
         case .sendSMS:
-            return await sendSMS(arguments, tool, session: session, call: call, result: result)
+            return await sendSMS(arguments, tool, session: session, call: call)
         case .http:
             return await post(arguments, tool, session: session, callSID: callSID, call: call, deadline: deadline)
         }
     }
 
     private func sendSMS(
-        _ arguments: [String: JSONValue], _ tool: AgentTool, session: VoiceSession, call: ToolCall,
-        result: (String, Bool, ToolResult.Effect) -> ToolResult
+        _ arguments: [String: JSONValue], _ tool: AgentTool, session: VoiceSession, call: ToolCall
     ) async -> ToolResult {
         guard case .string(let body)? = arguments["body"], !body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
         else {
-            return result("error: body is required (the text to send)", false, .none)
+            return .failure(of: call, "body is required (the text to send)")
         }
         do {
             _ = try Segments.validate(body)
@@ -78,12 +71,12 @@ struct AgentTools: Sendable {
             var job = NewJob(kind: "sms", payload: PostgresJSON(text: payload.jsonText))
             job.idempotencyKey = "tool:\(session.id):\(call.id)".prefix(255).description
             let queued = try await jobs.enqueue(job)
-            return result("The text message is queued (job \(queued.id)).", true, .none)
+            return .answer(to: call, "The text message is queued (job \(queued.id)).")
         } catch let error as InputError {
-            return result("error: \(error.description)", false, .none)
+            return .failure(of: call, error.description)
         } catch {
             logger.warning("send_sms tool could not queue", metadata: ["error": "\(error)"])
-            return result("error: the message could not be queued", false, .none)
+            return .failure(of: call, "the message could not be queued")
         }
     }
 
@@ -91,9 +84,7 @@ struct AgentTools: Sendable {
         _ arguments: [String: JSONValue], _ tool: AgentTool, session: VoiceSession, callSID: String, call: ToolCall,
         deadline: ContinuousClock.Instant
     ) async -> ToolResult {
-        func failed(_ content: String) -> ToolResult {
-            ToolResult(callID: call.id, name: call.name, content: "error: " + content, ok: false)
-        }
+        func failed(_ problem: String) -> ToolResult { .failure(of: call, problem) }
         guard let secret, let url = tool.url else {
             logger.error("an http agent tool was called but SWITCHBOARD_TOOL_SECRET is not set")
             return failed("the tool is not available")
@@ -104,18 +95,10 @@ struct AgentTools: Sendable {
                 "jobId": session.jobID.map { .int($0) } ?? .null, "callSid": .string(callSID),
                 "to": .string(session.spec.to), "from": .string(session.spec.from),
             ]).jsonText.utf8)
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "Switchboard-Tools/1")
-        // Stable per tool call: a turn taken twice (two hosts, a retried webhook) repeats the id.
-        let id = "tool_\(session.id)_\(call.id)"
-        for header in EventSignature.headers(
-            id: id, timestamp: Int64(Date().timeIntervalSince1970), body: body, secrets: [secret])
-        {
-            request.headers.add(name: header.name, value: header.value)
-        }
-        request.body = .bytes(ByteBuffer(bytes: body))
+        // The id is stable per tool call: a turn taken twice (two hosts, a retried webhook) repeats it.
+        let request = EventSignature.post(
+            url: url, id: "tool_\(session.id)_\(call.id)", body: body, secrets: [secret],
+            timestamp: Int64(Date().timeIntervalSince1970), userAgent: "Switchboard-Tools/1")
         let limit = min(ContinuousClock.now + .seconds(tool.timeoutSeconds ?? 5), deadline)
         guard limit - .now > .milliseconds(100) else { return failed("no time left in this turn to call it") }
         do {
@@ -125,7 +108,7 @@ struct AgentTools: Sendable {
             guard (200..<300).contains(Int(response.status.code)) else {
                 return failed("the tool answered HTTP \(response.status.code): \(text.prefix(200))")
             }
-            return ToolResult(callID: call.id, name: call.name, content: text.isEmpty ? "done" : text, ok: true)
+            return .answer(to: call, text.isEmpty ? "done" : text)
         } catch is NIOTooManyBytesError {
             return failed("the tool's answer was longer than 1 MiB")
         } catch {

@@ -131,11 +131,8 @@ struct VoiceRoutes: Sendable {
             case .gather:
                 return try await turn(webhook, session: sessionID, requestTurn: nil, first: recording)
             case .relay:
-                let accountSID = webhook.form["AccountSid"] ?? ""
-                let socket = HTTPURL.webSocketForm(base) + WebhookPaths.relay(sessionID) + "?AccountSid=\(accountSID)"
-                let connect = TwiML.conversationRelay(
-                    url: socket, action: base + WebhookPaths.relayEnded(sessionID), voice: spec.voice,
-                    language: spec.language, settings: spec.relay)
+                let connect = spec.relayTwiML(
+                    base: base, sessionID: sessionID, accountSID: webhook.form["AccountSid"] ?? "")
                 return WebhookRoutes.twiml(recording.map { TwiML.prepending($0, to: connect) } ?? connect)
             }
         } catch {

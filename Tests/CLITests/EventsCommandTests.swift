@@ -7,9 +7,6 @@ import Testing
 /// signing secret goes to a file (mode 0600) and never to the output, and a `switchboard worker`
 /// delivers to a receiver process that verifies with the README's snippet.
 @Suite struct EventsCommandTests {
-    static let receiverScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Scripts/event-receiver.py").path
-
     @Test func subscribeCheckDeliverAndManage() async throws {
         try await TestDatabase.with { db in
             let sandbox = try await CLISandbox.start(
@@ -68,11 +65,8 @@ import Testing
             let listed = try await sandbox.run(["events", "list"])
             #expect(listed.contains("127.0.0.1:\(port)/ok") && listed.contains("active") && !listed.contains(secret))
 
-            let receiver = try ChildProcess(
-                "/usr/bin/env", ["python3", Self.receiverScript, String(port), directory + "/received.jsonl"],
-                environment: ["EVENT_SECRET": secret])
-            defer { receiver.signal(SIGKILL) }
-            #expect(await eventually { receiver.output.contains("listening") }, "\(receiver.output)")
+            let receiver = try await EventReceiver(port: port, secrets: [secret])
+            defer { receiver.kill() }
             let worker = try sandbox.launch(["worker", "--poll-interval", "200ms"])
             defer { worker.signal(SIGKILL) }
             // An opt-out through the CLI is an event; so is one written by any producer's SQL.
@@ -82,7 +76,7 @@ import Testing
                     try await db.integer("SELECT count(*) FROM switchboard.event_deliveries WHERE state = 'delivered'")
                         == 1
                 }, "\(worker.output)")
-            let received = try String(contentsOfFile: directory + "/received.jsonl", encoding: .utf8)
+            let received = receiver.text
             #expect(received.contains(#""verified": true"#) && received.contains("+15550001111"), "\(received)")
 
             let deliveries = try await sandbox.run(["events", "deliveries", "--subscription", "1"])

@@ -19,43 +19,14 @@ import Twilio
 @Suite(.timeLimit(.minutes(3))) struct EventDeliveryTests {
     static let vault = try! CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
 
-    /// `Tests/Scripts/event-receiver.py`, a separate process, on `port`.
-    final class Receiver: Sendable {
-        let child: ChildProcess
-        let outPath: String
-
-        static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Scripts/event-receiver.py").path
-
-        init(port: Int, secrets: [String]) async throws {
-            outPath = NSTemporaryDirectory() + "events-\(UInt32.random(in: 0...UInt32.max)).jsonl"
-            child = try ChildProcess(
-                "/usr/bin/env", ["python3", Self.script, String(port), outPath],
-                environment: ["EVENT_SECRET": secrets.joined(separator: ",")])
-            let child = child
-            let started = await eventually(timeout: .seconds(20)) { child.output.contains("listening") }
-            guard started else { throw ChildProcess.Failure(description: "receiver did not start: \(child.output)") }
-        }
-
-        struct Line: Decodable {
-            var id: String
-            var headerId: String?
-            var type: String
-            var subject: String
-            var data: [String: JSONValue]
-            var verified: Bool
-        }
-
-        var lines: [Line] {
-            let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-            return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Line.self, from: Data($0.utf8)) }
-        }
-
-        func stop() async {
-            child.signal(SIGTERM)
-            _ = await child.wait()
-            try? FileManager.default.removeItem(atPath: outPath)
-        }
+    /// What the receiver process wrote for a delivery it got.
+    struct Line: Decodable {
+        var id: String
+        var headerId: String?
+        var type: String
+        var subject: String
+        var data: [String: JSONValue]
+        var verified: Bool
     }
 
     func handlers(_ db: TestDatabase, schedule: EventRetrySchedule = .standard) -> HandlerRegistry {
@@ -74,11 +45,11 @@ import Twilio
 
     /// A receiver process and a subscription to its `path`.
     func receiving(_ db: TestDatabase, at path: String, events: [String] = ["*"]) async throws -> (
-        Receiver, EventStore, Int64, Int
+        EventReceiver, EventStore, Int64, Int
     ) {
         let port = try freeLoopbackPort()
         let secret = WebhookSecret()
-        let receiver = try await Receiver(port: port, secrets: [secret.text])
+        let receiver = try await EventReceiver(port: port, secrets: [secret.text])
         let store = EventStore(pool: db.pool, vault: Self.vault)
         let subscription = try await store.subscribe(
             url: "http://127.0.0.1:\(port)\(path)", eventTypes: events, account: nil, secret: secret.text)
@@ -109,7 +80,7 @@ import Twilio
                 "SELECT 'evt_' || replace(uid::text, '-', '') FROM switchboard.events ORDER BY id"
             ).map { try $0.decode(String.self, at: 0) }
             #expect(emitted.count == 20)
-            var receiver: Receiver?
+            var receiver: EventReceiver?
             try await withWorker(db, handlers: handlers(db)) { _ in
                 // Down: the first event of each subject is tried and refused; the rest wait their turn.
                 #expect(await eventually(timeout: .seconds(30)) { try await count(db, "attempts >= 1") == 5 })
@@ -118,10 +89,10 @@ import Twilio
                 let failing = try await store.subscriptions().first?.failingSince
                 #expect(failing != nil)
                 // Up.
-                receiver = try await Receiver(port: port, secrets: [secret.text])
+                receiver = try await EventReceiver(port: port, secrets: [secret.text])
                 #expect(await eventually(timeout: .seconds(60)) { try await count(db, "state = 'delivered'") == 20 })
             }
-            let lines = try #require(receiver).lines
+            let lines = try #require(receiver).lines(as: Line.self)
             await receiver?.stop()
             #expect(lines.allSatisfy { $0.verified }, "every delivery verifies with docs/verify-webhook.py")
             #expect(lines.allSatisfy { $0.headerId == $0.id }, "webhook-id is the event's id")
@@ -165,7 +136,7 @@ import Twilio
                 #expect(try await store.resume(id: subscription) == 3)
                 #expect(await eventually { try await count(db, "state = 'delivered'") == 3 })
             }
-            let lines = receiver.lines
+            let lines = receiver.lines(as: Line.self)
             await receiver.stop()
             // In order within a subject; the other subject's event is not held back by them.
             let order = lines.map { $0.data["n"] }
@@ -197,7 +168,8 @@ import Twilio
                 #expect(try await store.redeliver(subscriptionID: subscription) == 1)
                 #expect(await eventually { try await count(db, "state = 'delivered'") == 1 })
             }
-            #expect(receiver.lines.count == 1 && receiver.lines.allSatisfy { $0.verified })
+            #expect(
+                receiver.lines(as: Line.self).count == 1 && receiver.lines(as: Line.self).allSatisfy { $0.verified })
             await receiver.stop()
         }
     }
@@ -208,7 +180,7 @@ import Twilio
             let old = WebhookSecret()
             let new = WebhookSecret()
             // This receiver knows only the new secret: every delivery after the rotation verifies.
-            let receiver = try await Receiver(port: port, secrets: [new.text])
+            let receiver = try await EventReceiver(port: port, secrets: [new.text])
             let store = EventStore(pool: db.pool, vault: Self.vault)
             let subscription = try await store.subscribe(
                 url: "http://127.0.0.1:\(port)/ok", eventTypes: ["*"], account: nil, secret: old.text)
@@ -219,7 +191,8 @@ import Twilio
                 try await emit(db, .replyReceived, subject: "conversation:a:b", data: [:])
                 #expect(await eventually { try await count(db, "state = 'delivered'") == 1 })
             }
-            #expect(receiver.lines.count == 1 && receiver.lines.allSatisfy { $0.verified })
+            #expect(
+                receiver.lines(as: Line.self).count == 1 && receiver.lines(as: Line.self).allSatisfy { $0.verified })
             await receiver.stop()
             // Both secrets sign during the overlap, only the new one after it.
             try await emit(db, .replyReceived, subject: "conversation:a:c", data: [:])

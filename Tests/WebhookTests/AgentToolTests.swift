@@ -15,23 +15,11 @@ import TwilioSimulator
 /// declared number; the model's tool messages follow the chat-completions protocol (the fake
 /// server refuses what the real one refuses).
 @Suite struct AgentToolTests {
-    static let receiverScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Scripts/event-receiver.py").path
-
     static func llm(_ model: FakeOpenAI) -> LLMConfiguration {
         var llm = LLMConfiguration()
         llm.baseURL = model.baseURL
         llm.apiKey = LLMAgentTests.key
         return llm
-    }
-
-    /// The simulator, with `caller` saying `answers` in turn.
-    static func simulated(caller: String, _ answers: [SimulatorConfiguration.CallerAnswer]) -> SimulatorConfiguration {
-        var simulated = SimulatorConfiguration()
-        simulated.accounts = [accountSID: authToken]
-        simulated.callbackStep = .milliseconds(20)
-        simulated.callers[caller] = answers
-        return simulated
     }
 
     func bookingAgent(to: String, toolURL: String, transport: VoiceTransport) throws -> VoiceAgentRequest {
@@ -58,13 +46,8 @@ import TwilioSimulator
     func anAgentBooksThroughAnHTTPToolAndTextsAConfirmationWithinOneCall(transport: VoiceTransport) async throws {
         let secret = WebhookSecret()
         let port = try freeLoopbackPort()
-        let recorded = NSTemporaryDirectory() + "tool-\(UInt32.random(in: 0...UInt32.max)).jsonl"
-        defer { try? FileManager.default.removeItem(atPath: recorded) }
-        let receiver = try ChildProcess(
-            "/usr/bin/env", ["python3", Self.receiverScript, String(port), recorded],
-            environment: ["EVENT_SECRET": secret.text])
-        defer { receiver.signal(SIGKILL) }
-        #expect(await eventually { receiver.output.contains("listening") }, "\(receiver.output)")
+        let receiver = try await EventReceiver(port: port, secrets: [secret.text])
+        defer { receiver.kill() }
         let model = FakeOpenAI(port: try freeLoopbackPort(), apiKey: LLMAgentTests.key) { said, number in
             switch number {
             case 1: .toolCalls([("book_appointment", #"{"day":"Tuesday"}"#)], text: "Let me check.")
@@ -76,8 +59,9 @@ import TwilioSimulator
         let modelTask = try await model.start()
         defer { modelTask.stop() }
         let llm = Self.llm(model)
-        let simulated = Self.simulated(
-            caller: "+15550009201", [.speech("I'd like an appointment on Tuesday"), .speech("Thanks, bye!")])
+        let simulated = scriptedSimulator([
+            "+15550009201": [.speech("I'd like an appointment on Tuesday"), .speech("Thanks, bye!")]
+        ])
         let call = try bookingAgent(
             to: "+15550009201", toolURL: "http://127.0.0.1:\(port)/tool", transport: transport)
         try await LLMAgentTests.call(
@@ -98,7 +82,7 @@ import TwilioSimulator
                 #expect(tokens.contains(answer), "\(tokens)")
             }
             // The tool process got one signed call with the model's arguments and the call's context.
-            let lines = try String(contentsOfFile: recorded, encoding: .utf8).split(separator: "\n")
+            let lines = receiver.text.split(separator: "\n")
             #expect(lines.count == 1, "\(lines)")
             let line = try JSONDecoder().decode(JSONValue.self, from: Data((lines.first ?? "").utf8))
             #expect(line["verified"] == .bool(true))
@@ -142,7 +126,7 @@ import TwilioSimulator
         let modelTask = try await model.start()
         defer { modelTask.stop() }
         let llm = Self.llm(model)
-        let simulated = Self.simulated(caller: "+15550009202", [.speech("Can I talk to a person?")])
+        let simulated = scriptedSimulator(["+15550009202": [.speech("Can I talk to a person?")]])
         var call = try LLMAgentTests().request(to: "+15550009202")
         call.transport = transport.rawValue
         call.tools = .array([.object(["type": .string("transfer_call"), "to": .string("+1 (555) 123-0000")])])

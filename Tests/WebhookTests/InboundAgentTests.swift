@@ -46,11 +46,9 @@ import TwilioSimulator
                 try await senders.createPool(accountID: accountID, name: "helpline", senderIDs: [sender])
                 try await agents.bind(account: "main", agent: "survey", to: .pool("helpline"))
             }
-            var simulated = SimulatorConfiguration()
-            simulated.accounts = [accountSID: authToken]
-            simulated.callbackStep = .milliseconds(20)
-            simulated.callers[caller] = [.speech("nine"), .speech("yes"), .speech("nothing really")]
-            let simulator = TwilioSimulator(configuration: simulated)
+            let simulator = TwilioSimulator(
+                configuration: scriptedSimulator([caller: [.speech("nine"), .speech("yes"), .speech("nothing really")]])
+            )
             try await TwoWebhookHosts.with(db, accounts: accounts) { publicURL, proxy in
                 let simulatorTask = try await simulator.start()
                 defer { simulatorTask.stop() }

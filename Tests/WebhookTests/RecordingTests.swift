@@ -14,10 +14,7 @@ import TwilioSimulator
 /// recording is gone at Twilio and leaves the result.
 @Suite struct RecordingTests {
     @Test func aRecordedAgentCallCarriesItsRecordingAndDeletingItRemovesItAtTwilioAndHere() async throws {
-        var simulated = SimulatorConfiguration()
-        simulated.accounts = [accountSID: authToken]
-        simulated.callbackStep = .milliseconds(20)
-        simulated.callers["+15550009301"] = [.speech("eight"), .speech("the speed"), .speech("no")]
+        let simulated = scriptedSimulator(["+15550009301": [.speech("eight"), .speech("the speed"), .speech("no")]])
         let questions = try JSONDecoder().decode(JSONValue.self, from: Data(ExampleFlows.survey.utf8))
         var request = VoiceAgentRequest(
             account: "main", to: "+15550009301", from: "+15557654321", questions: questions)

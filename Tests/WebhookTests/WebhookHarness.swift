@@ -10,6 +10,7 @@ import SwitchboardProcesses
 import SwitchboardStore
 import TestSupport
 import Twilio
+import TwilioSimulator
 
 @testable import SwitchboardWebhook
 
@@ -157,3 +158,13 @@ struct WebhookHarness: Sendable {
 
 /// Twilio-shaped SIDs for tests.
 func sid(_ prefix: String, _ n: Int) -> String { prefix + String(format: "%032x", n) }
+
+/// The simulator of the webhook tests' account, calls progressing every 20 ms, with `callers`
+/// saying their scripted answers.
+func scriptedSimulator(_ callers: [String: [SimulatorConfiguration.CallerAnswer]]) -> SimulatorConfiguration {
+    var simulated = SimulatorConfiguration()
+    simulated.accounts = [accountSID: authToken]
+    simulated.callbackStep = .milliseconds(20)
+    simulated.callers = callers
+    return simulated
+}
