@@ -159,7 +159,7 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "Postgres", "EmbeddedPostgres", "SwitchboardStore", "SwitchboardWorker", "SwitchboardCore",
-                "ServiceTask", "SwitchboardProcesses",
+                "ServiceTask", "SwitchboardProcesses", "SwitchboardSending",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -142,3 +142,29 @@ public struct CSVRecordReader: Sendable {
         return items
     }
 }
+
+/// Writes CSV records (RFC 4180: fields with a comma, quote or line break are quoted, quotes
+/// doubled; records end with CRLF) that spreadsheets open safely: a text field that starts like a
+/// formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading apostrophe, so a message body such as
+/// `=HYPERLINK(…)` is shown, never run. Numbers (`-0.0079`) are left as they are.
+public enum CSVWriter {
+    public static func record(_ fields: [String]) -> String {
+        fields.map(field).joined(separator: ",") + "\r\n"
+    }
+
+    public static func field(_ value: String) -> String {
+        var text = value
+        if let first = text.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first), !isNumber(text) {
+            text = "'" + text
+        }
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    static func isNumber(_ text: String) -> Bool {
+        var rest = Substring(text)
+        if rest.first == "-" || rest.first == "+" { rest = rest.dropFirst() }
+        let parts = rest.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        return !rest.isEmpty && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }
+    }
+}

@@ -24,6 +24,11 @@ public enum EventType: String, Sendable, CaseIterable, Codable {
     case optoutChanged = "optout.changed"
     /// A campaign has no recipient left to send to and no job still running.
     case campaignFinished = "campaign.finished"
+    /// Twilio published a message's price (some time after it was sent), or it never did by the
+    /// give-up age (`priceStatus: unknown`, a null price).
+    case messagePriced = "message.priced"
+    /// Twilio published a call's price, or never did by the give-up age.
+    case callPriced = "call.priced"
 
     /// What `--events` accepts besides the names: every type.
     public static let all = "*"
@@ -40,6 +45,8 @@ public enum EventType: String, Sendable, CaseIterable, Codable {
         case .recordingCompleted: "a call's recording is ready at Twilio (its URL, duration, channels)"
         case .optoutChanged: "an address opted out or back in"
         case .campaignFinished: "a campaign sent to everyone it will"
+        case .messagePriced: "Twilio published what a message cost (or never did: unknown)"
+        case .callPriced: "Twilio published what a call cost (or never did: unknown)"
         }
     }
 

@@ -25,4 +25,6 @@ public enum MetricNames {
     // Event webhooks: outcome (delivered, failed, retried, gone).
     public static let eventDeliveries = "switchboard_event_delivery_attempts_total"
     public static let eventDeliveryDuration = "switchboard_event_delivery_duration_seconds"
+    // Pricing: resource, outcome (priced, waiting, unknown, error).
+    public static let priceChecks = "switchboard_price_checks_total"
 }

@@ -108,6 +108,11 @@ public final class SwitchboardMetrics: MetricsFactory, Sendable {
         histogram(
             MetricNames.eventDeliveryDuration, "How long receivers took to answer an event delivery, by outcome.",
             ["outcome"])
+        // Pricing.
+        counter(
+            MetricNames.priceChecks,
+            "Price checks by resource and outcome (priced; waiting: Twilio has no price yet; unknown: given up; error).",
+            ["resource", "outcome"])
         // Queue, read when scraped.
         queueJobs = registry.gauge(
             "switchboard_queue_jobs", help: "Unfinished jobs by queue, kind and state (available includes scheduled).",

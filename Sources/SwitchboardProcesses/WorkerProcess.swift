@@ -30,6 +30,8 @@ public struct WorkerProcess: ProcessComposition {
         public var messageRetention: Duration?
         /// Events older than this are deleted with their deliveries, unless one still waits.
         public var eventRetention: Duration = .seconds(30 * 86_400)
+        /// How the pricer asks Twilio for prices (it runs when `init` is given one).
+        public var pricing = Pricer.Configuration()
 
         public init(
             worker: WorkerConfiguration = WorkerConfiguration(), metrics: ListenAddress? = nil,
@@ -50,7 +52,10 @@ public struct WorkerProcess: ProcessComposition {
 
     /// Validates the configuration (the error names the setting) and builds the services; nothing
     /// runs until `run` or `serviceGroup`.
-    public init(configuration: Configuration, pool: PostgresPool, handlers: HandlerRegistry, logger: Logger) throws {
+    public init(
+        configuration: Configuration, pool: PostgresPool, handlers: HandlerRegistry, pricer: Pricer? = nil,
+        logger: Logger
+    ) throws {
         worker = try Worker(
             store: JobStore(pool: pool), handlers: handlers, configuration: configuration.worker, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -77,6 +82,7 @@ public struct WorkerProcess: ProcessComposition {
                 service: EventPruner(
                     store: EventStore(pool: pool, vault: nil), retention: configuration.eventRetention, logger: logger))
         )
+        if let pricer { services.append(.init(service: pricer)) }
         services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup))
         self.services = services
         self.logger = logger
@@ -100,6 +106,20 @@ public struct WorkerProcess: ProcessComposition {
             webhookBaseURL: publicURL)
         EventDelivery(store: EventStore(pool: pool, vault: vault), configuration: events).register(in: &handlers)
         return handlers
+    }
+}
+
+extension WorkerProcess {
+    /// The pricer of a worker process: none without a master key (it reads Twilio with the
+    /// account's credentials) or with a concurrency of 0 (pricing off in this worker).
+    public static func pricer(
+        pool: PostgresPool, twilio: TwilioClient, vault: CredentialVault?, configuration: Pricer.Configuration,
+        logger: Logger
+    ) -> Pricer? {
+        guard let vault, configuration.concurrency > 0 else { return nil }
+        return Pricer(
+            store: PriceStore(pool: pool), client: twilio, accounts: AccountStore(pool: pool, vault: vault),
+            configuration: configuration, logger: logger)
     }
 }
 

@@ -309,7 +309,7 @@ public final class TwilioSender: Sendable {
             from: message.from ?? spec.from,
             messagingServiceSID: spec.messagingServiceSid, body: spec.body,
             segments: Int(message.numSegments ?? "") ?? spec.segments,
-            status: message.status, origin: origin)
+            status: message.status, origin: origin, campaignID: spec.campaignId)
     }
 
     /// The job result under the names workflows use.

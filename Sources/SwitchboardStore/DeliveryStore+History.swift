@@ -5,7 +5,7 @@ import Postgres
 extension DeliveryStore {
     static let messageColumns = """
         id, sid, job_id, account_id, channel, to_address, from_address, messaging_service_sid, body, segments, status,
-        error_code, price, price_unit, origin, created_at, updated_at, status_at
+        error_code, price, price_unit, origin, created_at, updated_at, status_at, campaign_id, sent_at, delivered_at
         """
 
     /// One message archiver at a time across all hosts. "SWBTMARC".

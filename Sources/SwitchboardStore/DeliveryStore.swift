@@ -15,11 +15,15 @@ public struct MessageRow: Sendable {
     public var segments: Int?
     public var status: String
     public var origin: String
+    /// The campaign the message was sent for (reports read a campaign's messages by it).
+    public var campaignID: Int64?
 
     public init(
         sid: String, jobID: Int64?, accountID: Int64, channel: String, to: String, from: String?,
-        messagingServiceSID: String?, body: String?, segments: Int?, status: String, origin: String = "created"
+        messagingServiceSID: String?, body: String?, segments: Int?, status: String, origin: String = "created",
+        campaignID: Int64? = nil
     ) {
+        self.campaignID = campaignID
         self.sid = sid
         self.jobID = jobID
         self.accountID = accountID
@@ -107,12 +111,13 @@ public struct DeliveryStore: Sendable {
         """
         WITH inserted AS (
             INSERT INTO switchboard.messages (sid, job_id, account_id, channel, to_address, from_address,
-                messaging_service_sid, body, segments, status, origin)
+                messaging_service_sid, body, segments, status, origin, campaign_id)
             SELECT * FROM unnest(\(messages.map(\.sid))::text[], \(messages.map { Nullable($0.jobID) })::bigint[],
             \(messages.map(\.accountID))::bigint[], \(messages.map(\.channel))::text[], \(messages.map(\.to))::text[],
             \(messages.map { Nullable($0.from) })::text[], \(messages.map { Nullable($0.messagingServiceSID) })::text[],
             \(messages.map { Nullable($0.body) })::text[], \(messages.map { Nullable($0.segments) })::int[],
-            \(messages.map(\.status))::text[], \(messages.map(\.origin))::text[])
+            \(messages.map(\.status))::text[], \(messages.map(\.origin))::text[],
+            \(messages.map { Nullable($0.campaignID) })::bigint[])
             ON CONFLICT (sid) DO NOTHING
             RETURNING sid
         )

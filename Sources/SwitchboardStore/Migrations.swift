@@ -101,6 +101,9 @@ public struct Migration: Sendable {
         Migration(
             version: 26, name: "0026_event_delivery_index.sql",
             sql: String(decoding: PackageResources._026_event_delivery_index_sql, as: UTF8.self)),
+        Migration(
+            version: 27, name: "0027_prices.sql",
+            sql: String(decoding: PackageResources._027_prices_sql, as: UTF8.self)),
     ]
 }
 

@@ -49,19 +49,24 @@ public enum StatusApplication: Sendable, Equatable {
 public struct StatusStore: Sendable {
     public let pool: PostgresPool
     public static let channel = "switchboard_deliveries"
+    /// How long after a final status the price is first asked for: Twilio publishes it some time
+    /// after the message is sent, so asking at once would mostly find nothing.
+    public static let defaultFirstPriceCheck: Duration = .seconds(10)
+    public var firstPriceCheck: Duration
 
-    public init(pool: PostgresPool) {
+    public init(pool: PostgresPool, firstPriceCheck: Duration = Self.defaultFirstPriceCheck) {
         self.pool = pool
+        self.firstPriceCheck = firstPriceCheck
     }
 
     /// Applies one callback in its own transaction.
     public func apply(_ update: StatusUpdate) async throws -> StatusApplication {
         try await pool.transaction { connection in
-            if let applied = try await Self.apply(update, on: connection) { return applied }
+            if let applied = try await apply(update, on: connection) { return applied }
             // The worker's insert may be in flight, its own look at pending_statuses already taken:
             // wait for inserts into this SID's bucket to commit, then look again (0012).
             try await connection.query("SELECT switchboard.lock_status_bucket(\(update.sid))")
-            if let applied = try await Self.apply(update, on: connection) { return applied }
+            if let applied = try await apply(update, on: connection) { return applied }
             // Callbacks for messages this system never records (sent by something else on the
             // account) would wait for ever: a day is plenty for a worker's insert.
             try await connection.query(
@@ -105,12 +110,12 @@ public struct StatusStore: Sendable {
                         duration: try row.decode(Int?.self, at: 4))
                 )
             }.sorted { $0.id < $1.id }
-            for (_, update) in updates { _ = try await Self.apply(update, on: connection) }
+            for (_, update) in updates { _ = try await apply(update, on: connection) }
         }
     }
 
     /// nil when the row does not exist (in the update's account).
-    static func apply(_ update: StatusUpdate, on connection: PostgresConnection) async throws -> StatusApplication? {
+    func apply(_ update: StatusUpdate, on connection: PostgresConnection) async throws -> StatusApplication? {
         // A message older than the archive age is in history: looked for there second, by a
         // statement of its own, so one the archiver moved while this waited for its lock is found.
         let tables =
@@ -120,7 +125,8 @@ public struct StatusStore: Sendable {
         for table in tables where found == nil {
             found = try await connection.query(
                 """
-                SELECT status, job_id, account_id, to_address, from_address FROM \(unescaped: table)
+                SELECT status, job_id, account_id, to_address, from_address, price IS NULL, created_at
+                FROM \(unescaped: table)
                 WHERE sid = \(update.sid) AND account_id = \(update.accountID)
                 FOR UPDATE
                 """
@@ -132,6 +138,8 @@ public struct StatusStore: Sendable {
         let accountID = try row.decode(Int64.self, at: 2)
         let to = try row.decode(String.self, at: 3)
         let from = try row.decode(String?.self, at: 4)
+        let unpriced = try row.decode(Bool.self, at: 5)
+        let createdAt = try row.decode(Date.self, at: 6)
         guard update.status.advances(from: current) else { return .stale(current: current) }
         let final = update.status.isFinal
         let status = update.status.rawValue
@@ -140,7 +148,10 @@ public struct StatusStore: Sendable {
             try await connection.query(
                 """
                 UPDATE \(unescaped: table) SET status = \(status), error_code = coalesce(\(update.errorCode), error_code),
-                    status_at = now(), updated_at = now()
+                    status_at = now(), updated_at = now(),
+                    sent_at = CASE WHEN \(status) = 'sent' THEN coalesce(sent_at, now()) ELSE sent_at END,
+                    delivered_at = CASE WHEN \(status) IN ('delivered', 'read') THEN coalesce(delivered_at, now())
+                                        ELSE delivered_at END
                 WHERE sid = \(update.sid) AND account_id = \(update.accountID)
                 """)
             // The recipient opted out, or the number cannot receive messages: in the same
@@ -194,12 +205,16 @@ public struct StatusStore: Sendable {
             if let code = update.errorCode { payload["errorCode"] = .int(Int64(code)) }
             announcement = JSONValue.object(payload).jsonText
         }
-        if event != nil || announcement != nil {
+        // A final status is when the price is worth asking for (0027).
+        let wantsPrice = final && unpriced
+        if event != nil || announcement != nil || wantsPrice {
             try await connection.query(
                 """
                 SELECT CASE WHEN \(event?.type)::text IS NOT NULL THEN switchboard.emit_event(\(event?.type),
                            \("\(update.resource.rawValue):\(update.sid)"), \(accountID), \(event?.data)::jsonb, \(jobID)) END,
-                       CASE WHEN \(announcement)::text IS NOT NULL THEN pg_notify(\(Self.channel), \(announcement)) END
+                       CASE WHEN \(announcement)::text IS NOT NULL THEN pg_notify(\(Self.channel), \(announcement)) END,
+                       CASE WHEN \(wantsPrice) THEN switchboard.want_price(\(update.resource.rawValue), \(update.sid),
+                           \(accountID), \(from), \(createdAt), make_interval(secs => \(firstPriceCheck.seconds))) END
                 """)
         }
         return .applied(jobID: jobID, final: final)

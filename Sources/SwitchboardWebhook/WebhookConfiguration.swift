@@ -1,6 +1,7 @@
 import Foundation
 import SwitchboardCore
 import SwitchboardEvents
+import SwitchboardStore
 
 /// Settings of `switchboard webhook`.
 public struct WebhookConfiguration: Sendable {
@@ -17,6 +18,9 @@ public struct WebhookConfiguration: Sendable {
     /// An inbound message counts as a reply to the latest outbound message to its sender from the
     /// same number or pool sent within this window.
     public var replyWindow: Duration = .seconds(24 * 3600)
+    /// How long after a final status a message's or call's price is first asked for (the workers'
+    /// pricer asks; Twilio publishes prices some time after sending).
+    public var firstPriceCheck: Duration = StatusStore.defaultFirstPriceCheck
     public var replies = KeywordReplies()
     /// The model LLM voice agents talk with.
     public var llm = LLMConfiguration()

@@ -71,7 +71,8 @@ func buildWebhookRouter(
     let twilio = router.group(RouterPath(stringLiteral: WebhookPaths.twilioGroup))
         .add(middleware: TwilioSignatureMiddleware(verifier: verifier))
     WebhookRoutes(
-        configuration: configuration, statuses: StatusStore(pool: pool), inbound: InboundStore(pool: pool),
+        configuration: configuration, statuses: StatusStore(pool: pool, firstPriceCheck: configuration.firstPriceCheck),
+        inbound: InboundStore(pool: pool),
         sessions: SessionStore(pool: pool), pool: pool, relays: relays, logger: logger
     ).register(on: router, twilio: twilio)
     let llm = configuration.llm.apiKey.map {

@@ -108,6 +108,51 @@ public struct TwilioClient: Sendable {
         return page.messages
     }
 
+    /// One message as Twilio has it now (`GET Messages/{sid}.json`): its price appears here some
+    /// time after it was sent.
+    public func fetchMessage(sid: String, credentials: TwilioCredentials) async throws(Failure) -> TwilioMessage {
+        try await send(
+            .GET, "fetch_message", path: "Messages/\(Self.pathSegment(sid)).json", form: nil, credentials: credentials
+        )
+        .0
+    }
+
+    /// One call as Twilio has it now (`GET Calls/{sid}.json`).
+    public func fetchCall(sid: String, credentials: TwilioCredentials) async throws(Failure) -> TwilioCall {
+        try await send(
+            .GET, "fetch_call", path: "Calls/\(Self.pathSegment(sid)).json", form: nil, credentials: credentials
+        ).0
+    }
+
+    /// A page of messages from one sender (or every sender: nil) sent on one UTC day, newest
+    /// first; `next` continues with the page Twilio named (`next_page_uri`), nil for the first.
+    public func listMessagePage(
+        from: String?, dateSent: Date, pageSize: Int = 1000, next: String? = nil, credentials: TwilioCredentials
+    ) async throws(Failure) -> TwilioMessagePage {
+        if let next {
+            // Only ever a path on the configured base: the credentials go nowhere else.
+            guard next.hasPrefix("/2010-04-01/Accounts/\(credentials.accountSID)/Messages.json?") else {
+                throw .malformedResponse("next_page_uri is not a page of this account's messages")
+            }
+            return try await send(
+                .GET, "list_messages", url: configuration.baseURL + next, form: nil, credentials: credentials
+            )
+            .0
+        }
+        var query = FormParameters()
+        query.append("From", from)
+        query.append("DateSent", Self.day(dateSent))
+        query.append("PageSize", String(pageSize))
+        return try await send(
+            .GET, "list_messages", path: "Messages.json?" + query.encoded, form: nil, credentials: credentials
+        ).0
+    }
+
+    /// A SID as one path segment (SIDs are letters and digits; anything else is escaped, never a path).
+    static func pathSegment(_ sid: String) -> String {
+        sid.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+    }
+
     /// Calls filtered by To and From, newest first (reconciliation of an interrupted call).
     public func listCalls(
         to: String?, from: String?, pageSize: Int = 50, credentials: TwilioCredentials

@@ -36,6 +36,12 @@ public struct SimulatorConfiguration: Sendable {
     public var carriers: [String: SimulatedCarrier] = [:]
     /// The A2P 10DLC limits carriers meter, by carrier; none by default.
     public var carrierLimits: [Carrier: SimulatedCarrier.Limit] = [:]
+    /// How long after a message is sent (a call ends) Twilio's REST API starts showing its price;
+    /// until then `price` is null, as on Twilio.
+    public var priceDelay: Duration = .zero
+    /// What a message that failed before it was sent is charged (Twilio's failed-message
+    /// processing fee, e.g. "-0.00100"); nil: it never gets a price.
+    public var failedMessagePrice: String?
     /// Seed for SIDs and injected faults, so a run can be repeated.
     public var seed: UInt64 = 42
     public var faults = Faults()

@@ -18,6 +18,10 @@ public struct SimulatedMessage: Sendable {
     public var carrier: Carrier = .other
     /// Statuses posted to the status callback, in order.
     public var callbacks: [String] = []
+    /// What the message was charged, as Twilio writes it ("-0.00790"), and from when the REST
+    /// API shows it (`priceDelay` after it was sent); nil: never priced.
+    public var price: String?
+    public var priceVisibleAt: Date?
 }
 
 /// A call the simulator accepted.
@@ -28,6 +32,9 @@ public struct SimulatedCall: Sendable {
     public var url: String?
     public var statusCallback: String?
     public var callbacks: [String] = []
+    /// What the call was charged and from when the REST API shows it (as for messages).
+    public var price: String?
+    public var priceVisibleAt: Date?
     /// What happened on the call: what Twilio said, what the caller answered, where it went.
     public var transcript: [CallEvent] = []
     /// Over ConversationRelay: every `text` token the agent sent, when it arrived.

@@ -15,6 +15,7 @@ struct SimulatorRoutes: Sendable {
         accounts.get("Messages/:sid") { request, context in try await fetchMessage(request, context) }
         accounts.post("Calls.json") { request, context in try await createCall(request, context) }
         accounts.get("Calls.json") { request, context in try await listCalls(request, context) }
+        accounts.get("Calls/:sid") { request, context in try await fetchCall(request, context) }
         accounts.delete("Recordings/:sid") { request, context in try await deleteRecording(request, context) }
         router.get("v2/PhoneNumbers/:number") { request, context in try await lookup(request, context) }
         router.get("health") { _, _ in "ok" }
@@ -66,30 +67,64 @@ struct SimulatorRoutes: Sendable {
 
     private func listMessages(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let (account, _) = try await authenticate(request, context, readForm: false)
+        await simulator.state.noteRead(list: true)
         let query = request.uri.queryParameters
         let messages = await simulator.state.listMessages(
             account: account, to: query["To"].map(String.init), from: query["From"].map(String.init),
             dateSent: query["DateSent"].map(String.init))
-        let pageSize = query["PageSize"].flatMap { Int($0) } ?? 50
-        return Self.json(TwilioMessagePage(messages: Array(messages.prefix(pageSize)), nextPageUri: nil))
+        let (page, next) = Self.page(
+            of: messages, request: request, path: "/2010-04-01/Accounts/\(account)/Messages.json")
+        return Self.json(TwilioMessagePage(messages: page, nextPageUri: next))
     }
 
     private func fetchMessage(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        _ = try await authenticate(request, context, readForm: false)
-        let sid = context.parameters.get("sid").map { $0.hasSuffix(".json") ? String($0.dropLast(5)) : $0 } ?? ""
-        guard let message = await simulator.state.message(sid: sid) else {
+        let (account, _) = try await authenticate(request, context, readForm: false)
+        await simulator.state.noteRead()
+        let sid = Self.sid(context)
+        guard let message = await simulator.state.message(sid: sid), message.resource.accountSid == account else {
             return Self.json(SimulatorState.error(20404, "The requested resource was not found", status: 404))
         }
-        return Self.json(message.resource)
+        return Self.json(await simulator.state.published(message))
     }
 
     private func listCalls(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let (account, _) = try await authenticate(request, context, readForm: false)
+        await simulator.state.noteRead(list: true)
         let query = request.uri.queryParameters
         let calls = await simulator.state.listCalls(
             account: account, to: query["To"].map(String.init), from: query["From"].map(String.init))
-        let pageSize = query["PageSize"].flatMap { Int($0) } ?? 50
-        return Self.json(TwilioCallPage(calls: Array(calls.prefix(pageSize)), nextPageUri: nil))
+        let (page, next) = Self.page(of: calls, request: request, path: "/2010-04-01/Accounts/\(account)/Calls.json")
+        return Self.json(TwilioCallPage(calls: page, nextPageUri: next))
+    }
+
+    private func fetchCall(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let (account, _) = try await authenticate(request, context, readForm: false)
+        await simulator.state.noteRead()
+        guard let call = await simulator.state.call(sid: Self.sid(context)), call.resource.accountSid == account else {
+            return Self.json(SimulatorState.error(20404, "The requested resource was not found", status: 404))
+        }
+        return Self.json(await simulator.state.published(call))
+    }
+
+    static func sid(_ context: BasicRequestContext) -> String {
+        context.parameters.get("sid").map { $0.hasSuffix(".json") ? String($0.dropLast(5)) : $0 } ?? ""
+    }
+
+    /// Twilio's paging: `PageSize` (50 by default, at most 1000) and `Page` with a `PageToken`,
+    /// and a `next_page_uri` carrying the filters while more remain.
+    static func page<Item>(of items: [Item], request: Request, path: String) -> ([Item], String?) {
+        let query = request.uri.queryParameters
+        let size = min(1000, max(1, query["PageSize"].flatMap { Int($0) } ?? 50))
+        let number = max(0, query["Page"].flatMap { Int($0) } ?? 0)
+        let start = min(items.count, number * size)
+        let end = min(items.count, start + size)
+        guard end < items.count else { return (Array(items[start..<end]), nil) }
+        var next = FormParameters()
+        for name in ["To", "From", "DateSent"] { next.append(name, query[Substring(name)].map(String.init)) }
+        next.append("PageSize", String(size))
+        next.append("Page", String(number + 1))
+        next.append("PageToken", "PA\(end)")
+        return (Array(items[start..<end]), path + "?" + next.encoded)
     }
 
     private func createCall(_ request: Request, _ context: BasicRequestContext) async throws -> Response {

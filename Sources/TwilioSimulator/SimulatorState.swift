@@ -188,7 +188,11 @@ actor SimulatorState {
         messages[index].resource.dateUpdated = TwilioFormat.rfc2822(now)
         if status == "sent" {
             messages[index].resource.dateSent = TwilioFormat.rfc2822(now)
-            messages[index].resource.price = String(format: "-%.5f", 0.0079 * Double(messages[index].segments))
+            messages[index].price = String(format: "-%.5f", 0.0079 * Double(messages[index].segments))
+            messages[index].priceVisibleAt = now.addingTimeInterval(configuration.priceDelay.seconds)
+        } else if status == "failed", messages[index].price == nil, let fee = configuration.failedMessagePrice {
+            messages[index].price = fee
+            messages[index].priceVisibleAt = now.addingTimeInterval(configuration.priceDelay.seconds)
         }
         if let errorCode {
             messages[index].resource.errorCode = errorCode
@@ -209,12 +213,35 @@ actor SimulatorState {
         messageIndex[sid].map { messages[$0] }
     }
 
+    /// The message as the REST API shows it at `now`: its price only once published.
+    func published(_ message: SimulatedMessage, now: Date = Date()) -> TwilioMessage {
+        var resource = message.resource
+        resource.price = message.priceVisibleAt.map { now >= $0 } == true ? message.price : nil
+        return resource
+    }
+
+    func published(_ call: SimulatedCall, now: Date = Date()) -> TwilioCall {
+        var resource = call.resource
+        resource.price = call.priceVisibleAt.map { now >= $0 } == true ? call.price : nil
+        return resource
+    }
+
+    private(set) var restReads = 0
+    private(set) var listReads = 0
+    func noteRead(list: Bool = false) {
+        restReads += 1
+        if list { listReads += 1 }
+    }
+
     /// `GET Messages.json` filters (To, From, DateSent as YYYY-MM-DD), newest first.
     func listMessages(account: String, to: String?, from: String?, dateSent: String?) -> [TwilioMessage] {
-        messages.reversed().map(\.resource).filter { message in
-            message.accountSid == account && (to == nil || message.to == to) && (from == nil || message.from == from)
+        let now = Date()
+        return messages.reversed().filter { simulated in
+            let message = simulated.resource
+            return message.accountSid == account && (to == nil || message.to == to)
+                && (from == nil || message.from == from)
                 && (dateSent == nil || Self.matchesDay(message.dateSent, dateSent!))
-        }
+        }.map { published($0, now: now) }
     }
 
     // MARK: calls
@@ -345,15 +372,23 @@ actor SimulatorState {
 
     /// `GET Calls.json` filters (To, From), newest first.
     func listCalls(account: String, to: String?, from: String?) -> [TwilioCall] {
-        calls.reversed().map(\.resource).filter { call in
-            call.accountSid == account && (to == nil || call.to == to) && (from == nil || call.from == from)
-        }
+        let now = Date()
+        return calls.reversed().filter { simulated in
+            let call = simulated.resource
+            return call.accountSid == account && (to == nil || call.to == to) && (from == nil || call.from == from)
+        }.map { published($0, now: now) }
     }
 
     func advanceCall(sid: String, to status: String, duration: Int?) -> SimulatedCall? {
         guard let index = calls.firstIndex(where: { $0.resource.sid == sid }) else { return nil }
         calls[index].resource.status = status
         if let duration { calls[index].resource.duration = String(duration) }
+        // A completed call is charged per started minute; one nobody answered costs nothing.
+        if status == "completed", calls[index].price == nil {
+            let minutes = max(1, ((duration ?? 0) + 59) / 60)
+            calls[index].price = String(format: "-%.5f", 0.014 * Double(minutes))
+            calls[index].priceVisibleAt = Date().addingTimeInterval(configuration.priceDelay.seconds)
+        }
         return calls[index]
     }
 

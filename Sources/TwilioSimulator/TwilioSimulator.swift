@@ -42,6 +42,10 @@ public final class TwilioSimulator: Service, Sendable {
     public func rejectedRequests() async -> Int { await state.rejectedRequests }
     /// Lookup requests answered (each one a paid lookup at Twilio).
     public func lookups() async -> Int { await state.lookups }
+    /// REST reads so far: message and call fetches and list pages (what pricing costs at Twilio).
+    public func restReads() async -> Int { await state.restReads }
+    /// Of those, list pages.
+    public func listReads() async -> Int { await state.listReads }
 
     public func run() async throws {
         let router = Router()

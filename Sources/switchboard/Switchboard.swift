@@ -23,7 +23,7 @@ struct Switchboard: AsyncParsableCommand {
             DemoCommand.self, MigrateCommand.self, WorkerCommand.self, WebhookCommand.self, SendCommand.self,
             EnqueueCommand.self, CampaignCommand.self, StatusCommand.self, JobsCommand.self, SessionsCommand.self,
             AccountsCommand.self, NumbersCommand.self, PoolsCommand.self, A2PCommand.self, OptoutsCommand.self,
-            EventsCommand.self, RecordingsCommand.self, AgentsCommand.self,
+            EventsCommand.self, RecordingsCommand.self, AgentsCommand.self, CostsCommand.self,
             ConfigCommand.self,
             SimulateCommand.self,
             BenchCommand.self,

@@ -100,6 +100,16 @@ struct WorkerCommand: AsyncParsableCommand {
     var eventRetention: String?
 
     @Option(
+        help: """
+            Mark a message's or call's price unknown when Twilio has published none this long after its final \
+            status (default: 24h).
+            """)
+    var priceGiveUp: String?
+
+    @Option(help: "Twilio requests in flight at once for prices, per worker; 0 turns pricing off here (default: 4).")
+    var priceConcurrency: Int?
+
+    @Option(
         name: .customLong("public-url"),
         help: """
             Where `switchboard webhook` is reachable by Twilio (default: $SWITCHBOARD_PUBLIC_URL). Sends without \
@@ -128,6 +138,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 "campaign-lookahead": campaignLookahead, "grace-period": gracePeriod,
                 "archive-after": archiveAfter, "retention": retention, "message-archive-after": messageArchiveAfter,
                 "message-retention": messageRetention, "event-retention": eventRetention,
+                "price-give-up": priceGiveUp, "price-concurrency": priceConcurrency.map(String.init),
                 "public-url": publicURL, "metrics-port": metricsPort.map(String.init), "metrics-host": metricsHost,
             ]
         ) { $1 }
@@ -206,6 +217,15 @@ struct WorkerCommand: AsyncParsableCommand {
                 settings.text("event-retention")?.source ?? "--event-retention",
                 "must be at least 1h (deliveries are retried for three days; waiting ones are kept anyway)")
         }
+        let giveUp = try settings.duration("price-give-up", default: process.pricing.schedule.giveUpAfter)
+        if giveUp < .seconds(60) {
+            try settings.problem(
+                settings.text("price-give-up")?.source ?? "--price-give-up",
+                "must be at least 1m (Twilio publishes prices some time after sending)")
+        }
+        process.pricing.schedule.giveUpAfter = giveUp
+        process.pricing.concurrency = try settings.int(
+            "price-concurrency", default: process.pricing.concurrency, in: 0...50)
         if let port = try settings.optionalInt("metrics-port", in: 1...65535) {
             process.metrics = ListenAddress(host: settings.string("metrics-host", default: "0.0.0.0"), port: port)
         }
@@ -234,8 +254,12 @@ struct WorkerCommand: AsyncParsableCommand {
             }
             let handlers = WorkerProcess.handlers(
                 pool: pool, twilio: client, vault: vault, publicURL: resolved.publicURL, logger: logger)
-            try await WorkerProcess(configuration: resolved.process, pool: pool, handlers: handlers, logger: logger)
-                .run(gracefulShutdownSignals: [.sigterm, .sigint])
+            let pricer = WorkerProcess.pricer(
+                pool: pool, twilio: client, vault: vault, configuration: resolved.process.pricing, logger: logger)
+            try await WorkerProcess(
+                configuration: resolved.process, pool: pool, handlers: handlers, pricer: pricer, logger: logger
+            )
+            .run(gracefulShutdownSignals: [.sigterm, .sigint])
         }
     }
 }

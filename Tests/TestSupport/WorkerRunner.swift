@@ -1,6 +1,7 @@
 import Logging
 import ServiceTask
 import SwitchboardProcesses
+import SwitchboardSending
 import SwitchboardStore
 import SwitchboardWorker
 
@@ -8,7 +9,7 @@ import SwitchboardWorker
 /// in the background for the duration of `body`, then shuts it down gracefully.
 /// Test defaults: quick polling and rescue, warnings only.
 public func withWorker<T: Sendable>(
-    _ db: TestDatabase, handlers: HandlerRegistry = .standard,
+    _ db: TestDatabase, handlers: HandlerRegistry = .standard, pricer: Pricer? = nil,
     configure: (inout WorkerConfiguration) -> Void = { _ in },
     _ body: (Worker) async throws -> T
 ) async throws -> T {
@@ -19,7 +20,7 @@ public func withWorker<T: Sendable>(
     var logger = Logger(label: "test.worker")
     logger.logLevel = .warning
     let process = try WorkerProcess(
-        configuration: .init(worker: configuration), pool: db.pool, handlers: handlers, logger: logger)
+        configuration: .init(worker: configuration), pool: db.pool, handlers: handlers, pricer: pricer, logger: logger)
     let running = ServiceTask(group: process.serviceGroup())
     do {
         let value = try await body(process.worker)

@@ -22,10 +22,8 @@ import TwilioSimulator
             let simulator = TwilioSimulator(configuration: configuration)
             let server = try await simulator.start()
             defer { server.stop() }
-            let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
-            let handlers = HandlerRegistry.sending(
-                client: client, accounts: hooks.accounts, deliveries: DeliveryStore(pool: hooks.db.pool),
-                webhookBaseURL: hooks.address + "/")
+            let (_, handlers) = sendingThrough(
+                simulator, accounts: hooks.accounts, pool: hooks.db.pool, webhookBaseURL: hooks.address + "/")
             let ids = try await withWorker(hooks.db, handlers: handlers) { _ in
                 var ids: [Int64] = []
                 for n in 1...3 {

@@ -89,10 +89,8 @@ import TwilioSimulator
                 publicURL, proxy in
                 let simulatorTask = try await simulator.start()
                 defer { simulatorTask.stop() }
-                let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
-                let handlers = HandlerRegistry.sending(
-                    client: client, accounts: accounts, deliveries: DeliveryStore(pool: db.pool),
-                    webhookBaseURL: publicURL)
+                let (_, handlers) = sendingThrough(
+                    simulator, accounts: accounts, pool: db.pool, webhookBaseURL: publicURL)
                 let job = try await withWorker(db, handlers: handlers) { _ in
                     let job = try await SendJobs.enqueue(call, store: db.store).id
                     #expect(

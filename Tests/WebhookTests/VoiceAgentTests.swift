@@ -84,10 +84,8 @@ import TwilioSimulator
                 let simulatorTask = try await simulator.start()
                 defer { simulatorTask.stop() }
                 try await accounts.setCallsPerSecond(accountID: 1, 50)
-                let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
-                let handlers = HandlerRegistry.sending(
-                    client: client, accounts: accounts, deliveries: DeliveryStore(pool: db.pool),
-                    webhookBaseURL: publicURL)
+                let (_, handlers) = sendingThrough(
+                    simulator, accounts: accounts, pool: db.pool, webhookBaseURL: publicURL)
                 let jobs = try await withWorker(db, handlers: handlers) { _ in
                     var jobs: [Int64] = []
                     for expectation in Self.cases {

@@ -7,7 +7,9 @@ import Logging
 import NIOCore
 import Postgres
 import SwitchboardProcesses
+import SwitchboardSending
 import SwitchboardStore
+import SwitchboardWorker
 import TestSupport
 import Twilio
 import TwilioSimulator
@@ -44,7 +46,8 @@ struct WebhookHarness: Sendable {
     static func with<T: Sendable>(
         _ transport: Transport = .router, publicURL: String? = nil, maxBodyBytes: Int? = nil,
         llm: LLMConfiguration? = nil, dashboardToken: String? = nil, logs: InMemoryLogHandler? = nil,
-        sessionSweepInterval: Duration? = nil, _ body: @Sendable (WebhookHarness) async throws -> T
+        sessionSweepInterval: Duration? = nil, firstPriceCheck: Duration? = nil,
+        _ body: @Sendable (WebhookHarness) async throws -> T
     ) async throws -> T {
         try await TestDatabase.with { db in
             let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
@@ -58,6 +61,7 @@ struct WebhookHarness: Sendable {
             if let llm { configuration.llm = llm }
             configuration.dashboardToken = dashboardToken
             if let sessionSweepInterval { configuration.sessionSweepInterval = sessionSweepInterval }
+            if let firstPriceCheck { configuration.firstPriceCheck = firstPriceCheck }
             // A test's end is a shutdown: a socket it left open is handed off at once.
             configuration.drainTimeout = .zero
             var logger =
@@ -167,4 +171,15 @@ func scriptedSimulator(_ callers: [String: [SimulatorConfiguration.CallerAnswer]
     simulated.callbackStep = .milliseconds(20)
     simulated.callers = callers
     return simulated
+}
+
+/// A Twilio client of the running `simulator`, and the sending handlers a worker uses with it,
+/// asking for status callbacks at `webhookBaseURL`.
+func sendingThrough(
+    _ simulator: TwilioSimulator, accounts: AccountStore, pool: PostgresPool, webhookBaseURL: String
+) -> (client: TwilioClient, handlers: HandlerRegistry) {
+    let client = TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(5)))
+    let handlers = HandlerRegistry.sending(
+        client: client, accounts: accounts, deliveries: DeliveryStore(pool: pool), webhookBaseURL: webhookBaseURL)
+    return (client, handlers)
 }

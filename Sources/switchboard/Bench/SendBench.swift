@@ -29,22 +29,14 @@ struct SendBench: AsyncParsableCommand {
     }
 
     private func measure(pool: PostgresPool, server: String) async throws {
-        let accountSID = "AC" + String(repeating: "be4c", count: 8)
-        let token = "bench-auth-token-not-a-secret"
-        var simulatorConfiguration = SimulatorConfiguration()
-        simulatorConfiguration.accounts = [accountSID: token]
-        var quiet = Logger(label: "bench") { StreamLogHandler.standardError(label: $0) }
-        quiet.logLevel = .critical
-        let simulator = TwilioSimulator(configuration: simulatorConfiguration, logger: quiet)
-        let simulatorTask = try await simulator.start()
-        defer { simulatorTask.stop() }
-        let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
-        let accounts = AccountStore(pool: pool, vault: vault)
-        try await accounts.upsert(name: "bench", accountSID: accountSID, secret: token)
+        let twilio = try await BenchTwilio.start(pool: pool, accountSID: "AC" + String(repeating: "be4c", count: 8))
+        defer { twilio.stop() }
+        let simulator = twilio.simulator
+        let accounts = twilio.accounts
+        let quiet = twilio.quiet
         let store = JobStore(pool: pool)
         let http = makeSendingHTTPClient(connections: connections)
-        let client = TwilioClient(
-            configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(30)), httpClient: http)
+        let client = twilio.client(http)
         let handlers = HandlerRegistry.sending(
             client: client, accounts: accounts, deliveries: DeliveryStore(pool: pool))
 
