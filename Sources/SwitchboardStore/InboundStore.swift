@@ -87,6 +87,7 @@ public struct InboundStore: Sendable {
                             scopeValue: scope.value, source: "keyword", sourceMessageSID: message.sid)
                     try await connection.query(query)
                 }
+                try await attribute(message, window: replyWindow, on: connection)
             case .help?:
                 break
             case nil:
@@ -128,28 +129,48 @@ public struct InboundStore: Sendable {
             + (try pools.map { InboundOutcome.Scope(scope: "pool", value: try $0.decode(String.self, at: 0)) })
     }
 
+    /// An opt-out keyword counts against the campaign of the latest message it answers (a
+    /// campaign report's "opted out during the campaign"); it is not a reply.
+    private func attribute(_ message: InboundMessage, window: Duration, on connection: PostgresConnection)
+        async throws
+    {
+        guard let latest = try await latestAnswered(by: message, window: window, on: connection) else { return }
+        try await connection.query(
+            """
+            UPDATE switchboard.inbound_messages SET campaign_id = \(try latest.decode(Int64?.self, at: 2))
+            WHERE sid = \(message.sid)
+            """)
+    }
+
+    /// The latest message to this person from the number they wrote to (or its pool) within the
+    /// window: its SID, job and campaign.
+    private func latestAnswered(by message: InboundMessage, window: Duration, on connection: PostgresConnection)
+        async throws -> PostgresRow?
+    {
+        try await connection.query(
+            """
+            SELECT sid, job_id, campaign_id FROM switchboard.messages
+            WHERE account_id = \(message.accountID) AND to_address = \(message.from)
+              AND (from_address = \(message.to)
+                   OR (\(message.messagingServiceSID)::text IS NOT NULL
+                       AND messaging_service_sid = \(message.messagingServiceSID)))
+              AND created_at > now() - \(window.seconds) * interval '1 second'
+            ORDER BY created_at DESC, id DESC
+            LIMIT 1
+            """
+        ).first
+    }
+
     private func bind(
         _ message: InboundMessage, window: Duration, outcome: inout InboundOutcome, on connection: PostgresConnection
     ) async throws {
-        guard
-            let latest = try await connection.query(
-                """
-                SELECT sid, job_id FROM switchboard.messages
-                WHERE account_id = \(message.accountID) AND to_address = \(message.from)
-                  AND (from_address = \(message.to)
-                       OR (\(message.messagingServiceSID)::text IS NOT NULL
-                           AND messaging_service_sid = \(message.messagingServiceSID)))
-                  AND created_at > now() - \(window.seconds) * interval '1 second'
-                ORDER BY created_at DESC, id DESC
-                LIMIT 1
-                """
-            ).first
-        else { return }
+        guard let latest = try await latestAnswered(by: message, window: window, on: connection) else { return }
         outcome.replyTo = try latest.decode(String.self, at: 0)
         outcome.jobID = try latest.decode(Int64?.self, at: 1)
         try await connection.query(
             """
-            UPDATE switchboard.inbound_messages SET reply_to_sid = \(outcome.replyTo), job_id = \(outcome.jobID)
+            UPDATE switchboard.inbound_messages SET reply_to_sid = \(outcome.replyTo), job_id = \(outcome.jobID),
+                campaign_id = \(try latest.decode(Int64?.self, at: 2))
             WHERE sid = \(message.sid)
             """)
         guard let jobID = outcome.jobID else { return }

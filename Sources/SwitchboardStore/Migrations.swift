@@ -104,6 +104,9 @@ public struct Migration: Sendable {
         Migration(
             version: 27, name: "0027_prices.sql",
             sql: String(decoding: PackageResources._027_prices_sql, as: UTF8.self)),
+        Migration(
+            version: 28, name: "0028_campaign_reports.sql",
+            sql: String(decoding: PackageResources._028_campaign_reports_sql, as: UTF8.self)),
     ]
 }
 

@@ -17,7 +17,7 @@ struct CampaignCommand: AsyncParsableCommand {
               switchboard campaign pause --account main --name spring
               switchboard campaign status --account main --name spring
             """,
-        subcommands: [Create.self, Import.self, Pause.self, Resume.self, Cancel.self, Status.self])
+        subcommands: [Create.self, Import.self, Pause.self, Resume.self, Cancel.self, Status.self, Report.self])
 
     struct Target: ParsableArguments {
         @Option(help: "Account name.") var account: String

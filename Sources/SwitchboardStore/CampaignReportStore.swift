@@ -1,0 +1,436 @@
+import Foundation
+import Postgres
+import SwitchboardCore
+
+/// What a campaign did (`switchboard campaign report`, the dashboard's campaign page).
+///
+/// Every figure is read by index ranges: the campaign's messages by `(campaign_id, created_at)`
+/// (migration 0027), bounded below by the campaign's creation so history partitions from before
+/// it are pruned; replies and opt-outs by `(campaign_id, received_at)` (0028); recipients and
+/// finished jobs from the campaign's counters (0017, 0018). Nothing scans a whole table.
+public struct CampaignReport: Sendable, Codable, Equatable {
+    public var campaign: String
+    public var account: String
+    public var state: String
+    public var createdAt: Date
+    public var finishedAt: Date?
+
+    /// Imported recipients to send to, and those skipped at import as opted out.
+    public var recipients: Int64
+    public var skippedOptedOut: Int64
+    /// Recipients not sent to yet: waiting to be fed, or their job not finished.
+    public var notYetSent: Int64
+    /// Jobs that ended without a message (Twilio refused the send, or it was cancelled).
+    public var jobsFailed: Int64
+    public var jobsCancelled: Int64
+
+    public var messages: MessageCounts
+    /// Undelivered and failed messages by Twilio error code, most frequent first.
+    public var errors: [ErrorCount]
+    /// Opt-out keywords answering one of the campaign's messages.
+    public var optedOutDuring: Int64
+    public var replies: Int64
+    /// Recipients who replied at least once; the rate is over delivered messages.
+    public var repliers: Int64
+    public var replyRate: Double?
+    public var clicks: ClickCounts
+    public var segments: Int64
+    public var cost: [CostLine]
+    /// Final messages whose price Twilio has not published yet, and those given up on.
+    public var costWaiting: Int64
+    public var costUnknown: Int64
+    /// Accepted → sent, sent → delivered, accepted → delivered.
+    public var timings: [Timing]
+    public var bySender: [Breakdown]
+    /// By country calling code ("+44"; "+1" is the North American Numbering Plan).
+    public var byCountry: [Breakdown]
+    public var overTime: TimeSeries
+
+    public struct MessageCounts: Sendable, Codable, Equatable {
+        /// Accepted by Twilio (one row per message).
+        public var accepted: Int64
+        public var delivered: Int64
+        public var undelivered: Int64
+        public var failed: Int64
+        /// Accepted, no final status yet.
+        public var inFlight: Int64
+    }
+
+    public struct ErrorCount: Sendable, Codable, Equatable {
+        public var code: Int
+        public var meaning: String
+        public var messages: Int64
+    }
+
+    public struct ClickCounts: Sendable, Codable, Equatable {
+        /// Clicks by people (bots and link previews apart).
+        public var clicks: Int64
+        public var uniqueRecipients: Int64
+        public var bots: Int64
+        /// Over delivered messages.
+        public var clickRate: Double?
+    }
+
+    public struct CostLine: Sendable, Codable, Equatable {
+        public var priceUnit: String
+        /// What was charged (positive), a decimal string.
+        public var amount: String
+        public var messages: Int64
+    }
+
+    public struct Timing: Sendable, Codable, Equatable {
+        public var span: String
+        public var messages: Int64
+        /// Seconds.
+        public var p50: Double?
+        public var p90: Double?
+        public var p99: Double?
+    }
+
+    public struct Breakdown: Sendable, Codable, Equatable {
+        public var key: String
+        public var accepted: Int64
+        public var delivered: Int64
+        /// Undelivered or failed.
+        public var failed: Int64
+        public var segments: Int64
+        /// Charged so far (prices not yet published count nothing); "mixed" currencies are summed apart elsewhere.
+        public var cost: String
+        public var priceUnit: String?
+    }
+
+    public struct TimeSeries: Sendable, Codable, Equatable {
+        public var bucketSeconds: Int
+        public var buckets: [Bucket]
+    }
+
+    public struct Bucket: Sendable, Codable, Equatable {
+        public var start: Date
+        public var accepted: Int64
+        public var delivered: Int64
+        public var failed: Int64
+        public var replies: Int64
+        public var clicks: Int64
+    }
+}
+
+/// One recipient's outcome (`campaign report --recipients --csv`).
+public struct RecipientOutcome: Sendable, Equatable {
+    public var recipient: String
+    /// The line of the import file it came from.
+    public var line: Int
+    /// pending (not sent yet), queued (its job exists), opted_out (skipped at import).
+    public var importStatus: String
+    public var messageSID: String?
+    public var messageStatus: String?
+    public var errorCode: Int?
+    public var segments: Int?
+    public var price: String?
+    public var priceUnit: String?
+    public var acceptedAt: Date?
+    public var sentAt: Date?
+    public var deliveredAt: Date?
+    public var replies: Int
+    public var optedOut: Bool
+    public var clicks: Int
+}
+
+public struct CampaignReportStore: Sendable {
+    public let pool: PostgresPool
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    /// Bucket widths the time series picks from: the smallest that keeps it within 48 buckets.
+    static let bucketWidths = [60, 300, 900, 3600, 6 * 3600, 86_400, 7 * 86_400]
+
+    static let finalStatuses = "('delivered', 'read', 'undelivered', 'failed')"
+
+    public func report(campaignID id: Int64) async throws -> CampaignReport? {
+        guard
+            let campaign = try await pool.query(
+                """
+                SELECT c.name, a.name, c.state, c.created_at, f.finished_at, coalesce(f.recipients, 0),
+                       coalesce(f.opted_out, 0), coalesce(f.recipients - f.fed, 0),
+                       coalesce(f.failed, 0), coalesce(f.cancelled, 0)
+                FROM switchboard.campaigns c JOIN switchboard.accounts a ON a.id = c.account_id
+                LEFT JOIN switchboard.campaign_feeds f ON f.campaign_id = c.id
+                WHERE c.id = \(id)
+                """
+            ).first
+        else { return nil }
+        let since = try campaign.decode(Date.self, at: 3)
+        // The campaign's messages: `created_at >= since` prunes history partitions from before it.
+        let messages = "switchboard.all_messages WHERE campaign_id = \(id) AND created_at >= "
+        let overall = try await pool.query(
+            """
+            SELECT count(*), count(*) FILTER (WHERE status IN ('delivered', 'read')),
+                   count(*) FILTER (WHERE status = 'undelivered'), count(*) FILTER (WHERE status = 'failed'),
+                   coalesce(sum(segments), 0)::bigint, min(created_at), max(created_at),
+                   count(sent_at),
+                   percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at))
+                       FILTER (WHERE sent_at IS NOT NULL),
+                   count(*) FILTER (WHERE delivered_at IS NOT NULL AND sent_at IS NOT NULL),
+                   percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - sent_at))
+                       FILTER (WHERE delivered_at IS NOT NULL AND sent_at IS NOT NULL),
+                   count(delivered_at),
+                   percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM delivered_at - created_at))
+                       FILTER (WHERE delivered_at IS NOT NULL)
+            FROM \(unescaped: messages) \(since)
+            """)[0]
+        let accepted = try overall.decode(Int64.self, at: 0)
+        let delivered = try overall.decode(Int64.self, at: 1)
+        let undelivered = try overall.decode(Int64.self, at: 2)
+        let failed = try overall.decode(Int64.self, at: 3)
+        func timing(_ span: String, count: Int, percentiles: Int) throws -> CampaignReport.Timing {
+            let values = try overall.decode([Double]?.self, at: percentiles) ?? []
+            return CampaignReport.Timing(
+                span: span, messages: try overall.decode(Int64.self, at: count),
+                p50: values.count > 0 ? values[0] : nil, p90: values.count > 1 ? values[1] : nil,
+                p99: values.count > 2 ? values[2] : nil)
+        }
+        let timings = [
+            try timing("accepted → sent", count: 7, percentiles: 8),
+            try timing("sent → delivered", count: 9, percentiles: 10),
+            try timing("accepted → delivered", count: 11, percentiles: 12),
+        ]
+        let first = try overall.decode(Date?.self, at: 5)
+        let last = try overall.decode(Date?.self, at: 6)
+
+        let errors = try await pool.query(
+            """
+            SELECT error_code, count(*) FROM \(unescaped: messages) \(since)
+              AND error_code IS NOT NULL AND status IN ('undelivered', 'failed')
+            GROUP BY 1 ORDER BY 2 DESC, 1
+            """
+        ).map { row in
+            let code = try row.decode(Int.self, at: 0)
+            return CampaignReport.ErrorCount(
+                code: code,
+                meaning: TwilioErrorClassification.summary(forCode: code) ?? "see twilio.com/docs/errors/\(code)",
+                messages: try row.decode(Int64.self, at: 1))
+        }
+        let cost = try await pool.query(
+            """
+            SELECT price_unit, sum(-price)::text, count(*) FROM \(unescaped: messages) \(since) AND price IS NOT NULL
+            GROUP BY 1 ORDER BY 1
+            """
+        ).map {
+            CampaignReport.CostLine(
+                priceUnit: try $0.decode(String?.self, at: 0) ?? "", amount: try $0.decode(String.self, at: 1),
+                messages: try $0.decode(Int64.self, at: 2))
+        }
+        let unpriced = try await pool.query(
+            """
+            SELECT count(*), count(c.gave_up_at)
+            FROM (SELECT sid FROM \(unescaped: messages) \(since)
+                  AND price IS NULL AND status IN \(unescaped: Self.finalStatuses)) m
+            LEFT JOIN switchboard.price_checks c ON c.resource = 'message' AND c.sid = m.sid
+            """)[0]
+
+        let width =
+            Self.bucketWidths.first { width in
+                guard let first, let last else { return true }
+                return last.timeIntervalSince(first) / Double(width) < 48
+            } ?? Self.bucketWidths.last!
+        let origin = Date(timeIntervalSince1970: 0)
+        var bySender: [CampaignReport.Breakdown] = []
+        var byCallingCode: [String: CampaignReport.Breakdown] = [:]
+        var buckets: [Date: CampaignReport.Bucket] = [:]
+        for row in try await pool.query(
+            """
+            SELECT GROUPING(sender, prefix, bucket), sender, prefix, bucket, count(*),
+                   count(*) FILTER (WHERE status IN ('delivered', 'read')),
+                   count(*) FILTER (WHERE status IN ('undelivered', 'failed')), coalesce(sum(segments), 0)::bigint,
+                   coalesce(sum(-price), 0)::text, CASE WHEN count(DISTINCT price_unit) > 1 THEN 'mixed' ELSE max(price_unit) END
+            FROM (
+                SELECT coalesce(from_address, messaging_service_sid, '') AS sender,
+                       coalesce(substring(to_address FROM '\\+([0-9]{1,3})'), '') AS prefix,
+                       date_bin(make_interval(secs => \(width)), created_at, \(origin)) AS bucket,
+                       status, segments, price, price_unit
+                FROM \(unescaped: messages) \(since)
+            ) m
+            GROUP BY GROUPING SETS ((sender), (prefix), (bucket))
+            """)
+        {
+            let grouping = try row.decode(Int.self, at: 0)
+            let counts = (
+                accepted: try row.decode(Int64.self, at: 4), delivered: try row.decode(Int64.self, at: 5),
+                failed: try row.decode(Int64.self, at: 6), segments: try row.decode(Int64.self, at: 7),
+                cost: try row.decode(String.self, at: 8), unit: try row.decode(String?.self, at: 9)
+            )
+            func breakdown(_ key: String) -> CampaignReport.Breakdown {
+                CampaignReport.Breakdown(
+                    key: key, accepted: counts.accepted, delivered: counts.delivered, failed: counts.failed,
+                    segments: counts.segments, cost: counts.cost, priceUnit: counts.unit)
+            }
+            switch grouping {
+            case 0b011:  // by sender
+                bySender.append(breakdown(try row.decode(String.self, at: 1)))
+            case 0b101:  // by the first digits: folded into calling codes below
+                let digits = try row.decode(String.self, at: 2)
+                let code = CountryCallingCodes.match(digits).map { "+\($0)" } ?? "other"
+                var merged =
+                    byCallingCode[code]
+                    ?? CampaignReport.Breakdown(
+                        key: code, accepted: 0, delivered: 0, failed: 0, segments: 0, cost: "0", priceUnit: counts.unit)
+                merged.accepted += counts.accepted
+                merged.delivered += counts.delivered
+                merged.failed += counts.failed
+                merged.segments += counts.segments
+                merged.cost = Self.add(merged.cost, counts.cost)
+                if merged.priceUnit != counts.unit {
+                    merged.priceUnit = merged.priceUnit == nil ? counts.unit : "mixed"
+                }
+                byCallingCode[code] = merged
+            default:  // by time
+                let start = try row.decode(Date.self, at: 3)
+                buckets[start] = CampaignReport.Bucket(
+                    start: start, accepted: counts.accepted, delivered: counts.delivered, failed: counts.failed,
+                    replies: 0, clicks: 0)
+            }
+        }
+
+        let inbound = try await pool.query(
+            """
+            SELECT count(*) FILTER (WHERE intent IS NULL), count(DISTINCT from_address) FILTER (WHERE intent IS NULL),
+                   count(*) FILTER (WHERE intent = 'opt_out')
+            FROM switchboard.inbound_messages WHERE campaign_id = \(id) AND received_at >= \(since)
+            """)[0]
+        for row in try await pool.query(
+            """
+            SELECT date_bin(make_interval(secs => \(width)), received_at, \(origin)), count(*)
+            FROM switchboard.inbound_messages WHERE campaign_id = \(id) AND received_at >= \(since) AND intent IS NULL
+            GROUP BY 1
+            """)
+        {
+            let start = try row.decode(Date.self, at: 0)
+            buckets[
+                start,
+                default: CampaignReport.Bucket(
+                    start: start, accepted: 0, delivered: 0, failed: 0, replies: 0, clicks: 0)
+            ].replies =
+                try row.decode(Int64.self, at: 1)
+        }
+        let clicks = try await clickCounts(campaignID: id, since: since, width: width, buckets: &buckets)
+
+        let repliers = try inbound.decode(Int64.self, at: 1)
+        return CampaignReport(
+            campaign: try campaign.decode(String.self, at: 0), account: try campaign.decode(String.self, at: 1),
+            state: try campaign.decode(String.self, at: 2), createdAt: since,
+            finishedAt: try campaign.decode(Date?.self, at: 4), recipients: try campaign.decode(Int64.self, at: 5),
+            skippedOptedOut: try campaign.decode(Int64.self, at: 6),
+            notYetSent: try await notYetSent(campaignID: id, unfed: try campaign.decode(Int64.self, at: 7)),
+            jobsFailed: try campaign.decode(Int64.self, at: 8) + (try await hotJobs(campaignID: id, state: "failed")),
+            jobsCancelled: try campaign.decode(Int64.self, at: 9)
+                + (try await hotJobs(campaignID: id, state: "cancelled")),
+            messages: .init(
+                accepted: accepted, delivered: delivered, undelivered: undelivered, failed: failed,
+                inFlight: accepted - delivered - undelivered - failed),
+            errors: errors, optedOutDuring: try inbound.decode(Int64.self, at: 2),
+            replies: try inbound.decode(Int64.self, at: 0), repliers: repliers,
+            replyRate: delivered > 0 ? Double(repliers) / Double(delivered) : nil,
+            clicks: CampaignReport.ClickCounts(
+                clicks: clicks.clicks, uniqueRecipients: clicks.unique, bots: clicks.bots,
+                clickRate: delivered > 0 ? Double(clicks.unique) / Double(delivered) : nil),
+            segments: try overall.decode(Int64.self, at: 4), cost: cost,
+            costWaiting: try unpriced.decode(Int64.self, at: 0) - (try unpriced.decode(Int64.self, at: 1)),
+            costUnknown: try unpriced.decode(Int64.self, at: 1), timings: timings,
+            bySender: bySender.sorted { ($0.accepted, $1.key) > ($1.accepted, $0.key) },
+            byCountry: byCallingCode.values.sorted { ($0.accepted, $1.key) > ($1.accepted, $0.key) },
+            overTime: CampaignReport.TimeSeries(
+                bucketSeconds: width, buckets: buckets.values.sorted { $0.start < $1.start }))
+    }
+
+    /// Every recipient's outcome in import order, `batch` at a time through a cursor (one
+    /// transaction, no whole result in memory): what was imported, the message sent (the latest,
+    /// should there be more), its price and times, replies and opt-outs answering it.
+    public func recipients(
+        campaignID id: Int64, batch: Int = 10_000, _ body: @Sendable ([RecipientOutcome]) async throws -> Void
+    ) async throws {
+        guard
+            let since = try await pool.query("SELECT created_at FROM switchboard.campaigns WHERE id = \(id)").first?
+                .decode(Date.self, at: 0)
+        else { return }
+        try await pool.transaction { connection in
+            try await connection.query(
+                """
+                DECLARE recipient_outcomes NO SCROLL CURSOR FOR
+                SELECT r.recipient, r.line, r.status, m.sid, m.status, m.error_code, m.segments, m.price::text,
+                       m.price_unit, m.created_at, m.sent_at, m.delivered_at, coalesce(i.replies, 0)::int,
+                       coalesce(i.opted_out, false), \(unescaped: Self.clicksPerRecipient)
+                FROM switchboard.campaign_recipients r
+                LEFT JOIN (
+                    SELECT DISTINCT ON (to_address) to_address, sid, status, error_code, segments, price, price_unit,
+                           created_at, sent_at, delivered_at
+                    FROM switchboard.all_messages WHERE campaign_id = \(id) AND created_at >= \(since)
+                    ORDER BY to_address, created_at DESC
+                ) m ON m.to_address = r.recipient
+                LEFT JOIN (
+                    SELECT from_address, count(*) FILTER (WHERE intent IS NULL) AS replies,
+                           bool_or(intent = 'opt_out') AS opted_out
+                    FROM switchboard.inbound_messages WHERE campaign_id = \(id) AND received_at >= \(since)
+                    GROUP BY 1
+                ) i ON i.from_address = r.recipient
+                WHERE r.campaign_id = \(id)
+                ORDER BY r.seq
+                """)
+            while true {
+                let rows = try await connection.query("FETCH \(unescaped: String(batch)) FROM recipient_outcomes")
+                let outcomes = try rows.map { row in
+                    RecipientOutcome(
+                        recipient: try row.decode(String.self, at: 0), line: try row.decode(Int.self, at: 1),
+                        importStatus: try row.decode(String.self, at: 2),
+                        messageSID: try row.decode(String?.self, at: 3),
+                        messageStatus: try row.decode(String?.self, at: 4), errorCode: try row.decode(Int?.self, at: 5),
+                        segments: try row.decode(Int?.self, at: 6), price: try row.decode(String?.self, at: 7),
+                        priceUnit: try row.decode(String?.self, at: 8), acceptedAt: try row.decode(Date?.self, at: 9),
+                        sentAt: try row.decode(Date?.self, at: 10), deliveredAt: try row.decode(Date?.self, at: 11),
+                        replies: try row.decode(Int.self, at: 12), optedOut: try row.decode(Bool.self, at: 13),
+                        clicks: try row.decode(Int.self, at: 14))
+                }
+                if outcomes.isEmpty { break }
+                try await body(outcomes)
+                if outcomes.count < batch { break }
+            }
+            try await connection.query("CLOSE recipient_outcomes")
+        }
+    }
+
+    /// The clicks column of the recipients export (none until links exist).
+    static let clicksPerRecipient = "0"
+
+    /// Clicks on the campaign's tracked links (none until links exist).
+    func clickCounts(
+        campaignID id: Int64, since: Date, width: Int, buckets: inout [Date: CampaignReport.Bucket]
+    ) async throws -> (clicks: Int64, unique: Int64, bots: Int64) {
+        (0, 0, 0)
+    }
+
+    /// Recipients not fed yet, and fed ones whose job has not finished (hot jobs of the campaign).
+    private func notYetSent(campaignID id: Int64, unfed: Int64) async throws -> Int64 {
+        try await hotJobs(campaignID: id, states: "('scheduled', 'available', 'running')") + unfed
+    }
+
+    private func hotJobs(campaignID id: Int64, state: String) async throws -> Int64 {
+        try await hotJobs(campaignID: id, states: "('\(state)')")
+    }
+
+    private func hotJobs(campaignID id: Int64, states: String) async throws -> Int64 {
+        try await pool.query(
+            """
+            SELECT count(*) FROM switchboard.jobs
+            WHERE payload ? 'campaignId' AND (payload ->> 'campaignId')::bigint = \(id)
+              AND state::text IN \(unescaped: states)
+            """)[0].decode(Int64.self, at: 0)
+    }
+
+    /// Decimal strings added without floating point.
+    static func add(_ a: String, _ b: String) -> String {
+        let sum =
+            (Decimal(string: a, locale: Locale(identifier: "en_US_POSIX")) ?? 0)
+            + (Decimal(string: b, locale: Locale(identifier: "en_US_POSIX")) ?? 0)
+        return NSDecimalNumber(decimal: sum).stringValue
+    }
+}
