@@ -109,6 +109,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardWorker", "SwitchboardStore", "SwitchboardCore", "Twilio", "Postgres", "ServiceTask",
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -120,6 +121,7 @@ let package = Package(
                 "SwitchboardStore", "SwitchboardCore", "SwitchboardEvents", "Twilio", "Postgres", "SwitchboardMetrics",
                 "ServiceTask",
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -24,7 +24,11 @@ public struct Template: Sendable, Equatable {
     public let source: String
 
     /// Helpers available as `{{name arg…}}` or `{{name(arg, …)}}`.
-    public static let helpers: Set<String> = ["formatPhoneNumber", "upper", "lower", "default", "trim"]
+    public static let helpers: Set<String> = ["formatPhoneNumber", "upper", "lower", "default", "trim", "link"]
+
+    /// Where a campaign's import puts each recipient's short links for `{{link "url"}}`: an
+    /// object from each URL to its short link.
+    public static let linksVariable = "__links"
 
     /// Parses `source`; syntax errors name `field` and the position.
     public init(_ source: String, field: String = "template") throws(InputError) {
@@ -33,16 +37,8 @@ public struct Template: Sendable, Equatable {
         nodes = try parser.parseAll()
     }
 
-    /// Variables the template refers to (for error messages and documentation).
-    public var variables: Set<String> {
-        var names = Set<String>()
-        func visit(_ expression: Expression) {
-            switch expression {
-            case .path(let path): names.insert(path.joined(separator: "."))
-            case .literal: break
-            case .helper(_, let arguments): arguments.forEach(visit)
-            }
-        }
+    /// Calls `visit` with every top-level expression: values and `#if`/`#unless` tests, in order.
+    private func forEachExpression(_ visit: (Expression) -> Void) {
         func walk(_ nodes: [Node]) {
             for node in nodes {
                 switch node {
@@ -56,7 +52,91 @@ public struct Template: Sendable, Equatable {
             }
         }
         walk(nodes)
+    }
+
+    /// Variables the template refers to (for error messages and documentation).
+    public var variables: Set<String> {
+        var names = Set<String>()
+        func visit(_ expression: Expression) {
+            switch expression {
+            case .path(let path): names.insert(path.joined(separator: "."))
+            case .literal: break
+            case .helper(_, let arguments): arguments.forEach(visit)
+            }
+        }
+        forEachExpression(visit)
         return names
+    }
+
+    /// The URLs given to `{{link …}}`, in order of appearance (each once). They must be written
+    /// in quotes: a short link is made per URL when the campaign is imported, not per recipient.
+    public func linkURLs(field: String = "body") throws(InputError) -> [String] {
+        var urls: [String] = []
+        var problem: InputError?
+        func visit(_ expression: Expression) {
+            guard case .helper(let name, let arguments) = expression else { return }
+            if name == "link" {
+                guard arguments.count == 1, case .literal(let url) = arguments[0] else {
+                    problem =
+                        problem
+                        ?? InputError(
+                            field: field,
+                            problem: "link takes one URL in quotes, e.g. {{link \"https://example.com/sale\"}}")
+                    return
+                }
+                guard Self.isLinkable(url) else {
+                    problem =
+                        problem ?? InputError(field: field, problem: "link: '\(url.prefix(80))' is not an http(s) URL")
+                    return
+                }
+                if !urls.contains(url) { urls.append(url) }
+            }
+            arguments.forEach(visit)
+        }
+        forEachExpression(visit)
+        if let problem { throw problem }
+        return urls
+    }
+
+    /// An http(s) URL with a host, at most 2048 characters, no spaces or control characters.
+    static func isLinkable(_ url: String) -> Bool {
+        url.count <= 2048 && !url.unicodeScalars.contains { $0.properties.isWhitespace || $0.value < 0x20 }
+            && HTTPURL.isHTTP(url)
+    }
+
+    /// `source` with every http(s) URL in its text (outside tags) wrapped in `{{link "…"}}`
+    /// (`campaign create --shorten-urls`). A URL ends at a space, a quote or a brace; a final
+    /// `.`, `,`, `;`, `:`, `!`, `?` or `)` is taken for punctuation.
+    public static func shorteningURLs(in source: String) -> String {
+        var out = ""
+        var rest = Substring(source)
+        while let start = rest.range(of: "http", options: [.caseInsensitive]) {
+            // Inside a tag: copy through its end untouched.
+            let before = rest[..<start.lowerBound]
+            if let open = before.range(of: "{{", options: .backwards),
+                before[open.upperBound...].range(of: "}}") == nil,
+                let close = rest[open.upperBound...].range(of: "}}")
+            {
+                out += rest[..<close.upperBound]
+                rest = rest[close.upperBound...]
+                continue
+            }
+            out += before
+            var end =
+                rest[start.lowerBound...].firstIndex { $0.isWhitespace || "\"'{}<>".contains($0) } ?? rest.endIndex
+            var url = rest[start.lowerBound..<end]
+            while let last = url.last, ".,;:!?)".contains(last) {
+                url = url.dropLast()
+                end = url.endIndex
+            }
+            if isLinkable(String(url)) {
+                out += "{{link \"\(url)\"}}"
+            } else {
+                out += url
+            }
+            rest = rest[end...]
+        }
+        return out + rest
     }
 
     /// Renders with `variables`; a missing variable or a helper failure is an error naming `field`.
@@ -107,6 +187,21 @@ public struct Template: Sendable, Equatable {
             // `default` tolerates a missing first argument: that is its purpose.
             let values = try arguments.enumerated().map { (index, argument) throws(InputError) in
                 try evaluate(argument, variables, field, strict: strict && !(name == "default" && index == 0))
+            }
+            if name == "link" {
+                // The import's short link for this URL and recipient.
+                let url = values.first?.description ?? ""
+                guard let links = variables[Self.linksVariable] else {
+                    throw InputError(
+                        field: field,
+                        problem:
+                            "link: tracked links are made for campaigns (switchboard campaign create --link-base-url); this message is not one"
+                    )
+                }
+                guard let short = links[url] else {
+                    throw InputError(field: field, problem: "link: no short link was made for '\(url.prefix(80))'")
+                }
+                return short
             }
             return try Self.apply(helper: name, values, field: field)
         }

@@ -2,6 +2,8 @@
 /// them and the worker hands them to Twilio (status callbacks, voice-agent calls): one spelling,
 /// so the two cannot drift apart.
 public enum WebhookPaths {
+    /// Tracked links (`/l/{code}`): public, no Twilio signature.
+    public static let links = "/l"
     public static let messageStatus = "/twilio/messages/status"
     public static let callStatus = "/twilio/calls/status"
     public static let inboundMessage = "/twilio/messages/inbound"

@@ -55,11 +55,14 @@ public struct CampaignImport: Sendable {
         let prepared = try SendJobs.decode(MessageRequest.self, JSONValue.object(template).jsonText).prepared(
             channel: campaign.channel)
         let state = ImportState()
-        let rows = CampaignRows(
-            reader: reader, records: records, columns: columns, phoneColumn: phoneColumn, message: prepared,
-            campaign: campaign, state: state, progress: progress)
-        let counts = try await campaigns.importRecipients(
-            campaignID: campaign.id, accountID: campaign.accountID, rows: rows)
+        let links = try await TrackedLinks.prepare(for: campaign, template: template, pool: campaigns.pool)
+        let afterHeader = records
+        let counts = try await campaigns.importRecipients(campaignID: campaign.id, accountID: campaign.accountID) {
+            importBase in
+            CampaignRows(
+                reader: reader, records: afterHeader, columns: columns, phoneColumn: phoneColumn, message: prepared,
+                campaign: campaign, state: state, progress: progress, links: links, importBase: importBase)
+        }
         var report = state.report
         report.counts = counts
         return report
@@ -95,6 +98,10 @@ struct CampaignRows: AsyncSequence {
     let campaign: CampaignRecord
     let state: ImportState
     let progress: @Sendable (Int) -> Void
+    /// The campaign's tracked links, when its template has any.
+    let links: TrackedLinks?
+    /// Each recipient's `seq` is this plus its line.
+    let importBase: Int64
 
     func makeAsyncIterator() -> Iterator { Iterator(rows: self) }
 
@@ -187,9 +194,56 @@ struct CampaignRows: AsyncSequence {
         for (name, value) in zip(columns, fields) { variables[name] = .string(value) }
         let phone = try PhoneNumber.normalise(fields[phoneColumn], field: columns[phoneColumn])
         variables["phone"] = .string(phone.e164)
+        if let links { variables[Template.linksVariable] = links.shortLinks(recipient: importBase + Int64(line)) }
         var spec = try SendJobs.withQuietHours(try message.resolve(variables: variables, recipient: phone))
         spec.campaignId = campaign.id
         return (spec.to, spec.jsonText)
+    }
+}
+
+/// A campaign's tracked links during an import: the link rows for the template's URLs (made
+/// before the first row renders), the key, and the base URL the short links point to.
+struct TrackedLinks: Sendable {
+    let base: String
+    let ids: [String: Int64]
+    let key: LinkKey
+
+    /// Nil when the template has no `{{link …}}`; refused when it has and the campaign has no
+    /// link base URL.
+    static func prepare(for campaign: CampaignRecord, template: [String: JSONValue], pool: PostgresPool) async throws
+        -> TrackedLinks?
+    {
+        var bodies: [String] = []
+        switch template["body"] {
+        case .string(let body)?: bodies = [body]
+        case .object(let localized)?:
+            bodies = localized.values.compactMap { if case .string(let text) = $0 { text } else { nil } }
+        default: break
+        }
+        var urls: [String] = []
+        for body in bodies {
+            for url in try Template(body, field: "body").linkURLs() where !urls.contains(url) { urls.append(url) }
+        }
+        guard !urls.isEmpty else { return nil }
+        guard let base = campaign.linkBaseURL else {
+            throw InputError(
+                field: "link_base_url",
+                problem:
+                    "the template has tracked links but the campaign no link base URL (campaign create --link-base-url)"
+            )
+        }
+        let store = LinkStore(pool: pool)
+        return TrackedLinks(
+            base: base, ids: try await store.ensureLinks(campaignID: campaign.id, urls: urls),
+            key: try await store.key())
+    }
+
+    /// The recipient's short link for each URL.
+    func shortLinks(recipient: Int64) -> JSONValue {
+        .object(
+            ids.mapValues { id in
+                .string("\(base)/l/\(TrackedLink.code(.init(linkID: id, recipient: recipient), key: key))")
+            })
     }
 }
 

@@ -10,6 +10,8 @@ public struct CampaignRecord: Sendable {
     public var channel: MessageSpec.Channel
     public var template: PostgresJSON
     public var state: CampaignState
+    /// Where the campaign's tracked links point (`{{link …}}`); nil: the campaign has none.
+    public var linkBaseURL: String? = nil
 }
 
 extension CampaignState: PostgresCodable {}
@@ -39,17 +41,28 @@ public struct CampaignStore: Sendable {
 
     @discardableResult
     public func create(
-        accountID: Int64, name: String, channel: MessageSpec.Channel, template: PostgresJSON, rateCap: Double? = nil
+        accountID: Int64, name: String, channel: MessageSpec.Channel, template: PostgresJSON, rateCap: Double? = nil,
+        linkBaseURL: String? = nil, linksExpireAfter: Duration? = nil
     ) async throws -> Int64 {
         try JobSpec.validateName(name, field: "name")
         if let rateCap, !(rateCap > 0 && rateCap.isFinite) {
             throw InputError(field: "rate_cap", problem: "\(rateCap) must be a positive number of messages per second")
         }
+        if let linkBaseURL, !HTTPURL.isValidBase(linkBaseURL) || linkBaseURL.hasSuffix("/") || linkBaseURL.count > 200 {
+            throw InputError(
+                field: "link_base_url",
+                problem: "'\(linkBaseURL.prefix(80))' is not an http(s) base URL without a query or a final slash")
+        }
+        if let linksExpireAfter, linksExpireAfter <= .zero {
+            throw InputError(field: "links_expire_after", problem: "must be positive")
+        }
         return try await pool.query(
             """
             WITH created AS (
-                INSERT INTO switchboard.campaigns (account_id, name, channel, template, rate_cap)
-                VALUES (\(accountID), \(name), \(channel), \(template)::jsonb, \(rateCap)) RETURNING id
+                INSERT INTO switchboard.campaigns (account_id, name, channel, template, rate_cap, link_base_url,
+                    links_expire_after)
+                VALUES (\(accountID), \(name), \(channel), \(template)::jsonb, \(rateCap), \(linkBaseURL),
+                    make_interval(secs => \(linksExpireAfter?.seconds))) RETURNING id
             ), feed AS (
                 INSERT INTO switchboard.campaign_feeds (campaign_id) SELECT id FROM created
             )
@@ -61,14 +74,15 @@ public struct CampaignStore: Sendable {
     public func campaign(accountID: Int64, name: String) async throws -> CampaignRecord? {
         try await pool.query(
             """
-            SELECT id, account_id, name, channel, template, state FROM switchboard.campaigns
+            SELECT id, account_id, name, channel, template, state, link_base_url FROM switchboard.campaigns
             WHERE account_id = \(accountID) AND name = \(name)
             """
         ).first.map { row in
             CampaignRecord(
                 id: try row.decode(Int64.self, at: 0), accountID: try row.decode(Int64.self, at: 1),
                 name: try row.decode(String.self, at: 2), channel: try row.decode(MessageSpec.Channel.self, at: 3),
-                template: try row.decode(PostgresJSON.self, at: 4), state: try row.decode(CampaignState.self, at: 5))
+                template: try row.decode(PostgresJSON.self, at: 4), state: try row.decode(CampaignState.self, at: 5),
+                linkBaseURL: try row.decode(String?.self, at: 6))
         }
     }
 
@@ -154,6 +168,15 @@ public struct CampaignStore: Sendable {
     public func importRecipients<Source: AsyncSequence & Sendable>(
         campaignID: Int64, accountID: Int64, rows: Source, batchBytes: Int = CampaignStore.importBatchBytes
     ) async throws -> CampaignImportCounts where Source.Element == [UInt8] {
+        try await importRecipients(campaignID: campaignID, accountID: accountID, batchBytes: batchBytes) { _ in rows }
+    }
+
+    /// As above, the rows made once the import knows its number: each recipient's `seq` is
+    /// `importBase + line` (tracked links carry it).
+    public func importRecipients<Source: AsyncSequence & Sendable>(
+        campaignID: Int64, accountID: Int64, batchBytes: Int = CampaignStore.importBatchBytes,
+        makeRows: @Sendable (_ importBase: Int64) -> Source
+    ) async throws -> CampaignImportCounts where Source.Element == [UInt8] {
         try await pool.withConnection { connection in
             try await connection.transaction { connection in
                 // The campaign cannot be deleted meanwhile (its recipients have no per-row
@@ -174,6 +197,7 @@ public struct CampaignStore: Sendable {
                     "SELECT max(seq) >> 32 FROM switchboard.campaign_recipients WHERE campaign_id = \(campaignID)")
                 let previousImport = try last[0].decode(Int64?.self, at: 0)
                 let base = ((previousImport ?? 0) + 1) << 32
+                let rows = makeRows(base)
                 // A batch's sort stays in memory.
                 try await connection.query("SET LOCAL work_mem = '64MB'")
                 try await connection.query(

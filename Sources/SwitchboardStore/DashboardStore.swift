@@ -74,6 +74,7 @@ public struct DashboardStore: Sendable {
     }
 
     public struct CampaignProgress: Sendable, Equatable {
+        public var id: Int64 = 0
         public var account: String
         public var name: String
         public var state: String
@@ -96,7 +97,7 @@ public struct DashboardStore: Sendable {
             SELECT a.name, c.name, c.state, coalesce(f.recipients, 0)::bigint,
                    (CASE WHEN c.state = 'cancelled' THEN 0 ELSE coalesce(f.recipients - f.fed, 0) END
                     + coalesce(u.jobs, 0))::bigint,
-                   coalesce(f.opted_out, 0)::bigint, c.rate_cap
+                   coalesce(f.opted_out, 0)::bigint, c.rate_cap, c.id
             FROM switchboard.campaigns c JOIN switchboard.accounts a ON a.id = c.account_id
             LEFT JOIN switchboard.campaign_feeds f ON f.campaign_id = c.id LEFT JOIN unfinished u ON u.id = c.id
             WHERE c.state = 'active' OR c.updated_at > now() - interval '7 days' OR u.jobs > 0
@@ -104,6 +105,7 @@ public struct DashboardStore: Sendable {
             """
         ).map {
             CampaignProgress(
+                id: try $0.decode(Int64.self, at: 7),
                 account: try $0.decode(String.self, at: 0), name: try $0.decode(String.self, at: 1),
                 state: try $0.decode(String.self, at: 2), recipients: try $0.decode(Int.self, at: 3),
                 remaining: try $0.decode(Int.self, at: 4), optedOut: try $0.decode(Int.self, at: 5),

@@ -107,6 +107,9 @@ public struct Migration: Sendable {
         Migration(
             version: 28, name: "0028_campaign_reports.sql",
             sql: String(decoding: PackageResources._028_campaign_reports_sql, as: UTF8.self)),
+        Migration(
+            version: 29, name: "0029_tracked_links.sql",
+            sql: String(decoding: PackageResources._029_tracked_links_sql, as: UTF8.self)),
     ]
 }
 

@@ -65,6 +65,7 @@ func buildWebhookRouter(
     router.add(middleware: RequestMetricsMiddleware())
     router.add(middleware: ServerErrorMiddleware(logger: logger))
     MetricsEndpoint(pool: pool, logger: logger).register(on: router)
+    LinkRoutes(pool: pool, logger: logger).register(on: router)
     let verifier = WebhookVerifier(
         publicURL: configuration.base, maxBodyBytes: configuration.maxBodyBytes,
         bodyTimeout: configuration.limits.bodyTimeout, tokens: TokenCache(accounts: accounts), logger: logger)

@@ -43,11 +43,22 @@ struct CampaignCommand: AsyncParsableCommand {
         @Option(help: "Send window in the recipient's local time, e.g. 09:00-20:00.") var sendWindow: String?
         @Option(help: "Time zone for recipients whose number does not tell it.") var timezone: String?
         @Option(help: "Campaign-wide cap in messages per second, across all its senders.") var rateCap: Double?
+        @Option(
+            help: """
+                Where tracked links ({{link "https://…"}}) point: the webhook's public URL or a domain forwarding /l/ to \
+                it (default: $SWITCHBOARD_PUBLIC_URL).
+                """)
+        var linkBaseURL: String?
+        @Flag(help: "Replace every http(s) URL in the body with a tracked link.") var shortenUrls = false
+        @Option(
+            help: "Tracked links stop working this long after the import (default: as long as the campaign exists).")
+        var linksExpireAfter: String?
 
         func run() async throws {
             guard let channel = MessageSpec.Channel(rawValue: channel) else {
                 throw ValidationError("--channel must be sms or whatsapp")
             }
+            let body = shortenUrls ? Template.shorteningURLs(in: self.body) : self.body
             var template: [String: JSONValue] = ["account": .string(target.account), "body": .string(body)]
             if let from { template["from"] = .string(from) }
             if let pool { template["pool"] = .string(pool) }
@@ -66,13 +77,44 @@ struct CampaignCommand: AsyncParsableCommand {
             } catch let error as InputError {
                 throw ValidationError(error.description)
             }
-            let id = try await database.withPool { pool in
-                try await CampaignStore(pool: pool).create(
-                    accountID: try await accountID(named: target.account, pool: pool), name: target.name,
-                    channel: channel,
-                    template: PostgresJSON(text: JSONValue.object(template).jsonText), rateCap: rateCap)
+            let links: [String]
+            do {
+                links = try Template(body, field: "body").linkURLs()
+            } catch {
+                throw ValidationError("\(error)")
             }
-            print("campaign '\(target.name)' created (id \(id))")
+            let base =
+                (links.isEmpty
+                ? nil
+                : linkBaseURL
+                    ?? ProcessInfo.processInfo.environment["SWITCHBOARD_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 })
+                .map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+            if !links.isEmpty, base == nil {
+                throw ValidationError(
+                    "--link-base-url: the body has tracked links; say where they point (or set SWITCHBOARD_PUBLIC_URL)")
+            }
+            var expiry: Duration?
+            if let linksExpireAfter {
+                do {
+                    expiry = try DurationParsing.parse(linksExpireAfter, field: "--links-expire-after")
+                } catch {
+                    throw ValidationError("\(error)")
+                }
+            }
+            let id = try await database.withPool { pool in
+                do {
+                    return try await CampaignStore(pool: pool).create(
+                        accountID: try await accountID(named: target.account, pool: pool), name: target.name,
+                        channel: channel,
+                        template: PostgresJSON(text: JSONValue.object(template).jsonText), rateCap: rateCap,
+                        linkBaseURL: base, linksExpireAfter: expiry)
+                } catch let error as InputError {
+                    throw ValidationError(error.description)
+                }
+            }
+            print(
+                "campaign '\(target.name)' created (id \(id))"
+                    + (links.isEmpty ? "" : "; \(links.count) tracked link(s) pointing at \(base ?? "")/l/…"))
         }
     }
 

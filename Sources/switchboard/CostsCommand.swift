@@ -47,7 +47,7 @@ struct CostsCommand: AsyncParsableCommand {
         }
     }
 
-    nonisolated(unsafe) static let dayFormat: DateFormatter = {
+    static let dayFormat: DateFormatter = {
         let format = DateFormatter()
         format.locale = Locale(identifier: "en_US_POSIX")
         format.timeZone = TimeZone(identifier: "UTC")

@@ -84,6 +84,14 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
         ])
         #expect(shortEvents.status == 64)
         #expect(shortEvents.output.contains("--event-retention: must be at least 1h"), "\(shortEvents.output)")
+        for (flag, value, message) in [
+            ("--price-give-up", "10s", "--price-give-up: must be at least 1m"),
+            ("--price-give-up", "never", "--price-give-up: 'never' is not a duration"),
+            ("--price-concurrency", "99", "--price-concurrency"),
+        ] {
+            let refused = try await switchboard(["worker", "--database-url", "postgres://localhost/db", flag, value])
+            #expect(refused.status == 64 && refused.output.contains(message), "\(flag) \(value): \(refused.output)")
+        }
         let lateMessages = try await switchboard([
             "worker", "--database-url", "postgres://localhost/db", "--message-archive-after", "30d",
             "--message-retention", "7d",

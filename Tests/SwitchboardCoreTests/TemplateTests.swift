@@ -118,3 +118,46 @@ import Testing
         #expect(TwilioErrorClassification.action(forHTTPStatus: 500, code: 21211) == .fail)
     }
 }
+
+/// `{{link "…"}}`: its URLs found before import, every URL wrapped by `--shorten-urls`, and
+/// refused outside a campaign.
+@Suite struct TemplateLinkTests {
+    @Test func linkURLsAreFoundOnceInOrder() throws {
+        let template = try Template(
+            #"Sale {{link "https://a.example/x?y=1"}} {{#if vip}}{{link "https://b.example"}}{{/if}} {{link "https://a.example/x?y=1"}}"#
+        )
+        #expect(try template.linkURLs() == ["https://a.example/x?y=1", "https://b.example"])
+    }
+
+    @Test(arguments: [
+        #"{{link url}}"#, #"{{link "ftp://x.example"}}"#, #"{{link "https://a.example" "x"}}"#,
+        #"{{link "not a url"}}"#,
+    ])
+    func badLinksAreRefusedNamingTheField(source: String) throws {
+        #expect(throws: InputError.self) { try Template(source).linkURLs(field: "body") }
+        do {
+            _ = try Template(source).linkURLs(field: "body")
+        } catch {
+            #expect(error.field == "body" && error.description.contains("link"), "\(error)")
+        }
+    }
+
+    @Test func theImportsShortLinksAreRendered() throws {
+        let template = try Template(#"Go {{link "https://a.example/sale"}} now"#)
+        let rendered = try template.render([
+            Template.linksVariable: .object(["https://a.example/sale": .string("https://sb.example/l/1234")])
+        ])
+        #expect(rendered == "Go https://sb.example/l/1234 now")
+        #expect(throws: InputError.self) { try template.render([:]) }
+    }
+
+    @Test func shorteningWrapsEveryURLOutsideTags() {
+        #expect(
+            Template.shorteningURLs(in: "See https://a.example/x?y=1. Or (http://b.example/p), {{name}}!")
+                == #"See {{link "https://a.example/x?y=1"}}. Or ({{link "http://b.example/p"}}), {{name}}!"#)
+        #expect(
+            Template.shorteningURLs(in: #"Keep {{link "https://a.example"}} and {{default url "https://c.example"}}"#)
+                == #"Keep {{link "https://a.example"}} and {{default url "https://c.example"}}"#)
+        #expect(Template.shorteningURLs(in: "no links here, http: alone") == "no links here, http: alone")
+    }
+}

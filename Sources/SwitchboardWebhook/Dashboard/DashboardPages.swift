@@ -66,12 +66,13 @@ enum DashboardPages {
                 let done = max(0, campaign.recipients - campaign.remaining)
                 let share = campaign.recipients == 0 ? 0 : Double(done) / Double(campaign.recipients)
                 return [
-                    "\(campaign.account)/\(campaign.name)", campaign.state,
+                    "<a href=\"/dashboard/campaigns/\(campaign.id)\">\(HTML.escape("\(campaign.account)/\(campaign.name)"))</a>",
+                    campaign.state,
                     bar(share, label: String(format: "%.0f%%", share * 100)),
                     "\(done)", "\(campaign.remaining)", "\(campaign.optedOut)",
                     campaign.rateCap.map { String(format: "%g/s", $0) } ?? "–",
                 ]
-            }, empty: "No campaigns this week.", raw: [2])
+            }, empty: "No campaigns this week.", raw: [0, 2])
         body += "</section>"
 
         body += "<section><h2>Senders</h2>"

@@ -1,3 +1,4 @@
+import AsyncAlgorithms
 import Foundation
 import Hummingbird
 import Logging
@@ -23,12 +24,54 @@ struct DashboardRoutes: Sendable {
             else { return html(status: .notFound, "<!doctype html><p>No such voice session.</p>") }
             return html(DashboardPages.session(session))
         }
+        dashboard.get("campaigns/:id") { _, context in
+            guard let id = context.parameters.get("id", as: Int64.self),
+                let report = try await CampaignReportStore(pool: pool).report(campaignID: id)
+            else { return html(status: .notFound, "<!doctype html><p>No such campaign.</p>") }
+            return html(DashboardPages.campaign(report, id: id))
+        }
+        dashboard.get("campaigns/:id/recipients.csv") { _, context in
+            guard let id = context.parameters.get("id", as: Int64.self),
+                try await CampaignStore(pool: pool).state(id: id) != nil
+            else { return html(status: .notFound, "<!doctype html><p>No such campaign.</p>") }
+            return recipients(campaignID: id)
+        }
         dashboard.get("sessions/:id/live") { _, context in
             guard let id = context.parameters.get("id", as: Int64.self),
                 let session = try await SessionStore(pool: pool).find(id: id)
             else { return html(status: .notFound, "<!doctype html><p>No such voice session.</p>") }
             return live(session)
         }
+    }
+
+    /// Every recipient's outcome as CSV, streamed: the cursor is read only as fast as the browser
+    /// takes the rows (a channel without a buffer between them), and stops when it leaves.
+    private func recipients(campaignID id: Int64) -> Response {
+        let store = CampaignReportStore(pool: pool)
+        let body = ResponseBody { writer in
+            let batches = AsyncThrowingChannel<String, any Error>()
+            let producer = Task {
+                do {
+                    await batches.send(CSVWriter.record(RecipientOutcome.csvHeader))
+                    try await store.recipients(campaignID: id) { outcomes in
+                        try Task.checkCancellation()
+                        await batches.send(outcomes.map { CSVWriter.record($0.csvFields) }.joined())
+                    }
+                    batches.finish()
+                } catch {
+                    batches.fail(error)
+                }
+            }
+            defer { producer.cancel() }
+            for try await text in batches { try await writer.write(ByteBuffer(string: text)) }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/csv; charset=utf-8", .cacheControl: "no-store",
+                .contentDisposition: "attachment; filename=\"campaign-\(id)-recipients.csv\"",
+            ], body: body)
     }
 
     /// How often the live page looks for new lines, and writes something to keep the connection.

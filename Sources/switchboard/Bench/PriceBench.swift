@@ -137,7 +137,7 @@ struct PriceBench: AsyncParsableCommand {
                     for n in stride(from: worker, to: messages, by: 32) {
                         let to = String(format: "+1555%07d", n)
                         let from = String(format: "+1555765%04d", n % senders)
-                        let request = try CreateMessageRequest(to: to, from: from, body: "Bench \(n)")
+                        let request = CreateMessageRequest(to: to, from: from, body: "Bench \(n)")
                         let (message, _) = try await client.createMessage(request, credentials: credentials)
                         sent.append(Sent(sid: message.sid, to: to, from: from))
                     }
