@@ -117,7 +117,8 @@ public struct Pricer: Service {
         }
         try await store.reschedule(later)
         result.unknown = try await store.giveUp(ids: abandoned)
-        for check in checks where abandoned.contains(check.id) { count(check.resource, "unknown") }
+        let given = Set(abandoned)
+        for check in checks where given.contains(check.id) { count(check.resource, "unknown") }
         for check in checks where priced.contains(check.sid) { count(check.resource, "priced") }
         result.priced = priced.count
         if result.unknown > 0 {
