@@ -79,6 +79,8 @@ struct DemoCommand: AsyncParsableCommand {
         // A throwaway demo gets a throwaway token, which it may print; a configured one never is.
         hooks.dashboardToken =
             environmentToken ?? (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        // Prices are asked for soon after the final status (Twilio publishes them later).
+        hooks.firstPriceCheck = .milliseconds(500)
         let webhook = try WebhookProcess(
             configuration: hooks, pool: pool, accounts: accounts, logger: quiet("demo.webhook"))
         let webhookTask = ServiceTask(group: webhook.serviceGroup())
@@ -96,6 +98,15 @@ struct DemoCommand: AsyncParsableCommand {
             configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(10)), httpClient: http)
         let handlers = WorkerProcess.handlers(
             pool: pool, twilio: client, vault: vault, publicURL: hooks.publicURL, logger: quiet("demo.worker"))
+        // The pricer, on a short schedule: prices come from Twilio's API a little after sending.
+        var pricing = Pricer.Configuration()
+        pricing.schedule = PriceCheckSchedule(delays: [.milliseconds(500)], giveUpAfter: .seconds(5))
+        pricing.interval = .milliseconds(200)
+        let pricer = WorkerProcess.pricer(
+            pool: pool, twilio: TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(10))),
+            vault: vault, configuration: pricing, logger: quiet("demo.pricer"))
+        let pricerTask = pricer.map { ServiceTask($0, logger: quiet("demo.pricer")) }
+        defer { pricerTask?.stop() }
         var workerConfiguration = WorkerConfiguration()
         workerConfiguration.concurrency = 50
         workerConfiguration.retryPolicy = RetryPolicy(
@@ -118,6 +129,8 @@ struct DemoCommand: AsyncParsableCommand {
                 """)[0].decode(Int.self, at: 0)
             return open == 0
         }
+        // And each message's and call's price, which Twilio publishes after it was sent.
+        _ = await eventually(timeout: .seconds(15)) { try await PriceStore(pool: pool).backlog().waiting == 0 }
         try await DemoReport(pool: pool, simulator: simulator, elapsed: ContinuousClock.now - started).print()
         if serve {
             let login =

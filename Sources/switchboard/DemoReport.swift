@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import SwitchboardStore
 import TwilioSimulator
 
 /// The demo's closing summary, from the database (jobs) and the simulator (what Twilio accepted
@@ -40,6 +41,17 @@ struct DemoReport {
                 "    \(message.resource.to): \(message.resource.status) with error \(message.resource.errorCode!) (\(message.resource.errorMessage ?? ""))"
             )
         }
+        let costs = try await pool.query(
+            "SELECT price_unit, sum(cost)::text, sum(priced)::bigint FROM switchboard.cost_totals GROUP BY 1 ORDER BY 1"
+        )
+        let backlog = try await PriceStore(pool: pool).backlog()
+        let charged = try costs.map {
+            "\(try $0.decode(String.self, at: 1)) \(try $0.decode(String.self, at: 0)) for \(try $0.decode(Int64.self, at: 2))"
+        }
+        say(
+            "  cost: \(charged.isEmpty ? "none published" : charged.joined(separator: ", ")) messages and calls, "
+                + "as Twilio priced them after sending (\(backlog.unknown) never priced, \(backlog.waiting) still waiting)"
+        )
         let failures = try await pool.query(
             """
             SELECT kind, payload->>'to', errors->-1->>'error' FROM switchboard.all_jobs WHERE state = 'failed' ORDER BY id

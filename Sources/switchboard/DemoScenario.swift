@@ -26,6 +26,8 @@ struct DemoScenario {
         configuration.accounts = [Self.accountSID: Self.authToken]
         configuration.callbackStep = .milliseconds(20)
         configuration.outcomes = [Self.unreachable: .undelivered(code: 30003), Self.filtered: .failed(code: 30007)]
+        // Prices appear on the REST API a second after sending, as Twilio's do some time after.
+        configuration.priceDelay = .seconds(1)
         configuration.callers[Self.surveyed] = [
             .speech("Hmm, I'd say nine"), .silence, .speech("Yeah, sure"), .speech("Faster shipping would be nice"),
         ]

@@ -154,6 +154,7 @@ func switchboard(_ arguments: [String], database: TestDatabase? = nil) async thr
         #expect(status == 0, "\(demo.output)")
         #expect(demo.output.contains("sending: 206/206 done"), "\(demo.output)")
         #expect(demo.output.contains("summary after"))
+        #expect(demo.output.contains("  cost: ") && demo.output.contains(" USD for "), "\(demo.output)")
         #expect(demo.output.contains("voice-agent survey to +15557770100: completed"), "\(demo.output)")
     }
 
