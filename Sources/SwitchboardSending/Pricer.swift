@@ -5,6 +5,7 @@ import ServiceLifecycle
 import ServiceTask
 import SwitchboardCore
 import SwitchboardStore
+import Synchronization
 import Twilio
 
 /// Asks Twilio what messages and calls cost once they reached a final status (the price is not
@@ -35,6 +36,8 @@ public struct Pricer: Service {
         public var listAttempts = 2
         /// The pause between passes when nothing is due.
         public var interval: Duration = .seconds(2)
+        /// How long checks given up on are kept (counted as unknown by `switchboard costs`).
+        public var keepGivenUp: Duration = .seconds(30 * 86_400)
 
         public init() {}
     }
@@ -67,8 +70,15 @@ public struct Pricer: Service {
     }
 
     public func run() async throws {
+        let lastPrune = Mutex<ContinuousClock.Instant?>(nil)
         await repeatUntilShutdown(every: configuration.interval, logger: logger, failure: "pricing failed") {
             let result = try await pass()
+            // Checks given up on are kept a while (`price_checks` counts them as unknown), then
+            // forgotten: an hourly look is plenty.
+            if lastPrune.withLock({ $0.map { ContinuousClock.now - $0 > .seconds(3600) } ?? true }) {
+                lastPrune.withLock { $0 = .now }
+                try await store.pruneGivenUp(olderThan: configuration.keepGivenUp)
+            }
             return result.checked >= configuration.batch
         }
     }

@@ -34,7 +34,8 @@ public struct CampaignReport: Sendable, Codable, Equatable {
     public var clicks: ClickCounts
     public var segments: Int64
     public var cost: [CostLine]
-    /// Final messages whose price Twilio has not published yet, and those given up on.
+    /// Final messages whose price Twilio has not published yet (a check waits), and those never
+    /// priced (given up on, or sent while nothing asked: before migration 0027 or pricing off).
     public var costWaiting: Int64
     public var costUnknown: Int64
     /// Accepted → sent, sent → delivered, accepted → delivered.

@@ -125,7 +125,7 @@ public struct CampaignReportStore: Sendable {
         }
         let unpriced = try await connection.query(
             """
-            SELECT count(*), count(c.gave_up_at)
+            SELECT count(*), count(*) FILTER (WHERE c.id IS NULL OR c.gave_up_at IS NOT NULL)
             FROM (SELECT sid FROM \(unescaped: messages) \(since)
                   AND price IS NULL AND status IN \(unescaped: Self.finalStatuses)) m
             LEFT JOIN switchboard.price_checks c ON c.resource = 'message' AND c.sid = m.sid

@@ -150,6 +150,19 @@ public struct PriceStore: Sendable {
         return try await pool.query("SELECT switchboard.give_up_prices(\(ids)::bigint[])")[0].decode(Int.self, at: 0)
     }
 
+    /// Forgets checks given up on more than `age` ago (a message without a price and without a
+    /// waiting check reads as never priced), at most `limit` at a time.
+    @discardableResult
+    public func pruneGivenUp(olderThan age: Duration, limit: Int = 10_000) async throws -> Int {
+        try await pool.query(
+            """
+            DELETE FROM switchboard.price_checks WHERE id IN (
+                SELECT id FROM switchboard.price_checks
+                WHERE gave_up_at < now() - make_interval(secs => \(age.seconds)) LIMIT \(limit))
+            """
+        ).affectedRows
+    }
+
     public func backlog() async throws -> PriceBacklog {
         let row = try await pool.query(
             """

@@ -27,6 +27,7 @@ struct StatusCommand: AsyncParsableCommand {
         var carrierBudgets: [CarrierStore.BudgetStatus]
         var carrierHeld: [CarrierStore.HeldJobs]
         var voiceSessionsActive: Int
+        var prices: PriceBacklog
         var queueTable: OperationsStore.QueueHealth
         var warnings: [String]
     }
@@ -41,7 +42,8 @@ struct StatusCommand: AsyncParsableCommand {
                 senders: try await operations.senderLoad(), errorCodesLastHour: try await operations.errorCodes(),
                 carrierBudgets: try await carriers.budgets(),
                 carrierHeld: try await carriers.held(),
-                voiceSessionsActive: try await operations.activeVoiceSessions(), queueTable: health,
+                voiceSessionsActive: try await operations.activeVoiceSessions(),
+                prices: try await PriceStore(pool: pool).backlog(), queueTable: health,
                 warnings: health.warnings)
         }
         if output.json { return try printJSON(report) }
@@ -87,6 +89,11 @@ struct StatusCommand: AsyncParsableCommand {
             },
             emptyMessage: "  none")
         print("\nVoice sessions active: \(report.voiceSessionsActive)")
+        print(
+            "Prices: \(report.prices.waiting) waiting for Twilio"
+                + (report.prices.oldestWaiting.map { " (oldest final \(RelativeTime.text(for: $0, now: Date())))" }
+                    ?? "")
+                + ", \(report.prices.unknown) never published (kept 30 days)")
         let table = report.queueTable
         print(
             "\nQueue table: \(table.liveTuples) live rows, \(table.deadTuples) dead, oldest open transaction "

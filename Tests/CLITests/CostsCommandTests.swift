@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardStore
 import TestSupport
 import Testing
 
@@ -50,6 +51,18 @@ import Testing
             ])
             #expect(byCampaign.contains("spring") && byCampaign.contains("0.0237"), "\(byCampaign)")
             #expect(!byCampaign.contains("0.0079 "), "\(byCampaign)")
+            // One check waiting, one given up on long ago: `status` shows both; pruning forgets the old one.
+            try await db.pool.query(
+                """
+                INSERT INTO switchboard.price_checks (resource, sid, account_id, created_at, next_check_at, gave_up_at)
+                VALUES ('message', 'SM' || repeat('e', 32), 1, now(), now() + interval '1 minute', NULL),
+                       ('call', 'CA' || repeat('f', 32), 1, now(), now(), now() - interval '40 days')
+                """)
+            let status = try await sandbox.run(["status"])
+            #expect(
+                status.contains("Prices: 1 waiting for Twilio") && status.contains("1 never published"), "\(status)")
+            #expect(try await PriceStore(pool: db.pool).pruneGivenUp(olderThan: .seconds(30 * 86_400)) == 1)
+            #expect(try await PriceStore(pool: db.pool).backlog().unknown == 0)
             for (arguments, message) in [
                 (["costs", "--by", "week"], "--by: 'week' is not one of"),
                 (["costs", "--since", "yesterday"], "--since: 'yesterday' is neither a day"),
