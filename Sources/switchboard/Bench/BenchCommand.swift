@@ -16,7 +16,7 @@ struct BenchCommand: AsyncParsableCommand {
             """,
         subcommands: [
             QueueBench.self, SendBench.self, RateLimitBench.self, WebhookBench.self, RelayBench.self, ScaleBench.self,
-            EventBench.self, PriceBench.self, ReportBench.self,
+            EventBench.self, PriceBench.self, ReportBench.self, LinkBench.self,
         ])
 }
 

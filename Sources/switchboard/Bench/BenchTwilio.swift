@@ -1,8 +1,11 @@
 import AsyncHTTPClient
+import EmbeddedPostgres
 import Logging
 import Postgres
 import ServiceTask
+import SwitchboardProcesses
 import SwitchboardStore
+import SwitchboardWebhook
 import Twilio
 import TwilioSimulator
 
@@ -39,6 +42,30 @@ struct BenchTwilio {
     /// A client of the simulator over `http`.
     func client(_ http: HTTPClient) -> TwilioClient {
         TwilioClient(configuration: .init(baseURL: simulator.baseURL!, timeout: .seconds(30)), httpClient: http)
+    }
+
+    func stop() { task.stop() }
+}
+
+/// A webhook process on a free loopback port for a benchmark (errors only in its log), serving
+/// `accounts`; stopped with `stop()`.
+struct BenchWebhook {
+    let process: WebhookProcess
+    let task: ServiceTask
+    /// Its public URL (`http://127.0.0.1:port`).
+    let base: String
+
+    static func start(pool: PostgresPool, accounts: AccountStore, label: String) async throws -> BenchWebhook {
+        let port = try EmbeddedPostgres.freePort()
+        let base = "http://127.0.0.1:\(port)"
+        var configuration = WebhookConfiguration(publicURL: base)
+        configuration.port = port
+        var logger = Logger(label: label)
+        logger.logLevel = .error
+        let process = try WebhookProcess(configuration: configuration, pool: pool, accounts: accounts, logger: logger)
+        let task = ServiceTask(group: process.serviceGroup())
+        while process.port == nil { try await Task.sleep(for: .milliseconds(20)) }
+        return BenchWebhook(process: process, task: task, base: base)
     }
 
     func stop() { task.stop() }

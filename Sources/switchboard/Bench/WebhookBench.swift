@@ -39,16 +39,9 @@ struct WebhookBench: AsyncParsableCommand {
         let vault = try CredentialVault(keySpecification: CredentialVault.generateKeySpecification())
         let accounts = AccountStore(pool: pool, vault: vault)
         let accountID = try await accounts.upsert(name: "bench", accountSID: Self.accountSID, secret: Self.token)
-        let port = try EmbeddedPostgres.freePort()
-        let publicURL = "http://127.0.0.1:\(port)"
-        var configuration = WebhookConfiguration(publicURL: publicURL)
-        configuration.port = port
-        var logger = Logger(label: "bench.webhook")
-        logger.logLevel = .error
-        let webhook = try WebhookProcess(configuration: configuration, pool: pool, accounts: accounts, logger: logger)
-        let running = ServiceTask(group: webhook.serviceGroup())
-        defer { running.stop() }
-        while webhook.port == nil { try await Task.sleep(for: .milliseconds(20)) }
+        let webhook = try await BenchWebhook.start(pool: pool, accounts: accounts, label: "bench.webhook")
+        defer { webhook.stop() }
+        let publicURL = webhook.base
 
         // Every call: the answer, then three answers (number, yes/no, text): four turns.
         let spec = try VoiceAgentRequest(
