@@ -12,15 +12,12 @@ extension RecipientOutcome {
     ]
 
     public var csvFields: [String] {
-        let outcome = self
-        return [
-            outcome.recipient, String(outcome.line), outcome.importStatus, outcome.messageSID ?? "",
-            outcome.messageStatus ?? "", outcome.errorCode.map(String.init) ?? "",
-            outcome.errorCode.flatMap(TwilioErrorClassification.summary(forCode:)) ?? "",
-            outcome.segments.map(String.init) ?? "", outcome.price ?? "", outcome.priceUnit ?? "",
-            CampaignReport.timestamp(outcome.acceptedAt), CampaignReport.timestamp(outcome.sentAt),
-            CampaignReport.timestamp(outcome.deliveredAt), String(outcome.replies), outcome.optedOut ? "true" : "false",
-            String(outcome.clicks),
+        [
+            recipient, String(line), importStatus, messageSID ?? "", messageStatus ?? "",
+            errorCode.map(String.init) ?? "", errorCode.flatMap(TwilioErrorClassification.summary(forCode:)) ?? "",
+            segments.map(String.init) ?? "", price ?? "", priceUnit ?? "", CampaignReport.timestamp(acceptedAt),
+            CampaignReport.timestamp(sentAt), CampaignReport.timestamp(deliveredAt), String(replies),
+            optedOut ? "true" : "false", String(clicks),
         ]
     }
 }
@@ -33,38 +30,37 @@ extension CampaignReport {
 
     /// The report as tidy rows: section, key, metric, value.
     public var csvRows: [[String]] {
-        let report = self
         var rows: [[String]] = [["section", "key", "metric", "value"]]
         func add(_ section: String, _ key: String, _ metric: String, _ value: String) {
             rows.append([section, key, metric, value])
         }
         let summary: [(String, String)] = [
-            ("recipients", String(report.recipients)), ("skipped_opted_out", String(report.skippedOptedOut)),
-            ("not_yet_sent", String(report.notYetSent)), ("jobs_failed", String(report.jobsFailed)),
-            ("jobs_cancelled", String(report.jobsCancelled)), ("accepted", String(report.messages.accepted)),
-            ("delivered", String(report.messages.delivered)),
-            ("undelivered", String(report.messages.undelivered)), ("failed", String(report.messages.failed)),
-            ("in_flight", String(report.messages.inFlight)), ("opted_out_during", String(report.optedOutDuring)),
-            ("replies", String(report.replies)), ("repliers", String(report.repliers)),
-            ("clicks", String(report.clicks.clicks)), ("clickers", String(report.clicks.uniqueRecipients)),
-            ("bot_clicks", String(report.clicks.bots)), ("segments", String(report.segments)),
-            ("cost_waiting", String(report.costWaiting)), ("cost_unknown", String(report.costUnknown)),
+            ("recipients", String(recipients)), ("skipped_opted_out", String(skippedOptedOut)),
+            ("not_yet_sent", String(notYetSent)), ("jobs_failed", String(jobsFailed)),
+            ("jobs_cancelled", String(jobsCancelled)), ("accepted", String(messages.accepted)),
+            ("delivered", String(messages.delivered)),
+            ("undelivered", String(messages.undelivered)), ("failed", String(messages.failed)),
+            ("in_flight", String(messages.inFlight)), ("opted_out_during", String(optedOutDuring)),
+            ("replies", String(replies)), ("repliers", String(repliers)),
+            ("clicks", String(clicks.clicks)), ("clickers", String(clicks.uniqueRecipients)),
+            ("bot_clicks", String(clicks.bots)), ("segments", String(segments)),
+            ("cost_waiting", String(costWaiting)), ("cost_unknown", String(costUnknown)),
         ]
-        for (metric, value) in summary { add("summary", report.campaign, metric, value) }
-        for line in report.cost {
+        for (metric, value) in summary { add("summary", campaign, metric, value) }
+        for line in cost {
             add("cost", line.priceUnit, "amount", line.amount)
             add("cost", line.priceUnit, "messages", String(line.messages))
         }
-        for error in report.errors {
+        for error in errors {
             add("errors", String(error.code), "messages", String(error.messages))
             add("errors", String(error.code), "meaning", error.meaning)
         }
-        for timing in report.timings {
+        for timing in timings {
             for (metric, value) in [("p50_s", timing.p50), ("p90_s", timing.p90), ("p99_s", timing.p99)] {
                 add("timing", timing.span, metric, value.map { String(format: "%.3f", $0) } ?? "")
             }
         }
-        for (section, breakdowns) in [("sender", report.bySender), ("country", report.byCountry)] {
+        for (section, breakdowns) in [("sender", bySender), ("country", byCountry)] {
             for item in breakdowns {
                 add(section, item.key, "accepted", String(item.accepted))
                 add(section, item.key, "delivered", String(item.delivered))
@@ -73,7 +69,7 @@ extension CampaignReport {
                 add(section, item.key, "cost", item.cost)
             }
         }
-        for bucket in report.overTime.buckets {
+        for bucket in overTime.buckets {
             let key = Self.timestamp(bucket.start)
             add("time", key, "accepted", String(bucket.accepted))
             add("time", key, "delivered", String(bucket.delivered))
@@ -84,4 +80,28 @@ extension CampaignReport {
         return rows
     }
 
+}
+
+extension CampaignReportStore {
+    /// The recipients' export as CSV text: the header, then each batch's rows, handed to `write`
+    /// as the cursor yields them (`campaign report --recipients --csv`, the dashboard's download).
+    public func recipientsCSV(campaignID id: Int64, _ write: @Sendable (String) async throws -> Void) async throws {
+        try await write(CSVWriter.record(RecipientOutcome.csvHeader))
+        try await recipients(campaignID: id) { batch in
+            try await write(batch.map { CSVWriter.record($0.csvFields) }.joined())
+        }
+    }
+}
+
+extension CampaignReport {
+    /// "12.5%" of a whole, "-" of nothing (tables and the dashboard).
+    public static func percent(_ part: Int64, of whole: Int64) -> String {
+        whole > 0 ? String(format: "%.1f%%", Double(part) * 100 / Double(whole)) : "-"
+    }
+
+    /// A duration in seconds as tables show it: "2.35 s", "41 s", "-" for none.
+    public static func seconds(_ value: Double?) -> String {
+        guard let value else { return "-" }
+        return value < 10 ? String(format: "%.2f s", value) : String(format: "%.0f s", value)
+    }
 }

@@ -31,8 +31,7 @@ public struct CampaignReportStore: Sendable {
             let campaign = try await connection.query(
                 """
                 SELECT c.name, a.name, c.state, c.created_at, f.finished_at, coalesce(f.recipients, 0),
-                       coalesce(f.opted_out, 0), coalesce(f.recipients - f.fed, 0),
-                       coalesce(f.failed, 0), coalesce(f.cancelled, 0)
+                       coalesce(f.opted_out, 0), coalesce(f.recipients - f.fed, 0)
                 FROM switchboard.campaigns c JOIN switchboard.accounts a ON a.id = c.account_id
                 LEFT JOIN switchboard.campaign_feeds f ON f.campaign_id = c.id
                 WHERE c.id = \(id)
@@ -132,16 +131,16 @@ public struct CampaignReportStore: Sendable {
             """)[0]
         let clicks = try await clickCounts(
             campaignID: id, since: since, width: width, breakdowns: &breakdowns, on: connection)
-        let jobs = try await hotJobs(campaignID: id, on: connection)
+        let jobs = try await CampaignStore(pool: pool).jobCounts(campaignID: id, on: connection)
+        let live = Int64(["scheduled", "available", "running"].reduce(0) { $0 + (jobs[$1] ?? 0) })
         let repliers = try inbound.decode(Int64.self, at: 1)
         return CampaignReport(
             campaign: try campaign.decode(String.self, at: 0), account: try campaign.decode(String.self, at: 1),
             state: try campaign.decode(String.self, at: 2), createdAt: since,
             finishedAt: try campaign.decode(Date?.self, at: 4), recipients: try campaign.decode(Int64.self, at: 5),
             skippedOptedOut: try campaign.decode(Int64.self, at: 6),
-            notYetSent: try campaign.decode(Int64.self, at: 7) + jobs.live,
-            jobsFailed: try campaign.decode(Int64.self, at: 8) + jobs.failed,
-            jobsCancelled: try campaign.decode(Int64.self, at: 9) + jobs.cancelled,
+            notYetSent: try campaign.decode(Int64.self, at: 7) + live,
+            jobsFailed: Int64(jobs["failed"] ?? 0), jobsCancelled: Int64(jobs["cancelled"] ?? 0),
             messages: .init(
                 accepted: accepted, delivered: delivered, undelivered: undelivered, failed: failed,
                 inFlight: accepted - delivered - undelivered - failed),
@@ -315,21 +314,6 @@ public struct CampaignReportStore: Sendable {
             try totals.decode(Int64.self, at: 0), try totals.decode(Int64.self, at: 1),
             try totals.decode(Int64.self, at: 2)
         )
-    }
-
-    /// The campaign's jobs still in the hot table (history's are in the campaign's counters):
-    /// not finished, failed, cancelled.
-    private func hotJobs(campaignID id: Int64, on connection: PostgresConnection) async throws -> (
-        live: Int64, failed: Int64, cancelled: Int64
-    ) {
-        let row = try await connection.query(
-            """
-            SELECT count(*) FILTER (WHERE state IN ('scheduled', 'available', 'running')),
-                   count(*) FILTER (WHERE state = 'failed'), count(*) FILTER (WHERE state = 'cancelled')
-            FROM switchboard.jobs
-            WHERE payload ? 'campaignId' AND (payload ->> 'campaignId')::bigint = \(id)
-            """)[0]
-        return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1), try row.decode(Int64.self, at: 2))
     }
 
     /// Decimal strings added without floating point.

@@ -288,8 +288,32 @@ public struct CampaignStore: Sendable {
 
     /// Jobs of the campaign per state, and its messages per delivery status. The jobs still in
     /// the hot table are counted (at most the look-ahead and the last minute's finished ones);
-    /// those moved to history come from the campaign's counters.
+    /// those moved to history come from the campaign's counters. Messages are read by the
+    /// campaign's index range (migration 0027).
     public func status(id: Int64) async throws -> (jobs: [String: Int], deliveries: [String: Int], optedOut: Int) {
+        let jobs = try await jobCounts(campaignID: id)
+        var deliveries: [String: Int] = [:]
+        for row in try await pool.query(
+            """
+            SELECT status, count(*) FROM switchboard.all_messages
+            WHERE campaign_id = \(id)
+              AND created_at >= (SELECT created_at FROM switchboard.campaigns WHERE id = \(id))
+            GROUP BY 1
+            """)
+        {
+            deliveries[try row.decode(String.self, at: 0)] = try row.decode(Int.self, at: 1)
+        }
+        let optedOut = try await pool.query(
+            "SELECT count(*) FROM switchboard.campaign_recipients WHERE campaign_id = \(id) AND status = 'opted_out'"
+        )[0].decode(Int.self, at: 0)
+        return (jobs, deliveries, optedOut)
+    }
+
+    /// The campaign's jobs per state: those still in the hot table, plus the finished ones the
+    /// archiver counted into the campaign's feed row. On `connection` when given (a report's
+    /// snapshot), else on any.
+    public func jobCounts(campaignID id: Int64, on connection: PostgresConnection? = nil) async throws -> [String: Int]
+    {
         var jobs: [String: Int] = [:]
         for row in try await pool.query(
             """
@@ -299,22 +323,10 @@ public struct CampaignStore: Sendable {
             SELECT state, jobs FROM switchboard.campaign_feeds,
                 LATERAL (VALUES ('completed', completed), ('failed', failed), ('cancelled', cancelled)) c (state, jobs)
             WHERE campaign_id = \(id) AND jobs > 0
-            """)
+            """, on: connection)
         {
             jobs[try row.decode(String.self, at: 0), default: 0] += try row.decode(Int.self, at: 1)
         }
-        var deliveries: [String: Int] = [:]
-        for row in try await pool.query(
-            """
-            SELECT m.status, count(*) FROM switchboard.all_messages m JOIN switchboard.all_jobs j ON j.id = m.job_id
-            WHERE j.payload ? 'campaignId' AND (j.payload ->> 'campaignId')::bigint = \(id) GROUP BY 1
-            """)
-        {
-            deliveries[try row.decode(String.self, at: 0)] = try row.decode(Int.self, at: 1)
-        }
-        let optedOut = try await pool.query(
-            "SELECT count(*) FROM switchboard.campaign_recipients WHERE campaign_id = \(id) AND status = 'opted_out'"
-        )[0].decode(Int.self, at: 0)
-        return (jobs, deliveries, optedOut)
+        return jobs
     }
 }

@@ -98,14 +98,8 @@ public struct TwilioClient: Sendable {
     public func listMessages(
         to: String?, from: String?, dateSent: Date?, pageSize: Int = 50, credentials: TwilioCredentials
     ) async throws(Failure) -> [TwilioMessage] {
-        var query = FormParameters()
-        query.append("To", to)
-        query.append("From", from)
-        query.append("DateSent", dateSent.map(Self.day))
-        query.append("PageSize", String(pageSize))
-        let (page, _): (TwilioMessagePage, ResponseInfo) = try await send(
-            .GET, "list_messages", path: "Messages.json?" + query.encoded, form: nil, credentials: credentials)
-        return page.messages
+        try await listMessagePage(to: to, from: from, dateSent: dateSent, pageSize: pageSize, credentials: credentials)
+            .messages
     }
 
     /// One message as Twilio has it now (`GET Messages/{sid}.json`): its price appears here some
@@ -124,10 +118,11 @@ public struct TwilioClient: Sendable {
         ).0
     }
 
-    /// A page of messages from one sender (or every sender: nil) sent on one UTC day, newest
-    /// first; `next` continues with the page Twilio named (`next_page_uri`), nil for the first.
+    /// A page of messages filtered by To, From and the UTC day sent, newest first; `next`
+    /// continues with the page Twilio named (`next_page_uri`), nil for the first.
     public func listMessagePage(
-        from: String?, dateSent: Date, pageSize: Int = 1000, next: String? = nil, credentials: TwilioCredentials
+        to: String? = nil, from: String?, dateSent: Date?, pageSize: Int = 1000, next: String? = nil,
+        credentials: TwilioCredentials
     ) async throws(Failure) -> TwilioMessagePage {
         if let next {
             // Only ever a path on the configured base: the credentials go nowhere else.
@@ -140,8 +135,9 @@ public struct TwilioClient: Sendable {
             .0
         }
         var query = FormParameters()
+        query.append("To", to)
         query.append("From", from)
-        query.append("DateSent", Self.day(dateSent))
+        query.append("DateSent", dateSent.map(Self.day))
         query.append("PageSize", String(pageSize))
         return try await send(
             .GET, "list_messages", path: "Messages.json?" + query.encoded, form: nil, credentials: credentials

@@ -50,25 +50,10 @@ extension CampaignCommand {
         }
 
         static func exportRecipients(campaignID: Int64, store: CampaignReportStore) async throws {
-            FileHandle.standardOutput.write(Data(CSVWriter.record(RecipientOutcome.csvHeader).utf8))
-            try await store.recipients(campaignID: campaignID) { batch in
-                var text = ""
-                text.reserveCapacity(batch.count * 160)
-                for outcome in batch { text += CSVWriter.record(outcome.csvFields) }
-                FileHandle.standardOutput.write(Data(text.utf8))
-            }
+            try await store.recipientsCSV(campaignID: campaignID) { FileHandle.standardOutput.write(Data($0.utf8)) }
         }
 
         static func timestamp(_ date: Date?) -> String { CampaignReport.timestamp(date) }
-
-        static func percent(_ part: Int64, of whole: Int64) -> String {
-            whole > 0 ? String(format: "%.1f%%", Double(part) * 100 / Double(whole)) : "-"
-        }
-
-        static func seconds(_ value: Double?) -> String {
-            guard let value else { return "-" }
-            return value < 10 ? String(format: "%.2fs", value) : String(format: "%.0fs", value)
-        }
 
         static func printReport(_ report: CampaignReport) {
             let messages = report.messages
@@ -88,9 +73,9 @@ extension CampaignCommand {
                         String(messages.failed), String(messages.inFlight),
                     ],
                     [
-                        "% of accepted", "", percent(messages.delivered, of: messages.accepted),
-                        percent(messages.undelivered, of: messages.accepted),
-                        percent(messages.failed, of: messages.accepted), "",
+                        "% of accepted", "", CampaignReport.percent(messages.delivered, of: messages.accepted),
+                        CampaignReport.percent(messages.undelivered, of: messages.accepted),
+                        CampaignReport.percent(messages.failed, of: messages.accepted), "",
                     ],
                 ])
             if !report.errors.isEmpty {
@@ -118,7 +103,10 @@ extension CampaignCommand {
             printTable(
                 ["timing", "messages", "p50", "p90", "p99"],
                 report.timings.map {
-                    [$0.span, String($0.messages), seconds($0.p50), seconds($0.p90), seconds($0.p99)]
+                    [
+                        $0.span, String($0.messages), CampaignReport.seconds($0.p50), CampaignReport.seconds($0.p90),
+                        CampaignReport.seconds($0.p99),
+                    ]
                 })
             for (title, breakdowns) in [("sender", report.bySender), ("country code", report.byCountry)]
             where !breakdowns.isEmpty {
@@ -128,7 +116,7 @@ extension CampaignCommand {
                     breakdowns.map {
                         [
                             $0.key.isEmpty ? "-" : $0.key, String($0.accepted), String($0.delivered), String($0.failed),
-                            percent($0.delivered, of: $0.accepted), String($0.segments),
+                            CampaignReport.percent($0.delivered, of: $0.accepted), String($0.segments),
                             $0.cost + ($0.priceUnit.map { " \($0)" } ?? ""),
                         ]
                     })

@@ -9,13 +9,6 @@ extension DashboardPages {
     /// text is escaped.
     static func campaign(_ report: CampaignReport, id: Int64) -> String {
         let messages = report.messages
-        func percent(_ part: Int64, of whole: Int64) -> String {
-            whole > 0 ? String(format: "%.1f%%", Double(part) * 100 / Double(whole)) : "–"
-        }
-        func seconds(_ value: Double?) -> String {
-            guard let value else { return "–" }
-            return value < 10 ? String(format: "%.2f s", value) : String(format: "%.0f s", value)
-        }
         var body = "<p><a href=\"/dashboard\">← Dashboard</a></p>"
         body += "<h1>Campaign \(HTML.escape(report.campaign))</h1>"
         body +=
@@ -32,9 +25,10 @@ extension DashboardPages {
             [
                 [
                     "\(report.recipients)", "\(report.notYetSent)", "\(messages.accepted)",
-                    "\(messages.delivered) (\(percent(messages.delivered, of: messages.accepted)))",
-                    "\(messages.undelivered) (\(percent(messages.undelivered, of: messages.accepted)))",
-                    "\(messages.failed) (\(percent(messages.failed, of: messages.accepted)))", "\(messages.inFlight)",
+                    "\(messages.delivered) (\(CampaignReport.percent(messages.delivered, of: messages.accepted)))",
+                    "\(messages.undelivered) (\(CampaignReport.percent(messages.undelivered, of: messages.accepted)))",
+                    "\(messages.failed) (\(CampaignReport.percent(messages.failed, of: messages.accepted)))",
+                    "\(messages.inFlight)",
                     "\(report.jobsFailed) failed, \(report.jobsCancelled) cancelled",
                 ]
             ], empty: "")
@@ -91,7 +85,12 @@ extension DashboardPages {
         body += "<section><h2>Delivery time</h2>"
         body += table(
             ["Span", "Messages", "p50", "p90", "p99"],
-            report.timings.map { [$0.span, "\($0.messages)", seconds($0.p50), seconds($0.p90), seconds($0.p99)] },
+            report.timings.map {
+                [
+                    $0.span, "\($0.messages)", CampaignReport.seconds($0.p50), CampaignReport.seconds($0.p90),
+                    CampaignReport.seconds($0.p99),
+                ]
+            },
             empty: "")
         body += "</section>"
         for (title, rows) in [("By sender", report.bySender), ("By country calling code", report.byCountry)]
@@ -102,7 +101,7 @@ extension DashboardPages {
                 rows.map {
                     [
                         $0.key.isEmpty ? "–" : $0.key, "\($0.accepted)", "\($0.delivered)", "\($0.failed)",
-                        percent($0.delivered, of: $0.accepted), "\($0.segments)",
+                        CampaignReport.percent($0.delivered, of: $0.accepted), "\($0.segments)",
                         $0.cost + ($0.priceUnit.map { " \($0)" } ?? ""),
                     ]
                 }, empty: "")

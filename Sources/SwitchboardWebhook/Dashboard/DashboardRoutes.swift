@@ -52,10 +52,9 @@ struct DashboardRoutes: Sendable {
             let batches = AsyncThrowingChannel<String, any Error>()
             let producer = Task {
                 do {
-                    await batches.send(CSVWriter.record(RecipientOutcome.csvHeader))
-                    try await store.recipients(campaignID: id) { outcomes in
+                    try await store.recipientsCSV(campaignID: id) { text in
                         try Task.checkCancellation()
-                        await batches.send(outcomes.map { CSVWriter.record($0.csvFields) }.joined())
+                        await batches.send(text)
                     }
                     batches.finish()
                 } catch {
